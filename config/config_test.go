@@ -1,0 +1,287 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/packit/packit-launch/commands"
+)
+
+func exampleServer(t *testing.T, env map[string]string) *Server {
+	t.Helper()
+	data, err := os.ReadFile("../examples/packit-launch.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseServer(data, env)
+	if err != nil {
+		t.Fatalf("example server config: %v", err)
+	}
+	return s
+}
+
+func exampleRepo(t *testing.T, s *Server, p *Project) *Repo {
+	t.Helper()
+	data, err := os.ReadFile("../examples/.packit-launch.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.ParseRepo(data, p)
+	if err != nil {
+		t.Fatalf("example repo config: %v", err)
+	}
+	return r
+}
+
+func TestExampleServerConfigDefaultsAndEnv(t *testing.T) {
+	s := exampleServer(t, map[string]string{
+		"GITHUB_APP_ID":         "42",
+		"GITHUB_WEBHOOK_SECRET": "hush",
+		"GITHUB_API_URL":        "http://127.0.0.1:9999",
+		"LISTEN_ADDR":           "127.0.0.1:4000",
+		"AWS_REGION":            "eu-west-1",
+	})
+	if s.GitHub.AppID != 42 || s.GitHub.WebhookSecret.Reveal() != "hush" {
+		t.Errorf("env not applied: %+v", s.GitHub)
+	}
+	if s.GitHub.APIURL != "http://127.0.0.1:9999/" {
+		t.Errorf("API URL should gain a trailing slash, got %q", s.GitHub.APIURL)
+	}
+	if s.ListenAddr != "127.0.0.1:4000" || s.AWS.Region != "eu-west-1" {
+		t.Errorf("env must win over the file: %q %q", s.ListenAddr, s.AWS.Region)
+	}
+	if s.Launch.APIURL != DefaultLaunchAPIURL || s.GitHub.WebhookPath != DefaultWebhookPath {
+		t.Errorf("defaults not applied: %q %q", s.Launch.APIURL, s.GitHub.WebhookPath)
+	}
+	if got := s.Profiles["large"].ExtendStep.D(); got != time.Hour {
+		t.Errorf("default extend step = %s", got)
+	}
+}
+
+func TestServerConfigProblemsAllAtOnce(t *testing.T) {
+	data := []byte(`
+github: {webhook_path: hooks}
+profiles:
+  p:
+    default_lifetime: 9h
+    max_lifetime: 8h
+    launch_template_id: template-1
+projects:
+  - repos: [justaname]
+    profiles: [p, nope]
+`)
+	_, err := ParseServer(data, map[string]string{"GITHUB_APP_ID": "abc"})
+	var problems Problems
+	if !errors.As(err, &problems) {
+		t.Fatalf("want Problems, got %v", err)
+	}
+	for _, want := range []string{
+		"GITHUB_APP_ID",
+		"github.webhook_path",
+		"profiles.p.instance_types",
+		"profiles.p.regions",
+		"profiles.p.default_lifetime: 9h0m0s exceeds max_lifetime 8h0m0s",
+		"profiles.p.launch_template_id",
+		`pattern "justaname"`,
+		`unknown profile "nope"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("problems lack %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestServerConfigRejectsUnknownKeysAndBadYAML(t *testing.T) {
+	for _, data := range []string{"githb: {}", "profiles: [", "profiles: {p: {max_lifetime: forever}}"} {
+		if _, err := ParseServer([]byte(data), nil); err == nil {
+			t.Errorf("ParseServer(%q) accepted it", data)
+		}
+	}
+}
+
+func TestMissingSettingsNameHowToObtain(t *testing.T) {
+	s, err := ParseServer(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range s.Missing() {
+		if m.How == "" {
+			t.Errorf("%s has no how-to", m.Name)
+		}
+		names = append(names, m.Name)
+	}
+	joined := strings.Join(names, "|")
+	for _, want := range []string{"GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "LAUNCH_CLIENT_ID", "LAUNCH_SOURCE_ID", "projects"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("Missing() lacks %s: %v", want, names)
+		}
+	}
+	full := exampleServer(t, map[string]string{
+		"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": "pem", "GITHUB_WEBHOOK_SECRET": "s",
+		"LAUNCH_IDENTITY": "id", "LAUNCH_SOURCE_ID": "1",
+	})
+	if m := full.Missing(); len(m) != 0 {
+		t.Errorf("nothing should be missing, got %v", m)
+	}
+}
+
+func TestSecretsNeverPrint(t *testing.T) {
+	s := exampleServer(t, map[string]string{"GITHUB_WEBHOOK_SECRET": "sup3r-secret", "LAUNCH_CLIENT_SECRET": "sup3r-secret", "REDIS_URL": "redis://:sup3r-secret@h/0"})
+	var b strings.Builder
+	slog.New(slog.NewTextHandler(&b, nil)).Info("config", "github", s.GitHub.WebhookSecret, "launch", s.Launch.ClientSecret)
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v", s, s, s), b.String()} {
+		if strings.Contains(out, "sup3r-secret") {
+			t.Errorf("secret printed: %s", out)
+		}
+	}
+}
+
+func TestProjectFor(t *testing.T) {
+	s := exampleServer(t, nil)
+	tests := []struct {
+		repo    string
+		trusted bool
+		first   string
+	}{
+		{"packit/ogr", true, "small"},
+		{"Packit/OGR", true, "small"},
+		{"packit/private-stuff", false, ""},
+		{"fedora-infra/ansible", true, "small"},
+		{"someone/else", false, ""},
+		{"packit/ogr/extra", false, ""},
+	}
+	for _, tt := range tests {
+		p, ok := s.ProjectFor(tt.repo)
+		if ok != tt.trusted || (ok && p.Profiles[0] != tt.first) {
+			t.Errorf("ProjectFor(%q) = %v, %v", tt.repo, p, ok)
+		}
+	}
+}
+
+func TestRepoConfigProblemsHavePaths(t *testing.T) {
+	s := exampleServer(t, nil)
+	p, _ := s.ProjectFor("fedora-infra/x") // profile small only
+	data := []byte(`
+default: missing
+machines:
+  fedora:
+    image: fedora-latest
+    region: eu-west-1
+    instance_type: m6i.xlarge
+    lifetime: 30h
+    ssh_user: "Bad User"
+  big:
+    image: ami-0123456789abcdef0
+    region: us-east-1
+    instance_type: t3.small
+    profile: large
+  status:
+    image: ami-01234567
+    region: us-east-1
+    instance_type: t3.small
+`)
+	_, err := s.ParseRepo(data, p)
+	for _, want := range []string{
+		`default: no machine named "missing"`,
+		`machines.fedora.image: "fedora-latest" is neither`,
+		"machines.fedora.region: eu-west-1 is not allowed by profile small (allowed: us-east-1)",
+		"machines.fedora.instance_type: m6i.xlarge is not allowed by profile small",
+		"machines.fedora.lifetime: 30h0m0s exceeds profile maximum 8h0m0s",
+		"machines.fedora.ssh_user",
+		`machines.big.profile: "large" is not one of this project's profiles (small)`,
+		"machines.status: a machine name",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("problems lack %q:\n%v", want, err)
+		}
+	}
+	if _, err := s.ParseRepo([]byte("machines: {a: {imag: x}}"), p); err == nil || !strings.Contains(err.Error(), "imag") {
+		t.Errorf("unknown key should be named, got %v", err)
+	}
+	if _, err := s.ParseRepo([]byte(""), p); err == nil {
+		t.Error("empty repo config accepted")
+	}
+}
+
+func TestCheckAccess(t *testing.T) {
+	strict := &Repo{Access: Access{Users: []string{"Alice"}}}
+	admins := &Repo{Access: Access{AdminsOnly: true}}
+	tests := []struct {
+		repo    *Repo
+		user    string
+		perm    string
+		allowed bool
+		reason  string
+	}{
+		{nil, "bob", "write", true, ""},
+		{nil, "bob", "maintain", true, ""},
+		{nil, "bob", "admin", true, ""},
+		{nil, "bob", "triage", false, "you have read access"},
+		{nil, "bob", "read", false, "needs write access"},
+		{nil, "bob", "none", false, "you have none access"},
+		{strict, "alice", "write", true, ""},
+		{strict, "bob", "admin", false, "access.users"},
+		{admins, "bob", "write", false, "only its admins"},
+		{admins, "bob", "admin", true, ""},
+	}
+	for _, tt := range tests {
+		r := CheckAccess(tt.repo, tt.user, tt.perm)
+		if (r == nil) != tt.allowed || (r != nil && !strings.Contains(r.Reason, tt.reason)) {
+			t.Errorf("CheckAccess(%+v, %s, %s) = %v", tt.repo, tt.user, tt.perm, r)
+		}
+	}
+}
+
+func TestResolve(t *testing.T) {
+	s := exampleServer(t, nil)
+	p, _ := s.ProjectFor("packit/ogr")
+	r := exampleRepo(t, s, p)
+	parse := func(line string) commands.Command {
+		c, err := commands.Parse(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	spec, err := s.Resolve(p, r, parse("/launch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := LaunchSpec{Machine: "fedora", Image: "ami-0123456789abcdef0", Region: "us-east-1", InstanceType: "t3.small", SSHUser: "fedora",
+		Profile: "small", Lifetime: 2 * time.Hour, MaxLifetime: 8 * time.Hour, ExtendStep: time.Hour}
+	if spec != want {
+		t.Errorf("Resolve(/launch) = %+v, want %+v", spec, want)
+	}
+	spec, err = s.Resolve(p, r, parse("/launch rhel-big --lifetime 20h --type m6i.xlarge --image ami-0fedcba9876543210 --key SHA256:x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.Lifetime != 20*time.Hour || spec.MaxLifetime != 24*time.Hour || spec.InstanceType != "m6i.xlarge" || spec.Image != "ami-0fedcba9876543210" || spec.Key != "SHA256:x" {
+		t.Errorf("flags not applied: %+v", spec)
+	}
+
+	refusals := []struct{ line, reason string }{
+		{"/launch centos", "no machine named `centos`"},
+		{"/launch --lifetime 9h", "longer than the 8h0m0s"},
+		{"/launch --type m6i.xlarge", "Allowed types: `t3.micro`, `t3.small`, `t3.medium`"},
+		{"/launch --image nope", "neither an AMI id"},
+	}
+	for _, tt := range refusals {
+		_, err := s.Resolve(p, r, parse(tt.line))
+		var ref *Refusal
+		if !errors.As(err, &ref) || !strings.Contains(ref.Reason, tt.reason) {
+			t.Errorf("Resolve(%s) = %v, want refusal with %q", tt.line, err, tt.reason)
+		}
+	}
+	r.AllowImageOverride = false
+	_, err = s.Resolve(p, r, parse("/launch --image ami-0fedcba9876543210"))
+	if err == nil || !strings.Contains(err.Error(), "allow_image_override") {
+		t.Errorf("--image without permission: %v", err)
+	}
+}

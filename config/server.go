@@ -1,0 +1,316 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults from DESIGN.md's operator interface.
+const (
+	DefaultGitHubAPIURL   = "https://api.github.com/"
+	DefaultWebhookPath    = "/api/github/webhooks"
+	DefaultLaunchAPIURL   = "https://console.redhat.com/api/provisioning/v1"
+	DefaultLaunchTokenURL = "https://sso.redhat.com/auth/realms/redhat-external/protocol/openid-connect/token"
+	DefaultListenAddr     = "127.0.0.1:3000"
+	DefaultUntrusted      = "This repository is not among the projects this packit-launch instance trusts, so `/launch` does nothing here. " +
+		"Ask the operators of this instance to add it to their configuration."
+)
+
+// Server is the operator's configuration: settings and policy.
+type Server struct {
+	ListenAddr string `yaml:"listen_addr"`
+	// RedisURL empty means an embedded, non-durable store.
+	RedisURL Secret `yaml:"redis_url"`
+	// Paused answers every new /launch with PausedMessage.
+	Paused        bool   `yaml:"paused"`
+	PausedMessage string `yaml:"paused_message"`
+	// UntrustedMessage is the one comment an untrusted project's PR gets.
+	UntrustedMessage string `yaml:"untrusted_message"`
+
+	GitHub GitHub `yaml:"github"`
+	Launch Launch `yaml:"launch"`
+	AWS    AWS    `yaml:"aws"`
+
+	Limits   Limits             `yaml:"limits"`
+	Profiles map[string]Profile `yaml:"profiles"`
+	Projects []Project          `yaml:"projects"`
+}
+
+type GitHub struct {
+	AppID          int64  `yaml:"app_id"`
+	PrivateKey     Secret `yaml:"private_key"`
+	PrivateKeyPath string `yaml:"private_key_path"`
+	WebhookSecret  Secret `yaml:"webhook_secret"`
+	APIURL         string `yaml:"api_url"`
+	WebhookPath    string `yaml:"webhook_path"`
+}
+
+type Launch struct {
+	APIURL       string `yaml:"api_url"`
+	TokenURL     string `yaml:"token_url"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret Secret `yaml:"client_secret"`
+	OfflineToken Secret `yaml:"offline_token"`
+	Identity     Secret `yaml:"identity"`
+	SourceID     string `yaml:"source_id"`
+}
+
+type AWS struct {
+	Region     string `yaml:"region"`
+	RoleARN    string `yaml:"role_arn"`
+	ExternalID Secret `yaml:"external_id"`
+}
+
+// Limits are instance-wide.
+type Limits struct {
+	// TotalVMs caps concurrent VMs across all projects; 0 means no cap.
+	TotalVMs int `yaml:"total_vms"`
+}
+
+// Profile is an operator-defined envelope a machine must fit.
+type Profile struct {
+	// LaunchTemplateID is the base launch template; empty means the bot's own defaults.
+	LaunchTemplateID string   `yaml:"launch_template_id"`
+	InstanceTypes    []string `yaml:"instance_types"`
+	Regions          []string `yaml:"regions"`
+	DefaultLifetime  Duration `yaml:"default_lifetime"`
+	// MaxLifetime makes the hard expiry: launch time + MaxLifetime.
+	MaxLifetime Duration `yaml:"max_lifetime"`
+	ExtendStep  Duration `yaml:"extend_step"`
+}
+
+// Project is a set of trusted repositories and what they get.
+type Project struct {
+	Repos    []string      `yaml:"repos"`
+	Exclude  []string      `yaml:"exclude"`
+	Profiles []string      `yaml:"profiles"`
+	Limits   ProjectLimits `yaml:"limits"`
+}
+
+// ProjectLimits; 0 means no cap.
+type ProjectLimits struct {
+	PerOwner           int     `yaml:"per_owner"`
+	PerRepo            int     `yaml:"per_repo"`
+	DailyInstanceHours float64 `yaml:"daily_instance_hours"`
+}
+
+// Problems is every problem found in a config, each naming its setting.
+type Problems []string
+
+func (p Problems) Error() string {
+	return fmt.Sprintf("%d problem(s):\n  - %s", len(p), strings.Join(p, "\n  - "))
+}
+
+func (p *Problems) add(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+func (p Problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return p
+}
+
+// ParseServer reads a server config file's bytes, applies env (which wins
+// over the file) and defaults, and validates the policy. Missing credentials
+// are not errors here: see Missing.
+func ParseServer(data []byte, env map[string]string) (*Server, error) {
+	s := &Server{}
+	if len(bytes.TrimSpace(data)) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(s); err != nil {
+			return nil, Problems{"server config: " + err.Error()}
+		}
+	}
+	var problems Problems
+	s.applyEnv(env, &problems)
+	s.applyDefaults()
+	s.validate(&problems)
+	if err := problems.err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) applyEnv(env map[string]string, problems *Problems) {
+	str := func(name string, dst *string) {
+		if v, ok := env[name]; ok && v != "" {
+			*dst = v
+		}
+	}
+	secret := func(name string, dst *Secret) {
+		if v, ok := env[name]; ok && v != "" {
+			*dst = Secret(v)
+		}
+	}
+	if v := env["GITHUB_APP_ID"]; v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			problems.add("GITHUB_APP_ID: %q is not a number; use the App ID from your GitHub App's settings page", v)
+		}
+		s.GitHub.AppID = id
+	}
+	secret("GITHUB_PRIVATE_KEY", &s.GitHub.PrivateKey)
+	str("GITHUB_PRIVATE_KEY_PATH", &s.GitHub.PrivateKeyPath)
+	secret("GITHUB_WEBHOOK_SECRET", &s.GitHub.WebhookSecret)
+	str("GITHUB_API_URL", &s.GitHub.APIURL)
+	str("LAUNCH_API_URL", &s.Launch.APIURL)
+	str("LAUNCH_TOKEN_URL", &s.Launch.TokenURL)
+	str("LAUNCH_CLIENT_ID", &s.Launch.ClientID)
+	secret("LAUNCH_CLIENT_SECRET", &s.Launch.ClientSecret)
+	secret("LAUNCH_OFFLINE_TOKEN", &s.Launch.OfflineToken)
+	secret("LAUNCH_IDENTITY", &s.Launch.Identity)
+	str("LAUNCH_SOURCE_ID", &s.Launch.SourceID)
+	str("AWS_REGION", &s.AWS.Region)
+	str("AWS_ROLE_ARN", &s.AWS.RoleARN)
+	secret("AWS_EXTERNAL_ID", &s.AWS.ExternalID)
+	secret("REDIS_URL", &s.RedisURL)
+	str("LISTEN_ADDR", &s.ListenAddr)
+}
+
+func (s *Server) applyDefaults() {
+	def := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	def(&s.GitHub.APIURL, DefaultGitHubAPIURL)
+	if !strings.HasSuffix(s.GitHub.APIURL, "/") {
+		s.GitHub.APIURL += "/" // go-github requires it
+	}
+	def(&s.GitHub.WebhookPath, DefaultWebhookPath)
+	def(&s.Launch.APIURL, DefaultLaunchAPIURL)
+	def(&s.Launch.TokenURL, DefaultLaunchTokenURL)
+	def(&s.ListenAddr, DefaultListenAddr)
+	def(&s.UntrustedMessage, DefaultUntrusted)
+	def(&s.PausedMessage, "`/launch` is paused by the operator of this packit-launch instance; please try again later.")
+	for name, p := range s.Profiles {
+		if p.ExtendStep == 0 {
+			p.ExtendStep = Duration(time.Hour)
+		}
+		if p.DefaultLifetime == 0 && p.MaxLifetime != 0 {
+			p.DefaultLifetime = min(Duration(2*time.Hour), p.MaxLifetime)
+		}
+		s.Profiles[name] = p
+	}
+}
+
+func (s *Server) validate(problems *Problems) {
+	if !strings.HasPrefix(s.GitHub.WebhookPath, "/") {
+		problems.add("github.webhook_path: %q must start with /", s.GitHub.WebhookPath)
+	}
+	for _, name := range sortedKeys(s.Profiles) {
+		p := s.Profiles[name]
+		at := "profiles." + name
+		if len(p.InstanceTypes) == 0 {
+			problems.add("%s.instance_types: list at least one allowed instance type", at)
+		}
+		if len(p.Regions) == 0 {
+			problems.add("%s.regions: list at least one allowed region", at)
+		}
+		if p.MaxLifetime == 0 {
+			problems.add("%s.max_lifetime: set the longest a VM may live (e.g. 8h)", at)
+		} else if p.DefaultLifetime > p.MaxLifetime {
+			problems.add("%s.default_lifetime: %s exceeds max_lifetime %s", at, p.DefaultLifetime.D(), p.MaxLifetime.D())
+		}
+		if p.LaunchTemplateID != "" && !strings.HasPrefix(p.LaunchTemplateID, "lt-") {
+			problems.add("%s.launch_template_id: %q is not a launch template id (lt-…)", at, p.LaunchTemplateID)
+		}
+	}
+	for i, pr := range s.Projects {
+		at := fmt.Sprintf("projects[%d]", i)
+		if len(pr.Repos) == 0 {
+			problems.add("%s.repos: list at least one owner/name pattern", at)
+		}
+		for _, pat := range append(append([]string{}, pr.Repos...), pr.Exclude...) {
+			if _, err := path.Match(pat, ""); err != nil || !strings.Contains(pat, "/") {
+				problems.add("%s: pattern %q must look like owner/name and may use * and ?", at, pat)
+			}
+		}
+		if len(pr.Profiles) == 0 {
+			problems.add("%s.profiles: name at least one profile", at)
+		}
+		for _, name := range pr.Profiles {
+			if _, ok := s.Profiles[name]; !ok {
+				problems.add("%s.profiles: unknown profile %q", at, name)
+			}
+		}
+		if pr.Limits.PerOwner < 0 || pr.Limits.PerRepo < 0 || pr.Limits.DailyInstanceHours < 0 {
+			problems.add("%s.limits: limits cannot be negative", at)
+		}
+	}
+	if s.Limits.TotalVMs < 0 {
+		problems.add("limits.total_vms: cannot be negative")
+	}
+}
+
+// Setting is a required setting that is not set, and how to obtain it.
+type Setting struct {
+	Name, How string
+}
+
+func (m Setting) String() string { return m.Name + ": " + m.How }
+
+// Missing lists the settings without which the bot cannot do its job.
+func (s *Server) Missing() []Setting {
+	var m []Setting
+	if s.GitHub.AppID == 0 {
+		m = append(m, Setting{"GITHUB_APP_ID", "the App ID on your GitHub App's settings page (Settings → Developer settings → GitHub Apps)"})
+	}
+	if s.GitHub.PrivateKey == "" && s.GitHub.PrivateKeyPath == "" {
+		m = append(m, Setting{"GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH", "generate a private key on your GitHub App's settings page and pass the PEM or its path"})
+	}
+	if s.GitHub.WebhookSecret == "" {
+		m = append(m, Setting{"GITHUB_WEBHOOK_SECRET", "the webhook secret you set on your GitHub App's settings page (without it the webhook endpoint is not served)"})
+	}
+	if s.Launch.ClientID == "" && s.Launch.OfflineToken == "" && s.Launch.Identity == "" {
+		m = append(m, Setting{"LAUNCH_CLIENT_ID + LAUNCH_CLIENT_SECRET (or LAUNCH_OFFLINE_TOKEN)", "create a service account at console.redhat.com → Settings → Service Accounts, and grant it the Launch role"})
+	} else if s.Launch.ClientID != "" && s.Launch.ClientSecret == "" && s.Launch.OfflineToken == "" {
+		m = append(m, Setting{"LAUNCH_CLIENT_SECRET", "the secret shown when the service account was created at console.redhat.com"})
+	}
+	if s.Launch.SourceID == "" {
+		m = append(m, Setting{"LAUNCH_SOURCE_ID", "the id of your AWS source at console.redhat.com → Settings → Integrations (GET /sources?provider=aws)"})
+	}
+	if len(s.Projects) == 0 {
+		m = append(m, Setting{"projects (server config)", "list the repositories this instance trusts; see packit-launch.example.yaml"})
+	}
+	return m
+}
+
+// ProjectFor returns the project trusting repo ("owner/name"), matching
+// case-insensitively as GitHub names do; the first matching project wins.
+func (s *Server) ProjectFor(repo string) (*Project, bool) {
+	repo = strings.ToLower(repo)
+	for i := range s.Projects {
+		p := &s.Projects[i]
+		if matchAny(p.Repos, repo) && !matchAny(p.Exclude, repo) {
+			return p, true
+		}
+	}
+	return nil, false
+}
+
+func matchAny(patterns []string, repo string) bool {
+	for _, pat := range patterns {
+		if ok, _ := path.Match(strings.ToLower(pat), repo); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

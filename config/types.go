@@ -1,0 +1,49 @@
+// Package config holds the server config (operator policy and settings), the
+// repo config (.packit-launch.yaml) and the pure decision that turns a
+// command into a launch spec or a refusal. It does no I/O beyond parsing
+// bytes it is given.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/packit/packit-launch/commands"
+)
+
+// Duration is a time.Duration written as 90m, 2h or 1d in YAML.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := commands.ParseLifetime(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Secret is a setting that must never be printed: fmt, slog and YAML all see
+// a placeholder. Reveal returns the value.
+type Secret string
+
+const redacted = "[redacted]"
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+func (s Secret) GoString() string          { return s.String() }
+func (s Secret) LogValue() slog.Value      { return slog.StringValue(s.String()) }
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+func (s Secret) Reveal() string            { return string(s) }
