@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Queue puts jobs into Redis for a worker, through asynq.
+type Queue struct {
+	client *asynq.Client
+}
+
+// Queue returns the job queue on this store.
+func (s *Store) Queue() *Queue {
+	return &Queue{client: asynq.NewClientFromRedisClient(s.rdb)}
+}
+
+// Job is one unit of work for a worker.
+type Job struct {
+	Kind    string
+	ID      string // unique: a second job with the same ID is refused
+	Payload []byte
+	// MaxRetry bounds retries of a failing job.
+	MaxRetry int
+}
+
+// ErrDuplicateJob means a job with the same ID is already queued.
+var ErrDuplicateJob = errors.New("job already queued")
+
+// Enqueue queues a job to run now.
+func (q *Queue) Enqueue(ctx context.Context, j Job) error {
+	opts := []asynq.Option{asynq.MaxRetry(j.MaxRetry), asynq.Timeout(45 * time.Minute), asynq.Retention(24 * time.Hour)}
+	if j.ID != "" {
+		opts = append(opts, asynq.TaskID(j.ID))
+	}
+	_, err := q.client.EnqueueContext(ctx, asynq.NewTask(j.Kind, j.Payload), opts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return ErrDuplicateJob
+	}
+	if err != nil {
+		return fmt.Errorf("enqueue %s: %w", j.Kind, err)
+	}
+	return nil
+}
+
+// Worker runs queued jobs.
+type Worker struct {
+	srv *asynq.Server
+	mux *asynq.ServeMux
+}
+
+// NewWorker makes a worker running up to concurrency jobs at once.
+func (s *Store) NewWorker(concurrency int, log *slog.Logger) *Worker {
+	srv := asynq.NewServerFromRedisClient(s.rdb, asynq.Config{
+		Concurrency:     concurrency,
+		Logger:          slogAdapter{log},
+		LogLevel:        asynq.WarnLevel,
+		ShutdownTimeout: 20 * time.Second,
+		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
+			return min(time.Duration(n+1)*2*time.Second, time.Minute)
+		},
+	})
+	return &Worker{srv: srv, mux: asynq.NewServeMux()}
+}
+
+// Handle registers fn for jobs of kind. Returning an error retries the job;
+// wrap it with SkipRetry to give up.
+func (w *Worker) Handle(kind string, fn func(ctx context.Context, payload []byte) error) {
+	w.mux.HandleFunc(kind, func(ctx context.Context, t *asynq.Task) error {
+		return fn(ctx, t.Payload())
+	})
+}
+
+// SkipRetry marks an error as final.
+func SkipRetry(err error) error { return fmt.Errorf("%w: %w", err, asynq.SkipRetry) }
+
+// Run processes jobs until ctx ends.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.srv.Start(w.mux); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	<-ctx.Done()
+	w.srv.Shutdown()
+	return nil
+}
+
+type slogAdapter struct{ log *slog.Logger }
+
+func (a slogAdapter) Debug(args ...any) { a.log.Debug(fmt.Sprint(args...)) }
+func (a slogAdapter) Info(args ...any)  { a.log.Info(fmt.Sprint(args...)) }
+func (a slogAdapter) Warn(args ...any)  { a.log.Warn(fmt.Sprint(args...)) }
+func (a slogAdapter) Error(args ...any) { a.log.Error(fmt.Sprint(args...)) }
+func (a slogAdapter) Fatal(args ...any) { a.log.Error(fmt.Sprint(args...)) }

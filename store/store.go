@@ -1,0 +1,115 @@
+// Package store keeps packit-launch's state in Redis: delivery dedupe,
+// one-time notices, and the job queue's wiring. With no Redis URL it runs an
+// embedded in-process Redis (miniredis) whose state is lost on exit.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// DeliveryTTL is how long a delivery id is remembered: GitHub allows
+// redelivery for 3 days.
+const DeliveryTTL = 72 * time.Hour
+
+// Store is the bot's Redis.
+type Store struct {
+	rdb      *redis.Client
+	embedded *miniredis.Miniredis
+	stop     chan struct{}
+}
+
+// Open connects to url (redis:// or rediss://), or starts an embedded Redis
+// when url is empty.
+func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
+	s := &Store{stop: make(chan struct{})}
+	if url == "" {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("start embedded redis: %w", err)
+		}
+		s.embedded = mr
+		go s.advanceEmbeddedClock()
+		log.Warn("REDIS_URL is not set: using an embedded in-process Redis; state (launch records, timers, dedupe) is NOT durable and is lost when the process exits — set REDIS_URL for production")
+		url = "redis://" + mr.Addr()
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		// The URL may carry a password: never echo it.
+		return nil, errors.New("REDIS_URL is not a valid redis:// URL")
+	}
+	s.rdb = redis.NewClient(opts)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.rdb.Ping(pingCtx).Err(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("connect to redis at %s: %w", opts.Addr, err)
+	}
+	return s, nil
+}
+
+// miniredis only expires keys when told time has passed.
+func (s *Store) advanceEmbeddedClock() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.embedded.FastForward(now.Sub(last))
+			last = now
+		}
+	}
+}
+
+// Redis is the client, for the queue and other packages' records.
+func (s *Store) Redis() *redis.Client { return s.rdb }
+
+// Embedded reports whether state lives only in this process.
+func (s *Store) Embedded() bool { return s.embedded != nil }
+
+// Ping checks Redis is reachable.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+// Close releases the connection and stops an embedded Redis.
+func (s *Store) Close() error {
+	close(s.stop)
+	err := s.rdb.Close()
+	if s.embedded != nil {
+		s.embedded.Close()
+	}
+	return err
+}
+
+// FirstDelivery records a webhook delivery id and reports whether it is new.
+func (s *Store) FirstDelivery(ctx context.Context, id string) (bool, error) {
+	return s.once(ctx, "delivery:"+id, DeliveryTTL)
+}
+
+// ForgetDelivery undoes FirstDelivery when the delivery could not be queued,
+// so that a redelivery is not mistaken for a duplicate.
+func (s *Store) ForgetDelivery(ctx context.Context, id string) error {
+	return s.rdb.Del(ctx, "delivery:"+id).Err()
+}
+
+// FirstNotice reports whether the notice named key has not been given within ttl,
+// and records it as given.
+func (s *Store) FirstNotice(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	return s.once(ctx, "notice:"+key, ttl)
+}
+
+func (s *Store) once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	ok, err := s.rdb.SetNX(ctx, key, 1, ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis SETNX %s: %w", key, err)
+	}
+	return ok, nil
+}

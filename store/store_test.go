@@ -1,0 +1,107 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/packit/packit-launch/store/storetest"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func open(t *testing.T, url string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), url, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// stores runs a test against a real redis-server and the embedded one.
+func stores(t *testing.T, fn func(t *testing.T, s *Store)) {
+	t.Run("redis-server", func(t *testing.T) { fn(t, open(t, storetest.StartRedis(t))) })
+	t.Run("embedded", func(t *testing.T) {
+		s := open(t, "")
+		if !s.Embedded() {
+			t.Fatal("empty URL should give an embedded store")
+		}
+		fn(t, s)
+	})
+}
+
+func TestDedupe(t *testing.T) {
+	stores(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		first, err := s.FirstDelivery(ctx, "d-1")
+		if err != nil || !first {
+			t.Fatalf("first delivery: %v %v", first, err)
+		}
+		again, err := s.FirstDelivery(ctx, "d-1")
+		if err != nil || again {
+			t.Fatalf("redelivery must be a duplicate: %v %v", again, err)
+		}
+		ttl := s.Redis().TTL(ctx, "delivery:d-1").Val()
+		if ttl < DeliveryTTL-time.Minute || ttl > DeliveryTTL {
+			t.Errorf("dedupe TTL = %s, want about %s", ttl, DeliveryTTL)
+		}
+		if err := s.ForgetDelivery(ctx, "d-1"); err != nil {
+			t.Fatal(err)
+		}
+		if first, _ := s.FirstDelivery(ctx, "d-1"); !first {
+			t.Error("a forgotten delivery must count as new")
+		}
+		n1, _ := s.FirstNotice(ctx, "untrusted:o/r#1", time.Hour)
+		n2, _ := s.FirstNotice(ctx, "untrusted:o/r#1", time.Hour)
+		if !n1 || n2 {
+			t.Errorf("notice once: %v %v", n1, n2)
+		}
+	})
+}
+
+func TestQueueRunsJobsOnce(t *testing.T) {
+	stores(t, func(t *testing.T, s *Store) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		q := s.Queue()
+		if err := q.Enqueue(ctx, Job{Kind: "echo", ID: "j1", Payload: []byte("hello")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Enqueue(ctx, Job{Kind: "echo", ID: "j1", Payload: []byte("again")}); !errors.Is(err, ErrDuplicateJob) {
+			t.Fatalf("duplicate job id: %v", err)
+		}
+		got := make(chan string, 2)
+		w := s.NewWorker(2, quiet)
+		w.Handle("echo", func(_ context.Context, p []byte) error { got <- string(p); return nil })
+		done := make(chan error)
+		go func() { done <- w.Run(ctx) }()
+		select {
+		case p := <-got:
+			if p != "hello" {
+				t.Errorf("payload %q", p)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("job never ran")
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 0 {
+			t.Errorf("job ran twice: %q", <-got)
+		}
+	})
+}
+
+func TestOpenRejectsBadURLWithoutEchoingIt(t *testing.T) {
+	_, err := Open(context.Background(), "http://user:hunter2@x", quiet)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("bad URL: %v", err)
+	}
+}
