@@ -1,0 +1,29 @@
+# packit-launch — see README.md.
+GO ?= go
+CONFIG ?= examples/packit-launch.yaml
+
+.PHONY: run test lint bench build tools fuzz
+
+build:
+	$(GO) build -o bin/packit-launch ./cmd/packit-launch
+
+# The bot on the example config and the embedded (non-durable) store.
+run: build
+	./bin/packit-launch serve --config $(CONFIG)
+
+# The whole suite with the race detector; brings up what a fresh machine lacks.
+test: tools
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+tools:
+	@bash scripts/ensure-tools.sh
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz:
+	$(GO) test ./commands -run '^$$' -fuzz FuzzParse -fuzztime 30s

@@ -1,0 +1,64 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bradleyfalzon/ghinstallation/v2"
+	"github.com/google/go-github/v60/github"
+)
+
+// Installations makes GitHub clients that act as the app's installations.
+type Installations struct {
+	appID   int64
+	key     []byte
+	baseURL *url.URL
+	base    http.RoundTripper
+
+	mu      sync.Mutex
+	clients map[int64]*github.Client
+}
+
+// NewInstallations checks the private key and API URL (which must end in /).
+func NewInstallations(appID int64, privateKeyPEM []byte, apiURL string) (*Installations, error) {
+	u, err := url.Parse(apiURL)
+	if err != nil || !strings.HasSuffix(u.Path, "/") {
+		return nil, fmt.Errorf("GITHUB_API_URL %q must be an absolute URL ending in /", apiURL)
+	}
+	if _, err := ghinstallation.NewAppsTransport(http.DefaultTransport, appID, privateKeyPEM); err != nil {
+		// The error can quote key material; say only what is wrong.
+		return nil, errors.New("GITHUB_PRIVATE_KEY is not a valid RSA private key in PEM form: download a new one from the GitHub App's settings page")
+	}
+	return &Installations{appID: appID, key: privateKeyPEM, baseURL: u, base: http.DefaultTransport, clients: map[int64]*github.Client{}}, nil
+}
+
+// Client returns a client for installation id; tokens are fetched and
+// renewed by ghinstallation as needed.
+func (i *Installations) Client(_ context.Context, id int64) (*github.Client, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if c, ok := i.clients[id]; ok {
+		return c, nil
+	}
+	tr, err := ghinstallation.New(i.base, i.appID, id, i.key)
+	if err != nil {
+		return nil, errors.New("cannot use the GitHub App private key")
+	}
+	tr.BaseURL = strings.TrimSuffix(i.baseURL.String(), "/")
+	c := github.NewClient(&http.Client{Transport: tr, Timeout: 30 * time.Second})
+	c.BaseURL = i.baseURL
+	i.clients[id] = c
+	return c, nil
+}
+
+// isNotFound reports a GitHub 404.
+func isNotFound(err error) bool {
+	var er *github.ErrorResponse
+	return errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == http.StatusNotFound
+}

@@ -1,0 +1,307 @@
+package githubtest
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// CheckRun is a check run as the fake stores it.
+type CheckRun struct {
+	ID          int64
+	Repo        string
+	Name        string
+	HeadSHA     string
+	Status      string // queued, in_progress or completed
+	Conclusion  string // empty until completed
+	ExternalID  string
+	DetailsURL  string
+	Title       string
+	Summary     string
+	Text        string
+	Actions     []CheckRunAction
+	StartedAt   time.Time
+	CompletedAt time.Time // zero until completed
+}
+
+// CheckRunAction is a button on a check run.
+type CheckRunAction struct {
+	Label       string `json:"label"`
+	Description string `json:"description"`
+	Identifier  string `json:"identifier"`
+}
+
+// CheckRuns returns the check runs of repo, oldest first.
+func (s *Server) CheckRuns(repo string) []CheckRun {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []CheckRun
+	for _, id := range sortedIDs(s.checkRuns) {
+		if cr := s.checkRuns[id]; strings.EqualFold(cr.Repo, repo) {
+			c := *cr
+			c.Actions = append([]CheckRunAction(nil), cr.Actions...)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// checkRunRequest is the body of a create or update; pointers tell absent
+// fields from empty ones.
+type checkRunRequest struct {
+	Name        *string    `json:"name"`
+	HeadSHA     *string    `json:"head_sha"`
+	DetailsURL  *string    `json:"details_url"`
+	ExternalID  *string    `json:"external_id"`
+	Status      *string    `json:"status"`
+	Conclusion  *string    `json:"conclusion"`
+	StartedAt   *time.Time `json:"started_at"`
+	CompletedAt *time.Time `json:"completed_at"`
+	Output      *struct {
+		Title   *string `json:"title"`
+		Summary *string `json:"summary"`
+		Text    *string `json:"text"`
+	} `json:"output"`
+	Actions *[]CheckRunAction `json:"actions"`
+}
+
+var (
+	checkStatuses    = map[string]bool{"queued": true, "in_progress": true, "completed": true}
+	checkConclusions = map[string]bool{
+		"action_required": true, "cancelled": true, "failure": true, "neutral": true,
+		"success": true, "skipped": true, "stale": true, "timed_out": true,
+	}
+)
+
+const maxOutputBytes = 65535
+
+// validate checks req the way GitHub documents it; create says whether
+// name and head_sha are required.
+func (req *checkRunRequest) validate(create bool) []fieldError {
+	var errs []fieldError
+	missing := func(field string) {
+		errs = append(errs, fieldError{Resource: "CheckRun", Field: field, Code: "missing_field"})
+	}
+	invalid := func(field, msg string) {
+		errs = append(errs, fieldError{Resource: "CheckRun", Field: field, Code: "invalid", Message: msg})
+	}
+	if create && (req.Name == nil || *req.Name == "") {
+		missing("name")
+	}
+	if create {
+		if req.HeadSHA == nil || *req.HeadSHA == "" {
+			missing("head_sha")
+		} else if b, err := hex.DecodeString(*req.HeadSHA); err != nil || len(b) != 20 {
+			invalid("head_sha", "No commit found for SHA: "+*req.HeadSHA)
+		}
+	}
+	if req.Status != nil && !checkStatuses[*req.Status] {
+		invalid("status", "status is not included in the list")
+	}
+	if req.Conclusion != nil && !checkConclusions[*req.Conclusion] {
+		invalid("conclusion", "conclusion is not included in the list")
+	}
+	if o := req.Output; o != nil {
+		if o.Title == nil || *o.Title == "" {
+			missing("output.title")
+		}
+		if o.Summary == nil || *o.Summary == "" {
+			missing("output.summary")
+		} else if len(*o.Summary) > maxOutputBytes {
+			invalid("output.summary", "summary is too long (maximum is 65535 characters)")
+		}
+		if o.Text != nil && len(*o.Text) > maxOutputBytes {
+			invalid("output.text", "text is too long (maximum is 65535 characters)")
+		}
+	}
+	if req.Actions != nil {
+		if len(*req.Actions) > 3 {
+			invalid("actions", "Only 3 actions are allowed")
+		}
+		for _, a := range *req.Actions {
+			switch {
+			case a.Label == "" || len([]rune(a.Label)) > 20:
+				invalid("actions.label", "label must be 1 to 20 characters")
+			case a.Description == "" || len([]rune(a.Description)) > 40:
+				invalid("actions.description", "description must be 1 to 40 characters")
+			case a.Identifier == "" || len([]rune(a.Identifier)) > 20:
+				invalid("actions.identifier", "identifier must be 1 to 20 characters")
+			}
+		}
+	}
+	return errs
+}
+
+// apply copies the fields present in req onto cr. Callers hold mu.
+func (s *Server) apply(cr *CheckRun, req *checkRunRequest) []fieldError {
+	if req.Name != nil {
+		cr.Name = *req.Name // as sent: go-github sends "name" on every update
+	}
+	if req.DetailsURL != nil {
+		cr.DetailsURL = *req.DetailsURL
+	}
+	if req.ExternalID != nil {
+		cr.ExternalID = *req.ExternalID
+	}
+	if req.Status != nil {
+		cr.Status = *req.Status
+	}
+	if req.Conclusion != nil {
+		cr.Conclusion = *req.Conclusion
+		cr.Status = "completed" // GitHub: a conclusion completes the run
+	}
+	if cr.Status == "completed" && cr.Conclusion == "" {
+		return []fieldError{{Resource: "CheckRun", Field: "conclusion", Code: "missing_field",
+			Message: "conclusion must be set when status is completed"}}
+	}
+	if cr.Status != "completed" {
+		cr.Conclusion, cr.CompletedAt = "", time.Time{}
+	} else if req.CompletedAt != nil {
+		cr.CompletedAt = req.CompletedAt.UTC()
+	} else if cr.CompletedAt.IsZero() {
+		cr.CompletedAt = s.now().UTC().Truncate(time.Second)
+	}
+	if o := req.Output; o != nil {
+		cr.Title, cr.Summary = *o.Title, *o.Summary
+		if o.Text != nil {
+			cr.Text = *o.Text
+		}
+	}
+	if req.Actions != nil {
+		cr.Actions = append([]CheckRunAction(nil), (*req.Actions)...)
+	}
+	return nil
+}
+
+// checkRunJSON renders cr like GitHub. Callers hold mu.
+func (s *Server) checkRunJSON(cr *CheckRun) map[string]any {
+	var conclusion, completedAt any
+	if cr.Status == "completed" {
+		conclusion, completedAt = cr.Conclusion, timestamp(cr.CompletedAt)
+	}
+	rs := s.repo(cr.Repo)
+	var pulls []map[string]any
+	for n, pr := range rs.pulls {
+		if pr.HeadSHA == cr.HeadSHA {
+			pulls = append(pulls, map[string]any{
+				"id": rs.id*100000 + int64(n), "number": n,
+				"url":  fmt.Sprintf("https://api.github.com/repos/%s/pulls/%d", rs.fullName, n),
+				"head": map[string]any{"ref": pr.HeadRef, "sha": pr.HeadSHA},
+				"base": map[string]any{"ref": pr.BaseRef},
+			})
+		}
+	}
+	if pulls == nil {
+		pulls = []map[string]any{}
+	}
+	return map[string]any{
+		"id": cr.ID, "node_id": fmt.Sprintf("CR_%d", cr.ID), "name": cr.Name, "head_sha": cr.HeadSHA,
+		"external_id": cr.ExternalID, "details_url": cr.DetailsURL,
+		"status": cr.Status, "conclusion": conclusion,
+		"started_at": timestamp(cr.StartedAt), "completed_at": completedAt,
+		"url":      fmt.Sprintf("https://api.github.com/repos/%s/check-runs/%d", cr.Repo, cr.ID),
+		"html_url": fmt.Sprintf("https://github.com/%s/runs/%d", cr.Repo, cr.ID),
+		"output": map[string]any{
+			"title": cr.Title, "summary": cr.Summary, "text": cr.Text, "annotations_count": 0,
+			"annotations_url": fmt.Sprintf("https://api.github.com/repos/%s/check-runs/%d/annotations", cr.Repo, cr.ID),
+		},
+		"check_suite":   map[string]any{"id": rs.id},
+		"app":           map[string]any{"id": s.AppID, "slug": AppSlug, "name": AppSlug},
+		"pull_requests": pulls,
+	}
+}
+
+func (s *Server) createCheckRun(w http.ResponseWriter, r *http.Request) {
+	var req checkRunRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if errs := req.validate(true); len(errs) > 0 {
+		writeValidation(w, errs...)
+		return
+	}
+	s.mu.Lock()
+	now := s.now().UTC().Truncate(time.Second)
+	cr := &CheckRun{Repo: s.repo(repoName(r)).fullName, HeadSHA: *req.HeadSHA, Status: "queued", StartedAt: now}
+	if req.StartedAt != nil {
+		cr.StartedAt = req.StartedAt.UTC()
+	}
+	if errs := s.apply(cr, &req); len(errs) > 0 {
+		s.mu.Unlock()
+		writeValidation(w, errs...)
+		return
+	}
+	cr.ID = s.newID()
+	s.checkRuns[cr.ID] = cr
+	out := s.checkRunJSON(cr)
+	s.mu.Unlock()
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) updateCheckRun(w http.ResponseWriter, r *http.Request) {
+	id, _ := pathInt(r, "id")
+	var req checkRunRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if errs := req.validate(false); len(errs) > 0 {
+		writeValidation(w, errs...)
+		return
+	}
+	s.mu.Lock()
+	cr := s.checkRuns[id]
+	if cr == nil || !strings.EqualFold(cr.Repo, repoName(r)) {
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	updated := *cr
+	if errs := s.apply(&updated, &req); len(errs) > 0 {
+		s.mu.Unlock()
+		writeValidation(w, errs...)
+		return
+	}
+	*cr = updated
+	out := s.checkRunJSON(cr)
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getCheckRun(w http.ResponseWriter, r *http.Request) {
+	id, _ := pathInt(r, "id")
+	s.mu.Lock()
+	cr := s.checkRuns[id]
+	if cr == nil || !strings.EqualFold(cr.Repo, repoName(r)) {
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	out := s.checkRunJSON(cr)
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+// listCheckRunsForRef lists the check runs on a commit SHA (the fake knows
+// no branches here), newest first, filtered by check_name and status.
+func (s *Server) listCheckRunsForRef(w http.ResponseWriter, r *http.Request) {
+	ref, repo, q := r.PathValue("ref"), repoName(r), r.URL.Query()
+	s.mu.Lock()
+	var all []map[string]any
+	ids := sortedIDs(s.checkRuns)
+	for i := len(ids) - 1; i >= 0; i-- {
+		cr := s.checkRuns[ids[i]]
+		if !strings.EqualFold(cr.Repo, repo) || cr.HeadSHA != ref ||
+			(q.Get("check_name") != "" && cr.Name != q.Get("check_name")) ||
+			(q.Get("status") != "" && cr.Status != q.Get("status")) {
+			continue
+		}
+		all = append(all, s.checkRunJSON(cr))
+	}
+	s.mu.Unlock()
+	lo, hi := paginate(w, r, len(all))
+	writeJSON(w, http.StatusOK, map[string]any{
+		"total_count": len(all), "check_runs": append([]map[string]any{}, all[lo:hi]...),
+	})
+}

@@ -1,0 +1,208 @@
+// Package app is everything GitHub: webhook intake, the handlers that turn
+// a queued command into answers on the PR, and the installation clients.
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"hash"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+
+	"github.com/packit/packit-launch/commands"
+	"github.com/packit/packit-launch/store"
+)
+
+// MaxWebhookBytes is GitHub's own cap on a delivery.
+const MaxWebhookBytes = 25 << 20
+
+// JobCommand is the queue kind of a comment that holds a command.
+const JobCommand = "command"
+
+// deliveries remembers which deliveries were already accepted.
+type deliveries interface {
+	FirstDelivery(ctx context.Context, id string) (bool, error)
+	ForgetDelivery(ctx context.Context, id string) error
+}
+
+// enqueuer hands work to the worker.
+type enqueuer interface {
+	Enqueue(ctx context.Context, j store.Job) error
+}
+
+// Intake receives GitHub webhooks. It verifies, filters cheaply, and queues
+// only deliveries that can be commands; it never calls GitHub.
+type Intake struct {
+	secret     []byte
+	deliveries deliveries
+	queue      enqueuer
+	log        *slog.Logger
+	now        func() time.Time
+
+	macs sync.Pool // of hash.Hash keyed with secret
+	bufs sync.Pool // of *bytes.Buffer
+}
+
+// NewIntake returns the webhook handler. secret must not be empty.
+func NewIntake(secret string, d deliveries, q enqueuer, log *slog.Logger) *Intake {
+	if secret == "" {
+		panic("app: NewIntake without a webhook secret")
+	}
+	in := &Intake{secret: []byte(secret), deliveries: d, queue: q, log: log, now: time.Now}
+	in.macs.New = func() any { return hmac.New(sha256.New, in.secret) }
+	in.bufs.New = func() any { return new(bytes.Buffer) }
+	return in
+}
+
+func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	sig := r.Header.Get("X-Hub-Signature-256")
+	if sig == "" {
+		http.Error(w, "missing X-Hub-Signature-256", http.StatusUnauthorized)
+		return
+	}
+	buf := in.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer in.bufs.Put(buf)
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxWebhookBytes)); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "cannot read body", http.StatusBadRequest)
+		return
+	}
+	body := buf.Bytes()
+	if !in.validSignature(sig, body) {
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	event := r.Header.Get("X-GitHub-Event")
+	switch {
+	case event == "ping":
+		writeText(w, http.StatusOK, "pong")
+		return
+	case event != "issue_comment" || !commands.MayContain(body):
+		// The common case: nothing to do, and nothing logged.
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	in.acceptComment(w, r, body)
+}
+
+func (in *Intake) validSignature(header string, body []byte) bool {
+	hexSig, ok := strings.CutPrefix(header, "sha256=")
+	if !ok || len(hexSig) != 2*sha256.Size {
+		return false
+	}
+	var want [sha256.Size]byte
+	if _, err := hex.Decode(want[:], []byte(hexSig)); err != nil {
+		return false
+	}
+	mac := in.macs.Get().(hash.Hash)
+	defer in.macs.Put(mac)
+	mac.Reset()
+	mac.Write(body)
+	var got [sha256.Size]byte
+	return hmac.Equal(mac.Sum(got[:0]), want[:])
+}
+
+// CommandJob is a comment holding a command, as queued for the worker.
+type CommandJob struct {
+	Delivery       string    `json:"delivery"`
+	InstallationID int64     `json:"installation_id"`
+	Repo           string    `json:"repo"` // owner/name
+	Number         int       `json:"number"`
+	OnPullRequest  bool      `json:"on_pull_request"`
+	CommentID      int64     `json:"comment_id"`
+	User           string    `json:"user"`
+	Line           string    `json:"line"`
+	CommentedAt    time.Time `json:"commented_at"`
+	ReceivedAt     time.Time `json:"received_at"`
+}
+
+// Owner and Name split Repo.
+func (j CommandJob) Owner() string { o, _, _ := strings.Cut(j.Repo, "/"); return o }
+func (j CommandJob) Name() string  { _, n, _ := strings.Cut(j.Repo, "/"); return n }
+
+func (in *Intake) acceptComment(w http.ResponseWriter, r *http.Request, body []byte) {
+	delivery := r.Header.Get("X-GitHub-Delivery")
+	var ev github.IssueCommentEvent
+	if err := json.Unmarshal(body, &ev); err != nil {
+		http.Error(w, "malformed JSON payload", http.StatusBadRequest)
+		return
+	}
+	if ev.GetAction() != "created" || ev.GetSender().GetType() == "Bot" || ev.GetComment().GetUser().GetType() == "Bot" {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	line, ok := commands.Find(ev.GetComment().GetBody())
+	if !ok {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if delivery == "" || ev.GetRepo().GetFullName() == "" || ev.GetInstallation().GetID() == 0 || ev.GetComment().GetID() == 0 {
+		http.Error(w, "payload lacks delivery id, repository, installation or comment", http.StatusBadRequest)
+		return
+	}
+	job := CommandJob{
+		Delivery:       delivery,
+		InstallationID: ev.GetInstallation().GetID(),
+		Repo:           ev.GetRepo().GetFullName(),
+		Number:         ev.GetIssue().GetNumber(),
+		OnPullRequest:  ev.GetIssue().IsPullRequest(),
+		CommentID:      ev.GetComment().GetID(),
+		User:           ev.GetComment().GetUser().GetLogin(),
+		Line:           line,
+		CommentedAt:    ev.GetComment().GetCreatedAt().Time,
+		ReceivedAt:     in.now().UTC(),
+	}
+	log := in.log.With("delivery", delivery, "repo", job.Repo, "pr", job.Number)
+	status, msg := in.enqueue(r.Context(), job, log)
+	writeText(w, status, msg)
+}
+
+func (in *Intake) enqueue(ctx context.Context, job CommandJob, log *slog.Logger) (int, string) {
+	first, err := in.deliveries.FirstDelivery(ctx, job.Delivery)
+	if err != nil {
+		log.Error("dedupe failed; delivery not accepted", "err", err)
+		return http.StatusServiceUnavailable, "state store unavailable; redeliver later"
+	}
+	if !first {
+		log.Info("duplicate delivery ignored")
+		return http.StatusOK, "duplicate delivery"
+	}
+	payload, err := json.Marshal(job)
+	if err != nil {
+		log.Error("encode job", "err", err)
+		return http.StatusInternalServerError, "cannot encode job"
+	}
+	err = in.queue.Enqueue(ctx, store.Job{Kind: JobCommand, ID: "delivery:" + job.Delivery, Payload: payload, MaxRetry: 3})
+	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
+		// Forget it so a redelivery is taken as new, not as a duplicate.
+		if ferr := in.deliveries.ForgetDelivery(context.WithoutCancel(ctx), job.Delivery); ferr != nil {
+			log.Error("forget delivery", "err", ferr)
+		}
+		log.Error("enqueue failed; delivery not accepted", "err", err)
+		return http.StatusServiceUnavailable, "queue unavailable; redeliver later"
+	}
+	log.Info("command queued", "user", job.User, "line", job.Line)
+	return http.StatusAccepted, "queued"
+}
+
+func writeText(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	io.WriteString(w, msg+"\n")
+}

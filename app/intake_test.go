@@ -1,0 +1,221 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/packit/packit-launch/store"
+	"github.com/packit/packit-launch/store/storetest"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// recordingQueue wraps the real queue and remembers what went in.
+type recordingQueue struct {
+	next enqueuer
+	fail error
+	mu   sync.Mutex
+	jobs []store.Job
+}
+
+func (q *recordingQueue) Enqueue(ctx context.Context, j store.Job) error {
+	if q.fail != nil {
+		return q.fail
+	}
+	if err := q.next.Enqueue(ctx, j); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.jobs = append(q.jobs, j)
+	return nil
+}
+
+func (q *recordingQueue) Jobs() []store.Job {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]store.Job(nil), q.jobs...)
+}
+
+func newTestIntake(t *testing.T) (*Intake, *recordingQueue, *store.Store) {
+	t.Helper()
+	st, err := store.Open(context.Background(), storetest.StartRedis(t), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	q := &recordingQueue{next: st.Queue()}
+	return NewIntake(testSecret, st, q, quiet), q, st
+}
+
+func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func TestSignatureTestVector(t *testing.T) {
+	// From GitHub's documentation of X-Hub-Signature-256.
+	in := NewIntake(testSecret, nil, nil, quiet)
+	want := "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+	if !in.validSignature(want, []byte("Hello, World!")) {
+		t.Fatal("GitHub's test vector does not verify")
+	}
+	if in.validSignature(want, []byte("Hello, World?")) {
+		t.Fatal("a changed body verified")
+	}
+}
+
+func TestIntakeRejectsUnsignedBadAndOversized(t *testing.T) {
+	in, q, _ := newTestIntake(t)
+	body := defaultComment("/launch").JSON()
+
+	unsigned := webhookRequest("issue_comment", "d1", body)
+	unsigned.Header.Del("X-Hub-Signature-256")
+	unsigned.Header.Set("X-Hub-Signature", "sha1=whatever") // the SHA-1 header is never enough
+	if w := serve(in, unsigned); w.Code != http.StatusUnauthorized {
+		t.Errorf("unsigned: %d", w.Code)
+	}
+	for _, sig := range []string{"sha256=00", "sha256=" + strings.Repeat("zz", 32), sign("wrong secret", body), "sha1=" + strings.Repeat("0", 40)} {
+		r := webhookRequest("issue_comment", "d2", body)
+		r.Header.Set("X-Hub-Signature-256", sig)
+		if w := serve(in, r); w.Code != http.StatusUnauthorized {
+			t.Errorf("signature %q: %d", sig, w.Code)
+		}
+	}
+	big := make([]byte, MaxWebhookBytes+1)
+	if w := serve(in, webhookRequest("issue_comment", "d3", big)); w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized: %d", w.Code)
+	}
+	malformed := []byte(`{"action":"created","comment":{"body":"/launch"`)
+	if w := serve(in, webhookRequest("issue_comment", "d4", malformed)); w.Code != http.StatusBadRequest {
+		t.Errorf("malformed JSON: %d", w.Code)
+	}
+	if n := len(q.Jobs()); n != 0 {
+		t.Errorf("%d jobs queued from bad requests", n)
+	}
+}
+
+func TestIntakeFilters(t *testing.T) {
+	in, q, _ := newTestIntake(t)
+	bot := defaultComment("/launch")
+	bot.UserType = "Bot"
+	edited := defaultComment("/launch")
+	edited.Action = "edited"
+	tests := []struct {
+		name   string
+		event  string
+		body   []byte
+		status int
+		queued bool
+	}{
+		{"ping", "ping", []byte(`{"zen":"Keep it logically awesome.","hook_id":1}`), http.StatusOK, false},
+		{"other event", "check_suite", []byte(`{"action":"requested"}`), http.StatusNoContent, false},
+		{"no command", "issue_comment", defaultComment("LGTM, thanks").JSON(), http.StatusNoContent, false},
+		{"launchpad is not a command", "issue_comment", defaultComment("/launchpad").JSON(), http.StatusNoContent, false},
+		{"in a code block", "issue_comment", defaultComment("try:\n```\n/launch\n```").JSON(), http.StatusNoContent, false},
+		{"quoted", "issue_comment", defaultComment("> /launch\nno").JSON(), http.StatusNoContent, false},
+		{"edited", "issue_comment", edited.JSON(), http.StatusNoContent, false},
+		{"bot", "issue_comment", bot.JSON(), http.StatusNoContent, false},
+		{"command", "issue_comment", defaultComment("please\n/launch fedora").JSON(), http.StatusAccepted, true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(q.Jobs())
+			w := serve(in, webhookRequest(tt.event, "filter-"+string(rune('a'+i)), tt.body))
+			if w.Code != tt.status {
+				t.Errorf("status %d, want %d (%s)", w.Code, tt.status, w.Body)
+			}
+			if queued := len(q.Jobs()) > before; queued != tt.queued {
+				t.Errorf("queued = %v, want %v", queued, tt.queued)
+			}
+		})
+	}
+	if w := serve(in, webhookRequest("ping", "p", []byte(`{}`))); !strings.Contains(w.Body.String(), "pong") {
+		t.Errorf("ping answer %q", w.Body)
+	}
+}
+
+func TestIntakeQueuesTheCommandOnceAndKeepsWhatItNeeds(t *testing.T) {
+	in, q, _ := newTestIntake(t)
+	fixed := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	in.now = func() time.Time { return fixed }
+	c := defaultComment("thanks!\n/launch fedora --lifetime 2h")
+	c.OnPR = false
+	body := c.JSON()
+	for i := 0; i < 3; i++ { // GitHub redelivers with the same id
+		w := serve(in, webhookRequest("issue_comment", "same-delivery", body))
+		if want := []int{http.StatusAccepted, http.StatusOK, http.StatusOK}[i]; w.Code != want {
+			t.Fatalf("delivery %d: status %d, want %d", i, w.Code, want)
+		}
+	}
+	jobs := q.Jobs()
+	if len(jobs) != 1 || jobs[0].Kind != JobCommand {
+		t.Fatalf("jobs = %+v", jobs)
+	}
+	var job CommandJob
+	if err := json.Unmarshal(jobs[0].Payload, &job); err != nil {
+		t.Fatal(err)
+	}
+	want := CommandJob{Delivery: "same-delivery", InstallationID: 55, Repo: "packit/ogr", Number: 7, OnPullRequest: false,
+		CommentID: 1001, User: "alice", Line: "/launch fedora --lifetime 2h", CommentedAt: c.CreatedAt.Truncate(time.Second), ReceivedAt: fixed}
+	if !job.CommentedAt.Equal(want.CommentedAt) {
+		t.Errorf("commented at %s, want %s", job.CommentedAt, want.CommentedAt)
+	}
+	job.CommentedAt = want.CommentedAt
+	if job != want {
+		t.Errorf("job = %+v\nwant  %+v", job, want)
+	}
+}
+
+func TestIntakeLosesNothingWhenTheQueueFails(t *testing.T) {
+	in, q, st := newTestIntake(t)
+	q.fail = errors.New("redis down")
+	body := defaultComment("/launch").JSON()
+	if w := serve(in, webhookRequest("issue_comment", "d-fail", body)); w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", w.Code)
+	}
+	// The delivery is not marked as seen, so a redelivery is accepted.
+	q.fail = nil
+	if w := serve(in, webhookRequest("issue_comment", "d-fail", body)); w.Code != http.StatusAccepted {
+		t.Fatalf("redelivery status %d, want 202", w.Code)
+	}
+	if first, _ := st.FirstDelivery(context.Background(), "d-fail"); first {
+		t.Error("accepted delivery not recorded")
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	in := NewIntake(testSecret, nil, nil, quiet)
+	ready := func(context.Context) error { return nil }
+	h := Routes("/hooks", in, ready)
+	if w := serve(h, httptest.NewRequest(http.MethodGet, "/healthz", nil)); w.Code != http.StatusOK {
+		t.Errorf("healthz %d", w.Code)
+	}
+	if w := serve(h, webhookRequest("ping", "x", []byte("{}"))); w.Code != http.StatusNotFound {
+		t.Errorf("webhook on the wrong path: %d", w.Code)
+	}
+	r := webhookRequest("ping", "x", []byte("{}"))
+	r.URL.Path = "/hooks"
+	if w := serve(h, r); w.Code != http.StatusOK {
+		t.Errorf("webhook path: %d", w.Code)
+	}
+	noSecret := Routes("/hooks", nil, func(context.Context) error { return errors.New("redis down") })
+	r = webhookRequest("ping", "x", []byte("{}"))
+	r.URL.Path = "/hooks"
+	if w := serve(noSecret, r); w.Code != http.StatusNotFound {
+		t.Errorf("without a secret the webhook must not be served: %d", w.Code)
+	}
+	if w := serve(noSecret, httptest.NewRequest(http.MethodGet, "/readyz", nil)); w.Code != http.StatusServiceUnavailable {
+		t.Errorf("readyz with redis down: %d", w.Code)
+	}
+}

@@ -1,0 +1,83 @@
+package app
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"time"
+)
+
+// comment describes an issue_comment delivery for tests; the JSON is
+// written here, shaped like GitHub's.
+type comment struct {
+	Action       string
+	Repo         string
+	Number       int
+	OnPR         bool
+	ID           int64
+	User         string
+	UserType     string
+	Body         string
+	CreatedAt    time.Time
+	Installation int64
+}
+
+func defaultComment(body string) comment {
+	return comment{Action: "created", Repo: "packit/ogr", Number: 7, OnPR: true, ID: 1001, User: "alice", UserType: "User",
+		Body: body, CreatedAt: time.Now().UTC().Add(-time.Minute), Installation: 55}
+}
+
+func (c comment) JSON() []byte {
+	owner, name, _ := strings.Cut(c.Repo, "/")
+	user := map[string]any{"login": c.User, "id": 501, "type": c.UserType}
+	issue := map[string]any{
+		"number": c.Number, "title": "Make it faster", "state": "open",
+		"html_url": fmt.Sprintf("https://github.com/%s/pull/%d", c.Repo, c.Number),
+		"user":     map[string]any{"login": "bob", "type": "User"},
+	}
+	if c.OnPR {
+		issue["pull_request"] = map[string]any{"url": fmt.Sprintf("https://api.github.com/repos/%s/pulls/%d", c.Repo, c.Number)}
+	}
+	payload := map[string]any{
+		"action": c.Action,
+		"issue":  issue,
+		"comment": map[string]any{
+			"id": c.ID, "body": c.Body, "user": user, "author_association": "MEMBER",
+			"created_at": c.CreatedAt.Format(time.RFC3339), "updated_at": c.CreatedAt.Format(time.RFC3339),
+			"html_url": fmt.Sprintf("https://github.com/%s/pull/%d#issuecomment-%d", c.Repo, c.Number, c.ID),
+		},
+		"repository": map[string]any{
+			"id": 9, "name": name, "full_name": c.Repo, "private": false, "default_branch": "main",
+			"owner": map[string]any{"login": owner, "type": "Organization"},
+		},
+		"sender":       user,
+		"installation": map[string]any{"id": c.Installation},
+	}
+	b, err := json.Marshal(payload)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+const testSecret = "It's a Secret to Everybody"
+
+func sign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+func webhookRequest(event, delivery string, body []byte) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/api/github/webhooks", strings.NewReader(string(body)))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("X-GitHub-Event", event)
+	r.Header.Set("X-GitHub-Delivery", delivery)
+	r.Header.Set("X-Hub-Signature-256", sign(testSecret, body))
+	return r
+}

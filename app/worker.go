@@ -1,0 +1,200 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+
+	"github.com/packit/packit-launch/commands"
+	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/store"
+)
+
+// MaxCommandAge is how old a command may be when the worker sees it; older
+// ones (e.g. redelivered days later) are answered instead of run.
+const MaxCommandAge = 30 * time.Minute
+
+// untrustedNoticeTTL: an untrusted PR hears the explanation once, not per command.
+const untrustedNoticeTTL = 90 * 24 * time.Hour
+
+// clientSource gives a GitHub client for an installation.
+type clientSource interface {
+	Client(ctx context.Context, installationID int64) (*github.Client, error)
+}
+
+// notices remembers one-time answers.
+type notices interface {
+	FirstNotice(ctx context.Context, key string, ttl time.Duration) (bool, error)
+}
+
+// Launcher launches what the decision allowed; the next stage of the flow.
+type Launcher interface {
+	Launch(ctx context.Context, req LaunchRequest) error
+}
+
+// LaunchRequest is an accepted /launch: who, where, and the checked spec.
+type LaunchRequest struct {
+	Job  CommandJob
+	Spec config.LaunchSpec
+	// HeadSHA and BaseRef are the PR's at decision time.
+	HeadSHA string
+	BaseRef string
+	Thread  *Thread
+}
+
+// Worker turns queued commands into decisions and answers on the PR.
+type Worker struct {
+	cfg      *config.Server
+	clients  clientSource
+	notices  notices
+	launcher Launcher
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// NewWorker wires a worker; launcher may be nil while launching is not set up.
+func NewWorker(cfg *config.Server, clients clientSource, n notices, launcher Launcher, log *slog.Logger) *Worker {
+	return &Worker{cfg: cfg, clients: clients, notices: n, launcher: launcher, now: time.Now, log: log}
+}
+
+// Register adds the worker's handlers to a queue worker.
+func (w *Worker) Register(qw *store.Worker) {
+	qw.Handle(JobCommand, w.HandleCommand)
+}
+
+// HandleCommand runs one queued command. A returned error retries the job.
+func (w *Worker) HandleCommand(ctx context.Context, payload []byte) error {
+	var job CommandJob
+	if err := json.Unmarshal(payload, &job); err != nil {
+		return store.SkipRetry(fmt.Errorf("decode command job: %w", err))
+	}
+	log := w.log.With("delivery", job.Delivery, "repo", job.Repo, "pr", job.Number, "user", job.User)
+	gh, err := w.clients.Client(ctx, job.InstallationID)
+	if err != nil {
+		return store.SkipRetry(fmt.Errorf("github client for installation %d: %w", job.InstallationID, err))
+	}
+	t := &Thread{gh: gh, job: job, log: log}
+	err = w.handle(ctx, t, job, log)
+	var refusal *config.Refusal
+	if errors.As(err, &refusal) {
+		log.Info("command refused", "line", job.Line, "reason", refusal.Reason)
+		return t.Refuse(ctx, refusal.Reason)
+	}
+	if err != nil {
+		log.Error("command failed", "line", job.Line, "err", err)
+	}
+	return err
+}
+
+func (w *Worker) handle(ctx context.Context, t *Thread, job CommandJob, log *slog.Logger) error {
+	if err := t.React(ctx, "eyes"); err != nil {
+		return err
+	}
+	if !job.OnPullRequest {
+		return refuse("`/launch` works on pull requests only: comment it on the pull request whose changes you want to try.")
+	}
+	if age := job.ReceivedAt.Sub(job.CommentedAt); age > MaxCommandAge {
+		return refuse("This command was written at %s UTC, more than %d minutes before it reached me (a late or repeated delivery), so I did not act on it. Comment `%s` again if you still want it.",
+			job.CommentedAt.UTC().Format("2006-01-02 15:04"), int(MaxCommandAge.Minutes()), job.Line)
+	}
+	cmd, err := commands.Parse(job.Line)
+	var usage *commands.UsageError
+	if errors.As(err, &usage) {
+		return &config.Refusal{Reason: usage.Markdown()}
+	}
+	if err != nil {
+		return store.SkipRetry(err)
+	}
+	if cmd.Kind == commands.KindHelp {
+		return t.Comment(ctx, commands.Help())
+	}
+	if cmd.Kind == commands.KindLaunch && w.cfg.Paused {
+		return &config.Refusal{Reason: w.cfg.PausedMessage}
+	}
+	project, ok := w.cfg.ProjectFor(job.Repo)
+	if !ok {
+		return w.untrusted(ctx, t, job)
+	}
+	if cmd.Kind != commands.KindLaunch {
+		return refuse("`/launch %s` is not available on this instance yet. Launched VMs end at their expiry time shown in their comment.", cmd.Kind)
+	}
+
+	perm, _, err := t.gh.Repositories.GetPermissionLevel(ctx, job.Owner(), job.Name(), job.User)
+	if err != nil {
+		return fmt.Errorf("get permission: %w", err)
+	}
+	if r := config.CheckAccess(nil, job.User, perm.GetPermission()); r != nil {
+		return r
+	}
+	pr, _, err := t.gh.PullRequests.Get(ctx, job.Owner(), job.Name(), job.Number)
+	if err != nil {
+		return fmt.Errorf("get pull request: %w", err)
+	}
+	if pr.GetState() != "open" {
+		return refuse("This pull request is %s; `/launch` works on open pull requests.", pr.GetState())
+	}
+	base := pr.GetBase().GetRef()
+	repoCfg, err := w.repoConfig(ctx, t, job, project, base)
+	if err != nil {
+		return err
+	}
+	if r := config.CheckAccess(repoCfg, job.User, perm.GetPermission()); r != nil {
+		return r
+	}
+	spec, err := w.cfg.Resolve(project, repoCfg, cmd)
+	if err != nil {
+		return err
+	}
+	log.Info("launch accepted", "machine", spec.Machine, "image", spec.Image, "type", spec.InstanceType, "region", spec.Region, "lifetime", spec.Lifetime)
+	if w.launcher == nil {
+		return refuse("Your request is allowed (machine `%s`, %s in %s), but this packit-launch instance is not set up to launch VMs yet. Please tell its operators.",
+			spec.Machine, spec.InstanceType, spec.Region)
+	}
+	return w.launcher.Launch(ctx, LaunchRequest{Job: job, Spec: spec, HeadSHA: pr.GetHead().GetSHA(), BaseRef: base, Thread: t})
+}
+
+// repoConfig reads .packit-launch.yaml from the PR's base branch, never the
+// head: a PR must not loosen its own limits.
+func (w *Worker) repoConfig(ctx context.Context, t *Thread, job CommandJob, project *config.Project, base string) (*config.Repo, error) {
+	fc, _, _, err := t.gh.Repositories.GetContents(ctx, job.Owner(), job.Name(), config.RepoConfigPath, &github.RepositoryContentGetOptions{Ref: base})
+	if isNotFound(err) || (err == nil && fc == nil) {
+		return nil, refuse("This repository has no `%s` on its base branch `%s`, so there is no machine to launch. "+
+			"A maintainer can add one; see the [example](https://github.com/packit/packit-launch/blob/main/examples/.packit-launch.yaml).", config.RepoConfigPath, base)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", config.RepoConfigPath, err)
+	}
+	content, err := fc.GetContent()
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", config.RepoConfigPath, err)
+	}
+	repoCfg, err := w.cfg.ParseRepo([]byte(content), project)
+	var problems config.Problems
+	if errors.As(err, &problems) {
+		return nil, refuse("`%s` on branch `%s` has problems; a maintainer needs to fix them there:\n\n- %s",
+			config.RepoConfigPath, base, strings.Join(problems, "\n- "))
+	}
+	return repoCfg, err
+}
+
+func (w *Worker) untrusted(ctx context.Context, t *Thread, job CommandJob) error {
+	first, err := w.notices.FirstNotice(ctx, fmt.Sprintf("untrusted:%s#%d", strings.ToLower(job.Repo), job.Number), untrustedNoticeTTL)
+	if err != nil {
+		return err
+	}
+	if !first {
+		t.log.Info("untrusted project; already told on this PR")
+		return t.React(ctx, "confused")
+	}
+	return &config.Refusal{Reason: w.cfg.UntrustedMessage}
+}
+
+func refuse(format string, args ...any) error {
+	return &config.Refusal{Reason: fmt.Sprintf(format, args...)}
+}

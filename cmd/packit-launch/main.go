@@ -1,0 +1,78 @@
+// Command packit-launch is the packit-launch GitHub App.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `packit-launch: launch short-lived VMs from pull request comments.
+
+Usage:
+  packit-launch serve [--config FILE]            webhook server and worker
+  packit-launch worker [--config FILE]           worker only (scale out beside serve)
+  packit-launch config validate [--config FILE] [--repo FILE --for OWNER/NAME]
+                                                 check a server config, and a repo's .packit-launch.yaml
+  packit-launch help
+
+Settings come from the config file (--config, PACKIT_LAUNCH_CONFIG, or ./packit-launch.yaml),
+a .env file, and the environment, which wins. See README.md.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// exitUsage is returned for bad invocations and invalid config.
+const exitUsage = 2
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], log, true)
+	case "worker":
+		err = serve(ctx, args[1:], log, false)
+	case "config":
+		if len(args) < 2 || args[1] != "validate" {
+			fmt.Fprint(stderr, usage)
+			return exitUsage
+		}
+		err = validate(args[2:], stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	var bad *badSetup
+	switch {
+	case errors.As(err, &bad):
+		fmt.Fprintf(stderr, "packit-launch: %v\n", err)
+		return exitUsage
+	case err != nil:
+		log.Error("packit-launch stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// badSetup is a problem the operator must fix before the bot can start.
+type badSetup struct{ err error }
+
+func (b *badSetup) Error() string { return b.err.Error() }
+func (b *badSetup) Unwrap() error { return b.err }

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/packit/packit-launch/app"
+	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/store"
+)
+
+// serve runs the bot: with web=true the webhook server and a worker, else a worker only.
+func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error {
+	cfg, file, err := loadSettings(flag.NewFlagSet("serve", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	log.Info("config loaded", "file", orNone(file), "projects", len(cfg.Projects), "profiles", len(cfg.Profiles), "paused", cfg.Paused)
+	missing := cfg.Missing()
+	for _, m := range missing {
+		log.Error("setting missing", "setting", m.Name, "how", m.How)
+	}
+	if len(missing) > 0 {
+		log.Error(fmt.Sprintf("%d setting(s) missing: the bot cannot act on commands until they are set (see README.md, Configuration)", len(missing)))
+	}
+
+	st, err := store.Open(ctx, cfg.RedisURL.Reveal(), log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	if worker, err := newWorker(cfg, st, log); err != nil {
+		return &badSetup{err}
+	} else if worker != nil {
+		qw := st.NewWorker(10, log)
+		worker.Register(qw)
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- qw.Run(ctx) }()
+		log.Info("worker started")
+	} else {
+		log.Error("worker not started: GitHub App credentials are missing")
+	}
+	if !web {
+		wg.Wait()
+		return firstErr(errs)
+	}
+
+	var intake http.Handler
+	if secret := cfg.GitHub.WebhookSecret.Reveal(); secret != "" {
+		intake = app.NewIntake(secret, st, st.Queue(), log)
+	} else {
+		log.Error("webhook endpoint not served: GITHUB_WEBHOOK_SECRET is not set")
+	}
+	srv := &http.Server{
+		Handler:           app.Routes(cfg.GitHub.WebhookPath, intake, st.Ping),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return &badSetup{fmt.Errorf("LISTEN_ADDR %s: %w", cfg.ListenAddr, err)}
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "webhook", cfg.GitHub.WebhookPath, "webhook_served", intake != nil)
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	wg.Wait()
+	return firstErr(errs)
+}
+
+// newWorker returns nil when the GitHub App credentials are missing.
+func newWorker(cfg *config.Server, st *store.Store, log *slog.Logger) (*app.Worker, error) {
+	if cfg.GitHub.AppID == 0 || (cfg.GitHub.PrivateKey == "" && cfg.GitHub.PrivateKeyPath == "") {
+		return nil, nil
+	}
+	key, err := privateKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	inst, err := app.NewInstallations(cfg.GitHub.AppID, key, cfg.GitHub.APIURL)
+	if err != nil {
+		return nil, err
+	}
+	return app.NewWorker(cfg, inst, st, nil, log), nil
+}
+
+func firstErr(errs chan error) error {
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}

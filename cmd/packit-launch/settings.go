@@ -1,0 +1,83 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/joho/godotenv"
+
+	"github.com/packit/packit-launch/config"
+)
+
+// loadSettings reads the server config with DESIGN.md's precedence:
+// environment > .env > config file > defaults.
+func loadSettings(fs *flag.FlagSet, args []string) (*config.Server, string, error) {
+	path := fs.String("config", "", "server config file (default $PACKIT_LAUNCH_CONFIG or ./packit-launch.yaml)")
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return nil, "", &badSetup{err}
+	}
+	env, err := environment()
+	if err != nil {
+		return nil, "", &badSetup{err}
+	}
+	file := *path
+	if file == "" {
+		file = env["PACKIT_LAUNCH_CONFIG"]
+	}
+	if file == "" {
+		if _, err := os.Stat("packit-launch.yaml"); err == nil {
+			file = "packit-launch.yaml"
+		}
+	}
+	var data []byte
+	if file != "" {
+		if data, err = os.ReadFile(file); err != nil {
+			return nil, "", &badSetup{fmt.Errorf("read config: %w", err)}
+		}
+	}
+	s, err := config.ParseServer(data, env)
+	if err != nil {
+		return nil, "", &badSetup{fmt.Errorf("config %s: %w", orNone(file), err)}
+	}
+	return s, file, nil
+}
+
+// environment is .env overlaid by the real environment.
+func environment() (map[string]string, error) {
+	env := map[string]string{}
+	if dotenv, err := godotenv.Read(".env"); err == nil {
+		env = dotenv
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf(".env: %w", err)
+	}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return env, nil
+}
+
+// privateKey returns the GitHub App key PEM from the setting or its file.
+func privateKey(s *config.Server) ([]byte, error) {
+	if pem := s.GitHub.PrivateKey.Reveal(); pem != "" {
+		// Environments often carry the PEM with literal \n.
+		return []byte(strings.ReplaceAll(pem, `\n`, "\n")), nil
+	}
+	data, err := os.ReadFile(s.GitHub.PrivateKeyPath)
+	if err != nil {
+		return nil, fmt.Errorf("GITHUB_PRIVATE_KEY_PATH: %w", err)
+	}
+	return data, nil
+}
+
+func orNone(file string) string {
+	if file == "" {
+		return "(none: defaults and environment)"
+	}
+	return file
+}
