@@ -46,8 +46,8 @@ func (t *Thread) CommentID(ctx context.Context, body string) (int64, error) {
 // Refuse answers a command the bot will not run: 😕 and a comment that
 // mentions the person and quotes their command.
 func (t *Thread) Refuse(ctx context.Context, reason string) error {
-	if err := t.React(ctx, "confused"); err != nil {
+	if err := t.Comment(ctx, fmt.Sprintf("> %s\n\n@%s %s", t.job.Line, t.job.User, reason)); err != nil {
 		return err
 	}
-	return t.Comment(ctx, fmt.Sprintf("> %s\n\n@%s %s", t.job.Line, t.job.User, reason))
+	return t.React(ctx, "confused")
 }

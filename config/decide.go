@@ -52,22 +52,22 @@ func NormalizePermission(p string) string {
 }
 
 // CheckAccess decides whether user, with their GitHub permission on the
-// repository, may launch there. repo may be nil (no repo config yet).
+// repository, may launch there. Reasons address the user, who the caller mentions. repo may be nil (no repo config yet).
 func CheckAccess(repo *Repo, user, permission string) *Refusal {
 	permission = NormalizePermission(permission)
 	if permission != "admin" && permission != "write" {
-		return refuse("@%s, `/launch` needs write access to this repository, and you have %s access. "+
-			"Ask a maintainer to launch the VM for you, or to grant you write access.", user, permission)
+		return refuse("`/launch` needs write access to this repository, and you have %s access. "+
+			"Ask a maintainer to launch the VM for you, or to grant you write access.", permission)
 	}
 	if repo == nil {
 		return nil
 	}
 	if repo.Access.AdminsOnly && permission != "admin" {
-		return refuse("@%s, this repository lets only its admins use `/launch` (`access.admins_only` in `%s`).", user, RepoConfigPath)
+		return refuse("This repository lets only its admins use `/launch` (`access.admins_only` in `%s`).", RepoConfigPath)
 	}
 	if len(repo.Access.Users) > 0 && !slices.ContainsFunc(repo.Access.Users, func(u string) bool { return strings.EqualFold(u, user) }) {
-		return refuse("@%s, this repository lets only the people listed under `access.users` in `%s` use `/launch`. "+
-			"Ask a maintainer to add you there (on the default branch).", user, RepoConfigPath)
+		return refuse("This repository lets only the people listed under `access.users` in `%s` use `/launch`. "+
+			"Ask a maintainer to add you there (on the default branch).", RepoConfigPath)
 	}
 	return nil
 }

@@ -61,6 +61,9 @@ func (s *Store) NewWorker(concurrency int, log *slog.Logger) *Worker {
 		Logger:          slogAdapter{log},
 		LogLevel:        asynq.WarnLevel,
 		ShutdownTimeout: 20 * time.Second,
+		// A person waits for the 👀: pick up new work quickly.
+		TaskCheckInterval:        200 * time.Millisecond,
+		DelayedTaskCheckInterval: time.Second,
 		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
 			return min(time.Duration(n+1)*2*time.Second, time.Minute)
 		},

@@ -1,0 +1,313 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/packit/packit-launch/app/githubtest"
+	"github.com/packit/packit-launch/commands"
+	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/store"
+	"github.com/packit/packit-launch/store/storetest"
+)
+
+const e2eServerConfig = `
+profiles:
+  small:
+    instance_types: [t3.small, t3.medium]
+    regions: [us-east-1]
+    default_lifetime: 2h
+    max_lifetime: 8h
+projects:
+  - repos: ["packit/*"]
+    exclude: ["packit/secret"]
+    profiles: [small]
+`
+
+const e2eRepoConfig = `
+default: fedora
+machines:
+  fedora:
+    image: ami-0123456789abcdef0
+    region: us-east-1
+    instance_type: t3.small
+    ssh_user: fedora
+`
+
+// recordingLauncher stands in for the launch stage and records what the
+// decision handed it.
+type recordingLauncher struct {
+	mu   sync.Mutex
+	reqs []LaunchRequest
+}
+
+func (l *recordingLauncher) Launch(_ context.Context, req LaunchRequest) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reqs = append(l.reqs, req)
+	return nil
+}
+
+func (l *recordingLauncher) requests() []LaunchRequest {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]LaunchRequest(nil), l.reqs...)
+}
+
+type harness struct {
+	t        *testing.T
+	gh       *githubtest.Server
+	cfg      *config.Server
+	launcher *recordingLauncher
+	web      *httptest.Server
+	queued   *recordingQueue
+	seq      atomic.Int64
+	// handled receives each finished attempt at a command job.
+	handled chan error
+}
+
+// newHarness runs the whole path: HTTP intake → real Redis queue → worker →
+// fake GitHub, with the production installation clients.
+func newHarness(t *testing.T, serverYAML string) *harness {
+	t.Helper()
+	cfg, err := config.ParseServer([]byte(serverYAML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gh := githubtest.NewServer()
+	t.Cleanup(gh.Close)
+	gh.SetInstallation(55)
+	gh.SetPermission("packit/ogr", "alice", "write")
+	gh.SetPull("packit/ogr", githubtest.PullRequest{Number: 7, State: "open", HeadSHA: strings.Repeat("a", 40), HeadRef: "feature", BaseRef: "main"})
+	gh.SetFile("packit/ogr", "main", config.RepoConfigPath, e2eRepoConfig)
+
+	st, err := store.Open(context.Background(), storetest.StartRedis(t), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	inst, err := NewInstallations(gh.AppID, gh.PrivateKeyPEM, gh.URL+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, gh: gh, cfg: cfg, launcher: &recordingLauncher{}, queued: &recordingQueue{next: st.Queue()}, handled: make(chan error, 16)}
+	worker := NewWorker(cfg, inst, st, h.launcher, quiet)
+	qw := st.NewWorker(4, quiet)
+	qw.Handle(JobCommand, func(ctx context.Context, payload []byte) error {
+		err := worker.HandleCommand(ctx, payload)
+		h.handled <- err
+		return err
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- qw.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	h.web = httptest.NewServer(Routes("/api/github/webhooks", NewIntake(testSecret, st, h.queued, quiet), st.Ping))
+	t.Cleanup(h.web.Close)
+	return h
+}
+
+// post delivers a signed webhook over HTTP and returns the status.
+func (h *harness) post(event string, body []byte) int {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.web.URL+"/api/github/webhooks", bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("delivery-%d", h.seq.Add(1)))
+	req.Header.Set("X-Hub-Signature-256", sign(testSecret, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// command posts a comment and waits until the worker has handled it
+// successfully, returning the bot's new comments.
+func (h *harness) command(c comment) []githubtest.Comment {
+	h.t.Helper()
+	before := len(h.gh.Comments(c.Repo, c.Number))
+	if status := h.post("issue_comment", c.JSON()); status != http.StatusAccepted {
+		h.t.Fatalf("intake answered %d, want 202", status)
+	}
+	h.waitHandled()
+	return h.gh.Comments(c.Repo, c.Number)[before:]
+}
+
+// waitHandled waits for the next successful run of a command job; failed
+// attempts (which the queue retries) are skipped.
+func (h *harness) waitHandled() {
+	h.t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case err := <-h.handled:
+			if err == nil {
+				return
+			}
+		case <-timeout:
+			h.t.Fatal("timed out waiting for the worker")
+		}
+	}
+}
+
+func TestEndToEndRefusals(t *testing.T) {
+	h := newHarness(t, e2eServerConfig)
+	old := defaultComment("/launch")
+	old.CreatedAt = time.Now().Add(-2 * time.Hour)
+	plainIssue := defaultComment("/launch")
+	plainIssue.OnPR = false
+	plainIssue.Number = 8
+	reader := defaultComment("/launch")
+	reader.User = "mallory"
+
+	tests := []struct {
+		name  string
+		c     comment
+		setup func()
+		want  []string
+	}{
+		{"plain issue", plainIssue, nil, []string{"works on pull requests only"}},
+		{"too old", old, nil, []string{"more than 30 minutes", "Comment `/launch` again"}},
+		{"unknown flag", defaultComment("/launch --size huge"), nil, []string{"unknown flag `--size`", "```\n/launch [MACHINE]"}},
+		{"read access", reader, func() { h.gh.SetPermission("packit/ogr", "mallory", "read") }, []string{"@mallory", "needs write access", "you have read access"}},
+		{"unknown machine", defaultComment("/launch centos"), nil, []string{"no machine named `centos`", "`fedora`"}},
+		{"lifetime too long", defaultComment("/launch --lifetime 9h"), nil, []string{"longer than the 8h0m0s"}},
+		{"type not allowed", defaultComment("/launch --type p4d.24xlarge"), nil, []string{"`p4d.24xlarge` is not allowed", "`t3.small`, `t3.medium`"}},
+		{"image override not allowed", defaultComment("/launch --image ami-0fedcba9876543210"), nil, []string{"does not allow `--image`"}},
+		{"not yet available", defaultComment("/launch stop"), nil, []string{"`/launch stop` is not available"}},
+		{"no repo config", defaultComment("/launch"), func() { h.gh.RemoveFile("packit/ogr", "main", config.RepoConfigPath) }, []string{"has no `.packit-launch.yaml` on its base branch `main`"}},
+		{"invalid repo config", defaultComment("/launch"), func() {
+			h.gh.SetFile("packit/ogr", "main", config.RepoConfigPath, "machines:\n  fedora:\n    image: latest\n    region: mars-1\n    instance_type: t3.small\n")
+		}, []string{"has problems", "machines.fedora.image", "machines.fedora.region: mars-1 is not allowed by profile small"}},
+		{"stricter access", defaultComment("/launch"), func() {
+			h.gh.SetFile("packit/ogr", "main", config.RepoConfigPath, e2eRepoConfig+"access:\n  users: [bob]\n")
+		}, []string{"access.users"}},
+		{"closed PR", defaultComment("/launch"), func() {
+			h.gh.SetPull("packit/ogr", githubtest.PullRequest{Number: 7, State: "closed", HeadSHA: strings.Repeat("a", 40), BaseRef: "main"})
+		}, []string{"This pull request is closed"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h.t = t
+			if tt.setup != nil {
+				tt.setup()
+			}
+			tt.c.ID = int64(2000 + i)
+			got := h.command(tt.c)
+			if len(got) != 1 {
+				t.Fatalf("want one answer, got %d", len(got))
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(got[0].Body, w) {
+					t.Errorf("answer lacks %q:\n%s", w, got[0].Body)
+				}
+			}
+			if !strings.HasPrefix(got[0].Body, "> "+mustFind(tt.c.Body)) || got[0].User != githubtest.BotLogin {
+				t.Errorf("answer should quote the command and come from the bot: %+v", got[0])
+			}
+			if r := h.gh.Reactions(tt.c.Repo, tt.c.ID); !equal(r, []string{"eyes", "confused"}) {
+				t.Errorf("reactions %v, want eyes then confused", r)
+			}
+		})
+	}
+	if n := len(h.launcher.requests()); n != 0 {
+		t.Errorf("%d launches from refused commands", n)
+	}
+}
+
+func TestEndToEndAcceptedLaunchUsesBaseBranchConfig(t *testing.T) {
+	h := newHarness(t, e2eServerConfig)
+	// The PR's own branch tries to loosen its limits; it must not count.
+	h.gh.SetFile("packit/ogr", "feature", config.RepoConfigPath, "machines:\n  fedora:\n    image: ami-0123456789abcdef0\n    region: us-east-1\n    instance_type: t3.medium\n    lifetime: 8h\n")
+	c := defaultComment("/launch --lifetime 3h")
+	if got := h.command(c); len(got) != 0 {
+		t.Fatalf("an accepted launch should not get a refusal: %v", got)
+	}
+	reqs := h.launcher.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("launches: %d", len(reqs))
+	}
+	r := reqs[0]
+	want := config.LaunchSpec{Machine: "fedora", Image: "ami-0123456789abcdef0", Region: "us-east-1", InstanceType: "t3.small", SSHUser: "fedora",
+		Profile: "small", Lifetime: 3 * time.Hour, MaxLifetime: 8 * time.Hour, ExtendStep: time.Hour}
+	if r.Spec != want || r.HeadSHA != strings.Repeat("a", 40) || r.BaseRef != "main" || r.Job.User != "alice" {
+		t.Errorf("launch request = %+v", r)
+	}
+	if got := h.gh.Reactions("packit/ogr", c.ID); !equal(got, []string{"eyes"}) {
+		t.Errorf("reactions %v", got)
+	}
+	for _, call := range h.gh.Calls() {
+		if strings.Contains(call.Path, "/contents/") && call.Query.Get("ref") != "main" {
+			t.Errorf("repo config read from %q, not the base branch", call.Query.Get("ref"))
+		}
+	}
+}
+
+func TestEndToEndUntrustedProjectIsToldOncePerPR(t *testing.T) {
+	h := newHarness(t, e2eServerConfig)
+	for i, repo := range []string{"someone/else", "someone/else", "packit/secret"} {
+		c := defaultComment("/launch")
+		c.Repo, c.ID = repo, int64(3000+i)
+		before := len(h.gh.Comments(repo, 7))
+		if status := h.post("issue_comment", c.JSON()); status != http.StatusAccepted {
+			t.Fatalf("status %d", status)
+		}
+		h.waitHandled()
+		after := h.gh.Comments(repo, 7)
+		wantNew := i != 1 // the second command on the same PR gets only 😕
+		if (len(after) > before) != wantNew {
+			t.Errorf("command %d on %s: new comments %d, want new=%v", i, repo, len(after)-before, wantNew)
+		}
+		if wantNew && !strings.Contains(after[len(after)-1].Body, "not among the projects") {
+			t.Errorf("untrusted answer: %s", after[len(after)-1].Body)
+		}
+	}
+	if n := h.gh.CallCount(http.MethodGet, "/repos/someone/else/collaborators"); n != 0 {
+		t.Errorf("untrusted project cost %d permission calls", n)
+	}
+}
+
+func TestEndToEndHelpAndPause(t *testing.T) {
+	h := newHarness(t, e2eServerConfig+"paused: true\n")
+	got := h.command(defaultComment("/launch help"))
+	if len(got) != 1 || !strings.Contains(got[0].Body, "/launch stop [ID|all]") || !strings.Contains(got[0].Body, "*Who:*") {
+		t.Fatalf("help: %v", got)
+	}
+	c := defaultComment("/launch")
+	c.ID = 4001
+	got = h.command(c)
+	if len(got) != 1 || !strings.Contains(got[0].Body, "paused by the operator") {
+		t.Fatalf("paused: %v", got)
+	}
+}
+
+func TestEndToEndRetriesGitHubFailures(t *testing.T) {
+	h := newHarness(t, e2eServerConfig)
+	h.gh.FailNext(http.MethodGet, "/repos/packit/ogr/collaborators/", http.StatusBadGateway, 1)
+	h.command(defaultComment("/launch"))
+	if n := len(h.launcher.requests()); n != 1 {
+		t.Fatalf("launches after a transient GitHub error: %d", n)
+	}
+}
+
+func mustFind(body string) string {
+	line, _ := commands.Find(body)
+	return line
+}
+
+func equal(a, b []string) bool {
+	return strings.Join(a, ",") == strings.Join(b, ",")
+}
