@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -217,5 +218,48 @@ func TestRoutes(t *testing.T) {
 	}
 	if w := serve(noSecret, httptest.NewRequest(http.MethodGet, "/readyz", nil)); w.Code != http.StatusServiceUnavailable {
 		t.Errorf("readyz with redis down: %d", w.Code)
+	}
+}
+
+// TestIntakeUnderLoadDropsNoAcceptedDelivery sends many command and
+// non-command deliveries at once: every command is accepted and queued.
+func TestIntakeUnderLoadDropsNoAcceptedDelivery(t *testing.T) {
+	in, q, _ := newTestIntake(t)
+	srv := httptest.NewServer(Routes("/hooks", in, nil))
+	defer srv.Close()
+	const commandsSent, noise = 200, 400
+	var wg sync.WaitGroup
+	statuses := make(chan int, commandsSent+noise)
+	for i := 0; i < commandsSent+noise; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			body := defaultComment("just a review comment").JSON()
+			if i < commandsSent {
+				body = defaultComment("/launch").JSON()
+			}
+			r := webhookRequest("issue_comment", "load-"+strconv.Itoa(i), body)
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hooks", r.Body)
+			req.Header = r.Header
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}(i)
+	}
+	wg.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for s := range statuses {
+		counts[s]++
+	}
+	if counts[http.StatusAccepted] != commandsSent || counts[http.StatusNoContent] != noise {
+		t.Errorf("statuses %v, want %d×202 and %d×204", counts, commandsSent, noise)
+	}
+	if n := len(q.Jobs()); n != commandsSent {
+		t.Errorf("%d jobs queued, want %d", n, commandsSent)
 	}
 }

@@ -1,0 +1,80 @@
+package app
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// sharedFixtures is ../shared/fixtures/github-webhooks beside the repo
+// (PACKIT_LAUNCH_SHARED overrides ../shared).
+func sharedFixtures(t *testing.T) string {
+	t.Helper()
+	shared := os.Getenv("PACKIT_LAUNCH_SHARED")
+	if shared == "" {
+		shared = filepath.Join("..", "..", "shared")
+	}
+	dir := filepath.Join(shared, "fixtures", "github-webhooks")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("recorded GitHub payloads not found at %s (set PACKIT_LAUNCH_SHARED to the shared/ folder)", dir)
+	}
+	return dir
+}
+
+// eventOf names a fixture's event: "<event>.<name>.json", or a real
+// packit-service issue_comment delivery.
+func eventOf(name string) string {
+	if event, _, ok := strings.Cut(name, "."); ok && !strings.HasSuffix(event, "json") && strings.Count(name, ".") > 1 {
+		return event
+	}
+	return "issue_comment"
+}
+
+// TestReplayRecordedPayloads feeds every recorded delivery through the full
+// stack: none is a /launch command, so each gets a 2xx, and none queues work
+// or causes a GitHub call.
+func TestReplayRecordedPayloads(t *testing.T) {
+	dir := sharedFixtures(t)
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no payloads in %s: %v", dir, err)
+	}
+	h := newHarness(t, e2eServerConfig)
+	for _, f := range files {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Base(f)
+		event := eventOf(name)
+		status := h.post(event, body)
+		if status < 200 || status > 299 {
+			t.Errorf("%s (%s): status %d", name, event, status)
+		}
+		if event == "ping" && status != http.StatusOK {
+			t.Errorf("%s: ping answered %d", name, status)
+		}
+	}
+	if n := len(h.queued.Jobs()); n != 0 {
+		t.Errorf("%d jobs queued from recorded payloads", n)
+	}
+	if calls := h.gh.Calls(); len(calls) != 0 {
+		t.Errorf("recorded payloads caused GitHub calls: %+v", calls)
+	}
+}
+
+func TestEventOf(t *testing.T) {
+	for name, want := range map[string]string{
+		"ping.payload.json":                       "ping",
+		"issue_comment.created.payload.json":      "issue_comment",
+		"check_run.requested_action.payload.json": "check_run",
+		"pr_comment_copr_build.json":              "issue_comment",
+		"vm_image_build_comment.json":             "issue_comment",
+	} {
+		if got := eventOf(name); got != want {
+			t.Errorf("eventOf(%s) = %s, want %s", name, got, want)
+		}
+	}
+}

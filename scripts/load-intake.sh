@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Load test of webhook intake: `packit-launch serve` pinned to one core
+# (GOMAXPROCS=1, CPU 0) on 127.0.0.1, wrk on the other core with 8
+# connections posting a signed 12 KB issue_comment that is not a command.
+# Needs wrk (apt-get install wrk). Usage: scripts/load-intake.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+port=${PORT:-3917}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+go build -o "$work/packit-launch" ./cmd/packit-launch
+python3 - "$work/body.json" <<'PY'
+import json, sys
+prose = "Some detailed review prose about the change. " * 260
+user = {"login": "alice", "id": 501, "type": "User"}
+payload = {"action": "created",
+  "issue": {"number": 7, "title": "Make it faster", "state": "open",
+            "pull_request": {"url": "https://api.github.com/repos/packit/ogr/pulls/7"}},
+  "comment": {"id": 1001, "body": "Looks good to me. " + prose, "user": user,
+              "created_at": "2026-11-24T12:00:00Z"},
+  "repository": {"id": 9, "name": "ogr", "full_name": "packit/ogr", "owner": {"login": "packit"}},
+  "sender": user, "installation": {"id": 55}}
+open(sys.argv[1], "w").write(json.dumps(payload))
+PY
+secret=load-test-secret
+sig=$(openssl dgst -sha256 -hmac "$secret" -hex < "$work/body.json" | awk '{print $NF}')
+cat > "$work/post.lua" <<LUA
+wrk.method = "POST"
+local f = io.open("$work/body.json", "rb"); wrk.body = f:read("*a"); f:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-GitHub-Event"] = "issue_comment"
+wrk.headers["X-GitHub-Delivery"] = "load"
+wrk.headers["X-Hub-Signature-256"] = "sha256=$sig"
+done = function(summary, latency, requests)
+  io.write(string.format("non-2xx or errors: %d\n", summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+LUA
+GOMAXPROCS=1 GITHUB_WEBHOOK_SECRET=$secret LISTEN_ADDR=127.0.0.1:$port \
+  taskset -c 0 "$work/packit-launch" serve --config examples/packit-launch.yaml 2>"$work/serve.log" &
+pid=$!
+for _ in $(seq 50); do curl -fs "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+echo "payload: $(wc -c < "$work/body.json") bytes"
+taskset -c 1 wrk -t 1 -c 8 -d "${secs}s" -s "$work/post.lua" "http://127.0.0.1:$port/api/github/webhooks"
