@@ -10,7 +10,7 @@ import (
 func TestFind(t *testing.T) {
 	tests := []struct {
 		name, body, want string
-		ok              bool
+		ok               bool
 	}{
 		{"plain", "/launch", "/launch", true},
 		{"with machine", "/launch fedora --lifetime 2h", "/launch fedora --lifetime 2h", true},
