@@ -66,12 +66,17 @@ type harness struct {
 	t        *testing.T
 	gh       *githubtest.Server
 	cfg      *config.Server
+	st       *store.Store
 	launcher *recordingLauncher
 	web      *httptest.Server
 	queued   *recordingQueue
 	seq      atomic.Int64
 	// handled receives each finished attempt at a command job.
 	handled chan error
+
+	worker   *Worker
+	launches *Launches // set by withLaunchStage
+	stop     func()    // stops the running queue worker
 }
 
 // newHarness runs the whole path: HTTP intake → real Redis queue → worker →
@@ -98,22 +103,35 @@ func newHarness(t *testing.T, serverYAML string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, gh: gh, cfg: cfg, launcher: &recordingLauncher{}, queued: &recordingQueue{next: st.Queue()}, handled: make(chan error, 16)}
-	worker := NewWorker(cfg, inst, st, h.launcher, quiet)
-	qw := st.NewWorker(4, quiet)
-	qw.Handle(JobCommand, func(ctx context.Context, payload []byte) error {
-		err := worker.HandleCommand(ctx, payload)
-		h.handled <- err
-		return err
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- qw.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	h := &harness{t: t, gh: gh, cfg: cfg, st: st, launcher: &recordingLauncher{}, queued: &recordingQueue{next: st.Queue()}, handled: make(chan error, 64)}
+	h.worker = NewWorker(cfg, inst, st, h.launcher, quiet)
+	h.startWorker()
+	t.Cleanup(func() { h.stop() })
 
 	h.web = httptest.NewServer(Routes("/api/github/webhooks", NewIntake(testSecret, st, h.queued, quiet), st.Ping))
 	t.Cleanup(h.web.Close)
 	return h
+}
+
+// startWorker runs a queue worker for the harness's stages, as a process would.
+func (h *harness) startWorker() {
+	qw := h.st.NewWorker(4, quiet)
+	qw.Handle(JobCommand, func(ctx context.Context, payload []byte) error {
+		err := h.worker.HandleCommand(ctx, payload)
+		h.handled <- err
+		return err
+	})
+	if h.launches != nil {
+		qw.Handle(JobLaunch, func(ctx context.Context, payload []byte) error {
+			err := h.launches.HandleLaunch(ctx, payload)
+			h.handled <- err
+			return err
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- qw.Run(ctx) }()
+	h.stop = func() { cancel(); <-done }
 }
 
 // post delivers a signed webhook over HTTP and returns the status.

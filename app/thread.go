@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/google/go-github/v60/github"
 )
@@ -11,42 +12,55 @@ import (
 // Thread is the PR conversation a command came from: where the bot reacts
 // and answers.
 type Thread struct {
-	gh  *github.Client
-	job CommandJob
-	log *slog.Logger
+	gh          *github.Client
+	owner, name string
+	number      int
+	commentID   int64 // the command's comment
+	user        string
+	line        string
+	log         *slog.Logger
 }
 
-// GitHub is the installation client, for the launch stage's own calls.
-func (t *Thread) GitHub() *github.Client { return t.gh }
+func newThread(gh *github.Client, repo string, number int, commentID int64, user, line string, log *slog.Logger) *Thread {
+	owner, name, _ := strings.Cut(repo, "/")
+	return &Thread{gh: gh, owner: owner, name: name, number: number, commentID: commentID, user: user, line: line, log: log}
+}
 
 // React adds a reaction to the command's comment (idempotent on GitHub).
 func (t *Thread) React(ctx context.Context, content string) error {
-	_, _, err := t.gh.Reactions.CreateIssueCommentReaction(ctx, t.job.Owner(), t.job.Name(), t.job.CommentID, content)
+	_, _, err := t.gh.Reactions.CreateIssueCommentReaction(ctx, t.owner, t.name, t.commentID, content)
 	if err != nil {
 		return fmt.Errorf("react %s: %w", content, err)
 	}
 	return nil
 }
 
-// Comment posts a new comment on the PR and returns its id.
+// Comment posts a new comment on the PR.
 func (t *Thread) Comment(ctx context.Context, body string) error {
-	_, err := t.CommentID(ctx, body)
+	_, err := t.Post(ctx, 0, body)
 	return err
 }
 
-// CommentID posts a new comment on the PR and returns its id.
-func (t *Thread) CommentID(ctx context.Context, body string) (int64, error) {
-	c, _, err := t.gh.Issues.CreateComment(ctx, t.job.Owner(), t.job.Name(), t.job.Number, &github.IssueComment{Body: github.String(body)})
+// Post posts a new comment, or edits comment id when it is not 0, and
+// returns the comment's id.
+func (t *Thread) Post(ctx context.Context, id int64, body string) (int64, error) {
+	c := &github.IssueComment{Body: github.String(body)}
+	var err error
+	if id != 0 {
+		c, _, err = t.gh.Issues.EditComment(ctx, t.owner, t.name, id, c)
+	} else {
+		c, _, err = t.gh.Issues.CreateComment(ctx, t.owner, t.name, t.number, c)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("comment: %w", err)
 	}
 	return c.GetID(), nil
 }
 
-// Refuse answers a command the bot will not run: 😕 and a comment that
-// mentions the person and quotes their command.
+// Refuse answers a command the bot will not run: a comment that mentions the
+// person and quotes their command, then 😕.
 func (t *Thread) Refuse(ctx context.Context, reason string) error {
-	if err := t.Comment(ctx, fmt.Sprintf("> %s\n\n@%s %s", t.job.Line, t.job.User, reason)); err != nil {
+	if err := t.Comment(ctx, fmt.Sprintf("> %s\n\n@%s %s", t.line, t.user, reason)); err != nil {
 		return err
 	}
 	return t.React(ctx, "confused")

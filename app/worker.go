@@ -79,7 +79,7 @@ func (w *Worker) HandleCommand(ctx context.Context, payload []byte) error {
 	if err != nil {
 		return store.SkipRetry(fmt.Errorf("github client for installation %d: %w", job.InstallationID, err))
 	}
-	t := &Thread{gh: gh, job: job, log: log}
+	t := newThread(gh, job.Repo, job.Number, job.CommentID, job.User, job.Line, log)
 	err = w.handle(ctx, t, job, log)
 	var refusal *config.Refusal
 	if errors.As(err, &refusal) {

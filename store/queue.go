@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 )
 
 // Queue puts jobs into Redis for a worker, through asynq.
@@ -50,13 +51,14 @@ func (q *Queue) Enqueue(ctx context.Context, j Job) error {
 
 // Worker runs queued jobs.
 type Worker struct {
-	srv *asynq.Server
+	rdb *redis.Client
+	cfg asynq.Config
 	mux *asynq.ServeMux
 }
 
 // NewWorker makes a worker running up to concurrency jobs at once.
 func (s *Store) NewWorker(concurrency int, log *slog.Logger) *Worker {
-	srv := asynq.NewServerFromRedisClient(s.rdb, asynq.Config{
+	cfg := asynq.Config{
 		Concurrency:     concurrency,
 		Logger:          slogAdapter{log},
 		LogLevel:        asynq.WarnLevel,
@@ -67,8 +69,8 @@ func (s *Store) NewWorker(concurrency int, log *slog.Logger) *Worker {
 		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
 			return min(time.Duration(n+1)*2*time.Second, time.Minute)
 		},
-	})
-	return &Worker{srv: srv, mux: asynq.NewServeMux()}
+	}
+	return &Worker{rdb: s.rdb, cfg: cfg, mux: asynq.NewServeMux()}
 }
 
 // Handle registers fn for jobs of kind. Returning an error retries the job;
@@ -82,13 +84,25 @@ func (w *Worker) Handle(kind string, fn func(ctx context.Context, payload []byte
 // SkipRetry marks an error as final.
 func SkipRetry(err error) error { return fmt.Errorf("%w: %w", err, asynq.SkipRetry) }
 
-// Run processes jobs until ctx ends.
+// FinalAttempt reports whether the running job will not be retried if it
+// fails, so that it can report the failure instead.
+func FinalAttempt(ctx context.Context) bool {
+	n, ok := asynq.GetRetryCount(ctx)
+	m, ok2 := asynq.GetMaxRetry(ctx)
+	return ok && ok2 && n >= m
+}
+
+// Run processes jobs until ctx ends. Running jobs see ctx end too, so a
+// stopping worker leaves them to be retried by the next one.
 func (w *Worker) Run(ctx context.Context) error {
-	if err := w.srv.Start(w.mux); err != nil {
+	cfg := w.cfg
+	cfg.BaseContext = func() context.Context { return ctx }
+	srv := asynq.NewServerFromRedisClient(w.rdb, cfg)
+	if err := srv.Start(w.mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	<-ctx.Done()
-	w.srv.Shutdown()
+	srv.Shutdown()
 	return nil
 }
 

@@ -13,6 +13,8 @@ import (
 
 	"github.com/packit/packit-launch/app"
 	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/provision"
+	"github.com/packit/packit-launch/provision/launchapi"
 	"github.com/packit/packit-launch/store"
 )
 
@@ -39,11 +41,14 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	if worker, err := newWorker(cfg, st, log); err != nil {
+	if worker, launches, err := newWorker(cfg, st, log); err != nil {
 		return &badSetup{err}
 	} else if worker != nil {
 		qw := st.NewWorker(10, log)
 		worker.Register(qw)
+		if launches != nil {
+			launches.Register(qw)
+		}
 		wg.Add(1)
 		go func() { defer wg.Done(); errs <- qw.Run(ctx) }()
 		log.Info("worker started")
@@ -86,20 +91,49 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 	return firstErr(errs)
 }
 
-// newWorker returns nil when the GitHub App credentials are missing.
-func newWorker(cfg *config.Server, st *store.Store, log *slog.Logger) (*app.Worker, error) {
+// newWorker returns a nil worker when the GitHub App credentials are
+// missing, and nil launches when the Launch service settings are.
+func newWorker(cfg *config.Server, st *store.Store, log *slog.Logger) (*app.Worker, *app.Launches, error) {
 	if cfg.GitHub.AppID == 0 || (cfg.GitHub.PrivateKey == "" && cfg.GitHub.PrivateKeyPath == "") {
-		return nil, nil
+		return nil, nil, nil
 	}
 	key, err := privateKey(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	inst, err := app.NewInstallations(cfg.GitHub.AppID, key, cfg.GitHub.APIURL)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return app.NewWorker(cfg, inst, st, nil, log), nil
+	launches, err := newLaunches(cfg, st, inst, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	var launcher app.Launcher // stays a nil interface without launches
+	if launches != nil {
+		launcher = launches
+	}
+	return app.NewWorker(cfg, inst, st, launcher, log), launches, nil
+}
+
+// newLaunches returns nil when the Launch service settings are missing; the
+// worker then says so on the PR.
+func newLaunches(cfg *config.Server, st *store.Store, inst *app.Installations, log *slog.Logger) (*app.Launches, error) {
+	l := cfg.Launch
+	if l.SourceID == "" || (l.ClientID == "" && l.OfflineToken == "" && l.Identity == "") {
+		log.Error("launching disabled: Launch service settings are missing")
+		return nil, nil
+	}
+	api, err := launchapi.New(launchapi.Config{
+		BaseURL: l.APIURL, TokenURL: l.TokenURL,
+		ClientID: l.ClientID, ClientSecret: l.ClientSecret.Reveal(), OfflineToken: l.OfflineToken.Reveal(), Identity: l.Identity.Reveal(),
+		Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("launch service settings: %w", err)
+	}
+	prov := provision.New(api, st, l.SourceID, provision.Options{}, log)
+	return app.NewLaunches(st, st.Queue(), prov, inst, log), nil
 }
 
 func firstErr(errs chan error) error {

@@ -376,7 +376,7 @@ func (c *Client) CreateAWSReservation(ctx context.Context, req AWSReservationReq
 		return nil, fmt.Errorf("launchapi: create reservation: outcome unknown and no name to look it up by: %w", err)
 	}
 	c.log.WarnContext(ctx, "reservation create outcome unknown, looking for it", "name", req.Name, "error", err)
-	found, ferr := c.findAWSReservation(ctx, req.Name)
+	found, ferr := c.FindAWSReservation(ctx, req.Name)
 	switch {
 	case ferr != nil:
 		return nil, fmt.Errorf("launchapi: create reservation %q: outcome unknown, lookup failed (%v): %w", req.Name, ferr, err)
@@ -400,9 +400,10 @@ func outcomeUnknown(ctx context.Context, err error) bool {
 	return true // network errors, timeouts, and 2xx answers we could not read
 }
 
-// findAWSReservation searches the org's newest reservations (the list is in
-// ascending id order) for an AWS one named name.
-func (c *Client) findAWSReservation(ctx context.Context, name string) (*AWSReservation, error) {
+// FindAWSReservation searches the org's newest reservations (the list is in
+// ascending id order) for an AWS one named name; nil, nil when there is none.
+// A caller resuming a launch uses it to find a reservation it may have created.
+func (c *Client) FindAWSReservation(ctx context.Context, name string) (*AWSReservation, error) {
 	var head list[Reservation]
 	if err := c.do(ctx, http.MethodGet, "/reservations", url.Values{"limit": {"1"}, "offset": {"0"}}, nil, &head); err != nil {
 		return nil, err

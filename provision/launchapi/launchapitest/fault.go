@@ -1,12 +1,15 @@
 package launchapitest
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // Fault changes how the fake answers matching requests. With only Hook set
 // the request is served normally after the hook runs.
 type Fault struct {
 	Method string // "" matches any method
-	Path   string // API path without APIPrefix, e.g. "/reservations/aws"; "" matches any
+	Path   string // API path without APIPrefix, e.g. "/reservations/aws"; "" matches any; a trailing * matches a prefix
 	Times  int    // how many matching requests it applies to; 0 means 1, negative means all
 
 	Status      int    // answer with this status (500 when only Body or AfterHandling is set)
@@ -52,7 +55,7 @@ func (f *Fake) ClearFaults() {
 
 func (f *Fake) takeFaultLocked(method, path string) *Fault {
 	for i, ft := range f.faults {
-		if (ft.Method != "" && ft.Method != method) || (ft.Path != "" && ft.Path != path) {
+		if (ft.Method != "" && ft.Method != method) || !pathMatches(ft.Path, path) {
 			continue
 		}
 		if ft.left > 0 {
@@ -65,4 +68,11 @@ func (f *Fake) takeFaultLocked(method, path string) *Fault {
 		return &out
 	}
 	return nil
+}
+
+func pathMatches(pattern, path string) bool {
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(path, prefix)
+	}
+	return pattern == "" || pattern == path
 }

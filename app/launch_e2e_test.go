@@ -1,0 +1,335 @@
+package app
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/packit/packit-launch/app/githubtest"
+	"github.com/packit/packit-launch/provision"
+	"github.com/packit/packit-launch/provision/launchapi"
+	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
+	"github.com/packit/packit-launch/store"
+)
+
+const launchServerConfig = `
+profiles:
+  small:
+    launch_template_id: lt-0aaaabbbbccccdddd
+    instance_types: [t3.small, t3.medium]
+    regions: [us-east-1]
+    default_lifetime: 2h
+    max_lifetime: 8h
+projects:
+  - repos: ["packit/*"]
+    profiles: [small]
+`
+
+type launchEnv struct {
+	*harness
+	api   *launchapitest.Server
+	clock *launchapitest.ManualClock
+	key   SSHKey
+}
+
+// newLaunchEnv is the whole product path: signed webhook → intake → Redis
+// queue → decision → launch stage → fake Launch service → fake GitHub.
+func newLaunchEnv(t *testing.T) *launchEnv {
+	t.Helper()
+	h := newHarness(t, launchServerConfig)
+	h.stop() // restarted below with the launch stage
+	clock := launchapitest.NewManualClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	api := launchapitest.NewServer(launchapitest.Options{Clock: clock})
+	t.Cleanup(api.Close)
+	api.AddServiceAccount("bot", "bot-secret", "org-1")
+	src := api.AddSource("org-1", launchapitest.Source{Name: "aws"})
+	api.AddLaunchTemplate("org-1", src.ID, "us-east-1", launchapitest.LaunchTemplate{ID: "lt-0aaaabbbbccccdddd", Name: "base"})
+	client, err := launchapi.New(launchapi.Config{BaseURL: api.URL, TokenURL: api.TokenURL, ClientID: "bot", ClientSecret: "bot-secret", Clock: clock, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov := provision.New(client, h.st, src.ID, provision.Options{}, quiet)
+	inst, err := NewInstallations(h.gh.AppID, h.gh.PrivateKeyPEM, h.gh.URL+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.launches = NewLaunches(h.st, h.st.Queue(), prov, inst, quiet)
+	h.worker = NewWorker(h.cfg, inst, h.st, h.launches, quiet)
+	h.startWorker()
+	e := &launchEnv{harness: h, api: api, clock: clock}
+	e.key = e.giveKey("alice")
+	return e
+}
+
+// giveKey gives user a fresh ed25519 key on GitHub.
+func (e *launchEnv) giveKey(user string) SSHKey {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sk, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	body := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sk)))
+	e.gh.SetKeys(user, body+" "+user+"@laptop")
+	return SSHKey{Type: sk.Type(), Fingerprint: ssh.FingerprintSHA256(sk), Body: body}
+}
+
+// launch comments c and waits until the launch is reported on the PR.
+func (e *launchEnv) launch(c comment) *store.Launch {
+	e.t.Helper()
+	if status := e.post("issue_comment", c.JSON()); status != http.StatusAccepted {
+		e.t.Fatalf("intake answered %d", status)
+	}
+	return e.reported(c)
+}
+
+// reported waits until the launch of comment c is reported on the PR.
+func (e *launchEnv) reported(c comment) *store.Launch {
+	e.t.Helper()
+	var l *store.Launch
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-e.handled:
+		case <-time.After(50 * time.Millisecond):
+		}
+		ls, err := e.st.LaunchesByPR(context.Background(), c.Repo, c.Number)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, x := range ls {
+			if x.CommandCommentID == c.ID && x.Reported {
+				l = x
+			}
+		}
+		if l != nil {
+			return l
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("launch not reported in time; records: %+v", ls)
+		}
+	}
+}
+
+func (e *launchEnv) reservationRequests() []launchapitest.AWSRequest {
+	var out []launchapitest.AWSRequest
+	for _, r := range e.api.RequestsTo(http.MethodPost, "/reservations/aws") {
+		var req launchapitest.AWSRequest
+		if err := json.Unmarshal(r.Body, &req); err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, req)
+	}
+	return out
+}
+
+func TestLaunchEndToEnd(t *testing.T) {
+	e := newLaunchEnv(t)
+	c := defaultComment("/launch --lifetime 3h")
+	l := e.launch(c)
+
+	if l.State != store.StateRunning || l.InstanceID == "" || l.PublicIPv4 == "" || len(l.ID) > 12 {
+		t.Fatalf("record: %+v", l)
+	}
+	// What the Launch service was asked for.
+	reqs := e.reservationRequests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d reservations created", len(reqs))
+	}
+	r := reqs[0]
+	if r.Poweroff || r.LaunchTemplateID != "lt-0aaaabbbbccccdddd" || r.ImageID != "ami-0123456789abcdef0" || r.InstanceType != "t3.small" ||
+		r.Region != "us-east-1" || r.Amount != 1 || !strings.Contains(r.Name, l.ID) || !strings.Contains(r.Name, "packit/ogr#7") {
+		t.Errorf("reservation request: %+v", r)
+	}
+	keys := e.api.Pubkeys("org-1")
+	if len(keys) != 1 || keys[0].ID != r.PubkeyID || !strings.HasPrefix(keys[0].Body, e.key.Body) || keys[0].Name != provision.PubkeyName("alice", e.key.Body) {
+		t.Errorf("pubkeys: %+v, want alice's key %s", keys, e.key.Body)
+	}
+	// What the person sees.
+	comments := e.gh.Comments("packit/ogr", 7)
+	if len(comments) != 1 {
+		t.Fatalf("comments: %+v", comments)
+	}
+	body := comments[0].Body
+	for _, want := range []string{"@alice your VM is ready", "ssh fedora@" + l.PublicIPv4, e.key.Fingerprint, "`fedora`", "ami-0123456789abcdef0", "`t3.small` in `us-east-1`",
+		l.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"), "(in 3 h)", "`" + l.ID + "`", "/launch extend", "/launch stop " + l.ID} {
+		if !strings.Contains(body, want) {
+			t.Errorf("comment lacks %q:\n%s", want, body)
+		}
+	}
+	if got := e.gh.Reactions("packit/ogr", c.ID); !equal(got, []string{"eyes", "rocket"}) {
+		t.Errorf("reactions %v", got)
+	}
+	runs := e.gh.CheckRuns("packit/ogr")
+	if len(runs) != 1 {
+		t.Fatalf("check runs: %+v", runs)
+	}
+	cr := runs[0]
+	if cr.Name != "packit-launch (fedora)" || cr.HeadSHA != strings.Repeat("a", 40) || cr.ExternalID != l.ID || cr.Status != "completed" ||
+		cr.Conclusion != "success" || !strings.Contains(cr.Summary, "ssh fedora@") {
+		t.Errorf("check run: %+v", cr)
+	}
+	if l.CommentID != comments[0].ID || l.CheckRunID != cr.ID {
+		t.Errorf("record does not point at its comment and check run: %+v", l)
+	}
+}
+
+func TestLaunchFailureAtEachStep(t *testing.T) {
+	e := newLaunchEnv(t)
+	for step, title := range map[int]string{1: "Ensure public key", 2: "Launch instance(s)", 3: "Fetch instance(s) description"} {
+		t.Run(title, func(t *testing.T) {
+			e.t = t
+			e.api.PlanNextReservation(launchapitest.ReservationPlan{FailAtStep: step, Error: "cannot launch ec2 instance: VPCIdNotSpecified: No default VPC for this user"})
+			c := defaultComment("/launch")
+			c.ID = int64(5000 + step)
+			before := len(e.gh.Comments("packit/ogr", 7))
+			l := e.launch(c)
+			if l.State != store.StateFailed || l.FailedStep != title {
+				t.Fatalf("record: state %s step %q", l.State, l.FailedStep)
+			}
+			got := e.gh.Comments("packit/ogr", 7)[before:]
+			if len(got) != 1 {
+				t.Fatalf("comments: %+v", got)
+			}
+			for _, want := range []string{"@alice", "failed at the Launch service's step \"" + title + "\"", "> cannot launch ec2 instance: VPCIdNotSpecified", "operator's AWS setup", l.ID} {
+				if !strings.Contains(got[0].Body, want) {
+					t.Errorf("comment lacks %q:\n%s", want, got[0].Body)
+				}
+			}
+			if r := e.gh.Reactions("packit/ogr", c.ID); !equal(r, []string{"eyes", "confused"}) {
+				t.Errorf("reactions %v", r)
+			}
+			cr := checkRunFor(t, e.gh, l.ID)
+			if cr.Status != "completed" || cr.Conclusion != "failure" || !strings.Contains(cr.Summary, "VPCIdNotSpecified") {
+				t.Errorf("check run: %+v", cr)
+			}
+		})
+	}
+}
+
+func TestLaunchWithoutPublicAddressSaysSo(t *testing.T) {
+	e := newLaunchEnv(t)
+	e.api.PlanNextReservation(launchapitest.ReservationPlan{NoPublicAddress: true})
+	l := e.launch(defaultComment("/launch"))
+	if l.State != store.StateRunning || l.PublicIPv4 != "" {
+		t.Fatalf("record: %+v", l)
+	}
+	body := e.gh.Comments("packit/ogr", 7)[0].Body
+	if !strings.Contains(body, "no public address for instance `"+l.InstanceID+"`") || strings.Contains(body, "ssh fedora@") {
+		t.Errorf("comment:\n%s", body)
+	}
+}
+
+func TestLaunchSlowTellsThePR(t *testing.T) {
+	e := newLaunchEnv(t)
+	e.api.PlanNextReservation(launchapitest.ReservationPlan{StepDuration: 3 * time.Minute})
+	l := e.launch(defaultComment("/launch"))
+	got := e.gh.Comments("packit/ogr", 7)
+	if l.State != store.StateRunning || len(got) != 2 {
+		t.Fatalf("state %s, comments %+v", l.State, got)
+	}
+	if !strings.Contains(got[0].Body, "taking longer than usual") || !strings.Contains(got[1].Body, "your VM is ready") {
+		t.Errorf("comments: %q, %q", got[0].Body, got[1].Body)
+	}
+}
+
+func TestLaunchRefusedWithoutUsableKey(t *testing.T) {
+	e := newLaunchEnv(t)
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, _ := ssh.NewPublicKey(&small.PublicKey)
+	tests := []struct {
+		name string
+		keys []string
+		line string
+		want string
+	}{
+		{"no keys", nil, "/launch", "has no public SSH key"},
+		{"only a short RSA key", []string{string(ssh.MarshalAuthorizedKey(sk))}, "/launch", "RSA 1024 bits"},
+		{"unknown --key", []string{e.key.Body}, "/launch --key SHA256:nope", "has the fingerprint `nope`"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.t = t
+			e.gh.SetKeys("alice", tt.keys...)
+			c := defaultComment(tt.line)
+			c.ID = int64(6000 + i)
+			got := e.command(c)
+			if len(got) != 1 || !strings.Contains(got[0].Body, tt.want) {
+				t.Fatalf("answer: %+v", got)
+			}
+		})
+	}
+	if n := len(e.gh.CheckRuns("packit/ogr")); n != 0 {
+		t.Errorf("a refusal created %d check runs", n)
+	}
+	if n := len(e.reservationRequests()); n != 0 {
+		t.Errorf("%d reservations without a key", n)
+	}
+}
+
+func TestLaunchSurvivesWorkerRestart(t *testing.T) {
+	e := newLaunchEnv(t)
+	// The first worker stops while it waits for the reservation.
+	e.api.InjectFault(launchapitest.Fault{Method: http.MethodGet, Path: "/reservations/*", Hang: true, Times: -1})
+	c := defaultComment("/launch")
+	if status := e.post("issue_comment", c.JSON()); status != http.StatusAccepted {
+		t.Fatalf("status %d", status)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(e.reservationRequests()) == 0 || !hasGET(e.api, "/reservations/") {
+		if time.Now().After(deadline) {
+			t.Fatal("the reservation was never created")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.stop()
+	e.api.ClearFaults()
+	e.startWorker()
+	l := e.reported(c)
+	if l.State != store.StateRunning {
+		t.Fatalf("after restart: %+v", l)
+	}
+	if n := len(e.reservationRequests()); n != 1 {
+		t.Errorf("%d reservations for one launch", n)
+	}
+	if n := len(e.gh.CheckRuns("packit/ogr")); n != 1 {
+		t.Errorf("%d check runs for one launch", n)
+	}
+	if got := e.gh.Comments("packit/ogr", 7); len(got) != 1 || !strings.Contains(got[0].Body, "your VM is ready") {
+		t.Errorf("comments: %+v", got)
+	}
+}
+
+func checkRunFor(t *testing.T, gh *githubtest.Server, launchID string) githubtest.CheckRun {
+	t.Helper()
+	for _, cr := range gh.CheckRuns("packit/ogr") {
+		if cr.ExternalID == launchID {
+			return cr
+		}
+	}
+	t.Fatalf("no check run for launch %s", launchID)
+	return githubtest.CheckRun{}
+}
+
+// hasGET reports whether the fake saw a GET under prefix.
+func hasGET(api *launchapitest.Server, prefix string) bool {
+	for _, r := range api.Requests() {
+		if r.Method == http.MethodGet && strings.HasPrefix(r.Path, prefix) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,114 @@
+package app
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/packit/packit-launch/store"
+)
+
+// The words a launch puts on the PR. Pure: record and time in, markdown out.
+
+func checkRunName(l *store.Launch) string { return fmt.Sprintf("packit-launch (%s)", l.Machine) }
+
+func launchingTitle(l *store.Launch) string { return fmt.Sprintf("Launching %s", l.Machine) }
+
+func launchingSummary(l *store.Launch) string {
+	return fmt.Sprintf("Launching machine `%s` for @%s: %s.\n\nLaunch id `%s`.", l.Machine, l.Owner, what(l), l.ID)
+}
+
+func readyTitle(l *store.Launch) string {
+	return fmt.Sprintf("%s is running until %s", l.Machine, l.ExpiresAt.UTC().Format("15:04 UTC"))
+}
+
+func failedTitle(l *store.Launch) string { return fmt.Sprintf("Launching %s failed", l.Machine) }
+
+// what describes the machine: image, type and region.
+func what(l *store.Launch) string {
+	return fmt.Sprintf("image `%s`, `%s` in `%s`", l.Image, l.InstanceType, l.Region)
+}
+
+// connect is the ssh command, or an honest note when no address is known.
+func connect(l *store.Launch) string {
+	addr := l.PublicIPv4
+	if addr == "" {
+		addr = l.PublicDNS
+	}
+	if addr == "" {
+		return fmt.Sprintf("The Launch service reported no public address for instance `%s` (region `%s`). "+
+			"It may have none; the operators can look it up in the AWS console.", l.InstanceID, l.Region)
+	}
+	return fmt.Sprintf("```\nssh %s@%s\n```", l.SSHUser, addr)
+}
+
+// whenUTC renders a time as "2026-11-24 14:00 UTC (in 2 h)".
+func whenUTC(t, now time.Time) string {
+	return fmt.Sprintf("%s (%s)", t.UTC().Format("2006-01-02 15:04 UTC"), relative(t, now))
+}
+
+func relative(t, now time.Time) string {
+	d := t.Sub(now)
+	if d <= 0 {
+		return "now"
+	}
+	switch {
+	case d < time.Hour:
+		return fmt.Sprintf("in %d min", int(d.Round(time.Minute).Minutes()))
+	case d < 48*time.Hour:
+		h := d.Round(time.Minute)
+		if m := int(h.Minutes()) % 60; m != 0 {
+			return fmt.Sprintf("in %d h %d min", int(h.Hours()), m)
+		}
+		return fmt.Sprintf("in %d h", int(h.Hours()))
+	}
+	return fmt.Sprintf("in %d days", int(d.Hours()/24))
+}
+
+func details(l *store.Launch, now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n\n", connect(l))
+	fmt.Fprintf(&b, "| | |\n|---|---|\n")
+	fmt.Fprintf(&b, "| machine | `%s`: %s |\n", l.Machine, what(l))
+	fmt.Fprintf(&b, "| key | your GitHub key `%s` (%s) |\n", l.KeyFingerprint, strings.TrimPrefix(l.KeyType, "ssh-"))
+	fmt.Fprintf(&b, "| terminates | %s |\n", whenUTC(l.ExpiresAt, now))
+	fmt.Fprintf(&b, "| latest possible end | %s |\n", l.HardExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "| instance | `%s` |\n", l.InstanceID)
+	fmt.Fprintf(&b, "| launch id | `%s` |\n", l.ID)
+	fmt.Fprintf(&b, "\nExtend it with `/launch extend [D]` (up to the latest possible end), end it early with `/launch stop %s`.", l.ID)
+	return b.String()
+}
+
+func readyComment(l *store.Launch, now time.Time) string {
+	return fmt.Sprintf("@%s your VM is ready 🚀\n\n%s", l.Owner, details(l, now))
+}
+
+func checkSummary(l *store.Launch, now time.Time) string {
+	if l.State == store.StateRunning {
+		return details(l, now)
+	}
+	return failureText(l)
+}
+
+func failureText(l *store.Launch) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Launching machine `%s` (%s) failed", l.Machine, what(l))
+	if l.FailedStep != "" {
+		fmt.Fprintf(&b, " at the Launch service's step \"%s\"", l.FailedStep)
+	}
+	fmt.Fprintf(&b, ":\n\n> %s\n", strings.ReplaceAll(l.Failure, "\n", "\n> "))
+	if l.FailureAdvice != "" {
+		fmt.Fprintf(&b, "\n%s\n", l.FailureAdvice)
+	}
+	fmt.Fprintf(&b, "\nLaunch id `%s`.", l.ID)
+	return b.String()
+}
+
+func failedComment(l *store.Launch) string {
+	return fmt.Sprintf("@%s %s", l.Owner, failureText(l))
+}
+
+func slowComment(l *store.Launch) string {
+	return fmt.Sprintf("@%s launch `%s` of `%s` is taking longer than usual; the Launch service is still working on it. "+
+		"I will comment again when the VM is ready or if it fails.", l.Owner, l.ID, l.Machine)
+}

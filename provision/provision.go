@@ -1,0 +1,243 @@
+// Package provision is the launch lifecycle: it turns an accepted launch
+// record into a running VM through the Launch service, step by step, so
+// that a launch interrupted at any point resumes from its record without
+// ever creating a second reservation.
+package provision
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/packit/packit-launch/provision/launchapi"
+	"github.com/packit/packit-launch/store"
+)
+
+// launchAPI is what provisioning needs of the Launch service.
+type launchAPI interface {
+	EnsurePubkey(ctx context.Context, name, body string) (*launchapi.Pubkey, error)
+	CreateAWSReservation(ctx context.Context, req launchapi.AWSReservationRequest) (*launchapi.AWSReservation, error)
+	FindAWSReservation(ctx context.Context, name string) (*launchapi.AWSReservation, error)
+	WaitReservation(ctx context.Context, id int64, opts launchapi.WaitOptions) (*launchapi.WaitResult, error)
+}
+
+// records persists launch records.
+type records interface {
+	SaveLaunch(ctx context.Context, l *store.Launch) error
+}
+
+// AddressLookup finds an instance's public address when the Launch service
+// did not report one (it reads addresses only once, right after launch).
+type AddressLookup interface {
+	PublicAddress(ctx context.Context, region, instanceID string) (ipv4, dns string, err error)
+}
+
+// Failure is a launch that cannot succeed, in words for the PR. Step is the
+// Launch service's step title, Message its own error text.
+type Failure struct {
+	Step    string
+	Message string
+	Advice  string
+}
+
+func (f *Failure) Error() string {
+	if f.Step != "" {
+		return fmt.Sprintf("launch failed at %q: %s", f.Step, f.Message)
+	}
+	return "launch failed: " + f.Message
+}
+
+// Provisioner launches VMs through the Launch service.
+type Provisioner struct {
+	api      launchAPI
+	records  records
+	sourceID string
+	addrs    AddressLookup
+	wait     launchapi.WaitOptions
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// Options tune a Provisioner; zero values take defaults.
+type Options struct {
+	// Wait bounds and paces waiting for a reservation (OnSlow is set per launch).
+	Wait launchapi.WaitOptions
+	// Addresses, when set, is asked for a public address the service lacks.
+	Addresses AddressLookup
+	Now       func() time.Time
+}
+
+// New returns a provisioner launching from the Launch source sourceID.
+func New(api launchAPI, recs records, sourceID string, opts Options, log *slog.Logger) *Provisioner {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Provisioner{api: api, records: recs, sourceID: sourceID, addrs: opts.Addresses, wait: opts.Wait, now: now, log: log}
+}
+
+// PubkeyName names a person's key in the Launch service; names are unique
+// per org, so the login and the key's hash keep them from colliding.
+func PubkeyName(login, body string) string {
+	sum := sha256.Sum256([]byte(body))
+	return fmt.Sprintf("gh-%s-%s", strings.ToLower(login), hex.EncodeToString(sum[:])[:12])
+}
+
+// Launch drives l to running, saving every step. It returns a *Failure when
+// the launch cannot succeed (l is then saved as failed), or another error
+// when trying again later may help. onSlow is called once if the service
+// is slower than usual.
+func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()) error {
+	if l.State != store.StateAccepted && l.State != store.StateLaunching {
+		return nil
+	}
+	log := p.log.With("launch", l.ID, "repo", l.Repo, "pr", l.PR)
+	if l.PubkeyID == 0 {
+		pk, err := p.api.EnsurePubkey(ctx, PubkeyName(l.Owner, l.KeyBody), l.KeyBody)
+		if err != nil {
+			return p.fail(ctx, l, "", err, "The Launch service did not accept your SSH key. Try another key with `--key FINGERPRINT`.")
+		}
+		l.PubkeyID = pk.ID
+		if err := p.records.SaveLaunch(ctx, l); err != nil {
+			return err
+		}
+	}
+	if l.ReservationID == 0 {
+		if err := p.reserve(ctx, l, log); err != nil {
+			return err
+		}
+	}
+	opts := p.wait
+	opts.OnSlow = onSlow
+	res, err := p.api.WaitReservation(ctx, l.ReservationID, opts)
+	var failed *launchapi.ReservationFailedError
+	var timedOut *launchapi.WaitTimeoutError
+	switch {
+	case errors.As(err, &failed):
+		return p.failed(ctx, l, &Failure{Step: failed.StepTitle, Message: failed.Message, Advice: adviceFor(failed.Message)})
+	case errors.As(err, &timedOut):
+		return p.failed(ctx, l, &Failure{Step: timedOut.LastStatus, Message: fmt.Sprintf("the reservation did not finish within %s", timedOut.Waited.Round(time.Minute)),
+			Advice: "The Launch service may be overloaded; try again later."})
+	case err != nil:
+		return fmt.Errorf("wait for reservation %d: %w", l.ReservationID, err)
+	}
+	if len(res.Instances) == 0 || res.Instances[0].ID == "" {
+		return p.failed(ctx, l, &Failure{Message: "the reservation finished without reporting an instance"})
+	}
+	in := res.Instances[0]
+	l.InstanceID, l.PublicIPv4, l.PublicDNS, l.PrivateIPv4 = in.ID, in.PublicIPv4, in.PublicDNS, in.PrivateIPv4
+	if l.PublicIPv4 == "" && l.PublicDNS == "" && p.addrs != nil {
+		ip, dns, err := p.addrs.PublicAddress(ctx, l.Region, l.InstanceID)
+		if err != nil {
+			log.Warn("no public address from the Launch service, and looking it up failed", "instance", l.InstanceID, "err", err)
+		}
+		l.PublicIPv4, l.PublicDNS = ip, dns
+	}
+	l.State = store.StateRunning
+	l.LaunchedAt = p.now().UTC()
+	log.Info("launch running", "instance", l.InstanceID, "reservation", l.ReservationID, "address", l.PublicIPv4)
+	return p.records.SaveLaunch(ctx, l)
+}
+
+// reserve creates the reservation, or adopts the one an interrupted earlier
+// attempt created: the launch is marked launching before the create is sent,
+// so a launching record without a reservation id may have one.
+func (p *Provisioner) reserve(ctx context.Context, l *store.Launch, log *slog.Logger) error {
+	if l.State == store.StateLaunching {
+		found, err := p.api.FindAWSReservation(ctx, l.ReservationName())
+		if err != nil {
+			return fmt.Errorf("look for an earlier reservation: %w", err)
+		}
+		if found != nil {
+			log.Info("resumed: adopting the reservation an earlier attempt created", "reservation", found.ReservationID)
+			l.ReservationID = found.ReservationID
+			return p.records.SaveLaunch(ctx, l)
+		}
+	}
+	l.State = store.StateLaunching
+	if err := p.records.SaveLaunch(ctx, l); err != nil {
+		return err
+	}
+	res, err := p.api.CreateAWSReservation(ctx, launchapi.AWSReservationRequest{
+		SourceID:         p.sourceID,
+		ImageID:          l.Image,
+		Amount:           1,
+		InstanceType:     l.InstanceType,
+		PubkeyID:         l.PubkeyID,
+		Region:           l.Region,
+		LaunchTemplateID: l.LaunchTemplateID,
+		Name:             l.ReservationName(),
+	})
+	if err != nil {
+		return p.fail(ctx, l, "", err, adviceForCreate(err))
+	}
+	l.ReservationID = res.ReservationID
+	log.Info("reservation created", "reservation", res.ReservationID)
+	return p.records.SaveLaunch(ctx, l)
+}
+
+// fail decides whether a Launch API error is final (a 4xx answer) or worth
+// another attempt (server errors, rate limits, network).
+func (p *Provisioner) fail(ctx context.Context, l *store.Launch, step string, err error, advice string) error {
+	var apiErr *launchapi.APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 && apiErr.StatusCode != 429 &&
+		apiErr.StatusCode != 401 && apiErr.StatusCode != 403 {
+		msg := apiErr.Msg
+		if msg == "" {
+			msg = fmt.Sprintf("the Launch service answered %d", apiErr.StatusCode)
+		}
+		return p.failed(ctx, l, &Failure{Step: step, Message: msg, Advice: advice})
+	}
+	return err
+}
+
+// failed records a final failure.
+func (p *Provisioner) failed(ctx context.Context, l *store.Launch, f *Failure) error {
+	l.State = store.StateFailed
+	l.Failure = f.Message
+	l.FailedStep = f.Step
+	l.FailureAdvice = f.Advice
+	l.EndedAt = p.now().UTC()
+	if err := p.records.SaveLaunch(ctx, l); err != nil {
+		return err
+	}
+	return f
+}
+
+// GiveUp records a launch as failed after its last attempt hit errors that
+// might have passed (e.g. the Launch service was down), so the PR is told.
+func (p *Provisioner) GiveUp(ctx context.Context, l *store.Launch, cause error) *Failure {
+	f := &Failure{Message: "the Launch service could not be reached or kept failing", Advice: "Try `/launch` again in a few minutes; if it keeps failing, tell the operators."}
+	p.log.Error("launch given up", "launch", l.ID, "err", cause)
+	if err := p.failed(ctx, l, f); err != nil && !errors.As(err, new(*Failure)) {
+		p.log.Error("save failed launch", "launch", l.ID, "err", err)
+	}
+	return f
+}
+
+func adviceForCreate(err error) string {
+	var apiErr *launchapi.APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode == 404 {
+		return "The operator's Launch source or your key is unknown to the Launch service; please tell the operators."
+	}
+	return "Check the machine's image, region and instance type in `.packit-launch.yaml`; if they look right, tell the operators."
+}
+
+// adviceFor turns well-known Launch service errors into a next step.
+func adviceFor(msg string) string {
+	switch {
+	case strings.Contains(msg, "VPCIdNotSpecified"), strings.Contains(msg, "UnauthorizedOperation"),
+		strings.Contains(msg, "launch template"):
+		return "This is a problem with the operator's AWS setup, not with your pull request; please tell the operators."
+	case strings.Contains(msg, "InvalidAMIID"), strings.Contains(msg, "image"):
+		return "The image may not exist in this region or may not be shared with the operator's account; check the machine's `image` and `region`."
+	case strings.Contains(msg, "InsufficientInstanceCapacity"):
+		return "AWS has no capacity for this instance type right now; try again later or with another `--type`."
+	}
+	return "Try again; if it fails the same way, tell the operators."
+}

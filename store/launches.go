@@ -1,0 +1,255 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// State is where a launch is in its life.
+type State string
+
+const (
+	// StateAccepted: decided and recorded; nothing asked of the Launch service yet.
+	StateAccepted State = "accepted"
+	// StateLaunching: a reservation may exist (ReservationID is set once known).
+	StateLaunching State = "launching"
+	StateRunning   State = "running"
+	StateFailed    State = "failed"
+	StateEnded     State = "terminated"
+)
+
+// Ended reports whether nothing more will happen to the launch's VM.
+func (s State) Ended() bool { return s == StateFailed || s == StateEnded }
+
+// EndedRetention is how long records of ended launches are kept.
+const EndedRetention = 30 * 24 * time.Hour
+
+// Launch is the record of one /launch and the VM it produces.
+type Launch struct {
+	ID             string `json:"id"`
+	Delivery       string `json:"delivery"`
+	InstallationID int64  `json:"installation_id"`
+	Owner          string `json:"owner"` // GitHub login of the person who launched
+	Repo           string `json:"repo"`  // owner/name
+	PR             int    `json:"pr"`
+	HeadSHA        string `json:"head_sha"`
+	// CommandCommentID is the /launch comment, for reactions.
+	CommandCommentID int64  `json:"command_comment_id"`
+	Command          string `json:"command"`
+
+	Machine          string        `json:"machine"`
+	Image            string        `json:"image"`
+	Region           string        `json:"region"`
+	InstanceType     string        `json:"instance_type"`
+	SSHUser          string        `json:"ssh_user"`
+	Profile          string        `json:"profile"`
+	LaunchTemplateID string        `json:"launch_template_id,omitempty"`
+	Lifetime         time.Duration `json:"lifetime"`
+	ExtendStep       time.Duration `json:"extend_step"`
+
+	KeyFingerprint string `json:"key_fingerprint"`
+	KeyType        string `json:"key_type"`
+	KeyBody        string `json:"key_body"`
+	PubkeyID       int64  `json:"pubkey_id,omitempty"`
+
+	ReservationID int64  `json:"reservation_id,omitempty"`
+	InstanceID    string `json:"instance_id,omitempty"`
+	PublicIPv4    string `json:"public_ipv4,omitempty"`
+	PublicDNS     string `json:"public_dns,omitempty"`
+	PrivateIPv4   string `json:"private_ipv4,omitempty"`
+
+	CreatedAt     time.Time `json:"created_at"`
+	LaunchedAt    time.Time `json:"launched_at,omitzero"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	HardExpiresAt time.Time `json:"hard_expires_at"`
+	EndedAt       time.Time `json:"ended_at,omitzero"`
+
+	State State `json:"state"`
+	// Failure is the reason shown when State is failed; FailedStep the Launch service step.
+	Failure       string `json:"failure,omitempty"`
+	FailedStep    string `json:"failed_step,omitempty"`
+	FailureAdvice string `json:"failure_advice,omitempty"`
+	// Slow is set once the PR was told the launch is slower than usual.
+	Slow bool `json:"slow,omitempty"`
+
+	CommentID  int64 `json:"comment_id,omitempty"` // the sticky comment with how to connect
+	CheckRunID int64 `json:"check_run_id,omitempty"`
+	// Reported is set once the outcome is on the PR (comment, reaction, check run).
+	Reported bool `json:"reported,omitempty"`
+}
+
+// ReservationName is the name given to the Launch service's reservation and
+// so to the instance's Name tag: unique per launch, readable in the AWS console.
+func (l *Launch) ReservationName() string {
+	return fmt.Sprintf("packit-launch %s %s#%d", l.ID, l.Repo, l.PR)
+}
+
+// ErrNotFound means there is no such launch.
+var ErrNotFound = errors.New("launch not found")
+
+// idAlphabet has no characters that are easily confused when typed (0/o, 1/l/i).
+const idAlphabet = "23456789abcdefghjkmnpqrstuvwxyz"
+
+// IDLength keeps ids short and typeable: 31^8 ≈ 8.5e11 possible ids.
+const IDLength = 8
+
+func newID() (string, error) {
+	b := make([]byte, IDLength)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	for i := range b {
+		b[i] = idAlphabet[int(b[i])%len(idAlphabet)]
+	}
+	return string(b), nil
+}
+
+func launchKey(id string) string { return "launch:" + id }
+func commandKey(l *Launch) string {
+	return fmt.Sprintf("launch-by-command:%s:%d", l.Repo, l.CommandCommentID)
+}
+func prKey(repo string, pr int) string { return fmt.Sprintf("launches:pr:%s#%d", repo, pr) }
+func ownerKey(owner string) string     { return "launches:owner:" + owner }
+
+const activeKey = "launches:active"
+
+// CreateLaunch stores a new launch under a fresh id, once per command
+// comment: a second call for the same comment (a retried job, a repeated
+// delivery) returns the launch already created and created=false.
+func (s *Store) CreateLaunch(ctx context.Context, l *Launch) (stored *Launch, created bool, err error) {
+	for range 5 {
+		id, err := newID()
+		if err != nil {
+			return nil, false, fmt.Errorf("launch id: %w", err)
+		}
+		ok, err := s.rdb.SetNX(ctx, commandKey(l), id, DeliveryTTL).Result()
+		if err != nil {
+			return nil, false, fmt.Errorf("redis: %w", err)
+		}
+		if !ok {
+			existing, err := s.rdb.Get(ctx, commandKey(l)).Result()
+			if err != nil {
+				return nil, false, fmt.Errorf("redis: %w", err)
+			}
+			got, err := s.GetLaunch(ctx, existing)
+			return got, false, err
+		}
+		l.ID = id
+		data, err := json.Marshal(l)
+		if err != nil {
+			return nil, false, err
+		}
+		claimed, err := s.rdb.SetNX(ctx, launchKey(id), data, 0).Result()
+		if err != nil {
+			return nil, false, fmt.Errorf("redis: %w", err)
+		}
+		if !claimed { // an id collision: extremely rare, try another
+			s.rdb.Del(ctx, commandKey(l))
+			continue
+		}
+		_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.SAdd(ctx, prKey(l.Repo, l.PR), id)
+			p.SAdd(ctx, ownerKey(l.Owner), id)
+			p.SAdd(ctx, activeKey, id)
+			return nil
+		})
+		if err != nil {
+			return nil, false, fmt.Errorf("redis: index launch: %w", err)
+		}
+		return l, true, nil
+	}
+	return nil, false, errors.New("could not find a free launch id")
+}
+
+// GetLaunch reads a launch record.
+func (s *Store) GetLaunch(ctx context.Context, id string) (*Launch, error) {
+	data, err := s.rdb.Get(ctx, launchKey(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis: get launch %s: %w", id, err)
+	}
+	var l Launch
+	if err := json.Unmarshal(data, &l); err != nil {
+		return nil, fmt.Errorf("decode launch %s: %w", id, err)
+	}
+	return &l, nil
+}
+
+// SaveLaunch writes a launch record. Once ended it leaves the active set
+// and expires after EndedRetention.
+func (s *Store) SaveLaunch(ctx context.Context, l *Launch) error {
+	data, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		if l.State.Ended() {
+			p.Set(ctx, launchKey(l.ID), data, EndedRetention)
+			p.SRem(ctx, activeKey, l.ID)
+		} else {
+			p.Set(ctx, launchKey(l.ID), data, 0)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis: save launch %s: %w", l.ID, err)
+	}
+	return nil
+}
+
+// LaunchesByPR lists a PR's launches, oldest first.
+func (s *Store) LaunchesByPR(ctx context.Context, repo string, pr int) ([]*Launch, error) {
+	return s.launchesIn(ctx, prKey(repo, pr))
+}
+
+// LaunchesByOwner lists a person's launches, oldest first.
+func (s *Store) LaunchesByOwner(ctx context.Context, owner string) ([]*Launch, error) {
+	return s.launchesIn(ctx, ownerKey(owner))
+}
+
+// ActiveLaunches lists launches that have not ended.
+func (s *Store) ActiveLaunches(ctx context.Context) ([]*Launch, error) {
+	return s.launchesIn(ctx, activeKey)
+}
+
+// launchesIn reads the launches an index names, dropping ids whose records
+// have expired from the index as it goes.
+func (s *Store) launchesIn(ctx context.Context, index string) ([]*Launch, error) {
+	ids, err := s.rdb.SMembers(ctx, index).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: %s: %w", index, err)
+	}
+	var out []*Launch
+	for _, id := range ids {
+		l, err := s.GetLaunch(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			s.rdb.SRem(ctx, index, id)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	sortByCreation(out)
+	return out, nil
+}
+
+func sortByCreation(ls []*Launch) {
+	slices.SortFunc(ls, func(a, b *Launch) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}
