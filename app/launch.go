@@ -38,17 +38,19 @@ type provisioner interface {
 // VM and an answer on the PR: 👀 and an in-progress check run at once, then
 // the comment with how to connect, 🚀, and the completed check run.
 type Launches struct {
-	records launchRecords
-	queue   enqueuer
-	prov    provisioner
-	clients clientSource
-	now     func() time.Time
-	log     *slog.Logger
+	// MaxRetry bounds attempts at a launch job; the last one reports.
+	MaxRetry int
+	records  launchRecords
+	queue    enqueuer
+	prov     provisioner
+	clients  clientSource
+	now      func() time.Time
+	log      *slog.Logger
 }
 
 // NewLaunches wires the launch stage.
 func NewLaunches(recs launchRecords, q enqueuer, prov provisioner, clients clientSource, log *slog.Logger) *Launches {
-	return &Launches{records: recs, queue: q, prov: prov, clients: clients, now: time.Now, log: log}
+	return &Launches{MaxRetry: launchRetries, records: recs, queue: q, prov: prov, clients: clients, now: time.Now, log: log}
 }
 
 // Register adds the launch job to a queue worker.
@@ -104,7 +106,7 @@ func (ls *Launches) Launch(ctx context.Context, req LaunchRequest) error {
 			return err
 		}
 	}
-	err = ls.queue.Enqueue(ctx, store.Job{Kind: JobLaunch, ID: "launch:" + l.ID, Payload: []byte(l.ID), MaxRetry: launchRetries})
+	err = ls.queue.Enqueue(ctx, store.Job{Kind: JobLaunch, ID: "launch:" + l.ID, Payload: []byte(l.ID), MaxRetry: ls.MaxRetry})
 	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
 		return err
 	}

@@ -333,3 +333,39 @@ func hasGET(api *launchapitest.Server, prefix string) bool {
 	}
 	return false
 }
+
+func TestLaunchServiceDownIsReportedAfterTheLastAttempt(t *testing.T) {
+	e := newLaunchEnv(t)
+	e.launches.MaxRetry = 0 // the first attempt is the last
+	e.api.InjectFault(launchapitest.Fault{Method: http.MethodPost, Path: "/pubkeys", Status: http.StatusServiceUnavailable, Times: -1})
+	c := defaultComment("/launch")
+	l := e.launch(c)
+	if l.State != store.StateFailed {
+		t.Fatalf("record: %+v", l)
+	}
+	got := e.gh.Comments("packit/ogr", 7)
+	if len(got) != 1 || !strings.Contains(got[0].Body, "could not be reached or kept failing") || !strings.Contains(got[0].Body, "Try `/launch` again") {
+		t.Fatalf("comments: %+v", got)
+	}
+	if cr := checkRunFor(t, e.gh, l.ID); cr.Status != "completed" || cr.Conclusion != "failure" {
+		t.Errorf("a check run must never stay in progress: %+v", cr)
+	}
+	if n := len(e.reservationRequests()); n != 0 {
+		t.Errorf("%d reservations", n)
+	}
+}
+
+func TestLaunchRepeatedCommandLaunchesOnce(t *testing.T) {
+	e := newLaunchEnv(t)
+	c := defaultComment("/launch")
+	first := e.launch(c)
+	// The same comment delivered again under a new delivery id.
+	if status := e.post("issue_comment", c.JSON()); status != http.StatusAccepted {
+		t.Fatalf("status %d", status)
+	}
+	e.waitHandled()
+	again := e.reported(c)
+	if again.ID != first.ID || len(e.reservationRequests()) != 1 || len(e.gh.CheckRuns("packit/ogr")) != 1 || len(e.gh.Comments("packit/ogr", 7)) != 1 {
+		t.Errorf("a repeated command must not launch again: %s vs %s, %d reservations", first.ID, again.ID, len(e.reservationRequests()))
+	}
+}

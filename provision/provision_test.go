@@ -1,0 +1,160 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/packit/packit-launch/provision/launchapi"
+	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
+	"github.com/packit/packit-launch/store"
+	"github.com/packit/packit-launch/store/storetest"
+)
+
+const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEhnn80ZywmjeBFFOGm+cm+5HUwm62qTVnjKlOdYFLHN"
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type env struct {
+	api    *launchapitest.Server
+	client *launchapi.Client
+	st     *store.Store
+	prov   *Provisioner
+	source string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	clock := launchapitest.NewManualClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	api := launchapitest.NewServer(launchapitest.Options{Clock: clock})
+	t.Cleanup(api.Close)
+	api.AddServiceAccount("bot", "secret", "org-1")
+	src := api.AddSource("org-1", launchapitest.Source{})
+	client, err := launchapi.New(launchapi.Config{BaseURL: api.URL, TokenURL: api.TokenURL, ClientID: "bot", ClientSecret: "secret", Clock: clock, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), storetest.StartRedis(t), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &env{api: api, client: client, st: st, source: src.ID, prov: New(client, st, src.ID, Options{Now: clock.Now}, quiet)}
+}
+
+func (e *env) record(t *testing.T) *store.Launch {
+	t.Helper()
+	l, _, err := e.st.CreateLaunch(context.Background(), &store.Launch{
+		Owner: "Alice", Repo: "packit/ogr", PR: 7, CommandCommentID: 1, Machine: "fedora",
+		Image: "ami-0123456789abcdef0", Region: "us-east-1", InstanceType: "t3.small", KeyBody: key, State: store.StateAccepted,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestLaunchRunsAndSavesEachStep(t *testing.T) {
+	e := newEnv(t)
+	l := e.record(t)
+	if err := e.prov.Launch(context.Background(), l, nil); err != nil {
+		t.Fatal(err)
+	}
+	saved, _ := e.st.GetLaunch(context.Background(), l.ID)
+	if saved.State != store.StateRunning || saved.ReservationID == 0 || saved.PubkeyID == 0 || saved.InstanceID == "" || saved.LaunchedAt.IsZero() {
+		t.Errorf("saved record: %+v", saved)
+	}
+	if got := e.api.Pubkeys("org-1"); len(got) != 1 || !strings.HasPrefix(got[0].Name, "gh-alice-") || got[0].Name != PubkeyName("Alice", key) {
+		t.Errorf("pubkey names must be per login and key: %+v", got)
+	}
+	// Running again does nothing.
+	if err := e.prov.Launch(context.Background(), saved, nil); err != nil || len(e.api.RequestsTo(http.MethodPost, "/reservations/aws")) != 1 {
+		t.Errorf("a second run created more: %v", err)
+	}
+}
+
+// A launch interrupted after its create was sent but before the reservation
+// id was saved adopts that reservation instead of creating another.
+func TestLaunchResumeAdoptsTheReservationItMayHaveCreated(t *testing.T) {
+	e := newEnv(t)
+	l := e.record(t)
+	pk, err := e.client.EnsurePubkey(context.Background(), PubkeyName(l.Owner, key), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.client.CreateAWSReservation(context.Background(), launchapi.AWSReservationRequest{
+		SourceID: e.source, ImageID: l.Image, InstanceType: l.InstanceType, PubkeyID: pk.ID, Region: l.Region, Name: l.ReservationName(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.State, l.PubkeyID = store.StateLaunching, pk.ID // as saved just before the crash
+	if err := e.prov.Launch(context.Background(), l, nil); err != nil {
+		t.Fatal(err)
+	}
+	if l.ReservationID != res.ReservationID || l.State != store.StateRunning {
+		t.Errorf("adopted %d, want %d; state %s", l.ReservationID, res.ReservationID, l.State)
+	}
+	if n := len(e.api.RequestsTo(http.MethodPost, "/reservations/aws")); n != 1 {
+		t.Errorf("%d creates, want the one before the crash", n)
+	}
+	// Launching but with nothing created: it creates one.
+	l2 := e.record2(t)
+	l2.State = store.StateLaunching
+	if err := e.prov.Launch(context.Background(), l2, nil); err != nil || l2.ReservationID == 0 || l2.ReservationID == res.ReservationID {
+		t.Errorf("resume without a reservation: %v, %d", err, l2.ReservationID)
+	}
+}
+
+func (e *env) record2(t *testing.T) *store.Launch {
+	t.Helper()
+	l, _, err := e.st.CreateLaunch(context.Background(), &store.Launch{
+		Owner: "bob", Repo: "packit/ogr", PR: 7, CommandCommentID: 2, Image: "ami-0123456789abcdef0", Region: "us-east-1", InstanceType: "t3.small", KeyBody: key, State: store.StateAccepted,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestLaunchFailures(t *testing.T) {
+	e := newEnv(t)
+	// A 4xx from the service is final, with its own words.
+	l := e.record(t)
+	l.InstanceType = "x9.huge"
+	err := e.prov.Launch(context.Background(), l, nil)
+	var f *Failure
+	if !errors.As(err, &f) || l.State != store.StateFailed || f.Message == "" {
+		t.Fatalf("unknown type: %v, state %s", err, l.State)
+	}
+	// A 5xx may pass: not final, the record stays resumable.
+	e.api.InjectFault(launchapitest.Fault{Method: http.MethodPost, Path: "/reservations/aws", Status: http.StatusBadGateway})
+	l2 := e.record2(t)
+	err = e.prov.Launch(context.Background(), l2, nil)
+	if err == nil || errors.As(err, &f) || l2.State.Ended() || l2.ReservationID != 0 {
+		t.Fatalf("a 502 on create (and no reservation found) should be retryable: %v, state %s", err, l2.State)
+	}
+	gf := e.prov.GiveUp(context.Background(), l2, err)
+	saved, _ := e.st.GetLaunch(context.Background(), l2.ID)
+	if saved.State != store.StateFailed || saved.Failure != gf.Message || saved.EndedAt.IsZero() {
+		t.Errorf("given up: %+v", saved)
+	}
+}
+
+func TestAdvice(t *testing.T) {
+	for msg, want := range map[string]string{
+		"cannot launch ec2 instance: VPCIdNotSpecified: No default VPC": "operator's AWS setup",
+		"InvalidAMIID.NotFound: The image id '[ami-1]' does not exist":  "image",
+		"InsufficientInstanceCapacity":                                  "capacity",
+		"something else":                                                "Try again",
+	} {
+		if got := adviceFor(msg); !strings.Contains(got, want) {
+			t.Errorf("adviceFor(%q) = %q", msg, got)
+		}
+	}
+}
