@@ -190,6 +190,8 @@ func TestEndToEndRefusals(t *testing.T) {
 	plainIssue.Number = 8
 	reader := defaultComment("/launch")
 	reader.User = "mallory"
+	noAccess := defaultComment("/launch")
+	noAccess.User = "eve"
 
 	tests := []struct {
 		name  string
@@ -198,11 +200,19 @@ func TestEndToEndRefusals(t *testing.T) {
 		want  []string
 	}{
 		{"plain issue", plainIssue, nil, []string{"works on pull requests only"}},
-		{"too old", old, nil, []string{"more than 30 minutes", "Comment `/launch` again"}},
+		{"too old", old, nil, []string{"more than 30 minutes ago", "Comment it again"}},
 		{"unknown flag", defaultComment("/launch --size huge"), nil, []string{"unknown flag `--size`", "```\n/launch [MACHINE]"}},
 		{"read access", reader, func() { h.gh.SetPermission("packit/ogr", "mallory", "read") }, []string{"@mallory", "needs write access", "you have read access"}},
+		{"no access", noAccess, nil, []string{"@eve", "you have no access"}},
+		{"invalid image", defaultComment("/launch --image fedora-41"), func() {
+			h.gh.SetFile("packit/ogr", "main", config.RepoConfigPath, e2eRepoConfig+"allow_image_override: true\n")
+		}, []string{"`--image fedora-41` is neither an AMI id"}},
+		{"admins only", defaultComment("/launch"), func() {
+			h.gh.SetFile("packit/ogr", "main", config.RepoConfigPath, e2eRepoConfig+"access:\n  admins_only: true\n")
+		}, []string{"only its admins"}},
+		{"typo of a command", defaultComment("/launch stauts"), func() { h.gh.SetFile("packit/ogr", "main", config.RepoConfigPath, e2eRepoConfig) }, []string{"Did you mean `/launch status`?"}},
 		{"unknown machine", defaultComment("/launch centos"), nil, []string{"no machine named `centos`", "`fedora`"}},
-		{"lifetime too long", defaultComment("/launch --lifetime 9h"), nil, []string{"longer than the 8h0m0s"}},
+		{"lifetime too long", defaultComment("/launch --lifetime 9h"), nil, []string{"longer than the 8h this"}},
 		{"type not allowed", defaultComment("/launch --type p4d.24xlarge"), nil, []string{"`p4d.24xlarge` is not allowed", "`t3.small`, `t3.medium`"}},
 		{"image override not allowed", defaultComment("/launch --image ami-0fedcba9876543210"), nil, []string{"does not allow `--image`"}},
 		{"not yet available", defaultComment("/launch stop"), nil, []string{"`/launch stop` is not available"}},
@@ -233,7 +243,7 @@ func TestEndToEndRefusals(t *testing.T) {
 					t.Errorf("answer lacks %q:\n%s", w, got[0].Body)
 				}
 			}
-			if !strings.HasPrefix(got[0].Body, "> "+mustFind(tt.c.Body)) || got[0].User != githubtest.BotLogin {
+			if !strings.HasPrefix(got[0].Body, "> "+commands.Code(mustFind(tt.c.Body))) || got[0].User != githubtest.BotLogin {
 				t.Errorf("answer should quote the command and come from the bot: %+v", got[0])
 			}
 			if r := h.gh.Reactions(tt.c.Repo, tt.c.ID); !equal(r, []string{"eyes", "confused"}) {
@@ -292,6 +302,9 @@ func TestEndToEndUntrustedProjectIsToldOncePerPR(t *testing.T) {
 		if wantNew && !strings.Contains(after[len(after)-1].Body, "not among the projects") {
 			t.Errorf("untrusted answer: %s", after[len(after)-1].Body)
 		}
+		if r := h.gh.Reactions(repo, c.ID); !equal(r, []string{"eyes", "confused"}) {
+			t.Errorf("command %d on %s: reactions %v", i, repo, r)
+		}
 	}
 	if n := h.gh.CallCount(http.MethodGet, "/repos/someone/else/collaborators"); n != 0 {
 		t.Errorf("untrusted project cost %d permission calls", n)
@@ -328,4 +341,53 @@ func mustFind(body string) string {
 
 func equal(a, b []string) bool {
 	return strings.Join(a, ",") == strings.Join(b, ",")
+}
+
+func TestEndToEndNotSetUpToLaunch(t *testing.T) {
+	h := newHarness(t, e2eServerConfig)
+	h.stop()
+	inst, err := NewInstallations(h.gh.AppID, h.gh.PrivateKeyPEM, h.gh.URL+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.worker = NewWorker(h.cfg, inst, h.st, nil, quiet) // as serve does without Launch settings
+	h.startWorker()
+	got := h.command(defaultComment("/launch"))
+	if len(got) != 1 || !strings.Contains(got[0].Body, "not set up to launch VMs yet") {
+		t.Fatalf("answer: %+v", got)
+	}
+}
+
+func TestEndToEndCommandStuckInABacklogIsTooOld(t *testing.T) {
+	h := newHarness(t, e2eServerConfig)
+	h.worker.now = func() time.Time { return time.Now().Add(2 * time.Hour) } // the worker gets to it two hours late
+	got := h.command(defaultComment("/launch"))
+	if len(got) != 1 || !strings.Contains(got[0].Body, "more than 30 minutes ago") || len(h.launcher.requests()) != 0 {
+		t.Fatalf("answer: %+v", got)
+	}
+}
+
+func TestEndToEndGitHubKeepsFailingStillAnswers(t *testing.T) {
+	h := newHarness(t, e2eServerConfig)
+	h.gh.FailNext(http.MethodGet, "/repos/packit/ogr/collaborators/", http.StatusBadGateway, 100)
+	c := defaultComment("/launch")
+	if status := h.post("issue_comment", c.JSON()); status != http.StatusAccepted {
+		t.Fatalf("status %d", status)
+	}
+	deadline := time.After(60 * time.Second)
+	for attempts := 0; attempts < 4; { // the first run and 3 retries
+		select {
+		case err := <-h.handled:
+			if err == nil {
+				t.Fatal("a failing command succeeded")
+			}
+			attempts++
+		case <-deadline:
+			t.Fatal("retries did not finish")
+		}
+	}
+	got := h.gh.Comments("packit/ogr", 7)
+	if len(got) != 1 || !strings.Contains(got[0].Body, "Something went wrong") {
+		t.Fatalf("comments: %+v", got)
+	}
 }

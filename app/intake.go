@@ -27,12 +27,16 @@ import (
 // MaxWebhookBytes is GitHub's own cap on a delivery.
 const MaxWebhookBytes = 25 << 20
 
+// maxPooledBuffer is the largest body buffer kept for reuse.
+const maxPooledBuffer = 1 << 20
+
 // JobCommand is the queue kind of a comment that holds a command.
 const JobCommand = "command"
 
 // deliveries remembers which deliveries were already accepted.
 type deliveries interface {
 	FirstDelivery(ctx context.Context, id string) (bool, error)
+	ConfirmDelivery(ctx context.Context, id string) error
 	ForgetDelivery(ctx context.Context, id string) error
 }
 
@@ -71,9 +75,17 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "missing X-Hub-Signature-256", http.StatusUnauthorized)
 		return
 	}
+	if r.ContentLength > MaxWebhookBytes {
+		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+		return
+	}
 	buf := in.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer in.bufs.Put(buf)
+	defer func() {
+		if buf.Cap() <= maxPooledBuffer { // don't keep a rare huge body alive
+			in.bufs.Put(buf)
+		}
+	}()
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxWebhookBytes)); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -152,8 +164,14 @@ func (in *Intake) acceptComment(w http.ResponseWriter, r *http.Request, body []b
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	if delivery == "" || ev.GetRepo().GetFullName() == "" || ev.GetInstallation().GetID() == 0 || ev.GetComment().GetID() == 0 {
-		http.Error(w, "payload lacks delivery id, repository, installation or comment", http.StatusBadRequest)
+	if delivery == "" || ev.GetRepo().GetFullName() == "" || ev.GetComment().GetID() == 0 {
+		http.Error(w, "payload lacks delivery id, repository or comment", http.StatusBadRequest)
+		return
+	}
+	if ev.GetInstallation().GetID() == 0 {
+		// Not sent to an app installation: there is no one to answer as.
+		in.log.Warn("command without an installation ignored", "delivery", delivery, "repo", ev.GetRepo().GetFullName())
+		writeText(w, http.StatusOK, "ignored: no installation in payload")
 		return
 	}
 	job := CommandJob{
@@ -196,6 +214,9 @@ func (in *Intake) enqueue(ctx context.Context, job CommandJob, log *slog.Logger)
 		}
 		log.Error("enqueue failed; delivery not accepted", "err", err)
 		return http.StatusServiceUnavailable, "queue unavailable; redeliver later"
+	}
+	if err := in.deliveries.ConfirmDelivery(ctx, job.Delivery); err != nil {
+		log.Warn("confirm delivery; a redelivery after a few minutes would be queued again (the job id still dedupes it)", "err", err)
 	}
 	log.Info("command queued", "user", job.User, "line", job.Line)
 	return http.StatusAccepted, "queued"

@@ -97,6 +97,11 @@ func TestIntakeRejectsUnsignedBadAndOversized(t *testing.T) {
 	if w := serve(in, webhookRequest("issue_comment", "d3", big)); w.Code != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized: %d", w.Code)
 	}
+	chunked := webhookRequest("issue_comment", "d3", big)
+	chunked.ContentLength = -1 // no length announced: the cap still holds
+	if w := serve(in, chunked); w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized without Content-Length: %d", w.Code)
+	}
 	malformed := []byte(`{"action":"created","comment":{"body":"/launch"`)
 	if w := serve(in, webhookRequest("issue_comment", "d4", malformed)); w.Code != http.StatusBadRequest {
 		t.Errorf("malformed JSON: %d", w.Code)
@@ -110,6 +115,10 @@ func TestIntakeFilters(t *testing.T) {
 	in, q, _ := newTestIntake(t)
 	bot := defaultComment("/launch")
 	bot.UserType = "Bot"
+	botSender := defaultComment("/launch")
+	botSender.SenderType = "Bot"
+	noInstallation := defaultComment("/launch")
+	noInstallation.Installation = 0
 	edited := defaultComment("/launch")
 	edited.Action = "edited"
 	tests := []struct {
@@ -127,6 +136,8 @@ func TestIntakeFilters(t *testing.T) {
 		{"quoted", "issue_comment", defaultComment("> /launch\nno").JSON(), http.StatusNoContent, false},
 		{"edited", "issue_comment", edited.JSON(), http.StatusNoContent, false},
 		{"bot", "issue_comment", bot.JSON(), http.StatusNoContent, false},
+		{"bot sender", "issue_comment", botSender.JSON(), http.StatusNoContent, false},
+		{"no installation", "issue_comment", noInstallation.JSON(), http.StatusOK, false},
 		{"command", "issue_comment", defaultComment("please\n/launch fedora").JSON(), http.StatusAccepted, true},
 	}
 	for i, tt := range tests {

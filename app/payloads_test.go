@@ -22,6 +22,7 @@ type comment struct {
 	ID           int64
 	User         string
 	UserType     string
+	SenderType   string // defaults to UserType
 	Body         string
 	CreatedAt    time.Time
 	Installation int64
@@ -35,6 +36,10 @@ func defaultComment(body string) comment {
 func (c comment) JSON() []byte {
 	owner, name, _ := strings.Cut(c.Repo, "/")
 	user := map[string]any{"login": c.User, "id": 501, "type": c.UserType}
+	sender := map[string]any{"login": c.User, "id": 501, "type": c.UserType}
+	if c.SenderType != "" {
+		sender["type"] = c.SenderType
+	}
 	issue := map[string]any{
 		"number": c.Number, "title": "Make it faster", "state": "open",
 		"html_url": fmt.Sprintf("https://github.com/%s/pull/%d", c.Repo, c.Number),
@@ -55,8 +60,10 @@ func (c comment) JSON() []byte {
 			"id": 9, "name": name, "full_name": c.Repo, "private": false, "default_branch": "main",
 			"owner": map[string]any{"login": owner, "type": "Organization"},
 		},
-		"sender":       user,
-		"installation": map[string]any{"id": c.Installation},
+		"sender": sender,
+	}
+	if c.Installation != 0 {
+		payload["installation"] = map[string]any{"id": c.Installation}
 	}
 	b, err := json.Marshal(payload)
 	if err != nil {

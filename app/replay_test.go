@@ -1,9 +1,11 @@
 package app
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -62,6 +64,61 @@ func TestReplayRecordedPayloads(t *testing.T) {
 	}
 	if calls := h.gh.Calls(); len(calls) != 0 {
 		t.Errorf("recorded payloads caused GitHub calls: %+v", calls)
+	}
+}
+
+// TestReplayRecordedCommentsAsCommands turns every recorded issue_comment
+// into a /launch (re-signed) to check that real GitHub payloads decode: PR
+// comments and plain-issue comments are queued with the right facts,
+// edited and deleted ones are not.
+func TestReplayRecordedCommentsAsCommands(t *testing.T) {
+	dir := sharedFixtures(t)
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	in, q, _ := newTestIntake(t)
+	checked := 0
+	for i, f := range files {
+		name := filepath.Base(f)
+		if eventOf(name) != "issue_comment" {
+			continue
+		}
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var payload map[string]any
+		if err := json.Unmarshal(raw, &payload); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		comment := payload["comment"].(map[string]any)
+		comment["body"] = "/launch"
+		issue := payload["issue"].(map[string]any)
+		_, onPR := issue["pull_request"]
+		_, hasInstallation := payload["installation"]
+		body, _ := json.Marshal(payload)
+		before := len(q.Jobs())
+		w := serve(in, webhookRequest("issue_comment", "replay-"+strconv.Itoa(i), body))
+		queued := len(q.Jobs()) > before
+		wantQueued := payload["action"] == "created" && hasInstallation
+		if queued != wantQueued || w.Code < 200 || w.Code > 299 {
+			t.Errorf("%s: status %d, queued %v, want queued %v", name, w.Code, queued, wantQueued)
+			continue
+		}
+		if !queued {
+			continue
+		}
+		var job CommandJob
+		if err := json.Unmarshal(q.Jobs()[len(q.Jobs())-1].Payload, &job); err != nil {
+			t.Fatal(err)
+		}
+		repo := payload["repository"].(map[string]any)["full_name"].(string)
+		if job.OnPullRequest != onPR || job.Repo != repo || job.CommentID != int64(comment["id"].(float64)) ||
+			job.Number != int(issue["number"].(float64)) || job.InstallationID == 0 || job.Line != "/launch" || job.CommentedAt.IsZero() {
+			t.Errorf("%s: job %+v", name, job)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Error("no recorded comment was queued as a command")
 	}
 }
 

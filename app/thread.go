@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/go-github/v60/github"
+
+	"github.com/packit/packit-launch/commands"
 )
 
 // Thread is the PR conversation a command came from: where the bot reacts
@@ -60,8 +62,12 @@ func (t *Thread) Post(ctx context.Context, id int64, body string) (int64, error)
 // Refuse answers a command the bot will not run: a comment that mentions the
 // person and quotes their command, then 😕.
 func (t *Thread) Refuse(ctx context.Context, reason string) error {
-	if err := t.Comment(ctx, fmt.Sprintf("> %s\n\n@%s %s", t.line, t.user, reason)); err != nil {
+	if err := t.Comment(ctx, fmt.Sprintf("> %s\n\n@%s %s", commands.Code(t.line), t.user, reason)); err != nil {
 		return err
 	}
-	return t.React(ctx, "confused")
+	// The answer is out; a missing reaction is not worth a second answer.
+	if err := t.React(ctx, "confused"); err != nil {
+		t.log.Warn("react confused", "err", err)
+	}
+	return nil
 }

@@ -16,8 +16,9 @@ import (
 	"github.com/packit/packit-launch/store"
 )
 
-// MaxCommandAge is how old a command may be when the worker sees it; older
-// ones (e.g. redelivered days later) are answered instead of run.
+// MaxCommandAge is how old a command may be when the worker gets to it;
+// older ones (redelivered days later, or stuck behind a backlog) are
+// answered instead of run.
 const MaxCommandAge = 30 * time.Minute
 
 // untrustedNoticeTTL: an untrusted PR hears the explanation once, not per command.
@@ -31,6 +32,7 @@ type clientSource interface {
 // notices remembers one-time answers.
 type notices interface {
 	FirstNotice(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	ForgetNotice(ctx context.Context, key string) error
 }
 
 // Launcher launches what the decision allowed; the next stage of the flow.
@@ -88,6 +90,12 @@ func (w *Worker) HandleCommand(ctx context.Context, payload []byte) error {
 	}
 	if err != nil {
 		log.Error("command failed", "line", job.Line, "err", err)
+		if store.FinalAttempt(ctx) && ctx.Err() == nil {
+			// Every command gets an answer, even when GitHub kept failing.
+			if rerr := t.Refuse(ctx, "Something went wrong while handling this command (GitHub or the bot's storage kept failing). Please comment it again in a few minutes."); rerr != nil {
+				log.Error("could not tell the PR either", "err", rerr)
+			}
+		}
 	}
 	return err
 }
@@ -99,9 +107,14 @@ func (w *Worker) handle(ctx context.Context, t *Thread, job CommandJob, log *slo
 	if !job.OnPullRequest {
 		return refuse("`/launch` works on pull requests only: comment it on the pull request whose changes you want to try.")
 	}
-	if age := job.ReceivedAt.Sub(job.CommentedAt); age > MaxCommandAge {
-		return refuse("This command was written at %s UTC, more than %d minutes before it reached me (a late or repeated delivery), so I did not act on it. Comment `%s` again if you still want it.",
-			job.CommentedAt.UTC().Format("2006-01-02 15:04"), int(MaxCommandAge.Minutes()), job.Line)
+	// Untrusted projects hear one explanation per PR, whatever they comment.
+	project, ok := w.cfg.ProjectFor(job.Repo)
+	if !ok {
+		return w.untrusted(ctx, t, job)
+	}
+	if age := w.now().Sub(job.CommentedAt); age > MaxCommandAge {
+		return refuse("This command was written at %s UTC, more than %d minutes ago (it reached me late or was delivered again), so I did not act on it. Comment it again if you still want it.",
+			job.CommentedAt.UTC().Format("2006-01-02 15:04"), int(MaxCommandAge.Minutes()))
 	}
 	cmd, err := commands.Parse(job.Line)
 	var usage *commands.UsageError
@@ -117,12 +130,8 @@ func (w *Worker) handle(ctx context.Context, t *Thread, job CommandJob, log *slo
 	if cmd.Kind == commands.KindLaunch && w.cfg.Paused {
 		return &config.Refusal{Reason: w.cfg.PausedMessage}
 	}
-	project, ok := w.cfg.ProjectFor(job.Repo)
-	if !ok {
-		return w.untrusted(ctx, t, job)
-	}
 	if cmd.Kind != commands.KindLaunch {
-		return refuse("`/launch %s` is not available on this instance yet. Launched VMs end at their expiry time shown in their comment.", cmd.Kind)
+		return refuse("`/launch %s` is not available on this instance yet.", cmd.Kind)
 	}
 
 	perm, _, err := t.gh.Repositories.GetPermissionLevel(ctx, job.Owner(), job.Name(), job.User)
@@ -184,7 +193,8 @@ func (w *Worker) repoConfig(ctx context.Context, t *Thread, job CommandJob, proj
 }
 
 func (w *Worker) untrusted(ctx context.Context, t *Thread, job CommandJob) error {
-	first, err := w.notices.FirstNotice(ctx, fmt.Sprintf("untrusted:%s#%d", strings.ToLower(job.Repo), job.Number), untrustedNoticeTTL)
+	key := fmt.Sprintf("untrusted:%s#%d", strings.ToLower(job.Repo), job.Number)
+	first, err := w.notices.FirstNotice(ctx, key, untrustedNoticeTTL)
 	if err != nil {
 		return err
 	}
@@ -192,7 +202,14 @@ func (w *Worker) untrusted(ctx context.Context, t *Thread, job CommandJob) error
 		t.log.Info("untrusted project; already told on this PR")
 		return t.React(ctx, "confused")
 	}
-	return &config.Refusal{Reason: w.cfg.UntrustedMessage}
+	if err := t.Refuse(ctx, w.cfg.UntrustedMessage); err != nil {
+		// Not told after all: let the retry tell.
+		if ferr := w.notices.ForgetNotice(context.WithoutCancel(ctx), key); ferr != nil {
+			t.log.Error("forget notice", "err", ferr)
+		}
+		return err
+	}
+	return nil
 }
 
 func refuse(format string, args ...any) error {

@@ -63,7 +63,7 @@ func (e *UsageError) Markdown() string {
 		s := specFor(e.Kind)
 		b.WriteString("Usage:\n\n")
 		writeUsage(&b, s)
-		b.WriteString("\nSee `/launch help` for all commands.")
+		fmt.Fprintf(&b, "*Who:* %s.\n\nSee `/launch help` for all commands.", s.who)
 		return b.String()
 	}
 	b.WriteString(Help())
@@ -81,14 +81,23 @@ func MayContain(body []byte) bool {
 // Prefix, ignoring fenced code blocks, indented code and quoted lines.
 func Find(body string) (string, bool) {
 	fence := ""
+	inHTMLComment := false
 	for _, raw := range strings.Split(body, "\n") {
 		line := strings.TrimRight(raw, "\r")
 		trimmed := strings.TrimLeft(line, " \t")
+		if inHTMLComment {
+			inHTMLComment = !strings.Contains(line, "-->")
+			continue
+		}
 		if fence != "" {
 			if strings.HasPrefix(trimmed, fence) {
 				fence = ""
 			}
 			continue
+		}
+		if i := strings.Index(trimmed, "<!--"); i >= 0 && !strings.Contains(trimmed[i:], "-->") {
+			inHTMLComment = true
+			trimmed = trimmed[:i] // the text before the comment still counts
 		}
 		if f := fenceOf(trimmed); f != "" {
 			fence = f
@@ -126,7 +135,7 @@ func Parse(line string) (Command, error) {
 	args := fields[1:]
 	kind := KindLaunch
 	if len(args) > 0 {
-		if s, ok := subcommand(args[0]); ok {
+		if s, ok := subcommand(strings.ToLower(args[0])); ok {
 			kind = s.kind
 			args = args[1:]
 		}
@@ -145,6 +154,27 @@ func Parse(line string) (Command, error) {
 		return Command{}, &UsageError{Kind: kind, Problem: err.Error()}
 	}
 	return cmd, nil
+}
+
+// FormatDuration writes d the way people type it: 8h, 90m, 1h30m, 2d.
+func FormatDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	s := d.Round(time.Second).String()
+	s = strings.Replace(s, "m0s", "m", 1)
+	s = strings.Replace(s, "h0m", "h", 1)
+	return s
+}
+
+// Code renders untrusted text as inline code that cannot break out of its
+// span (no backticks, one line), so it cannot add markdown or mentions.
+func Code(s string) string {
+	s = strings.NewReplacer("`", "'", "\n", " ", "\r", " ").Replace(s)
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return "`" + s + "`"
 }
 
 // ParseLifetime parses a duration such as 90m, 2h, 1h30m or 1d.

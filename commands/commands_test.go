@@ -161,3 +161,33 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestFindSkipsHTMLComments(t *testing.T) {
+	for body, want := range map[string]string{
+		"<!--\n/launch\n-->":                       "",
+		"<!-- hidden -->\n/launch":                 "/launch",
+		"<!-- template\n/launch x\n-->\n/launch y": "/launch y",
+	} {
+		got, _ := Find(body)
+		if got != want {
+			t.Errorf("Find(%q) = %q, want %q", body, got, want)
+		}
+	}
+}
+
+func TestSubcommandsIgnoreCase(t *testing.T) {
+	if c, err := Parse("/launch STATUS"); err != nil || c.Kind != KindStatus {
+		t.Errorf("STATUS: %+v %v", c, err)
+	}
+}
+
+func TestFormatDurationAndCode(t *testing.T) {
+	for d, want := range map[time.Duration]string{8 * time.Hour: "8h", 90 * time.Minute: "1h30m", 30 * time.Minute: "30m", 48 * time.Hour: "2d", 45 * time.Second: "45s"} {
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%s) = %s, want %s", d, got, want)
+		}
+	}
+	if got := Code("a`b\n@team"); got != "`a'b @team`" {
+		t.Errorf("Code = %s", got)
+	}
+}

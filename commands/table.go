@@ -30,7 +30,7 @@ var table = []spec{
 		args:    "[MACHINE]",
 		maxArgs: 1,
 		summary: "Launch a VM for this pull request: the repo's default machine, or MACHINE from `.packit-launch.yaml`.",
-		who:     "people with write access to the repository (or those the repo config names)",
+		who:     "people with write access to the repository (a repo config may narrow this to admins or named people)",
 		flags: []flagSpec{
 			{name: "lifetime", value: "D", help: "how long the VM lives, e.g. 90m or 2h (within the machine's maximum)",
 				set: func(c *Command, v string) error {

@@ -71,6 +71,7 @@ profiles:
     default_lifetime: 9h
     max_lifetime: 8h
     launch_template_id: template-1
+    extend_step: 10h
 projects:
   - repos: [justaname]
     profiles: [p, nope]
@@ -85,8 +86,9 @@ projects:
 		"github.webhook_path",
 		"profiles.p.instance_types",
 		"profiles.p.regions",
-		"profiles.p.default_lifetime: 9h0m0s exceeds max_lifetime 8h0m0s",
+		"profiles.p.default_lifetime: 9h exceeds max_lifetime 8h",
 		"profiles.p.launch_template_id",
+		"profiles.p.extend_step: 10h exceeds max_lifetime 8h",
 		`pattern "justaname"`,
 		`unknown profile "nope"`,
 	} {
@@ -192,7 +194,7 @@ machines:
 		`machines.fedora.image: "fedora-latest" is neither`,
 		"machines.fedora.region: eu-west-1 is not allowed by profile small (allowed: us-east-1)",
 		"machines.fedora.instance_type: m6i.xlarge is not allowed by profile small",
-		"machines.fedora.lifetime: 30h0m0s exceeds profile maximum 8h0m0s",
+		"machines.fedora.lifetime: 30h exceeds profile maximum 8h",
 		"machines.fedora.ssh_user",
 		`machines.big.profile: "large" is not one of this project's profiles (small)`,
 		"machines.status: a machine name",
@@ -204,8 +206,17 @@ machines:
 	if _, err := s.ParseRepo([]byte("machines: {a: {imag: x}}"), p); err == nil || !strings.Contains(err.Error(), "imag") {
 		t.Errorf("unknown key should be named, got %v", err)
 	}
-	if _, err := s.ParseRepo([]byte(""), p); err == nil {
-		t.Error("empty repo config accepted")
+	for data, want := range map[string]string{
+		"":                               "the file is empty",
+		"# just a comment\n":             "the file is empty",
+		"machines: [a, b]":               "line 1: a list is not allowed here",
+		"machines: {a: {lifetime: [1]}}": "is not a duration",
+		"access: {users: ['@alice']}\nmachines: {a: {image: ami-01234567, region: us-east-1, instance_type: t3.small}}": `access.users[0]: "@alice" is not a GitHub login`,
+	} {
+		_, err := s.ParseRepo([]byte(data), p)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "config.") {
+			t.Errorf("ParseRepo(%q) = %v, want %q and no Go type names", data, err, want)
+		}
 	}
 }
 
@@ -224,7 +235,7 @@ func TestCheckAccess(t *testing.T) {
 		{nil, "bob", "admin", true, ""},
 		{nil, "bob", "triage", false, "you have read access"},
 		{nil, "bob", "read", false, "needs write access"},
-		{nil, "bob", "none", false, "you have none access"},
+		{nil, "bob", "none", false, "you have no access"},
 		{strict, "alice", "write", true, ""},
 		{strict, "bob", "admin", false, "access.users"},
 		{admins, "bob", "write", false, "only its admins"},
@@ -268,7 +279,9 @@ func TestResolve(t *testing.T) {
 
 	refusals := []struct{ line, reason string }{
 		{"/launch centos", "no machine named `centos`"},
-		{"/launch --lifetime 9h", "longer than the 8h0m0s"},
+		{"/launch --lifetime 9h", "longer than the 8h this"},
+		{"/launch stauts", "Did you mean `/launch status`?"},
+		{"/launch x`@team", "no machine named `x'@team`"},
 		{"/launch --type m6i.xlarge", "Allowed types: `t3.micro`, `t3.small`, `t3.medium`"},
 		{"/launch --image nope", "neither an AMI id"},
 	}

@@ -56,8 +56,12 @@ func NormalizePermission(p string) string {
 func CheckAccess(repo *Repo, user, permission string) *Refusal {
 	permission = NormalizePermission(permission)
 	if permission != "admin" && permission != "write" {
-		return refuse("`/launch` needs write access to this repository, and you have %s access. "+
-			"Ask a maintainer to launch the VM for you, or to grant you write access.", permission)
+		have := permission + " access"
+		if permission == "none" {
+			have = "no access"
+		}
+		return refuse("`/launch` needs write access to this repository, and you have %s. "+
+			"Ask a maintainer to launch the VM for you, or to grant you write access.", have)
 	}
 	if repo == nil {
 		return nil
@@ -67,7 +71,7 @@ func CheckAccess(repo *Repo, user, permission string) *Refusal {
 	}
 	if len(repo.Access.Users) > 0 && !slices.ContainsFunc(repo.Access.Users, func(u string) bool { return strings.EqualFold(u, user) }) {
 		return refuse("This repository lets only the people listed under `access.users` in `%s` use `/launch`. "+
-			"Ask a maintainer to add you there (on the default branch).", RepoConfigPath)
+			"Ask a maintainer to add you there (on the pull request's base branch).", RepoConfigPath)
 	}
 	return nil
 }
@@ -86,11 +90,11 @@ func (s *Server) Resolve(project *Project, repo *Repo, cmd commands.Command) (La
 	}
 	m, ok := repo.Machines[name]
 	if !ok {
-		return LaunchSpec{}, refuse("There is no machine named `%s` in `%s`. Machines here: %s.", name, RepoConfigPath, machineList(repo))
+		return LaunchSpec{}, refuse("There is no machine named %s in `%s`. Machines here: %s.%s", commands.Code(name), RepoConfigPath, machineList(repo), didYouMean(name))
 	}
 	profileName, p, err := s.profileFor(m, project)
 	if err != nil {
-		return LaunchSpec{}, refuse("Machine `%s` cannot be launched: %v. Fix `%s` on the default branch.", name, err, RepoConfigPath)
+		return LaunchSpec{}, refuse("Machine %s cannot be launched: %v. A maintainer needs to fix `%s` on the base branch.", commands.Code(name), err, RepoConfigPath)
 	}
 	spec := LaunchSpec{
 		Machine:          name,
@@ -114,13 +118,13 @@ func (s *Server) Resolve(project *Project, repo *Repo, cmd commands.Command) (La
 	if cmd.Lifetime != 0 {
 		if cmd.Lifetime > spec.MaxLifetime {
 			return LaunchSpec{}, refuse("`--lifetime %s` is longer than the %s this machine's profile (`%s`) allows. Ask for %s or less; you can `/launch extend` later, up to that maximum.",
-				cmd.Lifetime, spec.MaxLifetime, profileName, spec.MaxLifetime)
+				commands.FormatDuration(cmd.Lifetime), commands.FormatDuration(spec.MaxLifetime), profileName, commands.FormatDuration(spec.MaxLifetime))
 		}
 		spec.Lifetime = cmd.Lifetime
 	}
 	if cmd.InstanceType != "" {
 		if !slices.Contains(p.InstanceTypes, cmd.InstanceType) {
-			return LaunchSpec{}, refuse("Instance type `%s` is not allowed for machine `%s`. Allowed types: %s.", cmd.InstanceType, name, codeList(p.InstanceTypes))
+			return LaunchSpec{}, refuse("Instance type %s is not allowed for machine `%s`. Allowed types: %s.", commands.Code(cmd.InstanceType), name, codeList(p.InstanceTypes))
 		}
 		spec.InstanceType = cmd.InstanceType
 	}
@@ -129,7 +133,7 @@ func (s *Server) Resolve(project *Project, repo *Repo, cmd commands.Command) (La
 			return LaunchSpec{}, refuse("This repository does not allow `--image`. A maintainer can enable it with `allow_image_override: true` in `%s`.", RepoConfigPath)
 		}
 		if !ValidImage(cmd.Image) {
-			return LaunchSpec{}, refuse("`--image %s` is neither an AMI id (`ami-…`) nor an Image Builder compose id (a UUID).", cmd.Image)
+			return LaunchSpec{}, refuse("%s is neither an AMI id (`ami-…`) nor an Image Builder compose id (a UUID).", commands.Code("--image "+cmd.Image))
 		}
 		spec.Image = cmd.Image
 	}
@@ -146,4 +150,35 @@ func codeList(items []string) string {
 		quoted[i] = "`" + s + "`"
 	}
 	return strings.Join(quoted, ", ")
+}
+
+// didYouMean suggests a command when a would-be machine name is a typo of one.
+func didYouMean(word string) string {
+	for _, c := range []commands.Kind{commands.KindStatus, commands.KindExtend, commands.KindStop, commands.KindHelp} {
+		if editDistance(strings.ToLower(word), string(c)) <= 2 {
+			return fmt.Sprintf(" Did you mean `/launch %s`? `/launch help` lists the commands.", c)
+		}
+	}
+	return " `/launch help` lists the commands."
+}
+
+// editDistance is the Levenshtein distance of two short words.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

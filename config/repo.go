@@ -2,7 +2,9 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -49,6 +51,7 @@ var (
 	uuidRE        = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	machineNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,39}$`)
 	sshUserRE     = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	loginRE       = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`)
 )
 
 // ValidImage reports whether s is an AMI id or a compose UUID.
@@ -61,9 +64,14 @@ func (s *Server) ParseRepo(data []byte, project *Project) (*Repo, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(r); err != nil {
-		return nil, Problems{strings.TrimPrefix(err.Error(), "yaml: ")}
+		return nil, decodeProblems(err)
 	}
 	var problems Problems
+	for i, u := range r.Access.Users {
+		if !loginRE.MatchString(u) {
+			problems.add("access.users[%d]: %q is not a GitHub login (write it without @)", i, u)
+		}
+	}
 	if len(r.Machines) == 0 {
 		problems.add("machines: define at least one machine")
 	}
@@ -109,7 +117,7 @@ func (s *Server) checkMachine(name string, m Machine, project *Project, problems
 		problems.add("%s.instance_type: %s is not allowed by profile %s (allowed: %s)", at, m.InstanceType, profileName, list(p.InstanceTypes))
 	}
 	if m.Lifetime > p.MaxLifetime {
-		problems.add("%s.lifetime: %s exceeds profile maximum %s", at, m.Lifetime.D(), p.MaxLifetime.D())
+		problems.add("%s.lifetime: %s exceeds profile maximum %s", at, m.Lifetime, p.MaxLifetime)
 	}
 }
 
@@ -129,3 +137,28 @@ func (s *Server) profileFor(m Machine, project *Project) (string, Profile, error
 }
 
 func list(items []string) string { return strings.Join(items, ", ") }
+
+// decodeProblems turns YAML decoder errors into words for people: no Go
+// type names, and an empty file said as such.
+func decodeProblems(err error) Problems {
+	if errors.Is(err, io.EOF) {
+		return Problems{"the file is empty: define `machines:` (see the example in the packit-launch README)"}
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return Problems{strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	var out Problems
+	for _, e := range te.Errors {
+		out = append(out, yamlKindRE.ReplaceAllStringFunc(e, func(m string) string {
+			sub := yamlKindRE.FindStringSubmatch(m)
+			return fmt.Sprintf("%s is not allowed here", yamlKinds[sub[1]])
+		}))
+	}
+	return out
+}
+
+var (
+	yamlKindRE = regexp.MustCompile(`cannot unmarshal (!!\w+)(?: ` + "`[^`]*`" + `)? into \S+`)
+	yamlKinds  = map[string]string{"!!seq": "a list", "!!map": "a mapping", "!!str": "text", "!!int": "a number", "!!bool": "true/false", "!!float": "a number", "!!null": "an empty value"}
+)

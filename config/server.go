@@ -218,7 +218,10 @@ func (s *Server) validate(problems *Problems) {
 		if p.MaxLifetime == 0 {
 			problems.add("%s.max_lifetime: set the longest a VM may live (e.g. 8h)", at)
 		} else if p.DefaultLifetime > p.MaxLifetime {
-			problems.add("%s.default_lifetime: %s exceeds max_lifetime %s", at, p.DefaultLifetime.D(), p.MaxLifetime.D())
+			problems.add("%s.default_lifetime: %s exceeds max_lifetime %s", at, p.DefaultLifetime, p.MaxLifetime)
+		}
+		if p.MaxLifetime != 0 && p.ExtendStep > p.MaxLifetime {
+			problems.add("%s.extend_step: %s exceeds max_lifetime %s", at, p.ExtendStep, p.MaxLifetime)
 		}
 		if p.LaunchTemplateID != "" && !strings.HasPrefix(p.LaunchTemplateID, "lt-") {
 			problems.add("%s.launch_template_id: %q is not a launch template id (lt-…)", at, p.LaunchTemplateID)
@@ -271,7 +274,7 @@ func (s *Server) Missing() []Setting {
 		m = append(m, Setting{"GITHUB_WEBHOOK_SECRET", "the webhook secret you set on your GitHub App's settings page (without it the webhook endpoint is not served)"})
 	}
 	if s.Launch.ClientID == "" && s.Launch.OfflineToken == "" && s.Launch.Identity == "" {
-		m = append(m, Setting{"LAUNCH_CLIENT_ID + LAUNCH_CLIENT_SECRET (or LAUNCH_OFFLINE_TOKEN)", "create a service account at console.redhat.com → Settings → Service Accounts, and grant it the Launch role"})
+		m = append(m, Setting{"LAUNCH_CLIENT_ID + LAUNCH_CLIENT_SECRET (or LAUNCH_OFFLINE_TOKEN, or LAUNCH_IDENTITY for a backend without the gateway)", "create a service account at console.redhat.com → Settings → Service Accounts, and grant it the Launch role"})
 	} else if s.Launch.ClientID != "" && s.Launch.ClientSecret == "" && s.Launch.OfflineToken == "" {
 		m = append(m, Setting{"LAUNCH_CLIENT_SECRET", "the secret shown when the service account was created at console.redhat.com"})
 	}
@@ -279,7 +282,7 @@ func (s *Server) Missing() []Setting {
 		m = append(m, Setting{"LAUNCH_SOURCE_ID", "the id of your AWS source at console.redhat.com → Settings → Integrations (GET /sources?provider=aws)"})
 	}
 	if len(s.Projects) == 0 {
-		m = append(m, Setting{"projects (server config)", "list the repositories this instance trusts; see packit-launch.example.yaml"})
+		m = append(m, Setting{"projects (server config)", "list the repositories this instance trusts; see examples/packit-launch.yaml in the packit-launch repository"})
 	}
 	return m
 }

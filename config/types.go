@@ -28,6 +28,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
+// String writes the duration as people type it (8h, 90m).
+func (d Duration) String() string { return commands.FormatDuration(time.Duration(d)) }
+
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the test peers exist: redis-server (installed with apt-get when
-# running as root) and moto_server. Stops with the exact install command otherwise.
+# running as root). Stops with the exact install command otherwise.
 set -euo pipefail
 
 if ! command -v redis-server >/dev/null 2>&1; then
@@ -15,8 +15,4 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 # The tests start their own redis-server; a packaged service is not needed.
 
-if ! command -v moto_server >/dev/null 2>&1; then
-  echo "ensure-tools: moto_server is missing; install it with: pip install 'moto[server]'" >&2
-  exit 1
-fi
-echo "ensure-tools: redis-server $(redis-server --version | awk '{print $3}'), moto_server present" >&2
+echo "ensure-tools: redis-server $(redis-server --version | awk '{print $3}')" >&2

@@ -7,9 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 port=${PORT:-3917}
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+for tool in wrk python3 openssl taskset curl; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing (Debian: apt-get install -y wrk python3 openssl util-linux curl)" >&2; exit 1; }
+done
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 
 go build -o "$work/packit-launch" ./cmd/packit-launch
 python3 - "$work/body.json" <<'PY'
@@ -26,6 +29,8 @@ payload = {"action": "created",
 open(sys.argv[1], "w").write(json.dumps(payload))
 PY
 secret=load-test-secret
+# A throwaway App key: intake is served only when a worker can run commands.
+openssl genrsa -out "$work/app.pem" 2048 2>/dev/null
 sig=$(openssl dgst -sha256 -hmac "$secret" -hex < "$work/body.json" | awk '{print $NF}')
 cat > "$work/post.lua" <<LUA
 wrk.method = "POST"
@@ -38,7 +43,16 @@ done = function(summary, latency, requests)
   io.write(string.format("non-2xx or errors: %d\n", summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
 LUA
-GOMAXPROCS=1 GITHUB_WEBHOOK_SECRET=$secret LISTEN_ADDR=127.0.0.1:$port \
+# Redis runs beside wrk, as it would on another machine in production.
+redis_url=
+if command -v redis-server >/dev/null; then
+  taskset -c 1 redis-server --port 0 --unixsocket "$work/redis.sock" --save "" --appendonly no >/dev/null &
+  redis_pid=$!
+  trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; kill "$redis_pid" 2>/dev/null; rm -rf "$work"' EXIT
+  for _ in $(seq 50); do [ -S "$work/redis.sock" ] && break; sleep 0.1; done
+  redis_url=unix://$work/redis.sock
+fi
+REDIS_URL=$redis_url GOMAXPROCS=1 GITHUB_WEBHOOK_SECRET=$secret GITHUB_APP_ID=1 GITHUB_PRIVATE_KEY_PATH=$work/app.pem LISTEN_ADDR=127.0.0.1:$port \
   taskset -c 0 "$work/packit-launch" serve --config examples/packit-launch.yaml 2>"$work/serve.log" &
 pid=$!
 for _ in $(seq 50); do curl -fs "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done

@@ -89,9 +89,21 @@ func (s *Store) Close() error {
 	return err
 }
 
-// FirstDelivery records a webhook delivery id and reports whether it is new.
+// pendingDeliveryTTL bounds how long a delivery claimed by FirstDelivery
+// but never confirmed (the process died before queueing it) blocks a
+// redelivery.
+const pendingDeliveryTTL = 2 * time.Minute
+
+// FirstDelivery claims a webhook delivery id and reports whether it is new.
+// The claim is short-lived until ConfirmDelivery makes it last DeliveryTTL.
 func (s *Store) FirstDelivery(ctx context.Context, id string) (bool, error) {
-	return s.once(ctx, "delivery:"+id, DeliveryTTL)
+	return s.once(ctx, "delivery:"+id, pendingDeliveryTTL)
+}
+
+// ConfirmDelivery keeps a claimed delivery id for DeliveryTTL, once its
+// work is safely queued.
+func (s *Store) ConfirmDelivery(ctx context.Context, id string) error {
+	return s.rdb.Expire(ctx, "delivery:"+id, DeliveryTTL).Err()
 }
 
 // ForgetDelivery undoes FirstDelivery when the delivery could not be queued,
@@ -112,4 +124,9 @@ func (s *Store) once(ctx context.Context, key string, ttl time.Duration) (bool, 
 		return false, fmt.Errorf("redis SETNX %s: %w", key, err)
 	}
 	return ok, nil
+}
+
+// ForgetNotice undoes FirstNotice when the notice could not be given.
+func (s *Store) ForgetNotice(ctx context.Context, key string) error {
+	return s.rdb.Del(ctx, "notice:"+key).Err()
 }

@@ -39,11 +39,16 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 	}
 	defer st.Close()
 
+	if !web && st.Embedded() {
+		return &badSetup{errors.New("REDIS_URL: a separate worker must share the server's Redis; set REDIS_URL to it")}
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	if worker, launches, err := newWorker(cfg, st, log); err != nil {
+	worker, launches, err := newWorker(cfg, st, log)
+	switch {
+	case err != nil:
 		return &badSetup{err}
-	} else if worker != nil {
+	case worker != nil:
 		qw := st.NewWorker(10, log)
 		worker.Register(qw)
 		if launches != nil {
@@ -51,8 +56,10 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); errs <- qw.Run(ctx) }()
-		log.Info("worker started")
-	} else {
+		log.Info("worker started", "launching", launches != nil)
+	case !web:
+		return &badSetup{errors.New("GITHUB_APP_ID and GITHUB_PRIVATE_KEY(_PATH) are needed to run a worker")}
+	default:
 		log.Error("worker not started: GitHub App credentials are missing")
 	}
 	if !web {
@@ -60,11 +67,16 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 		return firstErr(errs)
 	}
 
+	// Accepting commands nobody will run would lose them: with an embedded
+	// store only this process's worker can run them.
 	var intake http.Handler
-	if secret := cfg.GitHub.WebhookSecret.Reveal(); secret != "" {
-		intake = app.NewIntake(secret, st, st.Queue(), log)
-	} else {
+	switch secret := cfg.GitHub.WebhookSecret.Reveal(); {
+	case secret == "":
 		log.Error("webhook endpoint not served: GITHUB_WEBHOOK_SECRET is not set")
+	case worker == nil && st.Embedded():
+		log.Error("webhook endpoint not served: no worker can run commands (set the GitHub App credentials, or REDIS_URL for separate workers)")
+	default:
+		intake = app.NewIntake(secret, st, st.Queue(), log)
 	}
 	srv := &http.Server{
 		Handler:           app.Routes(cfg.GitHub.WebhookPath, intake, st.Ping),

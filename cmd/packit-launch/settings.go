@@ -53,7 +53,8 @@ func environment() (map[string]string, error) {
 	if dotenv, err := godotenv.Read(".env"); err == nil {
 		env = dotenv
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf(".env: %w", err)
+		// godotenv's errors quote the file's text, secrets included: never show them.
+		return nil, errors.New(".env cannot be parsed: use NAME=value lines, quote values that span lines (or set GITHUB_PRIVATE_KEY_PATH instead of pasting the key)")
 	}
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// inDir runs the test in a fresh working directory (run reads ./.env).
+func inDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Chdir(dir)
+	return dir
+}
+
+func runCmd(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestConfigValidate(t *testing.T) {
+	examples, _ := filepath.Abs("../../examples")
+	inDir(t)
+	code, out, errs := runCmd("config", "validate", "--config", filepath.Join(examples, "packit-launch.yaml"),
+		"--repo", filepath.Join(examples, ".packit-launch.yaml"), "--for", "packit/ogr")
+	if code != 0 || !strings.Contains(out, "repo config") || !strings.Contains(out, "not set: GITHUB_APP_ID") {
+		t.Fatalf("code %d\n%s\n%s", code, out, errs)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("profiles: {p: {max_lifetime: 1h}}\nprojects: [{repos: [x], profiles: [q]}]\n"), 0o600)
+	code, _, errs = runCmd("config", "validate", "--config", bad)
+	for _, want := range []string{"profiles.p.instance_types", "profiles.p.regions", `unknown profile "q"`, `pattern "x"`} {
+		if code != exitUsage || !strings.Contains(errs, want) {
+			t.Errorf("code %d, want %d and %q in:\n%s", code, exitUsage, want, errs)
+		}
+	}
+}
+
+func TestDotEnvErrorsNeverQuoteTheFile(t *testing.T) {
+	dir := inDir(t)
+	os.WriteFile(filepath.Join(dir, ".env"), []byte("GITHUB_PRIVATE_KEY=-----BEGIN RSA\nMIIEsup3rs3cret+key\n"), 0o600)
+	code, out, errs := runCmd("serve")
+	if code != exitUsage || !strings.Contains(errs, ".env cannot be parsed") || strings.Contains(out+errs, "sup3rs3cret") {
+		t.Fatalf("code %d\n%s%s", code, out, errs)
+	}
+}
+
+func TestWorkerNeedsSharedRedisAndCredentials(t *testing.T) {
+	inDir(t)
+	t.Setenv("REDIS_URL", "")
+	code, _, errs := runCmd("worker")
+	if code != exitUsage || !strings.Contains(errs, "REDIS_URL") {
+		t.Errorf("worker without REDIS_URL: code %d\n%s", code, errs)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	if code, _, errs := runCmd("frobnicate"); code != exitUsage || !strings.Contains(errs, "unknown command") {
+		t.Errorf("unknown command: %d %s", code, errs)
+	}
+	if code, out, _ := runCmd("help"); code != 0 || !strings.Contains(out, "packit-launch serve") {
+		t.Errorf("help: %d %s", code, out)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestServeStartsOnTheExampleConfig is `make run` on a machine with no
+// settings: it starts on the embedded store, lists what is missing, answers
+// health checks, and does not serve the webhook.
+func TestServeStartsOnTheExampleConfig(t *testing.T) {
+	examples, _ := filepath.Abs("../../examples")
+	inDir(t)
+	for _, k := range []string{"GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH", "GITHUB_WEBHOOK_SECRET", "REDIS_URL", "LAUNCH_CLIENT_ID", "LAUNCH_OFFLINE_TOKEN", "LAUNCH_IDENTITY"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("LISTEN_ADDR", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", filepath.Join(examples, "packit-launch.yaml")}, &logs, &logs)
+	}()
+	addrRE := regexp.MustCompile(`msg=listening addr=(\S+)`)
+	var addr string
+	for deadline := time.Now().Add(20 * time.Second); addr == ""; {
+		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", logs.String())
+		} else {
+			time.Sleep(20 * time.Millisecond) // waiting for a server to come up
+		}
+	}
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil || resp.StatusCode != want {
+			t.Errorf("GET %s: %v %v", path, resp, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	resp, err := http.Post("http://"+addr+"/api/github/webhooks", "application/json", strings.NewReader("{}"))
+	if err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("webhook without a secret: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	for _, want := range []string{"setting=GITHUB_APP_ID", "setting=GITHUB_WEBHOOK_SECRET", "setting=LAUNCH_SOURCE_ID", "NOT durable", "webhook endpoint not served"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %q", want)
+		}
+	}
+}
