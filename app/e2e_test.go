@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,8 +46,16 @@ machines:
 // recordingLauncher stands in for the launch stage and records what the
 // decision handed it.
 type recordingLauncher struct {
-	mu   sync.Mutex
-	reqs []LaunchRequest
+	mu      sync.Mutex
+	reqs    []LaunchRequest
+	managed []commands.Command
+}
+
+func (l *recordingLauncher) Manage(_ context.Context, t *Thread, _ CommandJob, cmd commands.Command) error {
+	l.mu.Lock()
+	l.managed = append(l.managed, cmd)
+	l.mu.Unlock()
+	return nil
 }
 
 func (l *recordingLauncher) Launch(_ context.Context, req LaunchRequest) error {
@@ -67,6 +76,7 @@ type harness struct {
 	gh       *githubtest.Server
 	cfg      *config.Server
 	st       *store.Store
+	redisURL string
 	launcher *recordingLauncher
 	web      *httptest.Server
 	queued   *recordingQueue
@@ -94,7 +104,8 @@ func newHarness(t *testing.T, serverYAML string) *harness {
 	gh.SetPull("packit/ogr", githubtest.PullRequest{Number: 7, State: "open", HeadSHA: strings.Repeat("a", 40), HeadRef: "feature", BaseRef: "main"})
 	gh.SetFile("packit/ogr", "main", config.RepoConfigPath, e2eRepoConfig)
 
-	st, err := store.Open(context.Background(), storetest.StartRedis(t), quiet)
+	redisURL := storetest.StartRedis(t)
+	st, err := store.Open(context.Background(), redisURL, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +114,7 @@ func newHarness(t *testing.T, serverYAML string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, gh: gh, cfg: cfg, st: st, launcher: &recordingLauncher{}, queued: &recordingQueue{next: st.Queue()}, handled: make(chan error, 64)}
+	h := &harness{t: t, gh: gh, cfg: cfg, st: st, redisURL: redisURL, launcher: &recordingLauncher{}, queued: &recordingQueue{next: st.Queue()}, handled: make(chan error, 64)}
 	h.worker = NewWorker(cfg, inst, st, h.launcher, quiet)
 	h.startWorker()
 	t.Cleanup(func() { h.stop() })
@@ -118,20 +129,29 @@ func (h *harness) startWorker() {
 	qw := h.st.NewWorker(4, quiet)
 	qw.Handle(JobCommand, func(ctx context.Context, payload []byte) error {
 		err := h.worker.HandleCommand(ctx, payload)
-		h.handled <- err
+		select {
+		case h.handled <- err:
+		default:
+		}
 		return err
 	})
 	if h.launches != nil {
-		qw.Handle(JobLaunch, func(ctx context.Context, payload []byte) error {
-			err := h.launches.HandleLaunch(ctx, payload)
-			h.handled <- err
-			return err
-		})
+		for kind, fn := range h.launches.Handlers() {
+			qw.Handle(kind, func(ctx context.Context, payload []byte) error {
+				err := fn(ctx, payload)
+				select { // tests that care drain it; the rest must not block workers
+				case h.handled <- err:
+				default:
+				}
+				return err
+			})
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- qw.Run(ctx) }()
-	h.stop = func() { cancel(); <-done }
+	var once sync.Once
+	h.stop = func() { once.Do(func() { cancel(); <-done }) }
 }
 
 // post delivers a signed webhook over HTTP and returns the status.
@@ -215,7 +235,6 @@ func TestEndToEndRefusals(t *testing.T) {
 		{"lifetime too long", defaultComment("/launch --lifetime 9h"), nil, []string{"longer than the 8h this"}},
 		{"type not allowed", defaultComment("/launch --type p4d.24xlarge"), nil, []string{"`p4d.24xlarge` is not allowed", "`t3.small`, `t3.medium`"}},
 		{"image override not allowed", defaultComment("/launch --image ami-0fedcba9876543210"), nil, []string{"does not allow `--image`"}},
-		{"not yet available", defaultComment("/launch stop"), nil, []string{"`/launch stop` is not available"}},
 		{"no repo config", defaultComment("/launch"), func() { h.gh.RemoveFile("packit/ogr", "main", config.RepoConfigPath) }, []string{"has no `.packit-launch.yaml` on its base branch `main`"}},
 		{"invalid repo config", defaultComment("/launch"), func() {
 			h.gh.SetFile("packit/ogr", "main", config.RepoConfigPath, "machines:\n  fedora:\n    image: latest\n    region: mars-1\n    instance_type: t3.small\n")
@@ -271,7 +290,7 @@ func TestEndToEndAcceptedLaunchUsesBaseBranchConfig(t *testing.T) {
 	r := reqs[0]
 	want := config.LaunchSpec{Machine: "fedora", Image: "ami-0123456789abcdef0", Region: "us-east-1", InstanceType: "t3.small", SSHUser: "fedora",
 		Profile: "small", Lifetime: 3 * time.Hour, MaxLifetime: 8 * time.Hour, ExtendStep: time.Hour}
-	if r.Spec != want || r.HeadSHA != strings.Repeat("a", 40) || r.BaseRef != "main" || r.Job.User != "alice" {
+	if !reflect.DeepEqual(r.Spec, want) || r.HeadSHA != strings.Repeat("a", 40) || r.BaseRef != "main" || r.Job.User != "alice" {
 		t.Errorf("launch request = %+v", r)
 	}
 	if got := h.gh.Reactions("packit/ogr", c.ID); !equal(got, []string{"eyes"}) {
@@ -341,6 +360,20 @@ func mustFind(body string) string {
 
 func equal(a, b []string) bool {
 	return strings.Join(a, ",") == strings.Join(b, ",")
+}
+
+func TestEndToEndManagementCommandsReachTheLaunchStage(t *testing.T) {
+	h := newHarness(t, e2eServerConfig)
+	for i, line := range []string{"/launch status", "/launch extend 2h", "/launch stop all"} {
+		c := defaultComment(line)
+		c.ID = int64(7000 + i)
+		h.command(c)
+	}
+	h.launcher.mu.Lock()
+	defer h.launcher.mu.Unlock()
+	if len(h.launcher.managed) != 3 || h.launcher.managed[1].Lifetime != 2*time.Hour || h.launcher.managed[2].Target != commands.StopAll {
+		t.Errorf("managed: %+v", h.launcher.managed)
+	}
 }
 
 func TestEndToEndNotSetUpToLaunch(t *testing.T) {

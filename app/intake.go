@@ -100,17 +100,22 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
-	event := r.Header.Get("X-GitHub-Event")
-	switch {
+	switch event := r.Header.Get("X-GitHub-Event"); {
 	case event == "ping":
 		writeText(w, http.StatusOK, "pong")
-		return
-	case event != "issue_comment" || !commands.MayContain(body):
+	case event == "issue_comment" && commands.MayContain(body):
+		in.acceptComment(w, r, body)
+	case event == "check_run" && bytes.Contains(body, []byte(`"requested_action"`)):
+		in.acceptButton(w, r, body)
+	case event == "pull_request" && bytes.Contains(body, []byte(`"closed"`)):
+		in.acceptPRClosed(w, r, body)
+	case event == "installation" && bytes.Contains(body, []byte(`"deleted"`)),
+		event == "installation_repositories" && bytes.Contains(body, []byte(`"removed"`)):
+		in.acceptInstallation(w, r, event, body)
+	default:
 		// The common case: nothing to do, and nothing logged.
 		w.WriteHeader(http.StatusNoContent)
-		return
 	}
-	in.acceptComment(w, r, body)
 }
 
 func (in *Intake) validSignature(header string, body []byte) bool {
@@ -187,12 +192,87 @@ func (in *Intake) acceptComment(w http.ResponseWriter, r *http.Request, body []b
 		ReceivedAt:     in.now().UTC(),
 	}
 	log := in.log.With("delivery", delivery, "repo", job.Repo, "pr", job.Number)
-	status, msg := in.enqueue(r.Context(), job, log)
+	in.enqueue(w, r, JobCommand, job, log.With("user", job.User, "line", job.Line))
+}
+
+func (in *Intake) acceptButton(w http.ResponseWriter, r *http.Request, body []byte) {
+	var ev github.CheckRunEvent
+	if err := json.Unmarshal(body, &ev); err != nil {
+		http.Error(w, "malformed JSON payload", http.StatusBadRequest)
+		return
+	}
+	if ev.GetAction() != "requested_action" || ev.GetCheckRun().GetExternalID() == "" || ev.GetInstallation().GetID() == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	job := ButtonJob{InstallationID: ev.GetInstallation().GetID(), Repo: ev.GetRepo().GetFullName(), LaunchID: ev.GetCheckRun().GetExternalID(),
+		Action: ev.GetRequestedAction().Identifier, Sender: ev.GetSender().GetLogin()}
+	in.enqueue(w, r, JobButton, job, in.log.With("repo", job.Repo, "launch", job.LaunchID, "action", job.Action, "user", job.Sender))
+}
+
+func (in *Intake) acceptPRClosed(w http.ResponseWriter, r *http.Request, body []byte) {
+	var ev github.PullRequestEvent
+	if err := json.Unmarshal(body, &ev); err != nil {
+		http.Error(w, "malformed JSON payload", http.StatusBadRequest)
+		return
+	}
+	if ev.GetAction() != "closed" || ev.GetInstallation().GetID() == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	job := PRClosedJob{InstallationID: ev.GetInstallation().GetID(), Repo: ev.GetRepo().GetFullName(), Number: ev.GetNumber(), BaseRef: ev.GetPullRequest().GetBase().GetRef()}
+	in.enqueue(w, r, JobPRClosed, job, in.log.With("repo", job.Repo, "pr", job.Number))
+}
+
+func (in *Intake) acceptInstallation(w http.ResponseWriter, r *http.Request, event string, body []byte) {
+	var ev struct {
+		Action       string `json:"action"`
+		Installation struct {
+			ID int64 `json:"id"`
+		} `json:"installation"`
+		RepositoriesRemoved []struct {
+			FullName string `json:"full_name"`
+		} `json:"repositories_removed"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		http.Error(w, "malformed JSON payload", http.StatusBadRequest)
+		return
+	}
+	job := InstallationJob{InstallationID: ev.Installation.ID}
+	kind := JobUninstalled
+	switch {
+	case event == "installation" && ev.Action == "deleted":
+	case event == "installation_repositories" && ev.Action == "removed" && len(ev.RepositoriesRemoved) > 0:
+		kind = JobReposRemoved
+		for _, repo := range ev.RepositoriesRemoved {
+			job.Repos = append(job.Repos, repo.FullName)
+		}
+	default:
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if job.InstallationID == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	in.enqueue(w, r, kind, job, in.log.With("installation", job.InstallationID))
+}
+
+// enqueue dedupes a delivery and queues its job; the answer says whether
+// GitHub may consider it delivered.
+func (in *Intake) enqueue(w http.ResponseWriter, r *http.Request, kind string, job any, log *slog.Logger) {
+	delivery := r.Header.Get("X-GitHub-Delivery")
+	if delivery == "" {
+		http.Error(w, "missing X-GitHub-Delivery", http.StatusBadRequest)
+		return
+	}
+	log = log.With("delivery", delivery)
+	status, msg := in.queueOnce(r.Context(), kind, delivery, job, log)
 	writeText(w, status, msg)
 }
 
-func (in *Intake) enqueue(ctx context.Context, job CommandJob, log *slog.Logger) (int, string) {
-	first, err := in.deliveries.FirstDelivery(ctx, job.Delivery)
+func (in *Intake) queueOnce(ctx context.Context, kind, delivery string, job any, log *slog.Logger) (int, string) {
+	first, err := in.deliveries.FirstDelivery(ctx, delivery)
 	if err != nil {
 		log.Error("dedupe failed; delivery not accepted", "err", err)
 		return http.StatusServiceUnavailable, "state store unavailable; redeliver later"
@@ -206,19 +286,19 @@ func (in *Intake) enqueue(ctx context.Context, job CommandJob, log *slog.Logger)
 		log.Error("encode job", "err", err)
 		return http.StatusInternalServerError, "cannot encode job"
 	}
-	err = in.queue.Enqueue(ctx, store.Job{Kind: JobCommand, ID: "delivery:" + job.Delivery, Payload: payload, MaxRetry: 3})
+	err = in.queue.Enqueue(ctx, store.Job{Kind: kind, ID: "delivery:" + delivery, Payload: payload, MaxRetry: 3})
 	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
 		// Forget it so a redelivery is taken as new, not as a duplicate.
-		if ferr := in.deliveries.ForgetDelivery(context.WithoutCancel(ctx), job.Delivery); ferr != nil {
+		if ferr := in.deliveries.ForgetDelivery(context.WithoutCancel(ctx), delivery); ferr != nil {
 			log.Error("forget delivery", "err", ferr)
 		}
 		log.Error("enqueue failed; delivery not accepted", "err", err)
 		return http.StatusServiceUnavailable, "queue unavailable; redeliver later"
 	}
-	if err := in.deliveries.ConfirmDelivery(ctx, job.Delivery); err != nil {
+	if err := in.deliveries.ConfirmDelivery(ctx, delivery); err != nil {
 		log.Warn("confirm delivery; a redelivery after a few minutes would be queued again (the job id still dedupes it)", "err", err)
 	}
-	log.Info("command queued", "user", job.User, "line", job.Line)
+	log.Info("queued", "job", kind)
 	return http.StatusAccepted, "queued"
 }
 

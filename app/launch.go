@@ -11,6 +11,7 @@ import (
 
 	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/provision"
+	"github.com/packit/packit-launch/provision/ec2"
 	"github.com/packit/packit-launch/store"
 )
 
@@ -21,17 +22,36 @@ const JobLaunch = "launch"
 // last attempt reports the failure on the PR.
 const launchRetries = 8
 
-// launchRecords keeps launch records.
+// launchRecords keeps launch records, locks and quota counters (*store.Store).
 type launchRecords interface {
 	CreateLaunch(ctx context.Context, l *store.Launch) (*store.Launch, bool, error)
 	GetLaunch(ctx context.Context, id string) (*store.Launch, error)
 	SaveLaunch(ctx context.Context, l *store.Launch) error
+	LaunchesByPR(ctx context.Context, repo string, pr int) ([]*store.Launch, error)
+	ActiveLaunches(ctx context.Context) ([]*store.Launch, error)
+	TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error)
+	Lock(ctx context.Context, name string, ttl, wait time.Duration) (func(), error)
+	AddInstanceHours(ctx context.Context, project string, day time.Time, hours float64) (float64, error)
+	InstanceHours(ctx context.Context, project string, day time.Time) (float64, error)
 }
 
-// provisioner launches a recorded launch's VM.
+// scheduler queues jobs now or later (*store.Queue).
+type scheduler interface {
+	Enqueue(ctx context.Context, j store.Job) error
+	EnqueueAt(ctx context.Context, j store.Job, at time.Time) error
+}
+
+// provisioner carries a launch's VM through its life (*provision.Provisioner).
 type provisioner interface {
 	Launch(ctx context.Context, l *store.Launch, onSlow func()) error
 	GiveUp(ctx context.Context, l *store.Launch, cause error) *provision.Failure
+	Terminate(ctx context.Context, l *store.Launch, reason string) error
+	TerminateInstance(ctx context.Context, region, instanceID string) error
+	Extend(ctx context.Context, l *store.Launch, d time.Duration) error
+	Due(ctx context.Context, region, instanceID string, now time.Time) (due bool, expiresAt time.Time, gone bool, err error)
+	Sweep(ctx context.Context, pol provision.Policy, now time.Time) ([]provision.Swept, []ec2.Instance, error)
+	CleanTemplates(ctx context.Context, recs provision.LaunchLookup, live []ec2.Instance, now time.Time) (int, error)
+	ListManaged(ctx context.Context) ([]ec2.Instance, error)
 }
 
 // Launches accepts allowed /launch commands and carries them to a running
@@ -40,22 +60,38 @@ type provisioner interface {
 type Launches struct {
 	// MaxRetry bounds attempts at a launch job; the last one reports.
 	MaxRetry int
+	cfg      *config.Server
 	records  launchRecords
-	queue    enqueuer
+	queue    scheduler
 	prov     provisioner
 	clients  clientSource
 	now      func() time.Time
 	log      *slog.Logger
 }
 
-// NewLaunches wires the launch stage.
-func NewLaunches(recs launchRecords, q enqueuer, prov provisioner, clients clientSource, log *slog.Logger) *Launches {
-	return &Launches{MaxRetry: launchRetries, records: recs, queue: q, prov: prov, clients: clients, now: time.Now, log: log}
+// NewLaunches wires the launch stage and the lifecycle after it.
+func NewLaunches(cfg *config.Server, recs launchRecords, q scheduler, prov provisioner, clients clientSource, log *slog.Logger) *Launches {
+	return &Launches{MaxRetry: launchRetries, cfg: cfg, records: recs, queue: q, prov: prov, clients: clients, now: time.Now, log: log}
 }
 
-// Register adds the launch job to a queue worker.
+// Register adds the launch and lifecycle jobs to a queue worker.
 func (ls *Launches) Register(qw *store.Worker) {
-	qw.Handle(JobLaunch, ls.HandleLaunch)
+	for kind, fn := range ls.Handlers() {
+		qw.Handle(kind, fn)
+	}
+}
+
+// Handlers are the launch and lifecycle jobs by queue kind.
+func (ls *Launches) Handlers() map[string]func(context.Context, []byte) error {
+	return map[string]func(context.Context, []byte) error{
+		JobLaunch:       ls.HandleLaunch,
+		JobExpire:       ls.HandleExpire,
+		JobWarn:         ls.HandleWarn,
+		JobButton:       ls.HandleButton,
+		JobPRClosed:     ls.HandlePRClosed,
+		JobUninstalled:  ls.HandleInstallation,
+		JobReposRemoved: ls.HandleInstallation,
+	}
 }
 
 // Launch accepts an allowed launch: picks the person's key, records the
@@ -71,23 +107,9 @@ func (ls *Launches) Launch(ctx context.Context, req LaunchRequest) error {
 		return err
 	}
 	now := ls.now().UTC()
-	l, created, err := ls.records.CreateLaunch(ctx, &store.Launch{
-		Delivery: req.Job.Delivery, InstallationID: req.Job.InstallationID,
-		Owner: req.Job.User, Repo: req.Job.Repo, PR: req.Job.Number, HeadSHA: req.HeadSHA,
-		CommandCommentID: req.Job.CommentID, Command: req.Job.Line,
-		Machine: req.Spec.Machine, Image: req.Spec.Image, Region: req.Spec.Region, InstanceType: req.Spec.InstanceType,
-		SSHUser: req.Spec.SSHUser, Profile: req.Spec.Profile, LaunchTemplateID: req.Spec.LaunchTemplateID,
-		Lifetime: req.Spec.Lifetime, ExtendStep: req.Spec.ExtendStep,
-		KeyFingerprint: key.Fingerprint, KeyType: key.Type, KeyBody: key.Body,
-		CreatedAt: now, ExpiresAt: now.Add(req.Spec.Lifetime), HardExpiresAt: now.Add(req.Spec.MaxLifetime),
-		State: store.StateAccepted,
-	})
+	l, err := ls.record(ctx, req, key, now)
 	if err != nil {
-		return fmt.Errorf("record launch: %w", err)
-	}
-	log := t.log.With("launch", l.ID)
-	if created {
-		log.Info("launch recorded", "machine", l.Machine, "key", l.KeyFingerprint, "expires", l.ExpiresAt)
+		return err
 	}
 	if l.CheckRunID == 0 && !l.State.Ended() {
 		cr, _, err := t.gh.Checks.CreateCheckRun(ctx, t.owner, t.name, github.CreateCheckRunOptions{
@@ -111,6 +133,52 @@ func (ls *Launches) Launch(ctx context.Context, req LaunchRequest) error {
 		return err
 	}
 	return nil
+}
+
+// record checks the quotas and records the launch, once per command, under
+// one lock so that quotas hold across replicas.
+func (ls *Launches) record(ctx context.Context, req LaunchRequest, key SSHKey, now time.Time) (*store.Launch, error) {
+	project, ok := ls.cfg.ProjectFor(req.Job.Repo)
+	if !ok {
+		return nil, refuse("This repository is no longer trusted by this instance.")
+	}
+	unlock, err := ls.records.Lock(ctx, "quota", 30*time.Second, 20*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("quota lock: %w", err)
+	}
+	defer unlock()
+	existing, err := ls.existing(ctx, req.Job)
+	if err != nil {
+		return nil, err
+	}
+	if existing != nil {
+		return existing, nil // a retried or repeated command
+	}
+	if err := ls.checkQuotas(ctx, project, req.Job.User, req.Job.Repo, req.Spec.Lifetime, now); err != nil {
+		return nil, err
+	}
+	l, created, err := ls.records.CreateLaunch(ctx, &store.Launch{
+		Delivery: req.Job.Delivery, InstallationID: req.Job.InstallationID,
+		Owner: req.Job.User, Repo: req.Job.Repo, PR: req.Job.Number, HeadSHA: req.HeadSHA,
+		CommandCommentID: req.Job.CommentID, Command: req.Job.Line,
+		Machine: req.Spec.Machine, Image: req.Spec.Image, Region: req.Spec.Region, InstanceType: req.Spec.InstanceType,
+		SSHUser: req.Spec.SSHUser, Profile: req.Spec.Profile, LaunchTemplateID: req.Spec.LaunchTemplateID,
+		SecurityGroupIDs: req.Spec.SecurityGroupIDs, SubnetID: req.Spec.SubnetID, Project: project.Name(),
+		Lifetime: req.Spec.Lifetime, ExtendStep: req.Spec.ExtendStep,
+		KeyFingerprint: key.Fingerprint, KeyType: key.Type, KeyBody: key.Body,
+		CreatedAt: now, ExpiresAt: now.Add(req.Spec.Lifetime), HardExpiresAt: now.Add(req.Spec.MaxLifetime),
+		State: store.StateAccepted,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record launch: %w", err)
+	}
+	if created {
+		ls.log.Info("launch recorded", "launch", l.ID, "repo", l.Repo, "pr", l.PR, "machine", l.Machine, "key", l.KeyFingerprint, "expires", l.ExpiresAt)
+		if _, err := ls.records.AddInstanceHours(ctx, l.Project, now, l.Lifetime.Hours()); err != nil {
+			ls.log.Warn("count instance-hours", "launch", l.ID, "err", err)
+		}
+	}
+	return l, nil
 }
 
 // pickKey reads the person's keys from GitHub (all pages) and selects one.
@@ -160,6 +228,12 @@ func (ls *Launches) HandleLaunch(ctx context.Context, payload []byte) error {
 			ls.prov.GiveUp(ctx, l, err)
 		}
 	}
+	if l.State == store.StateRunning {
+		// Timers first: a VM must never run without its end scheduled.
+		if err := ls.schedule(ctx, l); err != nil {
+			return err
+		}
+	}
 	if l.Reported {
 		return nil
 	}
@@ -168,6 +242,20 @@ func (ls *Launches) HandleLaunch(ctx context.Context, payload []byte) error {
 	}
 	l.Reported = true
 	return ls.records.SaveLaunch(ctx, l)
+}
+
+// existing returns the launch already recorded for a command, if any.
+func (ls *Launches) existing(ctx context.Context, job CommandJob) (*store.Launch, error) {
+	launches, err := ls.records.LaunchesByPR(ctx, job.Repo, job.Number)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range launches {
+		if l.CommandCommentID == job.CommentID {
+			return l, nil
+		}
+	}
+	return nil, nil
 }
 
 // tellSlow tells the PR once that the launch is slower than usual.
@@ -188,9 +276,9 @@ func (ls *Launches) tellSlow(ctx context.Context, t *Thread, l *store.Launch) {
 // the reaction and the completed check run.
 func (ls *Launches) report(ctx context.Context, t *Thread, l *store.Launch) error {
 	now := ls.now()
-	body, reaction, conclusion, title := failedComment(l), "confused", "failure", failedTitle(l)
+	body, reaction := failedComment(l), "confused"
 	if l.State == store.StateRunning {
-		body, reaction, conclusion, title = readyComment(l, now), "rocket", "success", readyTitle(l)
+		body, reaction = readyComment(l, now), "rocket"
 	}
 	id, err := t.Post(ctx, l.CommentID, body)
 	if err != nil {
@@ -205,19 +293,5 @@ func (ls *Launches) report(ctx context.Context, t *Thread, l *store.Launch) erro
 	if err := t.React(ctx, reaction); err != nil {
 		return err
 	}
-	if l.CheckRunID == 0 {
-		return nil
-	}
-	_, _, err = t.gh.Checks.UpdateCheckRun(ctx, t.owner, t.name, l.CheckRunID, github.UpdateCheckRunOptions{
-		Name:        checkRunName(l), // go-github sends "" when unset
-		ExternalID:  github.String(l.ID),
-		Status:      github.String("completed"),
-		Conclusion:  github.String(conclusion),
-		CompletedAt: &github.Timestamp{Time: now},
-		Output:      &github.CheckRunOutput{Title: github.String(title), Summary: github.String(checkSummary(l, now))},
-	})
-	if err != nil {
-		return fmt.Errorf("complete check run: %w", err)
-	}
-	return nil
+	return ls.updateCheckRun(ctx, t, l, now)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,7 +15,10 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/packit/packit-launch/app/githubtest"
+	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/provision"
+	"github.com/packit/packit-launch/provision/ec2"
+	"github.com/packit/packit-launch/provision/ec2/ec2test"
 	"github.com/packit/packit-launch/provision/launchapi"
 	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
 	"github.com/packit/packit-launch/store"
@@ -23,50 +27,121 @@ import (
 const launchServerConfig = `
 profiles:
   small:
-    launch_template_id: lt-0aaaabbbbccccdddd
+    launch_template_id: %s
+    security_group_ids: [%s]
     instance_types: [t3.small, t3.medium]
     regions: [us-east-1]
-    default_lifetime: 2h
+    default_lifetime: %s
     max_lifetime: 8h
 projects:
   - repos: ["packit/*"]
     profiles: [small]
+    limits: {per_owner: %d}
+`
+
+const launchRepoConfig = `
+default: fedora
+machines:
+  fedora:
+    image: %s
+    region: us-east-1
+    instance_type: t3.small
+    ssh_user: fedora
 `
 
 type launchEnv struct {
 	*harness
-	api   *launchapitest.Server
-	clock *launchapitest.ManualClock
-	key   SSHKey
+	api      *launchapitest.Server
+	clock    *launchapitest.ManualClock
+	key      SSHKey
+	moto     string
+	cloud    *ec2.Cloud
+	ami      string
+	base     ec2.BootstrapResult
+	client   *launchapi.Client
+	sourceID string
+	inst     *Installations
+}
+
+type launchOptions struct {
+	lifetime string // the profile's default lifetime
+	perOwner int
 }
 
 // newLaunchEnv is the whole product path: signed webhook → intake → Redis
-// queue → decision → launch stage → fake Launch service → fake GitHub.
-func newLaunchEnv(t *testing.T) *launchEnv {
+// queue → decision → launch stage → fake Launch service launching real
+// instances into moto_server → fake GitHub.
+func newLaunchEnv(t *testing.T, opts ...func(*launchOptions)) *launchEnv {
 	t.Helper()
-	h := newHarness(t, launchServerConfig)
+	o := launchOptions{lifetime: "2h"}
+	for _, f := range opts {
+		f(&o)
+	}
+	moto := ec2test.StartMoto(t)
+	cloud, err := ec2.New(context.Background(), ec2test.Config(moto, "us-east-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := cloud.Bootstrap(context.Background(), "us-east-1", ec2.BootstrapInput{Profile: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, fmt.Sprintf(launchServerConfig, base.LaunchTemplateID, base.SecurityGroupID, o.lifetime, o.perOwner))
 	h.stop() // restarted below with the launch stage
+	ami := ec2test.AMI(t, moto, "us-east-1")
+	h.gh.SetFile("packit/ogr", "main", config.RepoConfigPath, fmt.Sprintf(launchRepoConfig, ami))
+
 	clock := launchapitest.NewManualClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
-	api := launchapitest.NewServer(launchapitest.Options{Clock: clock})
+	api := launchapitest.NewServer(launchapitest.Options{Clock: clock, Launcher: &ec2test.Launcher{Endpoint: moto}})
 	t.Cleanup(api.Close)
 	api.AddServiceAccount("bot", "bot-secret", "org-1")
 	src := api.AddSource("org-1", launchapitest.Source{Name: "aws"})
-	api.AddLaunchTemplate("org-1", src.ID, "us-east-1", launchapitest.LaunchTemplate{ID: "lt-0aaaabbbbccccdddd", Name: "base"})
 	client, err := launchapi.New(launchapi.Config{BaseURL: api.URL, TokenURL: api.TokenURL, ClientID: "bot", ClientSecret: "bot-secret", Clock: clock, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov := provision.New(client, h.st, src.ID, provision.Options{}, quiet)
 	inst, err := NewInstallations(h.gh.AppID, h.gh.PrivateKeyPEM, h.gh.URL+"/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.launches = NewLaunches(h.st, h.st.Queue(), prov, inst, quiet)
+	e := &launchEnv{harness: h, api: api, clock: clock, moto: moto, cloud: cloud, ami: ami, base: base, client: client, sourceID: src.ID, inst: inst}
+	h.launches = e.newLaunches()
 	h.worker = NewWorker(h.cfg, inst, h.st, h.launches, quiet)
 	h.startWorker()
-	e := &launchEnv{harness: h, api: api, clock: clock}
 	e.key = e.giveKey("alice")
 	return e
+}
+
+// newLaunches is one replica's launch stage.
+func (e *launchEnv) newLaunches() *Launches {
+	prov := provision.New(e.client, e.st, e.sourceID, provision.Options{Cloud: e.cloud}, quiet)
+	return NewLaunches(e.cfg, e.st, e.st.Queue(), prov, e.inst, quiet)
+}
+
+// instance reads an instance from moto.
+func (e *launchEnv) instance(id string) *ec2.Instance {
+	e.t.Helper()
+	in, err := e.cloud.Describe(context.Background(), "us-east-1", id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return in
+}
+
+// waitState waits until a launch's record reaches a state.
+func (e *launchEnv) waitState(id string, want store.State) *store.Launch {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l, err := e.st.GetLaunch(context.Background(), id)
+		if err == nil && l.State == want {
+			return l
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("launch %s never reached %s: %+v %v", id, want, l, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // giveKey gives user a fresh ed25519 key on GitHub.
@@ -147,7 +222,7 @@ func TestLaunchEndToEnd(t *testing.T) {
 		t.Fatalf("%d reservations created", len(reqs))
 	}
 	r := reqs[0]
-	if r.Poweroff || r.LaunchTemplateID != "lt-0aaaabbbbccccdddd" || r.ImageID != "ami-0123456789abcdef0" || r.InstanceType != "t3.small" ||
+	if r.Poweroff || r.LaunchTemplateID != l.TemplateID || l.TemplateID == "" || l.TemplateID == e.base.LaunchTemplateID || r.ImageID != e.ami || r.InstanceType != "t3.small" ||
 		r.Region != "us-east-1" || r.Amount != 1 || !strings.Contains(r.Name, l.ID) || !strings.Contains(r.Name, "packit/ogr#7") {
 		t.Errorf("reservation request: %+v", r)
 	}
@@ -161,7 +236,7 @@ func TestLaunchEndToEnd(t *testing.T) {
 		t.Fatalf("comments: %+v", comments)
 	}
 	body := comments[0].Body
-	for _, want := range []string{"@alice your VM is ready", "ssh fedora@" + l.PublicIPv4, e.key.Fingerprint, "`fedora`", "ami-0123456789abcdef0", "`t3.small` in `us-east-1`",
+	for _, want := range []string{"@alice your VM is ready", "ssh fedora@" + l.PublicIPv4, e.key.Fingerprint, "`fedora`", e.ami, "`t3.small` in `us-east-1`",
 		l.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"), "(in 3 h)", "`" + l.ID + "`", "/launch extend", "/launch stop " + l.ID} {
 		if !strings.Contains(body, want) {
 			t.Errorf("comment lacks %q:\n%s", want, body)
@@ -181,6 +256,16 @@ func TestLaunchEndToEnd(t *testing.T) {
 	}
 	if l.CommentID != comments[0].ID || l.CheckRunID != cr.ID {
 		t.Errorf("record does not point at its comment and check run: %+v", l)
+	}
+	if len(cr.Actions) != 2 || cr.Actions[0].Identifier != "extend" || cr.Actions[1].Identifier != "terminate" {
+		t.Errorf("check run buttons: %+v", cr.Actions)
+	}
+	// The VM in EC2 carries its own expiry from birth.
+	in := e.instance(l.InstanceID)
+	if in.State != "running" || in.Tags[ec2.TagManaged] != "true" || in.Tags[ec2.TagLaunch] != l.ID || in.Tags[ec2.TagOwner] != "alice" ||
+		in.Tags[ec2.TagRepo] != "packit/ogr" || in.Tags[ec2.TagPR] != "7" || in.LaunchTemplateID != l.TemplateID ||
+		in.Tags[ec2.TagExpiresAt] != l.ExpiresAt.UTC().Format(time.RFC3339) || in.Tags[ec2.TagHardExpiresAt] != l.HardExpiresAt.UTC().Format(time.RFC3339) {
+		t.Errorf("instance: %+v\nrecord: %+v", in, l)
 	}
 }
 
@@ -217,15 +302,16 @@ func TestLaunchFailureAtEachStep(t *testing.T) {
 	}
 }
 
-func TestLaunchWithoutPublicAddressSaysSo(t *testing.T) {
+// The Launch service reads addresses once and may report none: the bot asks EC2.
+func TestLaunchWithoutPublicAddressAsksEC2(t *testing.T) {
 	e := newLaunchEnv(t)
 	e.api.PlanNextReservation(launchapitest.ReservationPlan{NoPublicAddress: true})
 	l := e.launch(defaultComment("/launch"))
-	if l.State != store.StateRunning || l.PublicIPv4 != "" {
-		t.Fatalf("record: %+v", l)
+	in := e.instance(l.InstanceID)
+	if l.State != store.StateRunning || l.PublicIPv4 == "" || l.PublicIPv4 != in.PublicIPv4 {
+		t.Fatalf("record %+v, EC2 says %q", l, in.PublicIPv4)
 	}
-	body := e.gh.Comments("packit/ogr", 7)[0].Body
-	if !strings.Contains(body, "no public address for instance `"+l.InstanceID+"`") || strings.Contains(body, "ssh fedora@") {
+	if body := e.gh.Comments("packit/ogr", 7)[0].Body; !strings.Contains(body, "ssh fedora@"+in.PublicIPv4) {
 		t.Errorf("comment:\n%s", body)
 	}
 }

@@ -88,3 +88,42 @@ func webhookRequest(event, delivery string, body []byte) *http.Request {
 	r.Header.Set("X-Hub-Signature-256", sign(testSecret, body))
 	return r
 }
+
+// buttonPayload is a check_run requested_action delivery for a launch's check run.
+func buttonPayload(repo, launchID, identifier, sender string) []byte {
+	owner, name, _ := strings.Cut(repo, "/")
+	b, _ := json.Marshal(map[string]any{
+		"action":           "requested_action",
+		"check_run":        map[string]any{"id": 77, "name": "packit-launch (fedora)", "external_id": launchID, "status": "completed", "head_sha": strings.Repeat("a", 40)},
+		"requested_action": map[string]any{"identifier": identifier},
+		"repository":       map[string]any{"name": name, "full_name": repo, "owner": map[string]any{"login": owner}},
+		"sender":           map[string]any{"login": sender, "type": "User"},
+		"installation":     map[string]any{"id": 55},
+	})
+	return b
+}
+
+// prClosedPayload is a pull_request closed delivery.
+func prClosedPayload(repo string, number int) []byte {
+	owner, name, _ := strings.Cut(repo, "/")
+	b, _ := json.Marshal(map[string]any{
+		"action": "closed",
+		"number": number,
+		"pull_request": map[string]any{"number": number, "state": "closed", "merged": true,
+			"base": map[string]any{"ref": "main"}, "head": map[string]any{"ref": "feature", "sha": strings.Repeat("a", 40)}},
+		"repository":   map[string]any{"name": name, "full_name": repo, "owner": map[string]any{"login": owner}},
+		"sender":       map[string]any{"login": "bob", "type": "User"},
+		"installation": map[string]any{"id": 55},
+	})
+	return b
+}
+
+// uninstalledPayload is an installation deleted delivery.
+func uninstalledPayload(installation int64) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"action":       "deleted",
+		"installation": map[string]any{"id": installation, "account": map[string]any{"login": "packit"}},
+		"sender":       map[string]any{"login": "bob", "type": "User"},
+	})
+	return b
+}

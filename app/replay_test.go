@@ -35,8 +35,9 @@ func eventOf(name string) string {
 }
 
 // TestReplayRecordedPayloads feeds every recorded delivery through the full
-// stack: none is a /launch command, so each gets a 2xx, and none queues work
-// or causes a GitHub call.
+// stack: none is a /launch command, so each gets a 2xx, none causes a GitHub
+// call, and only lifecycle events (a PR closed, the app uninstalled) queue
+// work.
 func TestReplayRecordedPayloads(t *testing.T) {
 	dir := sharedFixtures(t)
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
@@ -59,8 +60,10 @@ func TestReplayRecordedPayloads(t *testing.T) {
 			t.Errorf("%s: ping answered %d", name, status)
 		}
 	}
-	if n := len(h.queued.Jobs()); n != 0 {
-		t.Errorf("%d jobs queued from recorded payloads", n)
+	for _, j := range h.queued.Jobs() {
+		if j.Kind != JobPRClosed && j.Kind != JobUninstalled && j.Kind != JobReposRemoved {
+			t.Errorf("a recorded payload queued a %s job", j.Kind)
+		}
 	}
 	if calls := h.gh.Calls(); len(calls) != 0 {
 		t.Errorf("recorded payloads caused GitHub calls: %+v", calls)

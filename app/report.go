@@ -31,10 +31,7 @@ func what(l *store.Launch) string {
 
 // connect is the ssh command, or an honest note when no address is known.
 func connect(l *store.Launch) string {
-	addr := l.PublicIPv4
-	if addr == "" {
-		addr = l.PublicDNS
-	}
+	addr := firstNonEmpty(l.PublicIPv4, l.PublicDNS)
 	if addr == "" {
 		return fmt.Sprintf("The Launch service reported no public address for instance `%s` (region `%s`). "+
 			"It may have none; the operators can look it up in the AWS console.", l.InstanceID, l.Region)
@@ -84,8 +81,11 @@ func readyComment(l *store.Launch, now time.Time) string {
 }
 
 func checkSummary(l *store.Launch, now time.Time) string {
-	if l.State == store.StateRunning {
+	switch l.State {
+	case store.StateRunning:
 		return details(l, now)
+	case store.StateEnded:
+		return endedText(l)
 	}
 	return failureText(l)
 }
@@ -111,4 +111,57 @@ func failedComment(l *store.Launch) string {
 func slowComment(l *store.Launch) string {
 	return fmt.Sprintf("@%s launch `%s` of `%s` is taking longer than usual; the Launch service is still working on it. "+
 		"I will comment again when the VM is ready or if it fails.", l.Owner, l.ID, l.Machine)
+}
+
+func endedTitle(l *store.Launch) string {
+	return fmt.Sprintf("%s was terminated", l.Machine)
+}
+
+// endedText says when and why a VM ended.
+func endedText(l *store.Launch) string {
+	return fmt.Sprintf("VM `%s` (`%s`, instance `%s`) was terminated at %s because %s.",
+		l.ID, l.Machine, l.InstanceID, l.EndedAt.UTC().Format("2006-01-02 15:04 UTC"), l.EndReason)
+}
+
+func endedComment(l *store.Launch) string {
+	return fmt.Sprintf("@%s %s\n\nComment `/launch` for a new one.", l.Owner, endedText(l))
+}
+
+// statusComment lists a PR's VMs for /launch status.
+func statusComment(launches []*store.Launch, now time.Time) string {
+	var b strings.Builder
+	var rows int
+	b.WriteString("| launch | owner | machine | state | connect | ends |\n|---|---|---|---|---|---|\n")
+	for _, l := range launches {
+		if l.State.Ended() && now.Sub(l.EndedAt) > 24*time.Hour {
+			continue
+		}
+		rows++
+		conn, ends := "—", "—"
+		if l.State == store.StateRunning {
+			if addr := firstNonEmpty(l.PublicIPv4, l.PublicDNS); addr != "" {
+				conn = fmt.Sprintf("`ssh %s@%s`", l.SSHUser, addr)
+			} else {
+				conn = "no public address"
+			}
+			ends = whenUTC(l.ExpiresAt, now)
+		}
+		if l.State.Ended() {
+			ends = l.EndedAt.UTC().Format("15:04 UTC") + ": " + l.EndReason
+		}
+		fmt.Fprintf(&b, "| `%s` | @%s | `%s` | %s | %s | %s |\n", l.ID, l.Owner, l.Machine, l.State, conn, ends)
+	}
+	if rows == 0 {
+		return "There are no VMs on this pull request. Comment `/launch` to start one."
+	}
+	return "VMs of this pull request:\n\n" + b.String()
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
 }

@@ -35,9 +35,11 @@ type notices interface {
 	ForgetNotice(ctx context.Context, key string) error
 }
 
-// Launcher launches what the decision allowed; the next stage of the flow.
+// Launcher launches what the decision allowed, and manages what it launched.
 type Launcher interface {
 	Launch(ctx context.Context, req LaunchRequest) error
+	// Manage runs /launch status, extend and stop.
+	Manage(ctx context.Context, t *Thread, job CommandJob, cmd commands.Command) error
 }
 
 // LaunchRequest is an accepted /launch: who, where, and the checked spec.
@@ -131,7 +133,10 @@ func (w *Worker) handle(ctx context.Context, t *Thread, job CommandJob, log *slo
 		return &config.Refusal{Reason: w.cfg.PausedMessage}
 	}
 	if cmd.Kind != commands.KindLaunch {
-		return refuse("`/launch %s` is not available on this instance yet.", cmd.Kind)
+		if w.launcher == nil {
+			return refuse("`/launch %s` is not available: this packit-launch instance is not set up to launch VMs. Please tell its operators.", cmd.Kind)
+		}
+		return w.launcher.Manage(ctx, t, job, cmd)
 	}
 
 	perm, _, err := t.gh.Repositories.GetPermissionLevel(ctx, job.Owner(), job.Name(), job.User)
@@ -149,7 +154,7 @@ func (w *Worker) handle(ctx context.Context, t *Thread, job CommandJob, log *slo
 		return refuse("This pull request is %s; `/launch` works on open pull requests.", pr.GetState())
 	}
 	base := pr.GetBase().GetRef()
-	repoCfg, err := w.repoConfig(ctx, t, job, project, base)
+	repoCfg, err := readRepoConfig(ctx, t.gh, w.cfg, project, job.Repo, base)
 	if err != nil {
 		return err
 	}
@@ -168,10 +173,11 @@ func (w *Worker) handle(ctx context.Context, t *Thread, job CommandJob, log *slo
 	return w.launcher.Launch(ctx, LaunchRequest{Job: job, Spec: spec, HeadSHA: pr.GetHead().GetSHA(), BaseRef: base, Thread: t})
 }
 
-// repoConfig reads .packit-launch.yaml from the PR's base branch, never the
-// head: a PR must not loosen its own limits.
-func (w *Worker) repoConfig(ctx context.Context, t *Thread, job CommandJob, project *config.Project, base string) (*config.Repo, error) {
-	fc, _, _, err := t.gh.Repositories.GetContents(ctx, job.Owner(), job.Name(), config.RepoConfigPath, &github.RepositoryContentGetOptions{Ref: base})
+// readRepoConfig reads .packit-launch.yaml from the PR's base branch, never
+// the head: a PR must not loosen its own limits.
+func readRepoConfig(ctx context.Context, gh *github.Client, cfg *config.Server, project *config.Project, repo, base string) (*config.Repo, error) {
+	owner, name, _ := strings.Cut(repo, "/")
+	fc, _, _, err := gh.Repositories.GetContents(ctx, owner, name, config.RepoConfigPath, &github.RepositoryContentGetOptions{Ref: base})
 	if isNotFound(err) || (err == nil && fc == nil) {
 		return nil, refuse("This repository has no `%s` on its base branch `%s`, so there is no machine to launch. "+
 			"A maintainer can add one; see the [example](https://github.com/packit/packit-launch/blob/main/examples/.packit-launch.yaml).", config.RepoConfigPath, base)
@@ -183,7 +189,7 @@ func (w *Worker) repoConfig(ctx context.Context, t *Thread, job CommandJob, proj
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", config.RepoConfigPath, err)
 	}
-	repoCfg, err := w.cfg.ParseRepo([]byte(content), project)
+	repoCfg, err := cfg.ParseRepo([]byte(content), project)
 	var problems config.Problems
 	if errors.As(err, &problems) {
 		return nil, refuse("`%s` on branch `%s` has problems; a maintainer needs to fix them there:\n\n- %s",

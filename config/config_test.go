@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -266,7 +267,7 @@ func TestResolve(t *testing.T) {
 	}
 	want := LaunchSpec{Machine: "fedora", Image: "ami-0123456789abcdef0", Region: "us-east-1", InstanceType: "t3.small", SSHUser: "fedora",
 		Profile: "small", Lifetime: 2 * time.Hour, MaxLifetime: 8 * time.Hour, ExtendStep: time.Hour}
-	if spec != want {
+	if !reflect.DeepEqual(spec, want) {
 		t.Errorf("Resolve(/launch) = %+v, want %+v", spec, want)
 	}
 	spec, err = s.Resolve(p, r, parse("/launch rhel-big --lifetime 20h --type m6i.xlarge --image ami-0fedcba9876543210 --key SHA256:x"))

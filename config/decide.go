@@ -30,6 +30,8 @@ type LaunchSpec struct {
 	SSHUser          string
 	Profile          string
 	LaunchTemplateID string
+	SecurityGroupIDs []string
+	SubnetID         string
 	// Lifetime sets the expiry; MaxLifetime the hard expiry (both from launch time).
 	Lifetime    time.Duration
 	MaxLifetime time.Duration
@@ -104,6 +106,8 @@ func (s *Server) Resolve(project *Project, repo *Repo, cmd commands.Command) (La
 		SSHUser:          m.SSHUser,
 		Profile:          profileName,
 		LaunchTemplateID: p.LaunchTemplateID,
+		SecurityGroupIDs: p.SecurityGroupIDs,
+		SubnetID:         p.SubnetID,
 		Lifetime:         m.Lifetime.D(),
 		MaxLifetime:      p.MaxLifetime.D(),
 		ExtendStep:       p.ExtendStep.D(),

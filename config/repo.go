@@ -22,9 +22,11 @@ type Repo struct {
 	// Default names the machine plain `/launch` takes; optional with one machine.
 	Default string `yaml:"default"`
 	// AllowImageOverride lets `--image` replace a machine's image.
-	AllowImageOverride bool               `yaml:"allow_image_override"`
-	Access             Access             `yaml:"access"`
-	Machines           map[string]Machine `yaml:"machines"`
+	AllowImageOverride bool   `yaml:"allow_image_override"`
+	Access             Access `yaml:"access"`
+	// KeepOnClose keeps VMs running until their expiry when the PR closes.
+	KeepOnClose bool               `yaml:"keep_on_close"`
+	Machines    map[string]Machine `yaml:"machines"`
 }
 
 // Access can only be stricter than the default (write permission).

@@ -41,6 +41,11 @@ type Server struct {
 	Limits   Limits             `yaml:"limits"`
 	Profiles map[string]Profile `yaml:"profiles"`
 	Projects []Project          `yaml:"projects"`
+
+	// SweepInterval is how often every replica checks AWS for VMs past their expiry.
+	SweepInterval Duration `yaml:"sweep_interval"`
+	// SweepGrace is how long a managed VM without a readable expiry may live.
+	SweepGrace Duration `yaml:"sweep_grace"`
 }
 
 type GitHub struct {
@@ -77,7 +82,10 @@ type Limits struct {
 // Profile is an operator-defined envelope a machine must fit.
 type Profile struct {
 	// LaunchTemplateID is the base launch template; empty means the bot's own defaults.
-	LaunchTemplateID string   `yaml:"launch_template_id"`
+	LaunchTemplateID string `yaml:"launch_template_id"`
+	// SecurityGroupIDs is the profile's SSH-only security group(s), put on every VM.
+	SecurityGroupIDs []string `yaml:"security_group_ids"`
+	SubnetID         string   `yaml:"subnet_id"`
 	InstanceTypes    []string `yaml:"instance_types"`
 	Regions          []string `yaml:"regions"`
 	DefaultLifetime  Duration `yaml:"default_lifetime"`
@@ -190,6 +198,12 @@ func (s *Server) applyDefaults() {
 	def(&s.Launch.TokenURL, DefaultLaunchTokenURL)
 	def(&s.ListenAddr, DefaultListenAddr)
 	def(&s.UntrustedMessage, DefaultUntrusted)
+	if s.SweepInterval == 0 {
+		s.SweepInterval = Duration(5 * time.Minute)
+	}
+	if s.SweepGrace == 0 {
+		s.SweepGrace = Duration(30 * time.Minute)
+	}
 	def(&s.PausedMessage, "`/launch` is paused by the operator of this packit-launch instance; please try again later.")
 	for name, p := range s.Profiles {
 		if p.ExtendStep == 0 {
@@ -223,6 +237,11 @@ func (s *Server) validate(problems *Problems) {
 		if p.MaxLifetime != 0 && p.ExtendStep > p.MaxLifetime {
 			problems.add("%s.extend_step: %s exceeds max_lifetime %s", at, p.ExtendStep, p.MaxLifetime)
 		}
+		for _, sg := range p.SecurityGroupIDs {
+			if !strings.HasPrefix(sg, "sg-") {
+				problems.add("%s.security_group_ids: %q is not a security group id (sg-…)", at, sg)
+			}
+		}
 		if p.LaunchTemplateID != "" && !strings.HasPrefix(p.LaunchTemplateID, "lt-") {
 			problems.add("%s.launch_template_id: %q is not a launch template id (lt-…)", at, p.LaunchTemplateID)
 		}
@@ -248,6 +267,9 @@ func (s *Server) validate(problems *Problems) {
 		if pr.Limits.PerOwner < 0 || pr.Limits.PerRepo < 0 || pr.Limits.DailyInstanceHours < 0 {
 			problems.add("%s.limits: limits cannot be negative", at)
 		}
+	}
+	if s.SweepInterval.D() < 10*time.Second {
+		problems.add("sweep_interval: %s is too short (at least 10s)", s.SweepInterval)
 	}
 	if s.Limits.TotalVMs < 0 {
 		problems.add("limits.total_vms: cannot be negative")
@@ -317,3 +339,32 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// Regions lists every region a profile allows, sorted: where the bot's VMs can be.
+func (s *Server) Regions() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range s.Profiles {
+		for _, r := range p.Regions {
+			if !seen[r] {
+				seen[r] = true
+				out = append(out, r)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// MaxLifetime is the longest any profile allows: the ceiling for a VM whose
+// profile is unknown.
+func (s *Server) MaxLifetime() time.Duration {
+	var m time.Duration
+	for _, p := range s.Profiles {
+		m = max(m, p.MaxLifetime.D())
+	}
+	return m
+}
+
+// ProjectName names a project for people and counters: its first pattern.
+func (p *Project) Name() string { return p.Repos[0] }

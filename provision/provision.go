@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/packit/packit-launch/provision/ec2"
 	"github.com/packit/packit-launch/provision/launchapi"
 	"github.com/packit/packit-launch/store"
 )
@@ -24,17 +25,12 @@ type launchAPI interface {
 	CreateAWSReservation(ctx context.Context, req launchapi.AWSReservationRequest) (*launchapi.AWSReservation, error)
 	FindAWSReservation(ctx context.Context, name string) (*launchapi.AWSReservation, error)
 	WaitReservation(ctx context.Context, id int64, opts launchapi.WaitOptions) (*launchapi.WaitResult, error)
+	GetAWSReservation(ctx context.Context, id int64) (*launchapi.AWSReservation, error)
 }
 
 // records persists launch records.
 type records interface {
 	SaveLaunch(ctx context.Context, l *store.Launch) error
-}
-
-// AddressLookup finds an instance's public address when the Launch service
-// did not report one (it reads addresses only once, right after launch).
-type AddressLookup interface {
-	PublicAddress(ctx context.Context, region, instanceID string) (ipv4, dns string, err error)
 }
 
 // Failure is a launch that cannot succeed, in words for the PR. Step is the
@@ -57,7 +53,7 @@ type Provisioner struct {
 	api      launchAPI
 	records  records
 	sourceID string
-	addrs    AddressLookup
+	cloud    cloud
 	wait     launchapi.WaitOptions
 	now      func() time.Time
 	log      *slog.Logger
@@ -67,9 +63,11 @@ type Provisioner struct {
 type Options struct {
 	// Wait bounds and paces waiting for a reservation (OnSlow is set per launch).
 	Wait launchapi.WaitOptions
-	// Addresses, when set, is asked for a public address the service lacks.
-	Addresses AddressLookup
-	Now       func() time.Time
+	// Cloud is the bot's own AWS access (*ec2.Cloud): per-launch templates,
+	// tags, addresses the service lacks, termination. Nil only in tests of
+	// the Launch service part; serve refuses to launch without it.
+	Cloud cloud
+	Now   func() time.Time
 }
 
 // New returns a provisioner launching from the Launch source sourceID.
@@ -78,7 +76,7 @@ func New(api launchAPI, recs records, sourceID string, opts Options, log *slog.L
 	if now == nil {
 		now = time.Now
 	}
-	return &Provisioner{api: api, records: recs, sourceID: sourceID, addrs: opts.Addresses, wait: opts.Wait, now: now, log: log}
+	return &Provisioner{api: api, records: recs, sourceID: sourceID, cloud: opts.Cloud, wait: opts.Wait, now: now, log: log}
 }
 
 // PubkeyName names a person's key in the Launch service; names are unique
@@ -107,6 +105,18 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 			return err
 		}
 	}
+	if p.cloud != nil && l.TemplateID == "" {
+		id, err := p.cloud.CreateLaunchTemplate(ctx, l.Region, ec2.TemplateInput{
+			LaunchID: l.ID, BaseTemplateID: l.LaunchTemplateID, SecurityGroupIDs: l.SecurityGroupIDs, SubnetID: l.SubnetID, Tags: BirthTags(l),
+		})
+		if err != nil {
+			return fmt.Errorf("create launch template: %w", err)
+		}
+		l.TemplateID = id
+		if err := p.records.SaveLaunch(ctx, l); err != nil {
+			return err
+		}
+	}
 	if l.ReservationID == 0 {
 		if err := p.reserve(ctx, l, log); err != nil {
 			return err
@@ -119,8 +129,10 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 	var timedOut *launchapi.WaitTimeoutError
 	switch {
 	case errors.As(err, &failed):
+		p.cleanUpFailed(ctx, l)
 		return p.failed(ctx, l, &Failure{Step: failed.StepTitle, Message: failed.Message, Advice: adviceFor(failed.Message)})
 	case errors.As(err, &timedOut):
+		p.cleanUpFailed(ctx, l)
 		return p.failed(ctx, l, &Failure{Step: timedOut.LastStatus, Message: fmt.Sprintf("the reservation did not finish within %s", timedOut.Waited.Round(time.Minute)),
 			Advice: "The Launch service may be overloaded; try again later."})
 	case err != nil:
@@ -131,12 +143,18 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 	}
 	in := res.Instances[0]
 	l.InstanceID, l.PublicIPv4, l.PublicDNS, l.PrivateIPv4 = in.ID, in.PublicIPv4, in.PublicDNS, in.PrivateIPv4
-	if l.PublicIPv4 == "" && l.PublicDNS == "" && p.addrs != nil {
-		ip, dns, err := p.addrs.PublicAddress(ctx, l.Region, l.InstanceID)
-		if err != nil {
-			log.Warn("no public address from the Launch service, and looking it up failed", "instance", l.InstanceID, "err", err)
+	if p.cloud != nil {
+		// Real EC2 may not keep template tags when the service passes its own.
+		if err := p.cloud.TagInstance(ctx, l.Region, l.InstanceID, BirthTags(l)); err != nil {
+			log.Warn("tag instance (its template still marks it as managed)", "instance", l.InstanceID, "err", err)
 		}
-		l.PublicIPv4, l.PublicDNS = ip, dns
+		if l.PublicIPv4 == "" && l.PublicDNS == "" {
+			ip, dns, err := p.cloud.PublicAddress(ctx, l.Region, l.InstanceID)
+			if err != nil {
+				log.Warn("no public address from the Launch service, and looking it up failed", "instance", l.InstanceID, "err", err)
+			}
+			l.PublicIPv4, l.PublicDNS = ip, dns
+		}
 	}
 	l.State = store.StateRunning
 	l.LaunchedAt = p.now().UTC()
@@ -163,6 +181,10 @@ func (p *Provisioner) reserve(ctx context.Context, l *store.Launch, log *slog.Lo
 	if err := p.records.SaveLaunch(ctx, l); err != nil {
 		return err
 	}
+	template := l.TemplateID
+	if template == "" {
+		template = l.LaunchTemplateID
+	}
 	res, err := p.api.CreateAWSReservation(ctx, launchapi.AWSReservationRequest{
 		SourceID:         p.sourceID,
 		ImageID:          l.Image,
@@ -170,7 +192,7 @@ func (p *Provisioner) reserve(ctx context.Context, l *store.Launch, log *slog.Lo
 		InstanceType:     l.InstanceType,
 		PubkeyID:         l.PubkeyID,
 		Region:           l.Region,
-		LaunchTemplateID: l.LaunchTemplateID,
+		LaunchTemplateID: template,
 		Name:             l.ReservationName(),
 	})
 	if err != nil {

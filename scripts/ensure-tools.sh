@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the test peers exist: redis-server (installed with apt-get when
-# running as root). Stops with the exact install command otherwise.
+# running as root) and moto_server. Stops with the exact install command otherwise.
 set -euo pipefail
 
 if ! command -v redis-server >/dev/null 2>&1; then
@@ -15,4 +15,9 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 # The tests start their own redis-server; a packaged service is not needed.
 
-echo "ensure-tools: redis-server $(redis-server --version | awk '{print $3}')" >&2
+# moto_server is a real EC2 API peer for the AWS tests; it comes from PyPI.
+if ! command -v moto_server >/dev/null 2>&1; then
+  echo "ensure-tools: moto_server is missing; install it with: pipx install 'moto[server]'  (or: python3 -m venv ~/.moto && ~/.moto/bin/pip install 'moto[server]' && export PATH=~/.moto/bin:\$PATH)" >&2
+  exit 1
+fi
+echo "ensure-tools: redis-server $(redis-server --version | awk '{print $3}'), $(command -v moto_server)" >&2

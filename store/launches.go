@@ -45,15 +45,20 @@ type Launch struct {
 	CommandCommentID int64  `json:"command_comment_id"`
 	Command          string `json:"command"`
 
-	Machine          string        `json:"machine"`
-	Image            string        `json:"image"`
-	Region           string        `json:"region"`
-	InstanceType     string        `json:"instance_type"`
-	SSHUser          string        `json:"ssh_user"`
-	Profile          string        `json:"profile"`
-	LaunchTemplateID string        `json:"launch_template_id,omitempty"`
-	Lifetime         time.Duration `json:"lifetime"`
-	ExtendStep       time.Duration `json:"extend_step"`
+	Machine          string   `json:"machine"`
+	Image            string   `json:"image"`
+	Region           string   `json:"region"`
+	InstanceType     string   `json:"instance_type"`
+	SSHUser          string   `json:"ssh_user"`
+	Profile          string   `json:"profile"`
+	LaunchTemplateID string   `json:"launch_template_id,omitempty"` // the profile's base template
+	SecurityGroupIDs []string `json:"security_group_ids,omitempty"`
+	SubnetID         string   `json:"subnet_id,omitempty"`
+	Project          string   `json:"project"`
+	// TemplateID is the per-launch template the bot created for this launch.
+	TemplateID string        `json:"template_id,omitempty"`
+	Lifetime   time.Duration `json:"lifetime"`
+	ExtendStep time.Duration `json:"extend_step"`
 
 	KeyFingerprint string `json:"key_fingerprint"`
 	KeyType        string `json:"key_type"`
@@ -79,6 +84,8 @@ type Launch struct {
 	FailureAdvice string `json:"failure_advice,omitempty"`
 	// Slow is set once the PR was told the launch is slower than usual.
 	Slow bool `json:"slow,omitempty"`
+	// EndReason says why the VM was terminated (expired, stopped by …, PR closed…).
+	EndReason string `json:"end_reason,omitempty"`
 
 	CommentID  int64 `json:"comment_id,omitempty"` // the sticky comment with how to connect
 	CheckRunID int64 `json:"check_run_id,omitempty"`

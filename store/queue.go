@@ -35,7 +35,15 @@ var ErrDuplicateJob = errors.New("job already queued")
 
 // Enqueue queues a job to run now.
 func (q *Queue) Enqueue(ctx context.Context, j Job) error {
+	return q.EnqueueAt(ctx, j, time.Time{})
+}
+
+// EnqueueAt queues a job to run at a time (now when at is zero or past).
+func (q *Queue) EnqueueAt(ctx context.Context, j Job, at time.Time) error {
 	opts := []asynq.Option{asynq.MaxRetry(j.MaxRetry), asynq.Timeout(45 * time.Minute), asynq.Retention(24 * time.Hour)}
+	if !at.IsZero() {
+		opts = append(opts, asynq.ProcessAt(at))
+	}
 	if j.ID != "" {
 		opts = append(opts, asynq.TaskID(j.ID))
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -20,9 +21,10 @@ const DeliveryTTL = 72 * time.Hour
 
 // Store is the bot's Redis.
 type Store struct {
-	rdb      *redis.Client
-	embedded *miniredis.Miniredis
-	stop     chan struct{}
+	rdb       *redis.Client
+	embedded  *miniredis.Miniredis
+	stop      chan struct{}
+	closeOnce sync.Once
 }
 
 // Open connects to url (redis:// or rediss://), or starts an embedded Redis
@@ -79,13 +81,16 @@ func (s *Store) Embedded() bool { return s.embedded != nil }
 // Ping checks Redis is reachable.
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 
-// Close releases the connection and stops an embedded Redis.
+// Close releases the connection and stops an embedded Redis. Closing twice is harmless.
 func (s *Store) Close() error {
-	close(s.stop)
-	err := s.rdb.Close()
-	if s.embedded != nil {
-		s.embedded.Close()
-	}
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		err = s.rdb.Close()
+		if s.embedded != nil {
+			s.embedded.Close()
+		}
+	})
 	return err
 }
 

@@ -19,6 +19,10 @@ Usage:
   packit-launch worker [--config FILE]           worker only (scale out beside serve)
   packit-launch config validate [--config FILE] [--repo FILE --for OWNER/NAME]
                                                  check a server config, and a repo's .packit-launch.yaml
+  packit-launch vms list [--config FILE]         the bot's VMs in AWS, with their launch, PR and expiry
+  packit-launch vms terminate ID...|--all        terminate VMs by launch or instance id, or all of them
+  packit-launch aws bootstrap --profile NAME [--ssh-cidr CIDRS] [--vpc VPC]
+                                                 create a profile's SSH-only security group and base template
   packit-launch help
 
 Settings come from the config file (--config, PACKIT_LAUNCH_CONFIG, or ./packit-launch.yaml),
@@ -52,6 +56,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		err = validate(args[2:], stdout)
+	case "vms":
+		err = vms(ctx, args[1:], stdout)
+	case "aws":
+		if len(args) < 2 || args[1] != "bootstrap" {
+			fmt.Fprint(stderr, usage)
+			return exitUsage
+		}
+		err = awsBootstrap(ctx, args[2:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

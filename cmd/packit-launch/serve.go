@@ -14,6 +14,7 @@ import (
 	"github.com/packit/packit-launch/app"
 	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/provision"
+	"github.com/packit/packit-launch/provision/ec2"
 	"github.com/packit/packit-launch/provision/launchapi"
 	"github.com/packit/packit-launch/store"
 )
@@ -53,6 +54,9 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 		worker.Register(qw)
 		if launches != nil {
 			launches.Register(qw)
+			// Every replica sweeps: the AWS part needs no coordination.
+			wg.Add(1)
+			go func() { defer wg.Done(); launches.RunSweeper(ctx, cfg.SweepInterval.D()) }()
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); errs <- qw.Run(ctx) }()
@@ -129,12 +133,21 @@ func newWorker(cfg *config.Server, st *store.Store, log *slog.Logger) (*app.Work
 }
 
 // newLaunches returns nil when the Launch service settings are missing; the
-// worker then says so on the PR.
+// worker then says so on the PR. Launching needs the bot's own AWS access
+// too: without it nothing could end the VMs.
 func newLaunches(cfg *config.Server, st *store.Store, inst *app.Installations, log *slog.Logger) (*app.Launches, error) {
 	l := cfg.Launch
 	if l.SourceID == "" || (l.ClientID == "" && l.OfflineToken == "" && l.Identity == "") {
 		log.Error("launching disabled: Launch service settings are missing")
 		return nil, nil
+	}
+	if len(cfg.Regions()) == 0 {
+		log.Error("launching disabled: no profile allows any region")
+		return nil, nil
+	}
+	cloud, err := newCloud(cfg)
+	if err != nil {
+		return nil, err
 	}
 	api, err := launchapi.New(launchapi.Config{
 		BaseURL: l.APIURL, TokenURL: l.TokenURL,
@@ -144,8 +157,17 @@ func newLaunches(cfg *config.Server, st *store.Store, inst *app.Installations, l
 	if err != nil {
 		return nil, fmt.Errorf("launch service settings: %w", err)
 	}
-	prov := provision.New(api, st, l.SourceID, provision.Options{}, log)
-	return app.NewLaunches(st, st.Queue(), prov, inst, log), nil
+	prov := provision.New(api, st, l.SourceID, provision.Options{Cloud: cloud}, log)
+	return app.NewLaunches(cfg, st, st.Queue(), prov, inst, log), nil
+}
+
+// newCloud is the bot's own AWS access in every region a profile allows.
+func newCloud(cfg *config.Server) (*ec2.Cloud, error) {
+	cloud, err := ec2.New(context.Background(), ec2.Config{Regions: cfg.Regions(), RoleARN: cfg.AWS.RoleARN, ExternalID: cfg.AWS.ExternalID.Reveal()})
+	if err != nil {
+		return nil, fmt.Errorf("AWS settings: %w", err)
+	}
+	return cloud, nil
 }
 
 func firstErr(errs chan error) error {

@@ -1,0 +1,497 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+
+	"github.com/packit/packit-launch/commands"
+	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/provision"
+	"github.com/packit/packit-launch/store"
+)
+
+// Queue kinds of the lifecycle: timers and GitHub events that end VMs.
+const (
+	JobExpire         = "expire"
+	JobWarn           = "warn"
+	JobButton         = "button"
+	JobPRClosed       = "pr-closed"
+	JobUninstalled    = "uninstalled"
+	JobReposRemoved   = "repos-removed"
+	warnBefore        = 15 * time.Minute
+	buttonExtendStep  = time.Hour
+	actionExtend      = "extend"
+	actionTerminate   = "terminate"
+	lifecycleRetries  = 10
+	reasonExpired     = "its lifetime ended"
+	reasonPRClosed    = "the pull request was closed"
+	reasonUninstalled = "the GitHub App was uninstalled from the repository"
+	reasonUntrusted   = "the repository is no longer trusted by this instance"
+)
+
+// expireJob is self-sufficient: it can end the VM even if Redis lost the record.
+type expireJob struct {
+	LaunchID   string    `json:"launch_id"`
+	Region     string    `json:"region"`
+	InstanceID string    `json:"instance_id"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+type warnJob struct {
+	LaunchID  string    `json:"launch_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// ButtonJob is a click on a check run's Extend or Terminate button.
+type ButtonJob struct {
+	InstallationID int64  `json:"installation_id"`
+	Repo           string `json:"repo"`
+	LaunchID       string `json:"launch_id"`
+	Action         string `json:"action"`
+	Sender         string `json:"sender"`
+}
+
+// PRClosedJob is a closed or merged pull request.
+type PRClosedJob struct {
+	InstallationID int64  `json:"installation_id"`
+	Repo           string `json:"repo"`
+	Number         int    `json:"number"`
+	BaseRef        string `json:"base_ref"`
+}
+
+// InstallationJob is the app leaving an installation or some of its repositories.
+type InstallationJob struct {
+	InstallationID int64    `json:"installation_id"`
+	Repos          []string `json:"repos,omitempty"` // empty: the whole installation
+}
+
+// schedule sets the timers of a running launch: the terminate job at its
+// expiry and the warning before it. Job ids carry the expiry, so scheduling
+// the same expiry twice is harmless and an extension adds new timers; the
+// old ones find a later expiry on the instance and do nothing.
+func (ls *Launches) schedule(ctx context.Context, l *store.Launch) error {
+	at := l.ExpiresAt.Unix()
+	exp, _ := json.Marshal(expireJob{LaunchID: l.ID, Region: l.Region, InstanceID: l.InstanceID, ExpiresAt: l.ExpiresAt})
+	err := ls.queue.EnqueueAt(ctx, store.Job{Kind: JobExpire, ID: fmt.Sprintf("expire:%s:%d", l.ID, at), Payload: exp, MaxRetry: lifecycleRetries}, l.ExpiresAt)
+	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
+		return fmt.Errorf("schedule termination: %w", err)
+	}
+	if warnAt := l.ExpiresAt.Add(-warnBefore); warnAt.After(ls.now()) {
+		w, _ := json.Marshal(warnJob{LaunchID: l.ID, ExpiresAt: l.ExpiresAt})
+		err := ls.queue.EnqueueAt(ctx, store.Job{Kind: JobWarn, ID: fmt.Sprintf("warn:%s:%d", l.ID, at), Payload: w, MaxRetry: 3}, warnAt)
+		if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
+			return fmt.Errorf("schedule warning: %w", err)
+		}
+	}
+	return nil
+}
+
+// HandleExpire terminates a VM at its expiry, after checking the expiry the
+// instance itself carries: an extension may have moved it.
+func (ls *Launches) HandleExpire(ctx context.Context, payload []byte) error {
+	var j expireJob
+	if err := json.Unmarshal(payload, &j); err != nil {
+		return store.SkipRetry(err)
+	}
+	due, carried, gone, err := ls.prov.Due(ctx, j.Region, j.InstanceID, ls.now())
+	if err != nil {
+		return err
+	}
+	l, lerr := ls.records.GetLaunch(ctx, j.LaunchID)
+	switch {
+	case gone:
+		if lerr == nil && !l.State.Ended() {
+			return ls.ended(ctx, l, "its instance was already gone")
+		}
+		return nil
+	case !due:
+		if carried.After(j.ExpiresAt) && lerr == nil { // extended: make sure its later timer exists
+			l.ExpiresAt = carried
+			return ls.schedule(ctx, l)
+		}
+		next, _ := json.Marshal(expireJob{LaunchID: j.LaunchID, Region: j.Region, InstanceID: j.InstanceID, ExpiresAt: carried})
+		err := ls.queue.EnqueueAt(ctx, store.Job{Kind: JobExpire, ID: fmt.Sprintf("expire:%s:%d", j.LaunchID, carried.Unix()), Payload: next, MaxRetry: lifecycleRetries}, carried)
+		if errors.Is(err, store.ErrDuplicateJob) {
+			return nil
+		}
+		return err
+	}
+	if lerr != nil { // the record is gone: end the VM by its tags alone
+		ls.log.Warn("expiring a VM without a launch record", "launch", j.LaunchID, "instance", j.InstanceID)
+		return ls.prov.TerminateInstance(ctx, j.Region, j.InstanceID)
+	}
+	return ls.terminate(ctx, l, reasonExpired)
+}
+
+// HandleWarn tells the owner a VM ends soon, unless it was extended or ended.
+func (ls *Launches) HandleWarn(ctx context.Context, payload []byte) error {
+	var j warnJob
+	if err := json.Unmarshal(payload, &j); err != nil {
+		return store.SkipRetry(err)
+	}
+	l, err := ls.records.GetLaunch(ctx, j.LaunchID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if l.State != store.StateRunning || !l.ExpiresAt.Equal(j.ExpiresAt) {
+		return nil
+	}
+	t, err := ls.thread(ctx, l)
+	if err != nil {
+		return err
+	}
+	extend := "It cannot be extended: it is at its latest possible end."
+	if l.ExpiresAt.Before(l.HardExpiresAt) {
+		extend = fmt.Sprintf("Comment `/launch extend` to keep it longer (up to %s), or use the check run's **Extend 1h** button.", l.HardExpiresAt.UTC().Format("15:04 UTC"))
+	}
+	return t.Comment(ctx, fmt.Sprintf("@%s your VM `%s` (`%s`) will be terminated at %s. %s",
+		l.Owner, l.ID, l.Machine, whenUTC(l.ExpiresAt, ls.now()), extend))
+}
+
+// terminate ends a launch's VM and shows it on the PR.
+func (ls *Launches) terminate(ctx context.Context, l *store.Launch, reason string) error {
+	if err := ls.prov.Terminate(ctx, l, reason); err != nil {
+		return err
+	}
+	return ls.refresh(ctx, l)
+}
+
+// ended records a launch whose VM is already gone and shows it on the PR.
+func (ls *Launches) ended(ctx context.Context, l *store.Launch, reason string) error {
+	l.State, l.EndedAt, l.EndReason = store.StateEnded, ls.now().UTC(), reason
+	if err := ls.records.SaveLaunch(ctx, l); err != nil {
+		return err
+	}
+	return ls.refresh(ctx, l)
+}
+
+// refresh brings the sticky comment and the check run up to date with the record.
+func (ls *Launches) refresh(ctx context.Context, l *store.Launch) error {
+	if !l.Reported {
+		return nil // the launch job reports the outcome itself
+	}
+	t, err := ls.thread(ctx, l)
+	if err != nil {
+		return err
+	}
+	now := ls.now()
+	if l.CommentID != 0 {
+		body := readyComment(l, now)
+		if l.State.Ended() {
+			body = endedComment(l)
+		}
+		if _, err := t.Post(ctx, l.CommentID, body); err != nil {
+			return err
+		}
+	}
+	return ls.updateCheckRun(ctx, t, l, now)
+}
+
+func (ls *Launches) updateCheckRun(ctx context.Context, t *Thread, l *store.Launch, now time.Time) error {
+	if l.CheckRunID == 0 {
+		return nil
+	}
+	conclusion, title := "success", readyTitle(l)
+	var actions []*github.CheckRunAction
+	switch {
+	case l.State == store.StateFailed:
+		conclusion, title = "failure", failedTitle(l)
+	case l.State.Ended():
+		conclusion, title = "neutral", endedTitle(l)
+	default:
+		if l.ExpiresAt.Before(l.HardExpiresAt) {
+			actions = append(actions, &github.CheckRunAction{Label: "Extend 1h", Description: "Terminate an hour later", Identifier: actionExtend})
+		}
+		actions = append(actions, &github.CheckRunAction{Label: "Terminate", Description: "Terminate the VM now", Identifier: actionTerminate})
+	}
+	_, _, err := t.gh.Checks.UpdateCheckRun(ctx, t.owner, t.name, l.CheckRunID, github.UpdateCheckRunOptions{
+		Name:        checkRunName(l), // go-github sends "" when unset
+		ExternalID:  github.String(l.ID),
+		Status:      github.String("completed"),
+		Conclusion:  github.String(conclusion),
+		CompletedAt: &github.Timestamp{Time: now},
+		Output:      &github.CheckRunOutput{Title: github.String(title), Summary: github.String(checkSummary(l, now))},
+		Actions:     actions,
+	})
+	if err != nil {
+		return fmt.Errorf("update check run: %w", err)
+	}
+	return nil
+}
+
+func (ls *Launches) thread(ctx context.Context, l *store.Launch) (*Thread, error) {
+	gh, err := ls.clients.Client(ctx, l.InstallationID)
+	if err != nil {
+		return nil, err
+	}
+	return newThread(gh, l.Repo, l.PR, l.CommandCommentID, l.Owner, l.Command, ls.log.With("launch", l.ID, "repo", l.Repo, "pr", l.PR)), nil
+}
+
+// Manage runs /launch status, extend and stop on the command's PR.
+func (ls *Launches) Manage(ctx context.Context, t *Thread, job CommandJob, cmd commands.Command) error {
+	launches, err := ls.records.LaunchesByPR(ctx, job.Repo, job.Number)
+	if err != nil {
+		return err
+	}
+	switch cmd.Kind {
+	case commands.KindStatus:
+		return t.Comment(ctx, statusComment(launches, ls.now()))
+	case commands.KindExtend:
+		return ls.extendOwn(ctx, t, job, launches, cmd.Lifetime)
+	case commands.KindStop:
+		return ls.stop(ctx, t, job, launches, cmd.Target)
+	}
+	return store.SkipRetry(fmt.Errorf("manage: unexpected command %s", cmd.Kind))
+}
+
+func (ls *Launches) extendOwn(ctx context.Context, t *Thread, job CommandJob, launches []*store.Launch, d time.Duration) error {
+	var lines []string
+	for _, l := range launches {
+		if !strings.EqualFold(l.Owner, job.User) || l.State != store.StateRunning {
+			continue
+		}
+		line, err := ls.extend(ctx, l, d)
+		if err != nil {
+			return err
+		}
+		lines = append(lines, line)
+	}
+	if len(lines) == 0 {
+		return refuse("You have no running VM on this pull request to extend. `/launch status` lists its VMs.")
+	}
+	return t.Comment(ctx, fmt.Sprintf("@%s %s", job.User, strings.Join(lines, "\n")))
+}
+
+// extend moves one launch's expiry and says what happened, in one line.
+func (ls *Launches) extend(ctx context.Context, l *store.Launch, d time.Duration) (string, error) {
+	if d == 0 {
+		d = l.ExtendStep
+	}
+	before := l.ExpiresAt
+	err := ls.prov.Extend(ctx, l, d)
+	if errors.Is(err, provision.ErrAtHardExpiry) {
+		return fmt.Sprintf("`%s` is already at its latest possible end, %s; it cannot be extended.", l.ID, whenUTC(l.HardExpiresAt, ls.now())), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := ls.schedule(ctx, l); err != nil {
+		return "", err
+	}
+	if _, err := ls.records.AddInstanceHours(ctx, l.Project, ls.now(), l.ExpiresAt.Sub(before).Hours()); err != nil {
+		ls.log.Warn("count instance-hours", "launch", l.ID, "err", err)
+	}
+	if err := ls.refresh(ctx, l); err != nil {
+		ls.log.Warn("refresh after extend", "launch", l.ID, "err", err)
+	}
+	capped := ""
+	if l.ExpiresAt.Equal(l.HardExpiresAt) {
+		capped = " (its latest possible end)"
+	}
+	return fmt.Sprintf("`%s` now terminates at %s%s.", l.ID, whenUTC(l.ExpiresAt, ls.now()), capped), nil
+}
+
+// stop terminates the person's own VMs on the PR, one by id, or all; VMs of
+// others need the person to be a repository admin.
+func (ls *Launches) stop(ctx context.Context, t *Thread, job CommandJob, launches []*store.Launch, target string) error {
+	var picked []*store.Launch
+	for _, l := range launches {
+		if l.State.Ended() {
+			continue
+		}
+		switch {
+		case target == "" && strings.EqualFold(l.Owner, job.User),
+			target == commands.StopAll,
+			strings.EqualFold(target, l.ID):
+			picked = append(picked, l)
+		}
+	}
+	if len(picked) == 0 {
+		if target != "" && target != commands.StopAll {
+			return refuse("There is no running VM %s on this pull request. `/launch status` lists its VMs.", commands.Code(target))
+		}
+		return refuse("There is no running VM of yours on this pull request. `/launch status` lists its VMs.")
+	}
+	for _, l := range picked {
+		if !strings.EqualFold(l.Owner, job.User) {
+			admin, err := isAdmin(ctx, t.gh, job.Repo, job.User)
+			if err != nil {
+				return err
+			}
+			if !admin {
+				return refuse("VM `%s` belongs to @%s; only its owner or a repository admin can stop it.", l.ID, l.Owner)
+			}
+		}
+	}
+	var lines []string
+	for _, l := range picked {
+		err := ls.terminate(ctx, l, "stopped by @"+job.User)
+		if errors.Is(err, provision.ErrStillLaunching) {
+			lines = append(lines, fmt.Sprintf("`%s` is still launching; stop it once it is up.", l.ID))
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		lines = append(lines, fmt.Sprintf("`%s` (`%s`) is terminated.", l.ID, l.Machine))
+	}
+	return t.Comment(ctx, fmt.Sprintf("@%s %s", job.User, strings.Join(lines, "\n")))
+}
+
+func isAdmin(ctx context.Context, gh *github.Client, repo, user string) (bool, error) {
+	owner, name, _ := strings.Cut(repo, "/")
+	perm, _, err := gh.Repositories.GetPermissionLevel(ctx, owner, name, user)
+	if err != nil {
+		return false, fmt.Errorf("get permission: %w", err)
+	}
+	return config.NormalizePermission(perm.GetPermission()) == "admin", nil
+}
+
+// HandleButton runs a check-run button click, after checking the clicking
+// user's own permission: the owner (still with write access) or an admin.
+func (ls *Launches) HandleButton(ctx context.Context, payload []byte) error {
+	var j ButtonJob
+	if err := json.Unmarshal(payload, &j); err != nil {
+		return store.SkipRetry(err)
+	}
+	l, err := ls.records.GetLaunch(ctx, j.LaunchID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // not ours, or long gone
+	}
+	if err != nil {
+		return err
+	}
+	if l.Repo != j.Repo {
+		return store.SkipRetry(fmt.Errorf("button for launch %s came from %s", l.ID, j.Repo))
+	}
+	t, err := ls.thread(ctx, l)
+	if err != nil {
+		return err
+	}
+	owner, name, _ := strings.Cut(l.Repo, "/")
+	perm, _, err := t.gh.Repositories.GetPermissionLevel(ctx, owner, name, j.Sender)
+	if err != nil {
+		return fmt.Errorf("get permission: %w", err)
+	}
+	p := config.NormalizePermission(perm.GetPermission())
+	allowed := p == "admin" || (p == "write" && strings.EqualFold(j.Sender, l.Owner))
+	if !allowed {
+		ls.log.Info("button refused", "launch", l.ID, "sender", j.Sender, "permission", p)
+		return t.Comment(ctx, fmt.Sprintf("@%s only the VM's owner (@%s) or a repository admin can use the buttons of `%s`.", j.Sender, l.Owner, l.ID))
+	}
+	switch j.Action {
+	case actionExtend:
+		if l.State != store.StateRunning {
+			return nil
+		}
+		line, err := ls.extend(ctx, l, buttonExtendStep)
+		if err != nil {
+			return err
+		}
+		return t.Comment(ctx, fmt.Sprintf("@%s %s", j.Sender, line))
+	case actionTerminate:
+		err := ls.terminate(ctx, l, "stopped by @"+j.Sender)
+		if errors.Is(err, provision.ErrStillLaunching) {
+			return nil
+		}
+		return err
+	}
+	return store.SkipRetry(fmt.Errorf("unknown button %q", j.Action))
+}
+
+// HandlePRClosed terminates a closed PR's VMs, unless its repo config keeps them.
+func (ls *Launches) HandlePRClosed(ctx context.Context, payload []byte) error {
+	var j PRClosedJob
+	if err := json.Unmarshal(payload, &j); err != nil {
+		return store.SkipRetry(err)
+	}
+	launches, err := ls.records.LaunchesByPR(ctx, j.Repo, j.Number)
+	if err != nil {
+		return err
+	}
+	active := liveOnly(launches)
+	if len(active) == 0 {
+		return nil
+	}
+	if project, ok := ls.cfg.ProjectFor(j.Repo); ok {
+		gh, err := ls.clients.Client(ctx, j.InstallationID)
+		if err != nil {
+			return err
+		}
+		repoCfg, err := readRepoConfig(ctx, gh, ls.cfg, project, j.Repo, j.BaseRef)
+		var refusal *config.Refusal
+		if err != nil && !errors.As(err, &refusal) {
+			return err
+		}
+		if repoCfg != nil && repoCfg.KeepOnClose {
+			ls.log.Info("PR closed; VMs kept until expiry (keep_on_close)", "repo", j.Repo, "pr", j.Number)
+			return nil
+		}
+	}
+	return ls.terminateAll(ctx, active, reasonPRClosed)
+}
+
+// HandleInstallation terminates the VMs of an installation that is gone, or
+// of repositories removed from it.
+func (ls *Launches) HandleInstallation(ctx context.Context, payload []byte) error {
+	var j InstallationJob
+	if err := json.Unmarshal(payload, &j); err != nil {
+		return store.SkipRetry(err)
+	}
+	all, err := ls.records.ActiveLaunches(ctx)
+	if err != nil {
+		return err
+	}
+	var mine []*store.Launch
+	for _, l := range all {
+		if l.InstallationID == j.InstallationID && (len(j.Repos) == 0 || containsFold(j.Repos, l.Repo)) {
+			mine = append(mine, l)
+		}
+	}
+	var errs []error
+	for _, l := range liveOnly(mine) {
+		// The app can no longer write to the PR: end the VM and the record only.
+		if err := ls.prov.Terminate(ctx, l, reasonUninstalled); err != nil && !errors.Is(err, provision.ErrStillLaunching) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (ls *Launches) terminateAll(ctx context.Context, launches []*store.Launch, reason string) error {
+	var errs []error
+	for _, l := range launches {
+		if err := ls.terminate(ctx, l, reason); err != nil && !errors.Is(err, provision.ErrStillLaunching) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func liveOnly(ls []*store.Launch) []*store.Launch {
+	var out []*store.Launch
+	for _, l := range ls {
+		if !l.State.Ended() {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}

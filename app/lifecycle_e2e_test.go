@@ -1,0 +1,337 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/provision"
+	"github.com/packit/packit-launch/provision/ec2"
+	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
+	"github.com/packit/packit-launch/store"
+	"github.com/packit/packit-launch/store/storetest"
+)
+
+func lifetime(d string) func(*launchOptions) { return func(o *launchOptions) { o.lifetime = d } }
+
+// terminated reports whether EC2 has ended an instance.
+func (e *launchEnv) terminated(id string) bool {
+	st := e.instance(id).State
+	return st == "shutting-down" || st == "terminated"
+}
+
+func (e *launchEnv) waitTerminated(id string) {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !e.terminated(id) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("instance %s was never terminated", id)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestExpiryTerminatesTheVMAndSaysSo(t *testing.T) {
+	e := newLaunchEnv(t, lifetime("3s"))
+	l := e.launch(defaultComment("/launch"))
+	ended := e.waitState(l.ID, store.StateEnded)
+	e.waitTerminated(l.InstanceID)
+	if ended.EndReason != reasonExpired || ended.EndedAt.Before(l.ExpiresAt.Add(-provision.EarlyTolerance)) {
+		t.Errorf("ended: %s at %s, expiry %s", ended.EndReason, ended.EndedAt, l.ExpiresAt)
+	}
+	waitFor(t, func() bool { return strings.Contains(e.gh.Comments("packit/ogr", 7)[0].Body, "was terminated at") })
+	body := e.gh.Comments("packit/ogr", 7)[0].Body
+	if !strings.Contains(body, "because its lifetime ended") {
+		t.Errorf("sticky comment:\n%s", body)
+	}
+	if cr := checkRunFor(t, e.gh, l.ID); cr.Conclusion != "neutral" || !strings.Contains(cr.Summary, "was terminated") {
+		t.Errorf("check run: %+v", cr)
+	}
+}
+
+func TestExtendThenTheOldTimerDoesNothing(t *testing.T) {
+	e := newLaunchEnv(t)
+	l := e.launch(defaultComment("/launch"))
+	c := defaultComment("/launch extend 90m")
+	c.ID = 9001
+	got := e.command(c)
+	if len(got) != 1 || !strings.Contains(got[0].Body, "`"+l.ID+"` now terminates at") {
+		t.Fatalf("extend answer: %+v", got)
+	}
+	ext, _ := e.st.GetLaunch(context.Background(), l.ID)
+	if !ext.ExpiresAt.Equal(l.ExpiresAt.Add(90 * time.Minute)) {
+		t.Fatalf("expiry %s, want %s", ext.ExpiresAt, l.ExpiresAt.Add(90*time.Minute))
+	}
+	if tag := e.instance(l.InstanceID).Tags[ec2.TagExpiresAt]; tag != ext.ExpiresAt.UTC().Format(time.RFC3339) {
+		t.Errorf("the instance's tag %s was not moved first", tag)
+	}
+	// The original timer fires (here: right at the old expiry) and must not terminate.
+	e.launches.now = func() time.Time { return l.ExpiresAt }
+	old, _ := json.Marshal(expireJob{LaunchID: l.ID, Region: l.Region, InstanceID: l.InstanceID, ExpiresAt: l.ExpiresAt})
+	if err := e.launches.HandleExpire(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	if e.terminated(l.InstanceID) {
+		t.Fatal("an extended VM was terminated at its old expiry")
+	}
+	// At the new expiry it ends.
+	e.launches.now = func() time.Time { return ext.ExpiresAt.Add(time.Second) }
+	if err := e.launches.HandleExpire(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	e.waitTerminated(l.InstanceID)
+}
+
+func TestExtendNeverPassesTheHardExpiry(t *testing.T) {
+	e := newLaunchEnv(t, lifetime("7h30m"))
+	l := e.launch(defaultComment("/launch"))
+	c := defaultComment("/launch extend 2h")
+	c.ID = 9002
+	got := e.command(c)
+	ext, _ := e.st.GetLaunch(context.Background(), l.ID)
+	if !ext.ExpiresAt.Equal(l.HardExpiresAt) || len(got) != 1 || !strings.Contains(got[0].Body, "its latest possible end") {
+		t.Fatalf("expiry %s (hard %s), answer %+v", ext.ExpiresAt, l.HardExpiresAt, got)
+	}
+	c.ID = 9003
+	got = e.command(c)
+	if len(got) != 1 || !strings.Contains(got[0].Body, "cannot be extended") {
+		t.Fatalf("second extend: %+v", got)
+	}
+}
+
+func TestStopOwnOthersAndAll(t *testing.T) {
+	e := newLaunchEnv(t)
+	l := e.launch(defaultComment("/launch"))
+	// Someone else may not stop alice's VM...
+	e.gh.SetPermission("packit/ogr", "bob", "write")
+	bob := defaultComment("/launch stop " + l.ID)
+	bob.User, bob.ID = "bob", 9101
+	got := e.command(bob)
+	if len(got) != 1 || !strings.Contains(got[0].Body, "only its owner or a repository admin") || e.terminated(l.InstanceID) {
+		t.Fatalf("bob's stop: %+v", got)
+	}
+	// ...a repository admin may.
+	e.gh.SetPermission("packit/ogr", "carol", "admin")
+	carol := defaultComment("/launch stop all")
+	carol.User, carol.ID = "carol", 9102
+	got = e.command(carol)
+	if len(got) != 1 || !strings.Contains(got[0].Body, "is terminated") {
+		t.Fatalf("admin stop: %+v", got)
+	}
+	e.waitTerminated(l.InstanceID)
+	ended, _ := e.st.GetLaunch(context.Background(), l.ID)
+	if ended.State != store.StateEnded || ended.EndReason != "stopped by @carol" {
+		t.Errorf("record: %s %q", ended.State, ended.EndReason)
+	}
+	// status lists it as terminated.
+	st := defaultComment("/launch status")
+	st.ID = 9103
+	got = e.command(st)
+	if len(got) != 1 || !strings.Contains(got[0].Body, "`"+l.ID+"`") || !strings.Contains(got[0].Body, "terminated") {
+		t.Errorf("status: %+v", got)
+	}
+}
+
+func TestCheckRunButtons(t *testing.T) {
+	e := newLaunchEnv(t)
+	l := e.launch(defaultComment("/launch"))
+	post := func(identifier, sender string) {
+		t.Helper()
+		if status := e.post("check_run", buttonPayload("packit/ogr", l.ID, identifier, sender)); status != http.StatusAccepted {
+			t.Fatalf("button: status %d", status)
+		}
+	}
+	post("extend", "alice")
+	waitFor(t, func() bool { // the answer comes last
+		got := e.gh.Comments("packit/ogr", 7)
+		return strings.Contains(got[len(got)-1].Body, "`"+l.ID+"` now terminates at")
+	})
+	if x, _ := e.st.GetLaunch(context.Background(), l.ID); !x.ExpiresAt.Equal(l.ExpiresAt.Add(time.Hour)) {
+		t.Fatalf("Extend 1h: expiry %s, want %s", x.ExpiresAt, l.ExpiresAt.Add(time.Hour))
+	}
+	// A stranger's click is refused after checking their own permission.
+	e.gh.SetPermission("packit/ogr", "mallory", "read")
+	before := len(e.gh.Comments("packit/ogr", 7))
+	post("terminate", "mallory")
+	waitFor(t, func() bool { return len(e.gh.Comments("packit/ogr", 7)) > before })
+	if got := e.gh.Comments("packit/ogr", 7); !strings.Contains(got[len(got)-1].Body, "@mallory only the VM's owner") || e.terminated(l.InstanceID) {
+		t.Fatalf("stranger's click: %s", got[len(got)-1].Body)
+	}
+	post("terminate", "alice")
+	e.waitTerminated(l.InstanceID)
+	e.waitState(l.ID, store.StateEnded)
+}
+
+func TestPRClosedTerminatesUnlessKept(t *testing.T) {
+	e := newLaunchEnv(t)
+	l := e.launch(defaultComment("/launch"))
+	if status := e.post("pull_request", prClosedPayload("packit/ogr", 7)); status != http.StatusAccepted {
+		t.Fatalf("status %d", status)
+	}
+	e.waitTerminated(l.InstanceID)
+	if ended := e.waitState(l.ID, store.StateEnded); ended.EndReason != reasonPRClosed {
+		t.Errorf("reason %q", ended.EndReason)
+	}
+
+	// A project that keeps VMs until expiry.
+	e.gh.SetFile("packit/ogr", "main", config.RepoConfigPath, strings.Replace(e.repoConfig(), "default: fedora", "default: fedora\nkeep_on_close: true", 1))
+	c := defaultComment("/launch")
+	c.ID = 9201
+	kept := e.launch(c)
+	if status := e.post("pull_request", prClosedPayload("packit/ogr", 7)); status != http.StatusAccepted {
+		t.Fatalf("status %d", status)
+	}
+	e.waitHandled()
+	if e.terminated(kept.InstanceID) {
+		t.Error("keep_on_close: the VM was terminated")
+	}
+}
+
+func (e *launchEnv) repoConfig() string {
+	return strings.Replace(launchRepoConfig, "%s", e.ami, 1)
+}
+
+func TestUninstallTerminates(t *testing.T) {
+	e := newLaunchEnv(t)
+	l := e.launch(defaultComment("/launch"))
+	if status := e.post("installation", uninstalledPayload(55)); status != http.StatusAccepted {
+		t.Fatalf("status %d", status)
+	}
+	e.waitTerminated(l.InstanceID)
+	e.waitState(l.ID, store.StateEnded)
+}
+
+// With Redis flushed, the sweeper alone (from AWS tags) ends what is past
+// its expiry and re-creates the timers of the rest.
+func TestSweeperAfterRedisWasFlushed(t *testing.T) {
+	e := newLaunchEnv(t, lifetime("4s"))
+	first := e.launch(defaultComment("/launch"))
+	c := defaultComment("/launch")
+	c.ID = 9301
+	second := e.launch(c)
+	storetest.Flush(t, e.redisURL)
+	// A sweep after the first VM's expiry, before the second's timer existed again.
+	e.launches.now = func() time.Time { return first.ExpiresAt.Add(time.Second) }
+	e.launches.Sweep(context.Background())
+	if !e.terminated(first.InstanceID) {
+		t.Fatal("the sweeper did not end an expired VM without Redis records")
+	}
+	// The second's timer was re-created from its tags and ends it on time.
+	e.launches.now = time.Now
+	e.launches.Sweep(context.Background())
+	e.waitTerminated(second.InstanceID)
+}
+
+func TestSweeperWithoutRedisStillTerminates(t *testing.T) {
+	e := newLaunchEnv(t)
+	l := e.launch(defaultComment("/launch"))
+	e.stop()
+	e.st.Close() // Redis unreachable from this replica
+	e.launches.now = func() time.Time { return l.ExpiresAt.Add(time.Minute) }
+	e.launches.Sweep(context.Background())
+	if !e.terminated(l.InstanceID) {
+		t.Fatal("the sweeper needs only AWS")
+	}
+}
+
+func TestSweeperDeletesOrphanedTemplates(t *testing.T) {
+	e := newLaunchEnv(t)
+	l := e.launch(defaultComment("/launch"))
+	orphan, err := e.cloud.CreateLaunchTemplate(context.Background(), "us-east-1", ec2.TemplateInput{LaunchID: "gone1234", Tags: map[string]string{ec2.TagManaged: "true", ec2.TagLaunch: "gone1234"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.launches.now = func() time.Time { return time.Now().Add(3 * time.Hour) }
+	e.launches.Sweep(context.Background())
+	templates, err := e.cloud.ListManagedTemplates(context.Background(), "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, tm := range templates {
+		ids[tm.ID] = true
+	}
+	if ids[orphan] {
+		t.Error("the orphaned template was kept")
+	}
+	if !ids[e.base.LaunchTemplateID] {
+		t.Error("the profile's base template was deleted")
+	}
+	// The launch's own template goes once its VM has ended (here: swept at +3h, past its 2h expiry).
+	if ids[l.TemplateID] {
+		t.Error("an ended launch's template was kept")
+	}
+}
+
+func TestFailedLaunchTerminatesWhatItLeft(t *testing.T) {
+	e := newLaunchEnv(t)
+	e.api.PlanNextReservation(launchapitest.ReservationPlan{FailAtStep: 3})
+	l := e.launch(defaultComment("/launch"))
+	if l.State != store.StateFailed || l.InstanceID == "" {
+		t.Fatalf("record: %+v", l)
+	}
+	if !e.terminated(l.InstanceID) {
+		t.Error("the instance of a failed reservation is still running")
+	}
+}
+
+func TestQuotasHoldUnderConcurrentLaunchesFromTwoReplicas(t *testing.T) {
+	e := newLaunchEnv(t, func(o *launchOptions) { o.perOwner = 1 })
+	// A second replica: its own worker and launch stage on the same Redis.
+	replica := e.newLaunches()
+	qw := e.st.NewWorker(4, quiet)
+	w2 := NewWorker(e.cfg, e.inst, e.st, replica, quiet)
+	qw.Handle(JobCommand, func(ctx context.Context, p []byte) error {
+		err := w2.HandleCommand(ctx, p)
+		e.handled <- err
+		return err
+	})
+	replica.Register(qw)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- qw.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := defaultComment("/launch")
+			c.ID = int64(9400 + i)
+			e.post("issue_comment", c.JSON())
+		}()
+	}
+	wg.Wait()
+	waitFor(t, func() bool { return len(e.gh.Comments("packit/ogr", 7)) >= 4 })
+	launches, _ := e.st.LaunchesByPR(context.Background(), "packit/ogr", 7)
+	if len(launches) != 1 {
+		t.Fatalf("%d launches recorded under a per-owner limit of 1", len(launches))
+	}
+	refusals := 0
+	for _, c := range e.gh.Comments("packit/ogr", 7) {
+		if strings.Contains(c.Body, "@alice already has 1 of 1 allowed VMs running (`"+launches[0].ID+"`)") {
+			refusals++
+		}
+	}
+	if refusals != 3 {
+		t.Errorf("%d refusals naming the limit and the VM holding it, want 3", refusals)
+	}
+}
+
+// waitFor polls until cond holds; workers run in the background.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,90 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/provision/ec2"
+	"github.com/packit/packit-launch/store"
+)
+
+// holder is a VM counted against a quota.
+type holder struct{ launchID, owner, repo string }
+
+// countHolders is AWS's view of live managed VMs plus launches still in
+// flight (they have no instance yet), each counted once.
+func (ls *Launches) countHolders(ctx context.Context) ([]holder, error) {
+	seen := map[string]bool{}
+	var out []holder
+	live, err := ls.prov.ListManaged(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range live {
+		id := in.Tags[ec2.TagLaunch]
+		if id == "" {
+			id = in.ID
+		}
+		seen[id] = true
+		out = append(out, holder{launchID: id, owner: in.Tags[ec2.TagOwner], repo: in.Tags[ec2.TagRepo]})
+	}
+	active, err := ls.records.ActiveLaunches(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range active {
+		if !seen[l.ID] && (l.State == store.StateAccepted || l.State == store.StateLaunching) {
+			seen[l.ID] = true
+			out = append(out, holder{launchID: l.ID, owner: l.Owner, repo: l.Repo})
+		}
+	}
+	return out, nil
+}
+
+// checkQuotas refuses a launch that would pass a limit, naming the limit and
+// the VMs that hold it. The caller holds the quota lock.
+func (ls *Launches) checkQuotas(ctx context.Context, project *config.Project, owner, repo string, lifetime time.Duration, now time.Time) error {
+	holders, err := ls.countHolders(ctx)
+	if err != nil {
+		return fmt.Errorf("count VMs: %w", err)
+	}
+	check := func(limit int, what string, match func(holder) bool) error {
+		if limit <= 0 {
+			return nil
+		}
+		var ids []string
+		for _, h := range holders {
+			if match(h) {
+				ids = append(ids, "`"+h.launchID+"`")
+			}
+		}
+		if len(ids) < limit {
+			return nil
+		}
+		return refuse("%s already has %d of %d allowed VMs running (%s). Stop one with `/launch stop ID` or wait for one to end.",
+			what, len(ids), limit, strings.Join(ids, ", "))
+	}
+	if err := check(project.Limits.PerOwner, "@"+owner, func(h holder) bool { return strings.EqualFold(h.owner, owner) }); err != nil {
+		return err
+	}
+	if err := check(project.Limits.PerRepo, "This repository", func(h holder) bool { return strings.EqualFold(h.repo, repo) }); err != nil {
+		return err
+	}
+	if err := check(ls.cfg.Limits.TotalVMs, "This packit-launch instance", func(holder) bool { return true }); err != nil {
+		return err
+	}
+	if budget := project.Limits.DailyInstanceHours; budget > 0 {
+		used, err := ls.records.InstanceHours(ctx, project.Name(), now)
+		if err != nil {
+			return err
+		}
+		if used+lifetime.Hours() > budget {
+			return refuse("This project has used %.1f of its %.0f instance-hours for today (UTC), and this launch would need %.1f more. Ask for a shorter `--lifetime`, or try again tomorrow.",
+				used, budget, lifetime.Hours())
+		}
+	}
+	return nil
+}

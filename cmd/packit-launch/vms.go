@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/packit/packit-launch/provision/ec2"
+)
+
+// vms lists or terminates the bot's VMs in AWS: the operator's view, which
+// needs neither GitHub nor Redis.
+func vms(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "terminate") {
+		return &badSetup{errors.New("usage: packit-launch vms list | vms terminate LAUNCH-OR-INSTANCE-ID... | vms terminate --all")}
+	}
+	fs := flag.NewFlagSet("vms", flag.ContinueOnError)
+	all := fs.Bool("all", false, "terminate every VM the bot manages")
+	cfg, _, err := loadSettings(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(cfg.Regions()) == 0 {
+		return &badSetup{errors.New("the config has no profile with regions: nothing to look at")}
+	}
+	cloud, err := newCloud(cfg)
+	if err != nil {
+		return &badSetup{err}
+	}
+	var live []ec2.Instance
+	for _, region := range cloud.Regions() {
+		in, err := cloud.ListManaged(ctx, region)
+		if err != nil {
+			return fmt.Errorf("list VMs in %s: %w", region, err)
+		}
+		live = append(live, in...)
+	}
+	if args[0] == "list" {
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "LAUNCH\tINSTANCE\tREGION\tSTATE\tREPO\tPR\tOWNER\tEXPIRES")
+		for _, in := range live {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", orDash(in.Tags[ec2.TagLaunch]), in.ID, in.Region, in.State,
+				orDash(in.Tags[ec2.TagRepo]), orDash(in.Tags[ec2.TagPR]), orDash(in.Tags[ec2.TagOwner]), orDash(in.Tags[ec2.TagExpiresAt]))
+		}
+		return w.Flush()
+	}
+	ids := fs.Args()
+	if *all == (len(ids) > 0) {
+		return &badSetup{errors.New("vms terminate: give launch or instance ids, or --all")}
+	}
+	var errs []error
+	for _, id := range ids {
+		if !terminateMatching(ctx, cloud, live, id, stdout, &errs) {
+			errs = append(errs, fmt.Errorf("%s: no live VM of the bot has this launch or instance id", id))
+		}
+	}
+	if *all {
+		for _, in := range live {
+			terminateMatching(ctx, cloud, []ec2.Instance{in}, in.ID, stdout, &errs)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func terminateMatching(ctx context.Context, cloud *ec2.Cloud, live []ec2.Instance, id string, stdout io.Writer, errs *[]error) bool {
+	found := false
+	for _, in := range live {
+		if in.ID != id && !strings.EqualFold(in.Tags[ec2.TagLaunch], id) {
+			continue
+		}
+		found = true
+		if err := cloud.Terminate(ctx, in.Region, in.ID); err != nil {
+			*errs = append(*errs, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "terminated %s (launch %s) in %s\n", in.ID, orDash(in.Tags[ec2.TagLaunch]), in.Region)
+	}
+	return found
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// awsBootstrap creates a profile's SSH-only security group and base launch
+// template in each of its regions, and prints the config lines to use.
+func awsBootstrap(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("aws bootstrap", flag.ContinueOnError)
+	profile := fs.String("profile", "", "the profile to bootstrap (required)")
+	cidrs := fs.String("ssh-cidr", "0.0.0.0/0", "comma-separated CIDRs allowed to reach SSH")
+	vpc := fs.String("vpc", "", "VPC id (default: the region's default VPC)")
+	cfg, _, err := loadSettings(fs, args)
+	if err != nil {
+		return err
+	}
+	p, ok := cfg.Profiles[*profile]
+	if !ok {
+		return &badSetup{fmt.Errorf("--profile %q: no such profile in the config", *profile)}
+	}
+	cloud, err := newCloud(cfg)
+	if err != nil {
+		return &badSetup{err}
+	}
+	for _, region := range p.Regions {
+		res, err := cloud.Bootstrap(ctx, region, ec2.BootstrapInput{Profile: *profile, VPCID: *vpc, SSHCIDRs: strings.Split(*cidrs, ",")})
+		if err != nil {
+			return fmt.Errorf("bootstrap %s in %s: %w", *profile, region, err)
+		}
+		fmt.Fprintf(stdout, "%s: security group %s, base launch template %s\n", region, res.SecurityGroupID, res.LaunchTemplateID)
+		fmt.Fprintf(stdout, "  profiles.%s: launch_template_id: %s, security_group_ids: [%s]\n", *profile, res.LaunchTemplateID, res.SecurityGroupID)
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+// Package ec2 is the bot's own view of AWS: per-launch launch templates with
+// guardrails, tags, listing what the bot manages, and termination. The Launch
+// API can start instances but never stop them, so everything here exists to
+// make sure nothing the bot launched outlives its expiry.
+package ec2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+)
+
+// Tag keys; every resource the bot creates carries TagManaged=true.
+const (
+	TagManaged       = "packit-launch:managed" // value "true"
+	TagLaunch        = "packit-launch:launch-id"
+	TagRepo          = "packit-launch:repo"
+	TagPR            = "packit-launch:pr"
+	TagOwner         = "packit-launch:owner"
+	TagExpiresAt     = "packit-launch:expires-at"      // RFC 3339 UTC
+	TagHardExpiresAt = "packit-launch:hard-expires-at" // RFC 3339 UTC
+	TagTemplateOf    = "aws:ec2launchtemplate:id"      // set by EC2 itself
+)
+
+// callTimeout bounds every single AWS call (one page of a paginated call).
+const callTimeout = 30 * time.Second
+
+// defaultPageSize is the MaxResults used for DescribeInstances (AWS allows 5–1000).
+const defaultPageSize = 1000
+
+// liveStates are the instance states that still cost money or can come back.
+var liveStates = []string{"pending", "running", "stopping", "stopped"}
+
+// Config says how to reach AWS.
+type Config struct {
+	Regions    []string // every region a profile allows; a client per region
+	RoleARN    string   // optional: assume this role (stscreds, with ExternalID) on top of the default chain
+	ExternalID string
+	Endpoint   string // optional base endpoint (tests: moto); otherwise the SDK's own resolution incl. AWS_ENDPOINT_URL
+
+	// Credentials, when set, replace the SDK's default credential chain as
+	// the base credentials (RoleARN is still assumed on top). Tests use it
+	// with static "testing" credentials so that nothing global is set.
+	Credentials aws.CredentialsProvider
+}
+
+// Cloud talks to EC2 in a fixed set of regions.
+type Cloud struct {
+	regions  []string
+	clients  map[string]*ec2.Client
+	pageSize int32
+}
+
+// New builds one EC2 client per region. It does not call AWS: credentials are
+// resolved (and the role assumed) on the first call.
+func New(ctx context.Context, cfg Config) (*Cloud, error) {
+	if len(cfg.Regions) == 0 {
+		return nil, errors.New("ec2: no regions configured")
+	}
+	opts := []func(*config.LoadOptions) error{config.WithRegion(cfg.Regions[0])}
+	if cfg.Credentials != nil {
+		opts = append(opts, config.WithCredentialsProvider(cfg.Credentials))
+	}
+	if cfg.Endpoint != "" {
+		opts = append(opts, config.WithBaseEndpoint(cfg.Endpoint))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("ec2: load AWS config: %w", err)
+	}
+	if cfg.RoleARN != "" {
+		// The bot's own role in the customer's account, assumed with an
+		// external id; the cache refreshes it before it expires.
+		provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = "packit-launch"
+			if cfg.ExternalID != "" {
+				o.ExternalID = aws.String(cfg.ExternalID)
+			}
+		})
+		awsCfg.Credentials = aws.NewCredentialsCache(provider)
+	}
+
+	c := &Cloud{
+		regions:  slices.Clone(cfg.Regions),
+		clients:  make(map[string]*ec2.Client, len(cfg.Regions)),
+		pageSize: defaultPageSize,
+	}
+	for _, region := range cfg.Regions {
+		if region == "" {
+			return nil, errors.New("ec2: empty region in config")
+		}
+		c.clients[region] = ec2.NewFromConfig(awsCfg, func(o *ec2.Options) { o.Region = region })
+	}
+	return c, nil
+}
+
+// Regions returns the regions this Cloud has a client for.
+func (c *Cloud) Regions() []string { return slices.Clone(c.regions) }
+
+func (c *Cloud) client(region string) (*ec2.Client, error) {
+	cl, ok := c.clients[region]
+	if !ok {
+		return nil, fmt.Errorf("ec2: region %q is not configured (have %v)", region, c.regions)
+	}
+	return cl, nil
+}
+
+// NotFoundError says EC2 does not know an instance.
+type NotFoundError struct {
+	Region, ID string
+	err        error // EC2's own error, when there was one
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("ec2: instance %s not found in %s", e.ID, e.Region)
+}
+
+// Unwrap lets callers still errors.As the smithy APIError.
+func (e *NotFoundError) Unwrap() error { return e.err }
+
+// errorCode returns the AWS error code inside err, or "".
+func errorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// withTimeout gives one AWS call its own deadline.
+func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, callTimeout)
+}

@@ -1,0 +1,117 @@
+package ec2test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
+)
+
+// Launcher launches real instances into moto as the Launch service would.
+// Plug it into the fake Launch service as its InstanceLauncher.
+type Launcher struct{ Endpoint string }
+
+var _ launchapitest.InstanceLauncher = (*Launcher)(nil)
+
+// Launch imports the public key if needed, then runs in.Amount (at least 1)
+// instances from the launch template's default version with the given image,
+// type and key, tagged as the service tags them.
+func (l *Launcher) Launch(ctx context.Context, in launchapitest.LaunchInput) ([]launchapitest.Instance, error) {
+	region := in.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	cl := Client(l.Endpoint, region)
+	keyName, err := ensureKeyPair(ctx, cl, in.KeyName, in.PubkeyBody)
+	if err != nil {
+		return nil, err
+	}
+
+	tags := maps.Clone(in.Tags)
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	if _, ok := tags["Name"]; !ok && in.Name != "" {
+		tags["Name"] = in.Name
+	}
+	if _, ok := tags["rh-org"]; !ok && in.Org != "" {
+		tags["rh-org"] = in.Org
+	}
+	var ec2Tags []types.Tag
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		ec2Tags = append(ec2Tags, types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+	}
+
+	count := int32(max(in.Amount, 1))
+	run := &ec2.RunInstancesInput{
+		ImageId:      aws.String(in.ImageID),
+		InstanceType: types.InstanceType(in.InstanceType),
+		MinCount:     aws.Int32(count),
+		MaxCount:     aws.Int32(count),
+	}
+	if keyName != "" {
+		run.KeyName = aws.String(keyName)
+	}
+	if in.LaunchTemplateID != "" {
+		run.LaunchTemplate = &types.LaunchTemplateSpecification{LaunchTemplateId: aws.String(in.LaunchTemplateID), Version: aws.String("$Default")}
+	}
+	if len(ec2Tags) > 0 {
+		run.TagSpecifications = []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: ec2Tags}}
+	}
+	out, err := cl.RunInstances(ctx, run)
+	if err != nil {
+		return nil, fmt.Errorf("run instances in %s: %w", region, err)
+	}
+	var result []launchapitest.Instance
+	for _, i := range out.Instances {
+		result = append(result, launchapitest.Instance{
+			ID:          aws.ToString(i.InstanceId),
+			PublicIPv4:  aws.ToString(i.PublicIpAddress),
+			PublicDNS:   aws.ToString(i.PublicDnsName),
+			PrivateIPv4: aws.ToString(i.PrivateIpAddress),
+		})
+	}
+	return result, nil
+}
+
+// ensureKeyPair imports body under name (or a name derived from the key) unless
+// a key pair of that name exists. An empty body means no key.
+func ensureKeyPair(ctx context.Context, cl *ec2.Client, name, body string) (string, error) {
+	if body == "" {
+		return name, nil
+	}
+	if name == "" {
+		sum := sha256.Sum256([]byte(body))
+		name = "packit-launch-" + hex.EncodeToString(sum[:8])
+	}
+	_, err := cl.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{name}})
+	if err == nil {
+		return name, nil
+	}
+	if apiCode(err) != "InvalidKeyPair.NotFound" {
+		return "", fmt.Errorf("look up key pair %s: %w", name, err)
+	}
+	_, err = cl.ImportKeyPair(ctx, &ec2.ImportKeyPairInput{KeyName: aws.String(name), PublicKeyMaterial: []byte(body)})
+	if err != nil && apiCode(err) != "InvalidKeyPair.Duplicate" {
+		return "", fmt.Errorf("import key pair %s: %w", name, err)
+	}
+	return name, nil
+}
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}

@@ -1,0 +1,162 @@
+// Package ec2test runs a private moto_server (a real EC2 API peer) for tests
+// and launches instances into it the way the Launch service would.
+//
+// Credentials: nothing global is set. Tests pass Config(endpoint, regions...)
+// to ec2.New; it carries static "testing" credentials in Config.Credentials.
+package ec2test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	pec2 "github.com/packit/packit-launch/provision/ec2"
+)
+
+// Credentials are the static credentials moto accepts.
+func Credentials() aws.CredentialsProvider {
+	return credentials.NewStaticCredentialsProvider("testing", "testing", "")
+}
+
+// Config is an ec2.Config for a moto endpoint with test credentials.
+// Without regions it uses us-east-1.
+func Config(endpoint string, regions ...string) pec2.Config {
+	if len(regions) == 0 {
+		regions = []string{"us-east-1"}
+	}
+	return pec2.Config{Regions: regions, Endpoint: endpoint, Credentials: Credentials()}
+}
+
+// Client is a raw EC2 client for a moto endpoint, for tests that set up or
+// inspect state the bot's API does not cover.
+func Client(endpoint, region string) *ec2.Client {
+	return ec2.New(ec2.Options{
+		Region:       region,
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  Credentials(),
+	})
+}
+
+// StartMoto starts a private moto_server on 127.0.0.1 (free port) for the
+// test and returns its endpoint URL. A missing moto_server fails the test.
+// The server is killed when the test ends.
+func StartMoto(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("moto_server")
+	if err != nil {
+		t.Fatalf("moto_server not found in PATH (install: pip install 'moto[server]'): %v", err)
+	}
+	port := freePort(t)
+	endpoint := "http://127.0.0.1:" + strconv.Itoa(port)
+
+	var output lockedBuffer
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd.Stdout = &output
+	cmd.Stderr = &output
+	// Its own process group, so that killing it also kills what the pyenv
+	// shim may have started.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start moto_server: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	})
+
+	// Poll until it answers: starting moto takes a second or two.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(endpoint + "/moto-api/data.json")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return endpoint
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("moto_server exited before answering on %s:\n%s", endpoint, output.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("moto_server did not answer on %s within 30s:\n%s", endpoint, output.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Reset resets moto's state (POST /moto-api/reset).
+func Reset(t testing.TB, endpoint string) {
+	t.Helper()
+	resp, err := http.Post(endpoint+"/moto-api/reset", "", nil)
+	if err != nil {
+		t.Fatalf("reset moto: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("reset moto: %s", resp.Status)
+	}
+}
+
+// AMI returns an image id moto knows in region.
+func AMI(t testing.TB, endpoint, region string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := Client(endpoint, region).DescribeImages(ctx, &ec2.DescribeImagesInput{})
+	if err != nil {
+		t.Fatalf("describe images in %s: %v", region, err)
+	}
+	for _, img := range out.Images {
+		if id := aws.ToString(img.ImageId); id != "" {
+			return id
+		}
+	}
+	t.Fatalf("moto has no images in %s", region)
+	return ""
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// lockedBuffer collects the server's output for error messages.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

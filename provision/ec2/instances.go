@@ -1,0 +1,181 @@
+package ec2
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// Instance is what the bot needs to know about one EC2 instance.
+type Instance struct {
+	ID, Region, State                  string // State: pending|running|stopping|stopped|shutting-down|terminated
+	LaunchTime                         time.Time
+	Tags                               map[string]string
+	PublicIPv4, PublicDNS, PrivateIPv4 string
+	LaunchTemplateID                   string // from the aws:ec2launchtemplate:id tag, if any
+}
+
+func toInstance(region string, i types.Instance) Instance {
+	tags := fromTags(i.Tags)
+	out := Instance{
+		ID:               aws.ToString(i.InstanceId),
+		Region:           region,
+		LaunchTime:       aws.ToTime(i.LaunchTime),
+		Tags:             tags,
+		PublicIPv4:       aws.ToString(i.PublicIpAddress),
+		PublicDNS:        aws.ToString(i.PublicDnsName),
+		PrivateIPv4:      aws.ToString(i.PrivateIpAddress),
+		LaunchTemplateID: tags[TagTemplateOf],
+	}
+	if i.State != nil {
+		out.State = string(i.State.Name)
+	}
+	return out
+}
+
+// isNotFound says whether err means EC2 does not know the instance.
+func isNotFound(err error) bool { return errorCode(err) == "InvalidInstanceID.NotFound" }
+
+// TagInstance sets tags on an instance (overwriting keys it already has).
+func (c *Cloud) TagInstance(ctx context.Context, region, instanceID string, tags map[string]string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	cl, err := c.client(region)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	_, err = cl.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{instanceID}, Tags: toTags(tags)})
+	if isNotFound(err) {
+		return &NotFoundError{Region: region, ID: instanceID, err: err}
+	}
+	if err != nil {
+		return fmt.Errorf("ec2: tag instance %s in %s: %w", instanceID, region, err)
+	}
+	return nil
+}
+
+// Describe returns one instance (any state); a *NotFoundError when EC2 does not know it.
+func (c *Cloud) Describe(ctx context.Context, region, instanceID string) (*Instance, error) {
+	cl, err := c.client(region)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	out, err := cl.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{instanceID}})
+	if isNotFound(err) {
+		return nil, &NotFoundError{Region: region, ID: instanceID, err: err}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ec2: describe instance %s in %s: %w", instanceID, region, err)
+	}
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			if aws.ToString(i.InstanceId) == instanceID {
+				inst := toInstance(region, i)
+				return &inst, nil
+			}
+		}
+	}
+	return nil, &NotFoundError{Region: region, ID: instanceID}
+}
+
+// PublicAddress asks EC2 for an instance's public IPv4 and DNS name (either may be empty).
+func (c *Cloud) PublicAddress(ctx context.Context, region, instanceID string) (ipv4, dns string, err error) {
+	inst, err := c.Describe(ctx, region, instanceID)
+	if err != nil {
+		return "", "", err
+	}
+	return inst.PublicIPv4, inst.PublicDNS, nil
+}
+
+// maxFilterValues keeps each filter's value list well inside EC2's limits.
+const maxFilterValues = 200
+
+// ListManaged lists live (pending, running, stopping, stopped) instances that
+// carry TagManaged=true or were launched from one of this region's managed
+// templates. The second way catches an instance whose birth tags were
+// overridden or lost: the aws:ec2launchtemplate:id tag cannot be removed.
+func (c *Cloud) ListManaged(ctx context.Context, region string) ([]Instance, error) {
+	cl, err := c.client(region)
+	if err != nil {
+		return nil, err
+	}
+	templates, err := c.ListManagedTemplates(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	filterSets := [][]types.Filter{{
+		{Name: aws.String("tag:" + TagManaged), Values: []string{"true"}},
+	}}
+	for start := 0; start < len(templates); start += maxFilterValues {
+		var ids []string
+		for _, t := range templates[start:min(start+maxFilterValues, len(templates))] {
+			ids = append(ids, t.ID)
+		}
+		filterSets = append(filterSets, []types.Filter{{Name: aws.String("tag:" + TagTemplateOf), Values: ids}})
+	}
+
+	var out []Instance
+	seen := map[string]bool{}
+	for _, filters := range filterSets {
+		filters = append(filters, types.Filter{Name: aws.String("instance-state-name"), Values: liveStates})
+		pages := ec2.NewDescribeInstancesPaginator(cl, &ec2.DescribeInstancesInput{Filters: filters, MaxResults: aws.Int32(c.pageSize)})
+		for pages.HasMorePages() {
+			pageCtx, cancel := withTimeout(ctx)
+			page, err := pages.NextPage(pageCtx)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("ec2: list managed instances in %s: %w", region, err)
+			}
+			for _, r := range page.Reservations {
+				for _, i := range r.Instances {
+					inst := toInstance(region, i)
+					if !seen[inst.ID] {
+						seen[inst.ID] = true
+						out = append(out, inst)
+					}
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// Terminate terminates each id in its own call, because a batch with one
+// unknown id fails whole. Unknown ids and instances already shutting down or
+// terminated count as done. It tries every id and returns the first real error.
+func (c *Cloud) Terminate(ctx context.Context, region string, instanceIDs ...string) error {
+	cl, err := c.client(region)
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, id := range instanceIDs {
+		if err := terminateOne(ctx, cl, id); err != nil && first == nil {
+			first = fmt.Errorf("ec2: terminate instance %s in %s: %w", id, region, err)
+		}
+	}
+	return first
+}
+
+func terminateOne(ctx context.Context, cl *ec2.Client, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	// TerminateInstances on a shutting-down or terminated instance succeeds.
+	_, err := cl.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+	if isNotFound(err) {
+		return nil
+	}
+	return err
+}

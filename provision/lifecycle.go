@@ -1,0 +1,166 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/packit/packit-launch/provision/ec2"
+	"github.com/packit/packit-launch/store"
+)
+
+// cloud is the bot's own AWS access: everything the Launch service cannot do.
+type cloud interface {
+	CreateLaunchTemplate(ctx context.Context, region string, in ec2.TemplateInput) (string, error)
+	DeleteLaunchTemplate(ctx context.Context, region, templateID string) error
+	ListManagedTemplates(ctx context.Context, region string) ([]ec2.Template, error)
+	TagInstance(ctx context.Context, region, instanceID string, tags map[string]string) error
+	Describe(ctx context.Context, region, instanceID string) (*ec2.Instance, error)
+	ListManaged(ctx context.Context, region string) ([]ec2.Instance, error)
+	Terminate(ctx context.Context, region string, instanceIDs ...string) error
+	PublicAddress(ctx context.Context, region, instanceID string) (ipv4, dns string, err error)
+	Regions() []string
+}
+
+// TagProfile names the profile a VM was launched under, so the sweeper can
+// apply its maximum lifetime without Redis.
+const TagProfile = "packit-launch:profile"
+
+// EarlyTolerance is how early a timer may fire and still terminate: queues
+// fire a little early or late.
+const EarlyTolerance = 30 * time.Second
+
+// BirthTags are put on the launch template, and through it on the instance
+// and its volumes at birth, so a VM carries its own expiry before the bot
+// ever sees its id.
+func BirthTags(l *store.Launch) map[string]string {
+	return map[string]string{
+		ec2.TagManaged:       "true",
+		ec2.TagLaunch:        l.ID,
+		ec2.TagRepo:          l.Repo,
+		ec2.TagPR:            strconv.Itoa(l.PR),
+		ec2.TagOwner:         l.Owner,
+		ec2.TagExpiresAt:     formatTime(l.ExpiresAt),
+		ec2.TagHardExpiresAt: formatTime(l.HardExpiresAt),
+		TagProfile:           l.Profile,
+	}
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// ErrStillLaunching means a launch has no VM to act on yet.
+var ErrStillLaunching = errors.New("still launching")
+
+// ErrAtHardExpiry means an extension cannot move the expiry any later.
+var ErrAtHardExpiry = errors.New("already at its latest possible end")
+
+// Terminate ends a launch's VM and records when and why. Terminating an
+// already ended launch does nothing.
+func (p *Provisioner) Terminate(ctx context.Context, l *store.Launch, reason string) error {
+	if l.State.Ended() {
+		return nil
+	}
+	if l.InstanceID == "" {
+		return ErrStillLaunching
+	}
+	if err := p.cloud.Terminate(ctx, l.Region, l.InstanceID); err != nil {
+		return fmt.Errorf("terminate launch %s: %w", l.ID, err)
+	}
+	l.State = store.StateEnded
+	l.EndedAt = p.now().UTC()
+	l.EndReason = reason
+	p.log.Info("launch terminated", "launch", l.ID, "instance", l.InstanceID, "reason", reason)
+	return p.records.SaveLaunch(ctx, l)
+}
+
+// Extend moves a running launch's expiry by d, never past its hard expiry:
+// the instance's tag first (the sweeper's truth), then the record.
+func (p *Provisioner) Extend(ctx context.Context, l *store.Launch, d time.Duration) error {
+	if l.State != store.StateRunning {
+		if l.State.Ended() {
+			return fmt.Errorf("launch %s has ended", l.ID)
+		}
+		return ErrStillLaunching
+	}
+	next := l.ExpiresAt.Add(d)
+	if next.After(l.HardExpiresAt) {
+		next = l.HardExpiresAt
+	}
+	if !next.After(l.ExpiresAt) {
+		return ErrAtHardExpiry
+	}
+	if err := p.cloud.TagInstance(ctx, l.Region, l.InstanceID, map[string]string{ec2.TagExpiresAt: formatTime(next)}); err != nil {
+		return fmt.Errorf("extend launch %s: %w", l.ID, err)
+	}
+	l.ExpiresAt = next
+	return p.records.SaveLaunch(ctx, l)
+}
+
+// Due decides, from the instance's own tags, whether a timer that fired now
+// should terminate it. It returns the expiry the instance carries; gone
+// reports an instance that is already terminated or unknown.
+func (p *Provisioner) Due(ctx context.Context, region, instanceID string, now time.Time) (due bool, expiresAt time.Time, gone bool, err error) {
+	in, err := p.cloud.Describe(ctx, region, instanceID)
+	var nf *ec2.NotFoundError
+	if errors.As(err, &nf) {
+		return false, time.Time{}, true, nil
+	}
+	if err != nil {
+		return false, time.Time{}, false, err
+	}
+	if in.State == "shutting-down" || in.State == "terminated" {
+		return false, time.Time{}, true, nil
+	}
+	exp, err := time.Parse(time.RFC3339, in.Tags[ec2.TagExpiresAt])
+	if err != nil { // no readable expiry: the timer's own time stands
+		return true, time.Time{}, false, nil
+	}
+	if hard, err := time.Parse(time.RFC3339, in.Tags[ec2.TagHardExpiresAt]); err == nil && hard.Before(exp) {
+		exp = hard
+	}
+	return !now.Add(EarlyTolerance).Before(exp), exp, false, nil
+}
+
+// TerminateInstance ends an instance known only by its tags (its record may
+// be gone).
+func (p *Provisioner) TerminateInstance(ctx context.Context, region, instanceID string) error {
+	return p.cloud.Terminate(ctx, region, instanceID)
+}
+
+// cleanUpFailed terminates whatever instance a failed reservation left.
+func (p *Provisioner) cleanUpFailed(ctx context.Context, l *store.Launch) {
+	if p.cloud == nil || l.ReservationID == 0 {
+		return
+	}
+	res, err := p.api.GetAWSReservation(ctx, l.ReservationID)
+	if err != nil {
+		p.log.Warn("failed launch: cannot look for instances to clean up (the sweeper will find them)", "launch", l.ID, "err", err)
+		return
+	}
+	for _, in := range res.Instances {
+		if in.ID == "" {
+			continue
+		}
+		if err := p.cloud.Terminate(ctx, l.Region, in.ID); err != nil {
+			p.log.Warn("failed launch: terminate its instance (the sweeper will retry)", "launch", l.ID, "instance", in.ID, "err", err)
+			continue
+		}
+		l.InstanceID = in.ID
+		p.log.Info("failed launch: terminated the instance it left", "launch", l.ID, "instance", in.ID)
+	}
+}
+
+// ListManaged lists the live managed VMs of every region: AWS's view.
+func (p *Provisioner) ListManaged(ctx context.Context) ([]ec2.Instance, error) {
+	var all []ec2.Instance
+	for _, region := range p.cloud.Regions() {
+		in, err := p.cloud.ListManaged(ctx, region)
+		if err != nil {
+			return nil, fmt.Errorf("list VMs in %s: %w", region, err)
+		}
+		all = append(all, in...)
+	}
+	return all, nil
+}

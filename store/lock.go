@@ -1,0 +1,80 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrLocked means another replica holds the lock.
+var ErrLocked = errors.New("locked by another replica")
+
+var unlockScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// TryLock takes the named lock for ttl if it is free. The returned unlock
+// releases it only if it is still ours.
+func (s *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (unlock func(), err error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	token := hex.EncodeToString(b)
+	key := "lock:" + name
+	ok, err := s.rdb.SetNX(ctx, key, token, ttl).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: lock %s: %w", name, err)
+	}
+	if !ok {
+		return nil, ErrLocked
+	}
+	return func() { unlockScript.Run(context.WithoutCancel(ctx), s.rdb, []string{key}, token) }, nil
+}
+
+// Lock waits up to wait for the named lock.
+func (s *Store) Lock(ctx context.Context, name string, ttl, wait time.Duration) (unlock func(), err error) {
+	deadline := time.Now().Add(wait)
+	for {
+		unlock, err := s.TryLock(ctx, name, ttl)
+		if !errors.Is(err, ErrLocked) || time.Now().After(deadline) {
+			return unlock, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// AddInstanceHours adds to a project's instance-hours for a UTC day and
+// returns the new total.
+func (s *Store) AddInstanceHours(ctx context.Context, project string, day time.Time, hours float64) (float64, error) {
+	key := hoursKey(project, day)
+	total, err := s.rdb.IncrByFloat(ctx, key, hours).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis: %w", err)
+	}
+	s.rdb.Expire(ctx, key, 48*time.Hour)
+	return total, nil
+}
+
+// InstanceHours is a project's instance-hours so far on a UTC day.
+func (s *Store) InstanceHours(ctx context.Context, project string, day time.Time) (float64, error) {
+	v, err := s.rdb.Get(ctx, hoursKey(project, day)).Float64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redis: %w", err)
+	}
+	return v, nil
+}
+
+func hoursKey(project string, day time.Time) string {
+	return "instance-hours:" + project + ":" + day.UTC().Format("2006-01-02")
+}
