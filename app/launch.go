@@ -33,6 +33,7 @@ type launchRecords interface {
 	Lock(ctx context.Context, name string, ttl, wait time.Duration) (func(), error)
 	AddInstanceHours(ctx context.Context, project string, day time.Time, hours float64) (float64, error)
 	InstanceHours(ctx context.Context, project string, day time.Time) (float64, error)
+	provision.PubkeyUse
 }
 
 // scheduler queues jobs now or later (*store.Queue).
@@ -52,6 +53,7 @@ type provisioner interface {
 	Sweep(ctx context.Context, pol provision.Policy, now time.Time) ([]provision.Swept, []ec2.Instance, error)
 	CleanTemplates(ctx context.Context, recs provision.LaunchLookup, live []ec2.Instance, now time.Time) (int, error)
 	ListManaged(ctx context.Context) ([]ec2.Instance, error)
+	CleanPubkeys(ctx context.Context, use provision.PubkeyUse) (int, error)
 }
 
 // Launches accepts allowed /launch commands and carries them to a running

@@ -335,3 +335,41 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestWarningBeforeExpiry(t *testing.T) {
+	e := newLaunchEnv(t)
+	l := e.launch(defaultComment("/launch"))
+	warn, _ := json.Marshal(warnJob{LaunchID: l.ID, ExpiresAt: l.ExpiresAt})
+	e.launches.now = func() time.Time { return l.ExpiresAt.Add(-15 * time.Minute) }
+	if err := e.launches.HandleWarn(context.Background(), warn); err != nil {
+		t.Fatal(err)
+	}
+	got := e.gh.Comments("packit/ogr", 7)
+	last := got[len(got)-1].Body
+	if len(got) != 2 || !strings.Contains(last, "@alice your VM `"+l.ID+"`") || !strings.Contains(last, "(in 15 min)") || !strings.Contains(last, "/launch extend") {
+		t.Fatalf("warning: %+v", got)
+	}
+	// After an extension the old warning stays silent.
+	e.launches.now = time.Now
+	c := defaultComment("/launch extend")
+	c.ID = 9501
+	e.command(c)
+	before := len(e.gh.Comments("packit/ogr", 7))
+	if err := e.launches.HandleWarn(context.Background(), warn); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.gh.Comments("packit/ogr", 7)); n != before {
+		t.Errorf("a stale warning was posted")
+	}
+}
+
+func TestNoLongerTrustedProjectsLoseTheirVMs(t *testing.T) {
+	e := newLaunchEnv(t)
+	l := e.launch(defaultComment("/launch"))
+	e.cfg.Projects[0].Exclude = []string{"packit/ogr"} // the operator withdraws trust
+	e.launches.Sweep(context.Background())
+	e.waitTerminated(l.InstanceID)
+	if ended := e.waitState(l.ID, store.StateEnded); ended.EndReason != reasonUntrusted {
+		t.Errorf("reason %q", ended.EndReason)
+	}
+}

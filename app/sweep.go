@@ -55,6 +55,14 @@ func (ls *Launches) Sweep(ctx context.Context) {
 	} else if n > 0 {
 		ls.log.Info("sweep: deleted launch templates", "count", n)
 	}
+	// Pubkeys once a day: the lock is left to expire, not released.
+	if _, err := ls.records.TryLock(ctx, "pubkey-cleanup", 24*time.Hour); err == nil {
+		if n, err := ls.prov.CleanPubkeys(ctx, ls.records); err != nil {
+			ls.log.Warn("sweep: pubkeys", "err", err)
+		} else if n > 0 {
+			ls.log.Info("sweep: deleted pubkeys unused for 30 days", "count", n)
+		}
+	}
 }
 
 // reconcile re-creates missing timers for live VMs and ends the VMs of

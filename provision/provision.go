@@ -26,11 +26,13 @@ type launchAPI interface {
 	FindAWSReservation(ctx context.Context, name string) (*launchapi.AWSReservation, error)
 	WaitReservation(ctx context.Context, id int64, opts launchapi.WaitOptions) (*launchapi.WaitResult, error)
 	GetAWSReservation(ctx context.Context, id int64) (*launchapi.AWSReservation, error)
+	pubkeyAPI
 }
 
-// records persists launch records.
+// records persists launch records and when pubkeys were used (*store.Store).
 type records interface {
 	SaveLaunch(ctx context.Context, l *store.Launch) error
+	TouchPubkey(ctx context.Context, id int64, now time.Time) error
 }
 
 // Failure is a launch that cannot succeed, in words for the PR. Step is the
@@ -104,6 +106,9 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 		if err := p.records.SaveLaunch(ctx, l); err != nil {
 			return err
 		}
+	}
+	if err := p.records.TouchPubkey(ctx, l.PubkeyID, p.now()); err != nil {
+		log.Warn("remember pubkey use", "err", err)
 	}
 	if p.cloud != nil && l.TemplateID == "" {
 		id, err := p.cloud.CreateLaunchTemplate(ctx, l.Region, ec2.TemplateInput{
@@ -262,4 +267,9 @@ func adviceFor(msg string) string {
 		return "AWS has no capacity for this instance type right now; try again later or with another `--type`."
 	}
 	return "Try again; if it fails the same way, tell the operators."
+}
+
+// CleanPubkeys deletes the bot's pubkeys unused for PubkeyRetention.
+func (p *Provisioner) CleanPubkeys(ctx context.Context, use PubkeyUse) (int, error) {
+	return CleanPubkeys(ctx, p.api, use, p.now())
 }

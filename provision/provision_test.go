@@ -158,3 +158,33 @@ func TestAdvice(t *testing.T) {
 		}
 	}
 }
+
+func TestCleanPubkeys(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	other := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+	old, _ := e.client.EnsurePubkey(ctx, PubkeyName("bob", other), other)
+	operators := e.api.AddPubkey("org-1", "operator-key", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHs5ZdJzE8E8pRJ1m7V6ZQ3y0pBZ7Xl8aQ3zJ1v2pQ9k")
+	l := e.record(t)
+	if err := e.prov.Launch(ctx, l, nil); err != nil { // alice's key, in use by a running launch
+		t.Fatal(err)
+	}
+	now := time.Now()
+	// First sight starts bob's key's clock: nothing is deleted.
+	if n, err := CleanPubkeys(ctx, e.client, e.st, now); err != nil || n != 0 {
+		t.Fatalf("first run: %d %v", n, err)
+	}
+	// Thirty-one days on, with alice's launch still running.
+	later := now.Add(31 * 24 * time.Hour)
+	n, err := CleanPubkeys(ctx, e.client, e.st, later)
+	if err != nil || n != 1 {
+		t.Fatalf("cleanup: %d %v", n, err)
+	}
+	left := map[int64]bool{}
+	for _, k := range e.api.Pubkeys("org-1") {
+		left[k.ID] = true
+	}
+	if left[old.ID] || !left[operators.ID] || !left[l.PubkeyID] {
+		t.Errorf("left %v: want bob's unused key %d gone, the operator's %d and the running launch's %d kept", left, old.ID, operators.ID, l.PubkeyID)
+	}
+}

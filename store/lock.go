@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -77,4 +78,33 @@ func (s *Store) InstanceHours(ctx context.Context, project string, day time.Time
 
 func hoursKey(project string, day time.Time) string {
 	return "instance-hours:" + project + ":" + day.UTC().Format("2006-01-02")
+}
+
+const pubkeyUseKey = "pubkeys:last-used"
+
+// TouchPubkey records that a Launch service pubkey was used now.
+func (s *Store) TouchPubkey(ctx context.Context, id int64, now time.Time) error {
+	return s.rdb.HSet(ctx, pubkeyUseKey, strconv.FormatInt(id, 10), now.Unix()).Err()
+}
+
+// PubkeysLastUsed returns when each known pubkey was last used.
+func (s *Store) PubkeysLastUsed(ctx context.Context) (map[int64]time.Time, error) {
+	raw, err := s.rdb.HGetAll(ctx, pubkeyUseKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	out := make(map[int64]time.Time, len(raw))
+	for k, v := range raw {
+		id, err1 := strconv.ParseInt(k, 10, 64)
+		unix, err2 := strconv.ParseInt(v, 10, 64)
+		if err1 == nil && err2 == nil {
+			out[id] = time.Unix(unix, 0)
+		}
+	}
+	return out, nil
+}
+
+// ForgetPubkey drops a deleted pubkey's record.
+func (s *Store) ForgetPubkey(ctx context.Context, id int64) error {
+	return s.rdb.HDel(ctx, pubkeyUseKey, strconv.FormatInt(id, 10)).Err()
 }

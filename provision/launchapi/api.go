@@ -249,6 +249,16 @@ func (c *Client) ListPubkeys(ctx context.Context) ([]Pubkey, error) {
 	return listAll[Pubkey](ctx, c, "/pubkeys", nil)
 }
 
+// DeletePubkey deletes a public key (the service also removes it from every
+// cloud account it was uploaded to). A key already gone counts as deleted.
+func (c *Client) DeletePubkey(ctx context.Context, id int64) error {
+	err := c.do(ctx, http.MethodDelete, "/pubkeys/"+strconv.FormatInt(id, 10), nil, nil, nil)
+	if IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
 // keyIdentity is what makes two key bodies the same key: type and blob,
 // not the comment.
 func keyIdentity(body string) (string, bool) {

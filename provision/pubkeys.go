@@ -1,0 +1,71 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/packit/packit-launch/provision/launchapi"
+	"github.com/packit/packit-launch/store"
+)
+
+// PubkeyRetention is how long a pubkey the bot created may go unused.
+const PubkeyRetention = 30 * 24 * time.Hour
+
+// pubkeyAPI is what cleaning pubkeys needs of the Launch service.
+type pubkeyAPI interface {
+	ListPubkeys(ctx context.Context) ([]launchapi.Pubkey, error)
+	DeletePubkey(ctx context.Context, id int64) error
+}
+
+// PubkeyUse remembers when pubkeys were last used (*store.Store).
+type PubkeyUse interface {
+	TouchPubkey(ctx context.Context, id int64, now time.Time) error
+	PubkeysLastUsed(ctx context.Context) (map[int64]time.Time, error)
+	ForgetPubkey(ctx context.Context, id int64) error
+	ActiveLaunches(ctx context.Context) ([]*store.Launch, error)
+}
+
+// CleanPubkeys deletes the pubkeys the bot created (named gh-…) that no
+// launch has used for PubkeyRetention. A key never seen before starts its
+// clock now, so keys are never deleted on the word of a lost record.
+func CleanPubkeys(ctx context.Context, api pubkeyAPI, use PubkeyUse, now time.Time) (deleted int, err error) {
+	keys, err := api.ListPubkeys(ctx)
+	if err != nil {
+		return 0, err
+	}
+	last, err := use.PubkeysLastUsed(ctx)
+	if err != nil {
+		return 0, err
+	}
+	active, err := use.ActiveLaunches(ctx)
+	if err != nil {
+		return 0, err
+	}
+	inUse := map[int64]bool{}
+	for _, l := range active {
+		inUse[l.PubkeyID] = true
+	}
+	var errs []error
+	for _, k := range keys {
+		if !strings.HasPrefix(k.Name, "gh-") || inUse[k.ID] {
+			continue
+		}
+		seen, ok := last[k.ID]
+		if !ok {
+			errs = append(errs, use.TouchPubkey(ctx, k.ID, now))
+			continue
+		}
+		if now.Sub(seen) < PubkeyRetention {
+			continue
+		}
+		if err := api.DeletePubkey(ctx, k.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, use.ForgetPubkey(ctx, k.ID))
+		deleted++
+	}
+	return deleted, errors.Join(errs...)
+}
