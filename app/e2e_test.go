@@ -126,7 +126,11 @@ func newHarness(t *testing.T, serverYAML string) *harness {
 
 // startWorker runs a queue worker for the harness's stages, as a process would.
 func (h *harness) startWorker() {
-	qw := h.st.NewWorker(4, quiet)
+	queues := []string{store.QueueCommands} // as serve does: only the queues it can handle
+	if h.launches != nil {
+		queues = append(queues, store.QueueLifecycle)
+	}
+	qw := h.st.NewWorker(4, quiet, queues...)
 	qw.Handle(JobCommand, func(ctx context.Context, payload []byte) error {
 		err := h.worker.HandleCommand(ctx, payload)
 		select {

@@ -286,7 +286,12 @@ func (in *Intake) queueOnce(ctx context.Context, kind, delivery string, job any,
 		log.Error("encode job", "err", err)
 		return http.StatusInternalServerError, "cannot encode job"
 	}
-	err = in.queue.Enqueue(ctx, store.Job{Kind: kind, ID: "delivery:" + delivery, Payload: payload, MaxRetry: 3})
+	queued := store.Job{Kind: kind, ID: "delivery:" + delivery, Payload: payload, Queue: store.QueueLifecycle, MaxRetry: lifecycleRetries}
+	if kind == JobCommand {
+		// A command is answered within seconds or not at all (its last attempt says so).
+		queued.Queue, queued.MaxRetry = store.QueueCommands, 3
+	}
+	err = in.queue.Enqueue(ctx, queued)
 	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
 		// Forget it so a redelivery is taken as new, not as a duplicate.
 		if ferr := in.deliveries.ForgetDelivery(context.WithoutCancel(ctx), delivery); ferr != nil {

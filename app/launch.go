@@ -18,9 +18,9 @@ import (
 // JobLaunch is the queue kind of an accepted launch; its payload is the launch id.
 const JobLaunch = "launch"
 
-// launchRetries bounds attempts at a launch whose errors may pass; the
-// last attempt reports the failure on the PR.
-const launchRetries = 8
+// launchRetries bounds attempts at a launch whose errors may pass (with
+// exponential backoff, hours); the last attempt reports the failure on the PR.
+const launchRetries = 20
 
 // launchRecords keeps launch records, locks and quota counters (*store.Store).
 type launchRecords interface {
@@ -29,6 +29,9 @@ type launchRecords interface {
 	SaveLaunch(ctx context.Context, l *store.Launch) error
 	LaunchesByPR(ctx context.Context, repo string, pr int) ([]*store.Launch, error)
 	ActiveLaunches(ctx context.Context) ([]*store.Launch, error)
+	UpdateLaunch(ctx context.Context, id string, fn func(*store.Launch) error) (*store.Launch, error)
+	RequestStop(ctx context.Context, id, reason string) error
+	StopRequested(ctx context.Context, id string) (string, error)
 	TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error)
 	Lock(ctx context.Context, name string, ttl, wait time.Duration) (func(), error)
 	AddInstanceHours(ctx context.Context, project string, day time.Time, hours float64) (float64, error)
@@ -47,12 +50,13 @@ type provisioner interface {
 	Launch(ctx context.Context, l *store.Launch, onSlow func()) error
 	GiveUp(ctx context.Context, l *store.Launch, cause error) *provision.Failure
 	Terminate(ctx context.Context, l *store.Launch, reason string) error
+	MarkEnded(ctx context.Context, l *store.Launch, reason string) error
 	TerminateInstance(ctx context.Context, region, instanceID string) error
 	Extend(ctx context.Context, l *store.Launch, d time.Duration) error
 	Due(ctx context.Context, region, instanceID string, now time.Time) (due bool, expiresAt time.Time, gone bool, err error)
-	Sweep(ctx context.Context, pol provision.Policy, now time.Time) ([]provision.Swept, []ec2.Instance, error)
-	CleanTemplates(ctx context.Context, recs provision.LaunchLookup, live []ec2.Instance, now time.Time) (int, error)
-	ListManaged(ctx context.Context) ([]ec2.Instance, error)
+	Sweep(ctx context.Context, regions []string, pol provision.Policy, now time.Time) (provision.SweepResult, error)
+	CleanTemplates(ctx context.Context, recs provision.LaunchLookup, res provision.SweepResult, now time.Time) (int, error)
+	ListManaged(ctx context.Context, regions []string) ([]ec2.Instance, error)
 	CleanPubkeys(ctx context.Context, use provision.PubkeyUse) (int, error)
 }
 
@@ -130,7 +134,7 @@ func (ls *Launches) Launch(ctx context.Context, req LaunchRequest) error {
 			return err
 		}
 	}
-	err = ls.queue.Enqueue(ctx, store.Job{Kind: JobLaunch, ID: "launch:" + l.ID, Payload: []byte(l.ID), MaxRetry: ls.MaxRetry})
+	err = ls.queue.Enqueue(ctx, store.Job{Kind: JobLaunch, ID: "launch:" + l.ID, Payload: []byte(l.ID), Queue: store.QueueLifecycle, MaxRetry: ls.MaxRetry})
 	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
 		return err
 	}
@@ -227,6 +231,12 @@ func (ls *Launches) HandleLaunch(ctx context.Context, payload []byte) error {
 				log.Warn("launch attempt failed; will retry", "err", err)
 				return err
 			}
+			if l.ReservationID != 0 || l.State == store.StateLaunching {
+				// A VM may still come of it: the sweeper's reconciler settles
+				// it from AWS instead of telling the PR it failed.
+				log.Error("launch attempts exhausted with a reservation in flight; left to the reconciler", "err", err)
+				return err
+			}
 			ls.prov.GiveUp(ctx, l, err)
 		}
 	}
@@ -235,15 +245,39 @@ func (ls *Launches) HandleLaunch(ctx context.Context, payload []byte) error {
 		if err := ls.schedule(ctx, l); err != nil {
 			return err
 		}
+		// A stop, PR close or uninstall that came while it was launching.
+		if reason, err := ls.records.StopRequested(ctx, l.ID); err != nil {
+			return err
+		} else if reason != "" {
+			if err := ls.prov.Terminate(ctx, l, reason); err != nil {
+				return err
+			}
+		}
 	}
+	return ls.reportOnce(ctx, t, l)
+}
+
+// reportOnce puts the outcome on the PR once, then keeps it in step with
+// whatever happened to the launch meanwhile.
+func (ls *Launches) reportOnce(ctx context.Context, t *Thread, l *store.Launch) error {
 	if l.Reported {
 		return nil
 	}
 	if err := ls.report(ctx, t, l); err != nil {
 		return err
 	}
-	l.Reported = true
-	return ls.records.SaveLaunch(ctx, l)
+	reported := l.State
+	saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+		x.Reported, x.CommentID = true, l.CommentID
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if saved.State != reported || !saved.ExpiresAt.Equal(l.ExpiresAt) {
+		return ls.refresh(ctx, saved)
+	}
+	return nil
 }
 
 // existing returns the launch already recorded for a command, if any.
@@ -279,8 +313,11 @@ func (ls *Launches) tellSlow(ctx context.Context, t *Thread, l *store.Launch) {
 func (ls *Launches) report(ctx context.Context, t *Thread, l *store.Launch) error {
 	now := ls.now()
 	body, reaction := failedComment(l), "confused"
-	if l.State == store.StateRunning {
+	switch l.State {
+	case store.StateRunning:
 		body, reaction = readyComment(l, now), "rocket"
+	case store.StateEnded: // stopped while it was launching
+		body, reaction = endedComment(l), "eyes"
 	}
 	id, err := t.Post(ctx, l.CommentID, body)
 	if err != nil {
@@ -288,7 +325,7 @@ func (ls *Launches) report(ctx context.Context, t *Thread, l *store.Launch) erro
 	}
 	if l.CommentID == 0 {
 		l.CommentID = id
-		if err := ls.records.SaveLaunch(ctx, l); err != nil {
+		if _, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error { x.CommentID = id; return nil }); err != nil {
 			return err
 		}
 	}

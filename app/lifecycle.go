@@ -28,7 +28,7 @@ const (
 	buttonExtendStep  = time.Hour
 	actionExtend      = "extend"
 	actionTerminate   = "terminate"
-	lifecycleRetries  = 10
+	lifecycleRetries  = 20
 	reasonExpired     = "its lifetime ended"
 	reasonPRClosed    = "the pull request was closed"
 	reasonUninstalled = "the GitHub App was uninstalled from the repository"
@@ -78,13 +78,13 @@ type InstallationJob struct {
 func (ls *Launches) schedule(ctx context.Context, l *store.Launch) error {
 	at := l.ExpiresAt.Unix()
 	exp, _ := json.Marshal(expireJob{LaunchID: l.ID, Region: l.Region, InstanceID: l.InstanceID, ExpiresAt: l.ExpiresAt})
-	err := ls.queue.EnqueueAt(ctx, store.Job{Kind: JobExpire, ID: fmt.Sprintf("expire:%s:%d", l.ID, at), Payload: exp, MaxRetry: lifecycleRetries}, l.ExpiresAt)
+	err := ls.queue.EnqueueAt(ctx, store.Job{Kind: JobExpire, ID: fmt.Sprintf("expire:%s:%d", l.ID, at), Payload: exp, Queue: store.QueueLifecycle, MaxRetry: lifecycleRetries}, l.ExpiresAt)
 	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
 		return fmt.Errorf("schedule termination: %w", err)
 	}
 	if warnAt := l.ExpiresAt.Add(-warnBefore); warnAt.After(ls.now()) {
 		w, _ := json.Marshal(warnJob{LaunchID: l.ID, ExpiresAt: l.ExpiresAt})
-		err := ls.queue.EnqueueAt(ctx, store.Job{Kind: JobWarn, ID: fmt.Sprintf("warn:%s:%d", l.ID, at), Payload: w, MaxRetry: 3}, warnAt)
+		err := ls.queue.EnqueueAt(ctx, store.Job{Kind: JobWarn, ID: fmt.Sprintf("warn:%s:%d", l.ID, at), Payload: w, Queue: store.QueueLifecycle, MaxRetry: 3}, warnAt)
 		if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
 			return fmt.Errorf("schedule warning: %w", err)
 		}
@@ -103,30 +103,40 @@ func (ls *Launches) HandleExpire(ctx context.Context, payload []byte) error {
 	if err != nil {
 		return err
 	}
-	l, lerr := ls.records.GetLaunch(ctx, j.LaunchID)
-	switch {
-	case gone:
-		if lerr == nil && !l.State.Ended() {
-			return ls.ended(ctx, l, "its instance was already gone")
-		}
-		return nil
-	case !due:
-		if carried.After(j.ExpiresAt) && lerr == nil { // extended: make sure its later timer exists
-			l.ExpiresAt = carried
-			return ls.schedule(ctx, l)
-		}
+	if !gone && !due {
+		// Extended: the timer for the later expiry takes over.
 		next, _ := json.Marshal(expireJob{LaunchID: j.LaunchID, Region: j.Region, InstanceID: j.InstanceID, ExpiresAt: carried})
-		err := ls.queue.EnqueueAt(ctx, store.Job{Kind: JobExpire, ID: fmt.Sprintf("expire:%s:%d", j.LaunchID, carried.Unix()), Payload: next, MaxRetry: lifecycleRetries}, carried)
+		err := ls.queue.EnqueueAt(ctx, store.Job{Kind: JobExpire, ID: fmt.Sprintf("expire:%s:%d", j.LaunchID, carried.Unix()), Payload: next, Queue: store.QueueLifecycle, MaxRetry: lifecycleRetries}, carried)
 		if errors.Is(err, store.ErrDuplicateJob) {
 			return nil
 		}
 		return err
 	}
-	if lerr != nil { // the record is gone: end the VM by its tags alone
-		ls.log.Warn("expiring a VM without a launch record", "launch", j.LaunchID, "instance", j.InstanceID)
-		return ls.prov.TerminateInstance(ctx, j.Region, j.InstanceID)
+	if due {
+		// The VM first, whatever the record says (it may be lost, stale or unaware of this instance).
+		if err := ls.prov.TerminateInstance(ctx, j.Region, j.InstanceID); err != nil {
+			return err
+		}
 	}
-	return ls.terminate(ctx, l, reasonExpired)
+	l, err := ls.records.GetLaunch(ctx, j.LaunchID)
+	if errors.Is(err, store.ErrNotFound) {
+		ls.log.Warn("ended a VM without a launch record", "launch", j.LaunchID, "instance", j.InstanceID)
+		return nil
+	}
+	if err != nil {
+		return err // retried: the VM is gone by then, and the record gets ended
+	}
+	if l.State.Ended() {
+		return nil
+	}
+	reason := reasonExpired
+	if gone && !due {
+		reason = "its instance was already gone"
+	}
+	if l.InstanceID == "" {
+		l.InstanceID = j.InstanceID
+	}
+	return ls.ended(ctx, l, reason)
 }
 
 // HandleWarn tells the owner a VM ends soon, unless it was extended or ended.
@@ -157,9 +167,17 @@ func (ls *Launches) HandleWarn(ctx context.Context, payload []byte) error {
 		l.Owner, l.ID, l.Machine, whenUTC(l.ExpiresAt, ls.now()), extend))
 }
 
-// terminate ends a launch's VM and shows it on the PR.
+// terminate ends a launch's VM and shows it on the PR. A launch still in
+// flight is asked to end as soon as its VM is up (ErrStillLaunching).
 func (ls *Launches) terminate(ctx context.Context, l *store.Launch, reason string) error {
-	if err := ls.prov.Terminate(ctx, l, reason); err != nil {
+	err := ls.prov.Terminate(ctx, l, reason)
+	if errors.Is(err, provision.ErrStillLaunching) {
+		if rerr := ls.records.RequestStop(ctx, l.ID, reason); rerr != nil {
+			return rerr
+		}
+		return err
+	}
+	if err != nil {
 		return err
 	}
 	return ls.refresh(ctx, l)
@@ -167,8 +185,7 @@ func (ls *Launches) terminate(ctx context.Context, l *store.Launch, reason strin
 
 // ended records a launch whose VM is already gone and shows it on the PR.
 func (ls *Launches) ended(ctx context.Context, l *store.Launch, reason string) error {
-	l.State, l.EndedAt, l.EndReason = store.StateEnded, ls.now().UTC(), reason
-	if err := ls.records.SaveLaunch(ctx, l); err != nil {
+	if err := ls.prov.MarkEnded(ctx, l, reason); err != nil {
 		return err
 	}
 	return ls.refresh(ctx, l)
@@ -336,7 +353,7 @@ func (ls *Launches) stop(ctx context.Context, t *Thread, job CommandJob, launche
 	for _, l := range picked {
 		err := ls.terminate(ctx, l, "stopped by @"+job.User)
 		if errors.Is(err, provision.ErrStillLaunching) {
-			lines = append(lines, fmt.Sprintf("`%s` is still launching; stop it once it is up.", l.ID))
+			lines = append(lines, fmt.Sprintf("`%s` is still launching; it will be terminated as soon as it is up.", l.ID))
 			continue
 		}
 		if err != nil {
@@ -460,7 +477,11 @@ func (ls *Launches) HandleInstallation(ctx context.Context, payload []byte) erro
 	var errs []error
 	for _, l := range liveOnly(mine) {
 		// The app can no longer write to the PR: end the VM and the record only.
-		if err := ls.prov.Terminate(ctx, l, reasonUninstalled); err != nil && !errors.Is(err, provision.ErrStillLaunching) {
+		err := ls.prov.Terminate(ctx, l, reasonUninstalled)
+		if errors.Is(err, provision.ErrStillLaunching) {
+			err = ls.records.RequestStop(ctx, l.ID, reasonUninstalled)
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/provision/ec2"
-	"github.com/packit/packit-launch/store"
 )
 
 // holder is a VM counted against a quota.
@@ -19,7 +18,11 @@ type holder struct{ launchID, owner, repo string }
 func (ls *Launches) countHolders(ctx context.Context) ([]holder, error) {
 	seen := map[string]bool{}
 	var out []holder
-	live, err := ls.prov.ListManaged(ctx)
+	active, err := ls.records.ActiveLaunches(ctx)
+	if err != nil {
+		return nil, err
+	}
+	live, err := ls.prov.ListManaged(ctx, ls.regions(active))
 	if err != nil {
 		return nil, err
 	}
@@ -31,12 +34,9 @@ func (ls *Launches) countHolders(ctx context.Context) ([]holder, error) {
 		seen[id] = true
 		out = append(out, holder{launchID: id, owner: in.Tags[ec2.TagOwner], repo: in.Tags[ec2.TagRepo]})
 	}
-	active, err := ls.records.ActiveLaunches(ctx)
-	if err != nil {
-		return nil, err
-	}
 	for _, l := range active {
-		if !seen[l.ID] && (l.State == store.StateAccepted || l.State == store.StateLaunching) {
+		// In flight, or running but not (yet) visible in AWS's listing.
+		if !seen[l.ID] && !l.State.Ended() {
 			seen[l.ID] = true
 			out = append(out, holder{launchID: l.ID, owner: l.Owner, repo: l.Repo})
 		}

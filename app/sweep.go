@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/packit/packit-launch/provision"
@@ -29,28 +30,32 @@ func (ls *Launches) RunSweeper(ctx context.Context, interval time.Duration) {
 // answers, brings records, timers and templates in line with AWS.
 func (ls *Launches) Sweep(ctx context.Context) {
 	now := ls.now()
-	swept, live, err := ls.prov.Sweep(ctx, ls.sweepPolicy(), now)
+	active, err := ls.records.ActiveLaunches(ctx)
+	if err != nil {
+		ls.log.Warn("sweep: Redis unavailable; sweeping AWS anyway", "err", err)
+	}
+	res, err := ls.prov.Sweep(ctx, ls.regions(active), provision.PolicyFor(ls.cfg), now)
 	if err != nil {
 		ls.log.Error("sweep", "err", err)
 	}
-	unlock, err := ls.records.TryLock(ctx, "sweeper", time.Minute)
-	if errors.Is(err, store.ErrLocked) {
-		return // another replica does the Redis part
-	}
+	unlock, err := ls.records.TryLock(ctx, "sweeper", 5*time.Minute)
 	if err != nil {
-		ls.log.Warn("sweep: Redis unavailable; AWS was swept anyway", "err", err)
+		if !errors.Is(err, store.ErrLocked) { // locked: another replica does the Redis part
+			ls.log.Warn("sweep: Redis unavailable; AWS was swept anyway", "err", err)
+		}
 		return
 	}
 	defer unlock()
-	for _, s := range swept {
+	for _, s := range res.Swept {
 		if l, err := ls.records.GetLaunch(ctx, s.LaunchID); err == nil && !l.State.Ended() {
 			if err := ls.ended(ctx, l, reasonExpired+" (found by the sweeper: "+s.Reason+")"); err != nil {
 				ls.log.Warn("sweep: report", "launch", l.ID, "err", err)
 			}
 		}
 	}
-	ls.reconcile(ctx, live, now)
-	if n, err := ls.prov.CleanTemplates(ctx, ls.records, live, now); err != nil {
+	ls.reconcile(ctx, res.Live, now)
+	ls.settle(ctx, res, now)
+	if n, err := ls.prov.CleanTemplates(ctx, ls.records, res, now); err != nil {
 		ls.log.Warn("sweep: templates", "err", err)
 	} else if n > 0 {
 		ls.log.Info("sweep: deleted launch templates", "count", n)
@@ -63,6 +68,80 @@ func (ls *Launches) Sweep(ctx context.Context) {
 			ls.log.Info("sweep: deleted pubkeys unused for 30 days", "count", n)
 		}
 	}
+}
+
+// regions are those the config allows plus any a live record still names:
+// a VM launched under an older config must still be found and ended.
+func (ls *Launches) regions(active []*store.Launch) []string {
+	regions := ls.cfg.Regions()
+	for _, l := range active {
+		if l.Region != "" && !slices.Contains(regions, l.Region) {
+			regions = append(regions, l.Region)
+		}
+	}
+	return regions
+}
+
+// stuckAfter is longer than any launch can take (the wait gives up after 35 min).
+const stuckAfter = 45 * time.Minute
+
+// settle repairs records that AWS contradicts: launches stuck in flight (a
+// lost job, retries exhausted), and running records whose VM is gone.
+func (ls *Launches) settle(ctx context.Context, res provision.SweepResult, now time.Time) {
+	live := map[string]ec2.Instance{}
+	for _, in := range res.Live {
+		live[in.Tags[ec2.TagLaunch]] = in
+	}
+	active, err := ls.records.ActiveLaunches(ctx)
+	if err != nil {
+		ls.log.Warn("settle", "err", err)
+		return
+	}
+	for _, l := range active {
+		in, isLive := live[l.ID]
+		var err error
+		switch {
+		case l.State == store.StateRunning && !isLive && res.Listed[l.Region]:
+			err = ls.ended(ctx, l, "its instance was already gone")
+		case (l.State == store.StateAccepted || l.State == store.StateLaunching) && now.Sub(l.CreatedAt) > stuckAfter:
+			err = ls.settleStuck(ctx, l, in, isLive, res.Listed[l.Region])
+		}
+		if err != nil {
+			ls.log.Warn("settle", "launch", l.ID, "err", err)
+		}
+	}
+}
+
+// settleStuck adopts the VM a stuck launch produced, or fails it when AWS
+// shows none, and tells the PR either way.
+func (ls *Launches) settleStuck(ctx context.Context, l *store.Launch, in ec2.Instance, isLive, listed bool) error {
+	t, err := ls.thread(ctx, l)
+	if err != nil {
+		return err
+	}
+	if isLive {
+		saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+			x.State, x.InstanceID, x.PublicIPv4, x.PublicDNS, x.PrivateIPv4 = store.StateRunning, in.ID, in.PublicIPv4, in.PublicDNS, in.PrivateIPv4
+			x.LaunchedAt = in.LaunchTime
+			if exp, err := time.Parse(time.RFC3339, in.Tags[ec2.TagExpiresAt]); err == nil {
+				x.ExpiresAt = exp
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		ls.log.Info("settle: adopted the VM of a stuck launch", "launch", l.ID, "instance", in.ID)
+		if err := ls.schedule(ctx, saved); err != nil {
+			return err
+		}
+		return ls.reportOnce(ctx, t, saved)
+	}
+	if !listed {
+		return nil // AWS did not answer for its region: judge next time
+	}
+	ls.prov.GiveUp(ctx, l, errors.New("the launch never completed"))
+	return ls.reportOnce(ctx, t, l)
 }
 
 // reconcile re-creates missing timers for live VMs and ends the VMs of
@@ -91,17 +170,5 @@ func (ls *Launches) reconcile(ctx context.Context, live []ec2.Instance, now time
 		if err := ls.schedule(ctx, l); err != nil {
 			ls.log.Warn("sweep: timer", "launch", id, "err", err)
 		}
-	}
-}
-
-func (ls *Launches) sweepPolicy() provision.Policy {
-	return provision.Policy{
-		MaxLifetime: func(profile string) time.Duration {
-			if p, ok := ls.cfg.Profiles[profile]; ok {
-				return p.MaxLifetime.D()
-			}
-			return ls.cfg.MaxLifetime()
-		},
-		Grace: ls.cfg.SweepGrace.D(),
 	}
 }

@@ -57,7 +57,7 @@ var ErrStillLaunching = errors.New("still launching")
 var ErrAtHardExpiry = errors.New("already at its latest possible end")
 
 // Terminate ends a launch's VM and records when and why. Terminating an
-// already ended launch does nothing.
+// already ended launch does nothing; l is updated to the saved record.
 func (p *Provisioner) Terminate(ctx context.Context, l *store.Launch, reason string) error {
 	if l.State.Ended() {
 		return nil
@@ -68,34 +68,69 @@ func (p *Provisioner) Terminate(ctx context.Context, l *store.Launch, reason str
 	if err := p.cloud.Terminate(ctx, l.Region, l.InstanceID); err != nil {
 		return fmt.Errorf("terminate launch %s: %w", l.ID, err)
 	}
-	l.State = store.StateEnded
-	l.EndedAt = p.now().UTC()
-	l.EndReason = reason
 	p.log.Info("launch terminated", "launch", l.ID, "instance", l.InstanceID, "reason", reason)
-	return p.records.SaveLaunch(ctx, l)
+	return p.markEnded(ctx, l, reason)
 }
 
-// Extend moves a running launch's expiry by d, never past its hard expiry:
-// the instance's tag first (the sweeper's truth), then the record.
+// markEnded records a launch's VM as gone, unless another writer already did.
+func (p *Provisioner) markEnded(ctx context.Context, l *store.Launch, reason string) error {
+	instance, now := l.InstanceID, p.now().UTC()
+	saved, err := p.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+		if x.State.Ended() {
+			return store.ErrNoChange
+		}
+		x.State, x.EndedAt, x.EndReason = store.StateEnded, now, reason
+		if x.InstanceID == "" {
+			x.InstanceID = instance
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*l = *saved
+	return nil
+}
+
+// MarkEnded records a launch whose VM is already gone.
+func (p *Provisioner) MarkEnded(ctx context.Context, l *store.Launch, reason string) error {
+	return p.markEnded(ctx, l, reason)
+}
+
+// Extend moves a running launch's expiry by d from its current expiry,
+// never past its hard expiry: the instance's tag first (the sweeper's
+// truth), then the record. l is updated to the saved record.
 func (p *Provisioner) Extend(ctx context.Context, l *store.Launch, d time.Duration) error {
-	if l.State != store.StateRunning {
-		if l.State.Ended() {
+	cur, err := p.records.UpdateLaunch(ctx, l.ID, func(*store.Launch) error { return store.ErrNoChange }) // a fresh read
+	if err != nil {
+		return err
+	}
+	if cur.State != store.StateRunning {
+		if cur.State.Ended() {
 			return fmt.Errorf("launch %s has ended", l.ID)
 		}
 		return ErrStillLaunching
 	}
-	next := l.ExpiresAt.Add(d)
-	if next.After(l.HardExpiresAt) {
-		next = l.HardExpiresAt
-	}
-	if !next.After(l.ExpiresAt) {
+	next := earliest(cur.ExpiresAt.Add(d), cur.HardExpiresAt)
+	if !next.After(cur.ExpiresAt) {
+		*l = *cur
 		return ErrAtHardExpiry
 	}
-	if err := p.cloud.TagInstance(ctx, l.Region, l.InstanceID, map[string]string{ec2.TagExpiresAt: formatTime(next)}); err != nil {
+	if err := p.cloud.TagInstance(ctx, cur.Region, cur.InstanceID, map[string]string{ec2.TagExpiresAt: formatTime(next)}); err != nil {
 		return fmt.Errorf("extend launch %s: %w", l.ID, err)
 	}
-	l.ExpiresAt = next
-	return p.records.SaveLaunch(ctx, l)
+	saved, err := p.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+		if x.State != store.StateRunning || !next.After(x.ExpiresAt) {
+			return store.ErrNoChange
+		}
+		x.ExpiresAt = next
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*l = *saved
+	return nil
 }
 
 // Due decides, from the instance's own tags, whether a timer that fired now
@@ -152,10 +187,10 @@ func (p *Provisioner) cleanUpFailed(ctx context.Context, l *store.Launch) {
 	}
 }
 
-// ListManaged lists the live managed VMs of every region: AWS's view.
-func (p *Provisioner) ListManaged(ctx context.Context) ([]ec2.Instance, error) {
+// ListManaged lists the live managed VMs of the given regions: AWS's view.
+func (p *Provisioner) ListManaged(ctx context.Context, regions []string) ([]ec2.Instance, error) {
 	var all []ec2.Instance
-	for _, region := range p.cloud.Regions() {
+	for _, region := range regions {
 		in, err := p.cloud.ListManaged(ctx, region)
 		if err != nil {
 			return nil, fmt.Errorf("list VMs in %s: %w", region, err)
@@ -163,4 +198,11 @@ func (p *Provisioner) ListManaged(ctx context.Context) ([]ec2.Instance, error) {
 		all = append(all, in...)
 	}
 	return all, nil
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

@@ -32,6 +32,7 @@ type launchAPI interface {
 // records persists launch records and when pubkeys were used (*store.Store).
 type records interface {
 	SaveLaunch(ctx context.Context, l *store.Launch) error
+	UpdateLaunch(ctx context.Context, id string, fn func(*store.Launch) error) (*store.Launch, error)
 	TouchPubkey(ctx context.Context, id int64, now time.Time) error
 }
 
@@ -148,10 +149,18 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 	}
 	in := res.Instances[0]
 	l.InstanceID, l.PublicIPv4, l.PublicDNS, l.PrivateIPv4 = in.ID, in.PublicIPv4, in.PublicDNS, in.PrivateIPv4
+	// The lifetime counts from when the VM runs, not from when it was asked for.
+	if running := p.now().UTC().Add(l.Lifetime); running.After(l.ExpiresAt) {
+		l.ExpiresAt = earliest(running, l.HardExpiresAt)
+	}
 	if p.cloud != nil {
-		// Real EC2 may not keep template tags when the service passes its own.
+		// Real EC2 may not keep template tags when the service passes its own:
+		// without its tags a VM would be ended early by the sweeper's grace rule.
 		if err := p.cloud.TagInstance(ctx, l.Region, l.InstanceID, BirthTags(l)); err != nil {
-			log.Warn("tag instance (its template still marks it as managed)", "instance", l.InstanceID, "err", err)
+			if serr := p.records.SaveLaunch(ctx, l); serr != nil {
+				log.Warn("save launch", "err", serr)
+			}
+			return fmt.Errorf("tag instance %s: %w", l.InstanceID, err)
 		}
 		if l.PublicIPv4 == "" && l.PublicDNS == "" {
 			ip, dns, err := p.cloud.PublicAddress(ctx, l.Region, l.InstanceID)

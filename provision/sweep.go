@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/provision/ec2"
 	"github.com/packit/packit-launch/store"
 )
@@ -17,6 +18,19 @@ type Policy struct {
 	MaxLifetime func(profile string) time.Duration
 	// Grace is how long a managed VM without a readable expiry may live.
 	Grace time.Duration
+}
+
+// PolicyFor is the sweep policy of a server config.
+func PolicyFor(cfg *config.Server) Policy {
+	return Policy{
+		MaxLifetime: func(profile string) time.Duration {
+			if p, ok := cfg.Profiles[profile]; ok {
+				return p.MaxLifetime.D()
+			}
+			return cfg.MaxLifetime()
+		},
+		Grace: cfg.SweepGrace.D(),
+	}
 }
 
 // Swept is a VM the sweeper terminated.
@@ -41,20 +55,32 @@ func Overdue(in ec2.Instance, now time.Time, pol Policy) string {
 	return ""
 }
 
-// Sweep terminates every managed VM past its time, in every region, needing
-// only AWS. It returns what it terminated and the live VMs it left running.
-func (p *Provisioner) Sweep(ctx context.Context, pol Policy, now time.Time) (swept []Swept, live []ec2.Instance, err error) {
+// SweepResult is what a sweep did and saw.
+type SweepResult struct {
+	Swept []Swept
+	// Live are the managed VMs left running; Listed the regions whose
+	// listing succeeded (only those may be judged by what is missing).
+	Live   []ec2.Instance
+	Listed map[string]bool
+}
+
+// Sweep terminates every managed VM past its time in the given regions
+// (the configured ones, plus any region a launch record still names),
+// needing only AWS.
+func (p *Provisioner) Sweep(ctx context.Context, regions []string, pol Policy, now time.Time) (SweepResult, error) {
+	res := SweepResult{Listed: map[string]bool{}}
 	var errs []error
-	for _, region := range p.cloud.Regions() {
+	for _, region := range regions {
 		instances, err := p.cloud.ListManaged(ctx, region)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("sweep %s: %w", region, err))
 			continue
 		}
+		res.Listed[region] = true
 		for _, in := range instances {
 			reason := Overdue(in, now, pol)
 			if reason == "" {
-				live = append(live, in)
+				res.Live = append(res.Live, in)
 				continue
 			}
 			if err := p.cloud.Terminate(ctx, region, in.ID); err != nil {
@@ -62,10 +88,10 @@ func (p *Provisioner) Sweep(ctx context.Context, pol Policy, now time.Time) (swe
 				continue
 			}
 			p.log.Info("sweeper terminated a VM", "launch", in.Tags[ec2.TagLaunch], "instance", in.ID, "region", region, "reason", reason)
-			swept = append(swept, Swept{LaunchID: in.Tags[ec2.TagLaunch], Region: region, InstanceID: in.ID, Reason: reason})
+			res.Swept = append(res.Swept, Swept{LaunchID: in.Tags[ec2.TagLaunch], Region: region, InstanceID: in.ID, Reason: reason})
 		}
 	}
-	return swept, live, errors.Join(errs...)
+	return res, errors.Join(errs...)
 }
 
 // LaunchLookup reads launch records (*store.Store).
@@ -79,13 +105,14 @@ const orphanAge = 2 * time.Hour
 
 // CleanTemplates deletes per-launch templates whose instance is gone:
 // ended launches, and templates older than orphanAge that no live VM uses.
-func (p *Provisioner) CleanTemplates(ctx context.Context, recs LaunchLookup, live []ec2.Instance, now time.Time) (deleted int, err error) {
+// Only regions whose listing succeeded are judged.
+func (p *Provisioner) CleanTemplates(ctx context.Context, recs LaunchLookup, res SweepResult, now time.Time) (deleted int, err error) {
 	used := map[string]bool{}
-	for _, in := range live {
+	for _, in := range res.Live {
 		used[in.LaunchTemplateID] = true
 	}
 	var errs []error
-	for _, region := range p.cloud.Regions() {
+	for region := range res.Listed {
 		templates, err := p.cloud.ListManagedTemplates(ctx, region)
 		if err != nil {
 			errs = append(errs, err)
@@ -104,6 +131,8 @@ func (p *Provisioner) CleanTemplates(ctx context.Context, recs LaunchLookup, liv
 				// its instance is gone: delete now
 			case now.Sub(t.CreatedAt) < orphanAge:
 				continue // a launch may still be starting from it
+			case lerr == nil && (l.State == store.StateAccepted || l.State == store.StateLaunching):
+				continue // still in flight: the reconciler settles it first
 			}
 			if err := p.cloud.DeleteLaunchTemplate(ctx, region, t.ID); err != nil {
 				errs = append(errs, err)

@@ -260,3 +260,70 @@ func sortByCreation(ls []*Launch) {
 		return strings.Compare(a.ID, b.ID)
 	})
 }
+
+// ErrNoChange from an UpdateLaunch callback leaves the record as it is.
+var ErrNoChange = errors.New("no change")
+
+// UpdateLaunch applies fn to the current record and saves it atomically
+// (optimistic: retried if another writer got there first), so that
+// concurrent handlers — a timer, an extension, the launch job — never undo
+// each other's changes.
+func (s *Store) UpdateLaunch(ctx context.Context, id string, fn func(*Launch) error) (*Launch, error) {
+	var out *Launch
+	for range 10 {
+		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			data, err := tx.Get(ctx, launchKey(id)).Bytes()
+			if errors.Is(err, redis.Nil) {
+				return fmt.Errorf("%w: %s", ErrNotFound, id)
+			}
+			if err != nil {
+				return err
+			}
+			var l Launch
+			if err := json.Unmarshal(data, &l); err != nil {
+				return fmt.Errorf("decode launch %s: %w", id, err)
+			}
+			if err := fn(&l); err != nil {
+				out = &l
+				return err
+			}
+			next, err := json.Marshal(&l)
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				if l.State.Ended() {
+					p.Set(ctx, launchKey(id), next, EndedRetention)
+					p.SRem(ctx, activeKey, id)
+				} else {
+					p.Set(ctx, launchKey(id), next, 0)
+				}
+				return nil
+			})
+			out = &l
+			return err
+		}, launchKey(id))
+		if errors.Is(err, redis.TxFailedErr) {
+			continue
+		}
+		if errors.Is(err, ErrNoChange) {
+			return out, nil
+		}
+		return out, err
+	}
+	return nil, fmt.Errorf("update launch %s: too much contention", id)
+}
+
+// RequestStop asks an in-flight launch to end its VM as soon as it has one.
+func (s *Store) RequestStop(ctx context.Context, id, reason string) error {
+	return s.rdb.Set(ctx, "launch-stop:"+id, reason, EndedRetention).Err()
+}
+
+// StopRequested returns the reason a stop was requested for a launch, or "".
+func (s *Store) StopRequested(ctx context.Context, id string) (string, error) {
+	v, err := s.rdb.Get(ctx, "launch-stop:"+id).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return v, err
+}

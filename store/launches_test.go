@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,5 +80,48 @@ func TestLaunchRecords(t *testing.T) {
 	}
 	if _, err := s.GetLaunch(ctx, "nope"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing launch: %v", err)
+	}
+}
+
+func TestUpdateLaunchIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, storetest.StartRedis(t))
+	l, _, err := s.CreateLaunch(ctx, &Launch{Repo: "packit/ogr", PR: 1, Owner: "alice", CommandCommentID: 1, State: StateRunning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Many concurrent writers each add one hour: none may be lost.
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.UpdateLaunch(ctx, l.ID, func(x *Launch) error { x.Lifetime += time.Hour; return nil }); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, _ := s.GetLaunch(ctx, l.ID)
+	if got.Lifetime != 20*time.Hour {
+		t.Errorf("lifetime %s after 20 concurrent updates, want 20h", got.Lifetime)
+	}
+	if _, err := s.UpdateLaunch(ctx, l.ID, func(x *Launch) error { x.Owner = "mallory"; return ErrNoChange }); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetLaunch(ctx, l.ID); got.Owner != "alice" {
+		t.Error("ErrNoChange saved the change")
+	}
+	if _, err := s.UpdateLaunch(ctx, l.ID, func(x *Launch) error { x.State = StateEnded; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if active, _ := s.ActiveLaunches(ctx); len(active) != 0 {
+		t.Error("an ended launch stayed active")
+	}
+	if err := s.RequestStop(ctx, l.ID, "pr closed"); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.StopRequested(ctx, l.ID); r != "pr closed" {
+		t.Errorf("stop reason %q", r)
 	}
 }

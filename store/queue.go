@@ -21,9 +21,17 @@ func (s *Store) Queue() *Queue {
 	return &Queue{client: asynq.NewClientFromRedisClient(s.rdb)}
 }
 
+// Queues: commands are answered by every worker; launches and the VM
+// lifecycle only by workers that can reach the Launch service and AWS.
+const (
+	QueueCommands  = "commands"
+	QueueLifecycle = "lifecycle"
+)
+
 // Job is one unit of work for a worker.
 type Job struct {
 	Kind    string
+	Queue   string // QueueCommands (the default) or QueueLifecycle
 	ID      string // unique: a second job with the same ID is refused
 	Payload []byte
 	// MaxRetry bounds retries of a failing job.
@@ -44,6 +52,11 @@ func (q *Queue) EnqueueAt(ctx context.Context, j Job, at time.Time) error {
 	if !at.IsZero() {
 		opts = append(opts, asynq.ProcessAt(at))
 	}
+	queue := j.Queue
+	if queue == "" {
+		queue = QueueCommands
+	}
+	opts = append(opts, asynq.Queue(queue))
 	if j.ID != "" {
 		opts = append(opts, asynq.TaskID(j.ID))
 	}
@@ -64,9 +77,20 @@ type Worker struct {
 	mux *asynq.ServeMux
 }
 
-// NewWorker makes a worker running up to concurrency jobs at once.
-func (s *Store) NewWorker(concurrency int, log *slog.Logger) *Worker {
+// NewWorker makes a worker running up to concurrency jobs at once from the
+// given queues (all of them when none are named). A worker must serve only
+// the queues whose jobs it has handlers for: asynq counts a job without a
+// handler as failed.
+func (s *Store) NewWorker(concurrency int, log *slog.Logger, queues ...string) *Worker {
+	if len(queues) == 0 {
+		queues = []string{QueueCommands, QueueLifecycle}
+	}
+	weights := map[string]int{}
+	for _, q := range queues {
+		weights[q] = 1
+	}
 	cfg := asynq.Config{
+		Queues:          weights,
 		Concurrency:     concurrency,
 		Logger:          slogAdapter{log},
 		LogLevel:        asynq.WarnLevel,
@@ -74,11 +98,18 @@ func (s *Store) NewWorker(concurrency int, log *slog.Logger) *Worker {
 		// A person waits for the 👀: pick up new work quickly.
 		TaskCheckInterval:        200 * time.Millisecond,
 		DelayedTaskCheckInterval: time.Second,
-		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
-			return min(time.Duration(n+1)*2*time.Second, time.Minute)
-		},
+		RetryDelayFunc:           retryDelay,
 	}
 	return &Worker{rdb: s.rdb, cfg: cfg, mux: asynq.NewServeMux()}
+}
+
+// retryDelay backs off exponentially from 2 s to 10 min, so that a
+// retry budget outlasts an outage of GitHub or the Launch service.
+func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+	if n > 9 {
+		return 10 * time.Minute
+	}
+	return min(2*time.Second<<n, 10*time.Minute)
 }
 
 // Handle registers fn for jobs of kind. Returning an error retries the job;

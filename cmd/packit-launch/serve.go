@@ -50,7 +50,11 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 	case err != nil:
 		return &badSetup{err}
 	case worker != nil:
-		qw := st.NewWorker(10, log)
+		queues := []string{store.QueueCommands}
+		if launches != nil {
+			queues = append(queues, store.QueueLifecycle)
+		}
+		qw := st.NewWorker(10, log, queues...)
 		worker.Register(qw)
 		if launches != nil {
 			launches.Register(qw)
@@ -61,6 +65,16 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 		wg.Add(1)
 		go func() { defer wg.Done(); errs <- qw.Run(ctx) }()
 		log.Info("worker started", "launching", launches != nil)
+	}
+	if launches == nil && len(cfg.Regions()) > 0 {
+		// Launching is off here, but VMs launched before must still end.
+		if cloud, err := newCloud(cfg); err == nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); sweepAWSOnly(ctx, cfg, cloud, log) }()
+		}
+	}
+	switch {
+	case worker != nil:
 	case !web:
 		return &badSetup{errors.New("GITHUB_APP_ID and GITHUB_PRIVATE_KEY(_PATH) are needed to run a worker")}
 	default:
@@ -168,6 +182,25 @@ func newCloud(cfg *config.Server) (*ec2.Cloud, error) {
 		return nil, fmt.Errorf("AWS settings: %w", err)
 	}
 	return cloud, nil
+}
+
+// sweepAWSOnly ends overdue VMs from their tags alone, for a replica that
+// cannot launch (no Launch service or GitHub settings).
+func sweepAWSOnly(ctx context.Context, cfg *config.Server, cloud *ec2.Cloud, log *slog.Logger) {
+	prov := provision.New(nil, nil, "", provision.Options{Cloud: cloud}, log)
+	pol := provision.PolicyFor(cfg)
+	t := time.NewTicker(cfg.SweepInterval.D())
+	defer t.Stop()
+	for {
+		if _, err := prov.Sweep(ctx, cfg.Regions(), pol, time.Now()); err != nil {
+			log.Error("sweep", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func firstErr(errs chan error) error {

@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -53,9 +55,12 @@ type Config struct {
 	Credentials aws.CredentialsProvider
 }
 
-// Cloud talks to EC2 in a fixed set of regions.
+// Cloud talks to EC2: the configured regions, and any other region it is
+// asked about (a VM launched under an older config must still be ended).
 type Cloud struct {
 	regions  []string
+	awsCfg   aws.Config
+	mu       sync.Mutex
 	clients  map[string]*ec2.Client
 	pageSize int32
 }
@@ -91,6 +96,7 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 
 	c := &Cloud{
 		regions:  slices.Clone(cfg.Regions),
+		awsCfg:   awsCfg,
 		clients:  make(map[string]*ec2.Client, len(cfg.Regions)),
 		pageSize: defaultPageSize,
 	}
@@ -107,12 +113,20 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 func (c *Cloud) Regions() []string { return slices.Clone(c.regions) }
 
 func (c *Cloud) client(region string) (*ec2.Client, error) {
+	if !regionRE.MatchString(region) {
+		return nil, fmt.Errorf("ec2: %q is not a region name", region)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	cl, ok := c.clients[region]
 	if !ok {
-		return nil, fmt.Errorf("ec2: region %q is not configured (have %v)", region, c.regions)
+		cl = ec2.NewFromConfig(c.awsCfg, func(o *ec2.Options) { o.Region = region })
+		c.clients[region] = cl
 	}
 	return cl, nil
 }
+
+var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
 
 // NotFoundError says EC2 does not know an instance.
 type NotFoundError struct {

@@ -220,8 +220,12 @@ func TestCreateLaunchTemplateErrors(t *testing.T) {
 	if _, err := e.cloud.CreateLaunchTemplate(t.Context(), region, ec2.TemplateInput{}); err == nil {
 		t.Error("empty launch id: no error")
 	}
-	if _, err := e.cloud.CreateLaunchTemplate(t.Context(), "eu-west-1", ec2.TemplateInput{LaunchID: "l-1"}); err == nil {
-		t.Error("unconfigured region: no error")
+	if _, err := e.cloud.CreateLaunchTemplate(t.Context(), "not a region", ec2.TemplateInput{LaunchID: "l-1"}); err == nil {
+		t.Error("bad region: no error")
+	}
+	// A region no profile names any more still works: its VMs must still be ended.
+	if _, err := e.cloud.ListManaged(t.Context(), "eu-west-1"); err != nil {
+		t.Errorf("ListManaged in a region outside the config: %v", err)
 	}
 	_, err := e.cloud.CreateLaunchTemplate(t.Context(), region, ec2.TemplateInput{LaunchID: "l-1", BaseTemplateID: "lt-0123456789abcdef0"})
 	if err == nil {
