@@ -373,3 +373,70 @@ func TestNoLongerTrustedProjectsLoseTheirVMs(t *testing.T) {
 		t.Errorf("reason %q", ended.EndReason)
 	}
 }
+
+func TestStopWhileLaunchingEndsTheVMOnceUp(t *testing.T) {
+	e := newLaunchEnv(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once, released sync.Once
+	letGo := func() { released.Do(func() { close(release) }) }
+	t.Cleanup(letGo)
+	e.api.InjectFault(launchapitest.Fault{Method: http.MethodGet, Path: "/reservations/*", Times: 1, Hook: func() {
+		once.Do(func() { close(entered) })
+		<-release
+	}})
+	c := defaultComment("/launch")
+	if status := e.post("issue_comment", c.JSON()); status != http.StatusAccepted {
+		t.Fatalf("status %d", status)
+	}
+	e.waitHandled() // the command; its launch job is now held inside the Launch service
+	select {
+	case <-entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the launch never polled its reservation")
+	}
+	stop := defaultComment("/launch stop")
+	stop.ID = 9601
+	got := e.command(stop)
+	if len(got) != 1 || !strings.Contains(got[0].Body, "will be terminated as soon as it is up") {
+		t.Fatalf("stop answer: %+v", got)
+	}
+	letGo()
+	l := e.reported(c)
+	if l.State != store.StateEnded || l.EndReason != "stopped by @alice" {
+		t.Fatalf("record: %s %q", l.State, l.EndReason)
+	}
+	e.waitTerminated(l.InstanceID)
+	comments := e.gh.Comments("packit/ogr", 7)
+	if last := comments[len(comments)-1].Body; !strings.Contains(last, "was terminated") || strings.Contains(last, "your VM is ready") {
+		t.Errorf("the PR must not be told a stopped VM is ready:\n%s", last)
+	}
+}
+
+func TestSweeperSettlesRecordsThatAWSContradicts(t *testing.T) {
+	e := newLaunchEnv(t)
+	ctx := context.Background()
+	// A launch whose job was lost after its VM came up: stuck "launching", unreported.
+	stuck := e.launch(defaultComment("/launch"))
+	if _, err := e.st.UpdateLaunch(ctx, stuck.ID, func(x *store.Launch) error {
+		x.State, x.InstanceID, x.Reported, x.CreatedAt = store.StateLaunching, "", false, time.Now().Add(-time.Hour)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A running launch whose VM was terminated behind the bot's back.
+	c := defaultComment("/launch")
+	c.ID = 9701
+	gone := e.launch(c)
+	if err := e.cloud.Terminate(ctx, "us-east-1", gone.InstanceID); err != nil {
+		t.Fatal(err)
+	}
+	e.launches.Sweep(ctx)
+	adopted, _ := e.st.GetLaunch(ctx, stuck.ID)
+	if adopted.State != store.StateRunning || adopted.InstanceID != stuck.InstanceID || !adopted.Reported {
+		t.Errorf("stuck launch not adopted: %+v", adopted)
+	}
+	ended, _ := e.st.GetLaunch(ctx, gone.ID)
+	if ended.State != store.StateEnded || ended.EndReason != "its instance was already gone" {
+		t.Errorf("vanished VM not recorded as ended: %s %q", ended.State, ended.EndReason)
+	}
+}
