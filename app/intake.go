@@ -205,7 +205,7 @@ func (in *Intake) acceptButton(w http.ResponseWriter, r *http.Request, body []by
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	job := ButtonJob{InstallationID: ev.GetInstallation().GetID(), Repo: ev.GetRepo().GetFullName(), LaunchID: ev.GetCheckRun().GetExternalID(),
+	job := ButtonJob{Delivery: r.Header.Get("X-GitHub-Delivery"), InstallationID: ev.GetInstallation().GetID(), Repo: ev.GetRepo().GetFullName(), LaunchID: ev.GetCheckRun().GetExternalID(),
 		Action: ev.GetRequestedAction().Identifier, Sender: ev.GetSender().GetLogin()}
 	in.enqueue(w, r, JobButton, job, in.log.With("repo", job.Repo, "launch", job.LaunchID, "action", job.Action, "user", job.Sender))
 }

@@ -32,6 +32,7 @@ type launchRecords interface {
 	UpdateLaunch(ctx context.Context, id string, fn func(*store.Launch) error) (*store.Launch, error)
 	RequestStop(ctx context.Context, id, reason string) error
 	StopRequested(ctx context.Context, id string) (string, error)
+	FirstNotice(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error)
 	Lock(ctx context.Context, name string, ttl, wait time.Duration) (func(), error)
 	AddInstanceHours(ctx context.Context, project string, day time.Time, hours float64) (float64, error)
@@ -148,7 +149,8 @@ func (ls *Launches) record(ctx context.Context, req LaunchRequest, key SSHKey, n
 	if !ok {
 		return nil, refuse("This repository is no longer trusted by this instance.")
 	}
-	unlock, err := ls.records.Lock(ctx, "quota", 30*time.Second, 20*time.Second)
+	// The TTL outlasts the AWS listing under it (each call has 30 s).
+	unlock, err := ls.records.Lock(ctx, "quota", 3*time.Minute, time.Minute)
 	if err != nil {
 		return nil, fmt.Errorf("quota lock: %w", err)
 	}

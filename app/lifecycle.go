@@ -50,6 +50,7 @@ type warnJob struct {
 
 // ButtonJob is a click on a check run's Extend or Terminate button.
 type ButtonJob struct {
+	Delivery       string `json:"delivery"`
 	InstallationID int64  `json:"installation_id"`
 	Repo           string `json:"repo"`
 	LaunchID       string `json:"launch_id"`
@@ -263,6 +264,14 @@ func (ls *Launches) Manage(ctx context.Context, t *Thread, job CommandJob, cmd c
 	case commands.KindStatus:
 		return t.Comment(ctx, statusComment(launches, ls.now()))
 	case commands.KindExtend:
+		// A retried job must not extend twice.
+		first, err := ls.records.FirstNotice(ctx, "extend:"+job.Delivery, 24*time.Hour)
+		if err != nil {
+			return err
+		}
+		if !first {
+			return t.Comment(ctx, statusComment(launches, ls.now()))
+		}
 		return ls.extendOwn(ctx, t, job, launches, cmd.Lifetime)
 	case commands.KindStop:
 		return ls.stop(ctx, t, job, launches, cmd.Target)
@@ -292,6 +301,9 @@ func (ls *Launches) extendOwn(ctx context.Context, t *Thread, job CommandJob, la
 func (ls *Launches) extend(ctx context.Context, l *store.Launch, d time.Duration) (string, error) {
 	if d == 0 {
 		d = l.ExtendStep
+	}
+	if err := ls.checkBudget(ctx, l, d); err != nil {
+		return "", err
 	}
 	before := l.ExpiresAt
 	err := ls.prov.Extend(ctx, l, d)
@@ -410,7 +422,14 @@ func (ls *Launches) HandleButton(ctx context.Context, payload []byte) error {
 		if l.State != store.StateRunning {
 			return nil
 		}
+		if first, err := ls.records.FirstNotice(ctx, "extend:"+j.Delivery, 24*time.Hour); err != nil || !first {
+			return err // a retry after the extension was applied
+		}
 		line, err := ls.extend(ctx, l, buttonExtendStep)
+		var refusal *config.Refusal
+		if errors.As(err, &refusal) {
+			line, err = refusal.Reason, nil
+		}
 		if err != nil {
 			return err
 		}
@@ -515,4 +534,22 @@ func containsFold(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// checkBudget refuses an extension that would pass its project's daily
+// instance-hours.
+func (ls *Launches) checkBudget(ctx context.Context, l *store.Launch, d time.Duration) error {
+	project, ok := ls.cfg.ProjectFor(l.Repo)
+	if !ok || project.Limits.DailyInstanceHours <= 0 {
+		return nil
+	}
+	used, err := ls.records.InstanceHours(ctx, project.Name(), ls.now())
+	if err != nil {
+		return err
+	}
+	if used+d.Hours() > project.Limits.DailyInstanceHours {
+		return refuse("Extending `%s` by %s would pass this project's %.0f instance-hours for today (UTC; %.1f used).",
+			l.ID, commands.FormatDuration(d), project.Limits.DailyInstanceHours, used)
+	}
+	return nil
 }
