@@ -1,6 +1,10 @@
 # packit-launch — see README.md.
 GO ?= go
 CONFIG ?= examples/packit-launch.yaml
+# Locally, the AWS SDK must not look for an EC2 instance role (a network
+# call off this machine); set it to false where the bot runs on EC2.
+AWS_EC2_METADATA_DISABLED ?= true
+export AWS_EC2_METADATA_DISABLED
 
 .PHONY: run test lint bench build tools fuzz
 
