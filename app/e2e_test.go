@@ -81,8 +81,8 @@ type harness struct {
 	web      *httptest.Server
 	queued   *recordingQueue
 	seq      atomic.Int64
-	// handled receives each finished attempt at a command job.
-	handled chan error
+	// handled receives each finished attempt at a job.
+	handled chan handledJob
 
 	worker   *Worker
 	launches *Launches // set by withLaunchStage
@@ -114,7 +114,7 @@ func newHarness(t *testing.T, serverYAML string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, gh: gh, cfg: cfg, st: st, redisURL: redisURL, launcher: &recordingLauncher{}, queued: &recordingQueue{next: st.Queue()}, handled: make(chan error, 64)}
+	h := &harness{t: t, gh: gh, cfg: cfg, st: st, redisURL: redisURL, launcher: &recordingLauncher{}, queued: &recordingQueue{next: st.Queue()}, handled: make(chan handledJob, 256)}
 	h.worker = NewWorker(cfg, inst, st, h.launcher, quiet)
 	h.startWorker()
 	t.Cleanup(func() { h.stop() })
@@ -133,20 +133,14 @@ func (h *harness) startWorker() {
 	qw := h.st.NewWorker(4, quiet, queues...)
 	qw.Handle(JobCommand, func(ctx context.Context, payload []byte) error {
 		err := h.worker.HandleCommand(ctx, payload)
-		select {
-		case h.handled <- err:
-		default:
-		}
+		h.signal(JobCommand, err)
 		return err
 	})
 	if h.launches != nil {
 		for kind, fn := range h.launches.Handlers() {
 			qw.Handle(kind, func(ctx context.Context, payload []byte) error {
 				err := fn(ctx, payload)
-				select { // tests that care drain it; the rest must not block workers
-				case h.handled <- err:
-				default:
-				}
+				h.signal(kind, err)
 				return err
 			})
 		}
@@ -188,15 +182,34 @@ func (h *harness) command(c comment) []githubtest.Comment {
 	return h.gh.Comments(c.Repo, c.Number)[before:]
 }
 
-// waitHandled waits for the next successful run of a command job; failed
-// attempts (which the queue retries) are skipped.
-func (h *harness) waitHandled() {
+// handledJob is one finished attempt at a job.
+type handledJob struct {
+	kind string
+	err  error
+}
+
+// signal tells waiting tests a job finished; it never blocks a worker.
+func (h *harness) signal(kind string, err error) {
+	select {
+	case h.handled <- handledJob{kind, err}:
+	default:
+	}
+}
+
+// waitHandled waits for the next successful run of a job of kind (a
+// command when none is named); failed attempts, which the queue retries,
+// and other jobs are skipped.
+func (h *harness) waitHandled(kind ...string) {
 	h.t.Helper()
+	want := JobCommand
+	if len(kind) > 0 {
+		want = kind[0]
+	}
 	timeout := time.After(30 * time.Second)
 	for {
 		select {
-		case err := <-h.handled:
-			if err == nil {
+		case j := <-h.handled:
+			if j.err == nil && j.kind == want {
 				return
 			}
 		case <-timeout:
@@ -414,8 +427,8 @@ func TestEndToEndGitHubKeepsFailingStillAnswers(t *testing.T) {
 	deadline := time.After(60 * time.Second)
 	for attempts := 0; attempts < 4; { // the first run and 3 retries
 		select {
-		case err := <-h.handled:
-			if err == nil {
+		case j := <-h.handled:
+			if j.err == nil {
 				t.Fatal("a failing command succeeded")
 			}
 			attempts++

@@ -186,7 +186,7 @@ func TestPRClosedTerminatesUnlessKept(t *testing.T) {
 	if status := e.post("pull_request", prClosedPayload("packit/ogr", 7)); status != http.StatusAccepted {
 		t.Fatalf("status %d", status)
 	}
-	e.waitHandled()
+	e.waitHandled(JobPRClosed)
 	if e.terminated(kept.InstanceID) {
 		t.Error("keep_on_close: the VM was terminated")
 	}
@@ -288,7 +288,7 @@ func TestQuotasHoldUnderConcurrentLaunchesFromTwoReplicas(t *testing.T) {
 	w2 := NewWorker(e.cfg, e.inst, e.st, replica, quiet)
 	qw.Handle(JobCommand, func(ctx context.Context, p []byte) error {
 		err := w2.HandleCommand(ctx, p)
-		e.handled <- err
+		e.signal(JobCommand, err)
 		return err
 	})
 	replica.Register(qw)
