@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -219,7 +220,7 @@ func (ls *Launches) updateCheckRun(ctx context.Context, t *Thread, l *store.Laun
 		return nil
 	}
 	conclusion, title := "success", readyTitle(l)
-	var actions []*github.CheckRunAction
+	actions := []*github.CheckRunAction{} // empty, not absent: an ended VM loses its buttons
 	switch {
 	case l.State == store.StateFailed:
 		conclusion, title = "failure", failedTitle(l)
@@ -231,15 +232,26 @@ func (ls *Launches) updateCheckRun(ctx context.Context, t *Thread, l *store.Laun
 		}
 		actions = append(actions, &github.CheckRunAction{Label: "Terminate", Description: "Terminate the VM now", Identifier: actionTerminate})
 	}
-	_, _, err := t.gh.Checks.UpdateCheckRun(ctx, t.owner, t.name, l.CheckRunID, github.UpdateCheckRunOptions{
-		Name:        checkRunName(l), // go-github sends "" when unset
-		ExternalID:  github.String(l.ID),
-		Status:      github.String("completed"),
-		Conclusion:  github.String(conclusion),
-		CompletedAt: &github.Timestamp{Time: now},
-		Output:      &github.CheckRunOutput{Title: github.String(title), Summary: github.String(checkSummary(l, now))},
-		Actions:     actions,
-	})
+	// go-github drops an empty actions list (omitempty), which would leave
+	// stale buttons: send the update with the list always present.
+	update := struct {
+		github.UpdateCheckRunOptions
+		Actions []*github.CheckRunAction `json:"actions"`
+	}{
+		UpdateCheckRunOptions: github.UpdateCheckRunOptions{
+			Name:        checkRunName(l), // go-github sends "" when unset
+			ExternalID:  github.String(l.ID),
+			Status:      github.String("completed"),
+			Conclusion:  github.String(conclusion),
+			CompletedAt: &github.Timestamp{Time: now},
+			Output:      &github.CheckRunOutput{Title: github.String(title), Summary: github.String(checkSummary(l, now))},
+		},
+		Actions: actions,
+	}
+	req, err := t.gh.NewRequest(http.MethodPatch, fmt.Sprintf("repos/%s/%s/check-runs/%d", t.owner, t.name, l.CheckRunID), update)
+	if err == nil {
+		_, err = t.gh.Do(ctx, req, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("update check run: %w", err)
 	}

@@ -49,8 +49,8 @@ func TestExpiryTerminatesTheVMAndSaysSo(t *testing.T) {
 	if !strings.Contains(body, "because its lifetime ended") {
 		t.Errorf("sticky comment:\n%s", body)
 	}
-	if cr := checkRunFor(t, e.gh, l.ID); cr.Conclusion != "neutral" || !strings.Contains(cr.Summary, "was terminated") {
-		t.Errorf("check run: %+v", cr)
+	if cr := checkRunFor(t, e.gh, l.ID); cr.Conclusion != "neutral" || !strings.Contains(cr.Summary, "was terminated") || len(cr.Actions) != 0 {
+		t.Errorf("check run of an ended VM (no buttons left): %+v", cr)
 	}
 }
 
