@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -345,15 +346,26 @@ func (ls *Launches) extend(ctx context.Context, l *store.Launch, d time.Duration
 // others need the person to be a repository admin.
 func (ls *Launches) stop(ctx context.Context, t *Thread, job CommandJob, launches []*store.Launch, target string) error {
 	var picked []*store.Launch
+	othersPicked := false
 	for _, l := range launches {
-		if l.State.Ended() {
+		mine := strings.EqualFold(l.Owner, job.User)
+		if l.State.Ended() || !(target == "" && mine || target == commands.StopAll || strings.EqualFold(target, l.ID)) {
 			continue
 		}
-		switch {
-		case target == "" && strings.EqualFold(l.Owner, job.User),
-			target == commands.StopAll,
-			strings.EqualFold(target, l.ID):
-			picked = append(picked, l)
+		picked = append(picked, l)
+		othersPicked = othersPicked || !mine
+	}
+	if othersPicked {
+		admin, err := isAdmin(ctx, t.gh, job.Repo, job.User)
+		if err != nil {
+			return err
+		}
+		if !admin {
+			if target != commands.StopAll {
+				return refuse("VM %s belongs to @%s; only its owner or a repository admin can stop it.", commands.Code(target), picked[0].Owner)
+			}
+			// "all" from someone who is not an admin: all of their own.
+			picked = slices.DeleteFunc(picked, func(l *store.Launch) bool { return !strings.EqualFold(l.Owner, job.User) })
 		}
 	}
 	if len(picked) == 0 {
@@ -361,17 +373,6 @@ func (ls *Launches) stop(ctx context.Context, t *Thread, job CommandJob, launche
 			return refuse("There is no running VM %s on this pull request. `/launch status` lists its VMs.", commands.Code(target))
 		}
 		return refuse("There is no running VM of yours on this pull request. `/launch status` lists its VMs.")
-	}
-	for _, l := range picked {
-		if !strings.EqualFold(l.Owner, job.User) {
-			admin, err := isAdmin(ctx, t.gh, job.Repo, job.User)
-			if err != nil {
-				return err
-			}
-			if !admin {
-				return refuse("VM `%s` belongs to @%s; only its owner or a repository admin can stop it.", l.ID, l.Owner)
-			}
-		}
 	}
 	var lines []string
 	for _, l := range picked {

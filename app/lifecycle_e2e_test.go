@@ -115,6 +115,13 @@ func TestStopOwnOthersAndAll(t *testing.T) {
 	if len(got) != 1 || !strings.Contains(got[0].Body, "only its owner or a repository admin") || e.terminated(l.InstanceID) {
 		t.Fatalf("bob's stop: %+v", got)
 	}
+	// "all" from someone who is not an admin means all of their own: none here.
+	bobAll := defaultComment("/launch stop all")
+	bobAll.User, bobAll.ID = "bob", 9104
+	got = e.command(bobAll)
+	if len(got) != 1 || !strings.Contains(got[0].Body, "no running VM of yours") || e.terminated(l.InstanceID) {
+		t.Fatalf("bob's stop all: %+v", got)
+	}
 	// ...a repository admin may.
 	e.gh.SetPermission("packit/ogr", "carol", "admin")
 	carol := defaultComment("/launch stop all")

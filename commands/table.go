@@ -63,7 +63,7 @@ var table = []spec{
 		args:    "[D]",
 		maxArgs: 1,
 		summary: "Extend your VMs on this pull request by D (default: the profile's step), never past their hard expiry.",
-		who:     "the VM's owner or a repository admin",
+		who:     "the VM's owner",
 		setArgs: func(c *Command, args []string) error {
 			if len(args) == 0 {
 				return nil
@@ -78,7 +78,7 @@ var table = []spec{
 		args:    "[ID|all]",
 		maxArgs: 1,
 		summary: "Terminate your VMs on this pull request, one launch by ID, or all of them.",
-		who:     "the VM's owner or a repository admin",
+		who:     "the VM's owner; a repository admin for anyone's",
 		setArgs: func(c *Command, args []string) error {
 			if len(args) == 1 {
 				c.Target = args[0]
