@@ -33,6 +33,7 @@ type launchRecords interface {
 	RequestStop(ctx context.Context, id, reason string) error
 	StopRequested(ctx context.Context, id string) (string, error)
 	FirstNotice(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	ForgetNotice(ctx context.Context, key string) error
 	TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error)
 	Lock(ctx context.Context, name string, ttl, wait time.Duration) (func(), error)
 	AddInstanceHours(ctx context.Context, project string, day time.Time, hours float64) (float64, error)
@@ -50,6 +51,7 @@ type scheduler interface {
 type provisioner interface {
 	Launch(ctx context.Context, l *store.Launch, onSlow func()) error
 	GiveUp(ctx context.Context, l *store.Launch, cause error) *provision.Failure
+	CleanUpFailed(ctx context.Context, l *store.Launch)
 	Terminate(ctx context.Context, l *store.Launch, reason string) error
 	MarkEnded(ctx context.Context, l *store.Launch, reason string) error
 	TerminateInstance(ctx context.Context, region, instanceID string) error
@@ -227,6 +229,9 @@ func (ls *Launches) HandleLaunch(ctx context.Context, payload []byte) error {
 	t := newThread(gh, l.Repo, l.PR, l.CommandCommentID, l.Owner, l.Command, log)
 	if !l.State.Ended() && l.State != store.StateRunning {
 		err := ls.prov.Launch(ctx, l, func() { ls.tellSlow(ctx, t, l) })
+		if errors.Is(err, provision.ErrEndedElsewhere) {
+			err = nil // l is now the stored, ended record: report it
+		}
 		var failure *provision.Failure
 		if err != nil && !errors.As(err, &failure) {
 			if !store.FinalAttempt(ctx) || ctx.Err() != nil {

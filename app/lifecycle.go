@@ -178,7 +178,16 @@ func (ls *Launches) terminate(ctx context.Context, l *store.Launch, reason strin
 		if rerr := ls.records.RequestStop(ctx, l.ID, reason); rerr != nil {
 			return rerr
 		}
-		return err
+		// It may have come up between our read and the request.
+		fresh, ferr := ls.records.GetLaunch(ctx, l.ID)
+		if ferr != nil || fresh.InstanceID == "" || fresh.State.Ended() {
+			return err
+		}
+		*l = *fresh
+		if err := ls.prov.Terminate(ctx, l, reason); err != nil {
+			return err
+		}
+		return ls.refresh(ctx, l)
 	}
 	if err != nil {
 		return err
@@ -285,7 +294,15 @@ func (ls *Launches) Manage(ctx context.Context, t *Thread, job CommandJob, cmd c
 		if !first {
 			return t.Comment(ctx, statusComment(launches, ls.now()))
 		}
-		return ls.extendOwn(ctx, t, job, launches, cmd.Lifetime)
+		err = ls.extendOwn(ctx, t, job, launches, cmd.Lifetime)
+		var refusal *config.Refusal
+		if err != nil && !errors.As(err, &refusal) {
+			// Not applied (or not all): let the retry extend.
+			if ferr := ls.records.ForgetNotice(context.WithoutCancel(ctx), "extend:"+job.Delivery); ferr != nil {
+				ls.log.Warn("forget extension", "err", ferr)
+			}
+		}
+		return err
 	case commands.KindStop:
 		return ls.stop(ctx, t, job, launches, cmd.Target)
 	}
@@ -444,6 +461,9 @@ func (ls *Launches) HandleButton(ctx context.Context, payload []byte) error {
 			line, err = refusal.Reason, nil
 		}
 		if err != nil {
+			if ferr := ls.records.ForgetNotice(context.WithoutCancel(ctx), "extend:"+j.Delivery); ferr != nil {
+				ls.log.Warn("forget extension", "err", ferr)
+			}
 			return err
 		}
 		return t.Comment(ctx, fmt.Sprintf("@%s %s", j.Sender, line))

@@ -425,7 +425,7 @@ func TestSweeperSettlesRecordsThatAWSContradicts(t *testing.T) {
 	// A launch whose job was lost after its VM came up: stuck "launching", unreported.
 	stuck := e.launch(defaultComment("/launch"))
 	if _, err := e.st.UpdateLaunch(ctx, stuck.ID, func(x *store.Launch) error {
-		x.State, x.InstanceID, x.Reported, x.CreatedAt = store.StateLaunching, "", false, time.Now().Add(-time.Hour)
+		x.State, x.InstanceID, x.Reported, x.CreatedAt = store.StateLaunching, "", false, time.Now().Add(-5*time.Hour)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -437,6 +437,8 @@ func TestSweeperSettlesRecordsThatAWSContradicts(t *testing.T) {
 	if err := e.cloud.Terminate(ctx, "us-east-1", gone.InstanceID); err != nil {
 		t.Fatal(err)
 	}
+	// A quarter of an hour later (a VM that only just came up is left alone).
+	e.launches.now = func() time.Time { return time.Now().Add(15 * time.Minute) }
 	e.launches.Sweep(ctx)
 	adopted, _ := e.st.GetLaunch(ctx, stuck.ID)
 	if adopted.State != store.StateRunning || adopted.InstanceID != stuck.InstanceID || !adopted.Reported {

@@ -22,7 +22,9 @@ func (ls *Launches) countHolders(ctx context.Context) ([]holder, error) {
 	if err != nil {
 		return nil, err
 	}
-	live, err := ls.prov.ListManaged(ctx, ls.regions(active))
+	// The configured regions only: a region a record still names may refuse
+	// access, and must not block every /launch (its records count below).
+	live, err := ls.prov.ListManaged(ctx, ls.cfg.Regions())
 	if err != nil {
 		return nil, err
 	}

@@ -82,15 +82,20 @@ func (ls *Launches) regions(active []*store.Launch) []string {
 	return regions
 }
 
-// stuckAfter is longer than any launch can take (the wait gives up after 35 min).
-const stuckAfter = 45 * time.Minute
+// stuckAfter is longer than any launch can take, retries included (the
+// wait gives up after 35 min; the job's retries back off for about 2 h).
+const stuckAfter = 4 * time.Hour
+
+// settleGrace keeps the reconciler off VMs that came up after AWS was listed.
+const settleGrace = 10 * time.Minute
 
 // settle repairs records that AWS contradicts: launches stuck in flight (a
 // lost job, retries exhausted), and running records whose VM is gone.
 func (ls *Launches) settle(ctx context.Context, res provision.SweepResult, now time.Time) {
-	live := map[string]ec2.Instance{}
+	byLaunch, byInstance := map[string]ec2.Instance{}, map[string]bool{}
 	for _, in := range res.Live {
-		live[in.Tags[ec2.TagLaunch]] = in
+		byLaunch[in.Tags[ec2.TagLaunch]] = in
+		byInstance[in.ID] = true
 	}
 	active, err := ls.records.ActiveLaunches(ctx)
 	if err != nil {
@@ -98,11 +103,12 @@ func (ls *Launches) settle(ctx context.Context, res provision.SweepResult, now t
 		return
 	}
 	for _, l := range active {
-		in, isLive := live[l.ID]
+		in, isLive := byLaunch[l.ID]
+		isLive = isLive || (l.InstanceID != "" && byInstance[l.InstanceID])
 		var err error
 		switch {
-		case l.State == store.StateRunning && !isLive && res.Listed[l.Region]:
-			err = ls.ended(ctx, l, "its instance was already gone")
+		case l.State == store.StateRunning && !isLive && res.Listed[l.Region] && now.Sub(l.LaunchedAt) > settleGrace:
+			err = ls.settleGone(ctx, l, now)
 		case (l.State == store.StateAccepted || l.State == store.StateLaunching) && now.Sub(l.CreatedAt) > stuckAfter:
 			err = ls.settleStuck(ctx, l, in, isLive, res.Listed[l.Region])
 		}
@@ -112,15 +118,29 @@ func (ls *Launches) settle(ctx context.Context, res provision.SweepResult, now t
 	}
 }
 
-// settleStuck adopts the VM a stuck launch produced, or fails it when AWS
-// shows none, and tells the PR either way.
+// settleGone ends a running record whose VM AWS no longer lists, after
+// asking EC2 about that very instance.
+func (ls *Launches) settleGone(ctx context.Context, l *store.Launch, now time.Time) error {
+	if _, _, gone, err := ls.prov.Due(ctx, l.Region, l.InstanceID, now); err != nil || !gone {
+		return err
+	}
+	return ls.ended(ctx, l, "its instance was already gone")
+}
+
+// settleStuck adopts the VM a stuck launch produced (ending it at once if a
+// stop was asked for), or fails the launch when AWS shows none. The PR is
+// told when GitHub can be reached; the records never wait for it.
 func (ls *Launches) settleStuck(ctx context.Context, l *store.Launch, in ec2.Instance, isLive, listed bool) error {
-	t, err := ls.thread(ctx, l)
+	stop, err := ls.records.StopRequested(ctx, l.ID)
 	if err != nil {
 		return err
 	}
-	if isLive {
+	switch {
+	case isLive:
 		saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+			if x.State.Ended() {
+				return store.ErrNoChange
+			}
 			x.State, x.InstanceID, x.PublicIPv4, x.PublicDNS, x.PrivateIPv4 = store.StateRunning, in.ID, in.PublicIPv4, in.PublicDNS, in.PrivateIPv4
 			x.LaunchedAt = in.LaunchTime
 			if exp, err := time.Parse(time.RFC3339, in.Tags[ec2.TagExpiresAt]); err == nil {
@@ -132,15 +152,25 @@ func (ls *Launches) settleStuck(ctx context.Context, l *store.Launch, in ec2.Ins
 			return err
 		}
 		ls.log.Info("settle: adopted the VM of a stuck launch", "launch", l.ID, "instance", in.ID)
-		if err := ls.schedule(ctx, saved); err != nil {
+		*l = *saved
+		if stop != "" {
+			if err := ls.prov.Terminate(ctx, l, stop); err != nil {
+				return err
+			}
+		} else if err := ls.schedule(ctx, l); err != nil {
 			return err
 		}
-		return ls.reportOnce(ctx, t, saved)
-	}
-	if !listed {
+	case listed:
+		ls.prov.CleanUpFailed(ctx, l) // whatever the reservation made after all
+		ls.prov.GiveUp(ctx, l, errors.New("the launch never completed"))
+	default:
 		return nil // AWS did not answer for its region: judge next time
 	}
-	ls.prov.GiveUp(ctx, l, errors.New("the launch never completed"))
+	t, err := ls.thread(ctx, l)
+	if err != nil {
+		ls.log.Warn("settle: cannot tell the PR", "launch", l.ID, "err", err)
+		return nil
+	}
 	return ls.reportOnce(ctx, t, l)
 }
 

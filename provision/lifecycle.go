@@ -164,8 +164,8 @@ func (p *Provisioner) TerminateInstance(ctx context.Context, region, instanceID 
 	return p.cloud.Terminate(ctx, region, instanceID)
 }
 
-// cleanUpFailed terminates whatever instance a failed reservation left.
-func (p *Provisioner) cleanUpFailed(ctx context.Context, l *store.Launch) {
+// CleanUpFailed terminates whatever instance a failed reservation left.
+func (p *Provisioner) CleanUpFailed(ctx context.Context, l *store.Launch) {
 	if p.cloud == nil || l.ReservationID == 0 {
 		return
 	}

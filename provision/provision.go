@@ -31,7 +31,6 @@ type launchAPI interface {
 
 // records persists launch records and when pubkeys were used (*store.Store).
 type records interface {
-	SaveLaunch(ctx context.Context, l *store.Launch) error
 	UpdateLaunch(ctx context.Context, id string, fn func(*store.Launch) error) (*store.Launch, error)
 	TouchPubkey(ctx context.Context, id int64, now time.Time) error
 }
@@ -104,7 +103,7 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 			return p.fail(ctx, l, "", err, "The Launch service did not accept your SSH key. Try another key with `--key FINGERPRINT`.")
 		}
 		l.PubkeyID = pk.ID
-		if err := p.records.SaveLaunch(ctx, l); err != nil {
+		if err := p.save(ctx, l); err != nil {
 			return err
 		}
 	}
@@ -119,7 +118,7 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 			return fmt.Errorf("create launch template: %w", err)
 		}
 		l.TemplateID = id
-		if err := p.records.SaveLaunch(ctx, l); err != nil {
+		if err := p.save(ctx, l); err != nil {
 			return err
 		}
 	}
@@ -135,10 +134,10 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 	var timedOut *launchapi.WaitTimeoutError
 	switch {
 	case errors.As(err, &failed):
-		p.cleanUpFailed(ctx, l)
+		p.CleanUpFailed(ctx, l)
 		return p.failed(ctx, l, &Failure{Step: failed.StepTitle, Message: failed.Message, Advice: adviceFor(failed.Message)})
 	case errors.As(err, &timedOut):
-		p.cleanUpFailed(ctx, l)
+		p.CleanUpFailed(ctx, l)
 		return p.failed(ctx, l, &Failure{Step: timedOut.LastStatus, Message: fmt.Sprintf("the reservation did not finish within %s", timedOut.Waited.Round(time.Minute)),
 			Advice: "The Launch service may be overloaded; try again later."})
 	case err != nil:
@@ -157,7 +156,7 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 		// Real EC2 may not keep template tags when the service passes its own:
 		// without its tags a VM would be ended early by the sweeper's grace rule.
 		if err := p.cloud.TagInstance(ctx, l.Region, l.InstanceID, BirthTags(l)); err != nil {
-			if serr := p.records.SaveLaunch(ctx, l); serr != nil {
+			if serr := p.save(ctx, l); serr != nil {
 				log.Warn("save launch", "err", serr)
 			}
 			return fmt.Errorf("tag instance %s: %w", l.InstanceID, err)
@@ -173,7 +172,7 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 	l.State = store.StateRunning
 	l.LaunchedAt = p.now().UTC()
 	log.Info("launch running", "instance", l.InstanceID, "reservation", l.ReservationID, "address", l.PublicIPv4)
-	return p.records.SaveLaunch(ctx, l)
+	return p.save(ctx, l)
 }
 
 // reserve creates the reservation, or adopts the one an interrupted earlier
@@ -188,11 +187,11 @@ func (p *Provisioner) reserve(ctx context.Context, l *store.Launch, log *slog.Lo
 		if found != nil {
 			log.Info("resumed: adopting the reservation an earlier attempt created", "reservation", found.ReservationID)
 			l.ReservationID = found.ReservationID
-			return p.records.SaveLaunch(ctx, l)
+			return p.save(ctx, l)
 		}
 	}
 	l.State = store.StateLaunching
-	if err := p.records.SaveLaunch(ctx, l); err != nil {
+	if err := p.save(ctx, l); err != nil {
 		return err
 	}
 	template := l.TemplateID
@@ -214,7 +213,7 @@ func (p *Provisioner) reserve(ctx context.Context, l *store.Launch, log *slog.Lo
 	}
 	l.ReservationID = res.ReservationID
 	log.Info("reservation created", "reservation", res.ReservationID)
-	return p.records.SaveLaunch(ctx, l)
+	return p.save(ctx, l)
 }
 
 // fail decides whether a Launch API error is final (a 4xx answer) or worth
@@ -239,7 +238,7 @@ func (p *Provisioner) failed(ctx context.Context, l *store.Launch, f *Failure) e
 	l.FailedStep = f.Step
 	l.FailureAdvice = f.Advice
 	l.EndedAt = p.now().UTC()
-	if err := p.records.SaveLaunch(ctx, l); err != nil {
+	if err := p.save(ctx, l); err != nil {
 		return err
 	}
 	return f
@@ -281,4 +280,24 @@ func adviceFor(msg string) string {
 // CleanPubkeys deletes the bot's pubkeys unused for PubkeyRetention.
 func (p *Provisioner) CleanPubkeys(ctx context.Context, use PubkeyUse) (int, error) {
 	return CleanPubkeys(ctx, p.api, use, p.now())
+}
+
+// ErrEndedElsewhere means another handler ended the launch meanwhile (a
+// stop, an expiry, the reconciler): the in-memory copy must not undo it.
+var ErrEndedElsewhere = errors.New("launch ended meanwhile")
+
+// save writes the launch's progress, unless the stored record has already
+// ended: then l becomes the stored record and ErrEndedElsewhere is returned.
+func (p *Provisioner) save(ctx context.Context, l *store.Launch) error {
+	saved, err := p.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+		if x.State.Ended() && !l.State.Ended() {
+			return ErrEndedElsewhere
+		}
+		*x = *l
+		return nil
+	})
+	if errors.Is(err, ErrEndedElsewhere) && saved != nil {
+		*l = *saved
+	}
+	return err
 }

@@ -68,7 +68,9 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 	}
 	if launches == nil && len(cfg.Regions()) > 0 {
 		// Launching is off here, but VMs launched before must still end.
-		if cloud, err := newCloud(cfg); err == nil {
+		if cloud, err := newCloud(cfg); err != nil {
+			log.Error("no AWS sweeper on this replica", "err", err)
+		} else {
 			wg.Add(1)
 			go func() { defer wg.Done(); sweepAWSOnly(ctx, cfg, cloud, log) }()
 		}
