@@ -80,10 +80,8 @@ type InstallationJob struct {
 // old ones find a later expiry on the instance and do nothing.
 func (ls *Launches) schedule(ctx context.Context, l *store.Launch) error {
 	at := l.ExpiresAt.Unix()
-	exp, _ := json.Marshal(expireJob{LaunchID: l.ID, Region: l.Region, InstanceID: l.InstanceID, ExpiresAt: l.ExpiresAt})
-	err := ls.queue.EnqueueAt(ctx, store.Job{Kind: JobExpire, ID: fmt.Sprintf("expire:%s:%d", l.ID, at), Payload: exp, Queue: store.QueueLifecycle, MaxRetry: lifecycleRetries}, l.ExpiresAt)
-	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
-		return fmt.Errorf("schedule termination: %w", err)
+	if err := ls.scheduleExpiry(ctx, expireJob{LaunchID: l.ID, Region: l.Region, InstanceID: l.InstanceID, ExpiresAt: l.ExpiresAt}); err != nil {
+		return err
 	}
 	if warnAt := l.ExpiresAt.Add(-warnBefore); warnAt.After(ls.now()) {
 		w, _ := json.Marshal(warnJob{LaunchID: l.ID, ExpiresAt: l.ExpiresAt})
@@ -91,6 +89,17 @@ func (ls *Launches) schedule(ctx context.Context, l *store.Launch) error {
 		if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
 			return fmt.Errorf("schedule warning: %w", err)
 		}
+	}
+	return nil
+}
+
+// scheduleExpiry queues the terminate job for j.ExpiresAt (once per expiry).
+func (ls *Launches) scheduleExpiry(ctx context.Context, j expireJob) error {
+	payload, _ := json.Marshal(j)
+	err := ls.queue.EnqueueAt(ctx, store.Job{Kind: JobExpire, ID: fmt.Sprintf("expire:%s:%d", j.LaunchID, j.ExpiresAt.Unix()), Payload: payload,
+		Queue: store.QueueLifecycle, MaxRetry: lifecycleRetries}, j.ExpiresAt)
+	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
+		return fmt.Errorf("schedule termination: %w", err)
 	}
 	return nil
 }
@@ -108,12 +117,8 @@ func (ls *Launches) HandleExpire(ctx context.Context, payload []byte) error {
 	}
 	if !gone && !due {
 		// Extended: the timer for the later expiry takes over.
-		next, _ := json.Marshal(expireJob{LaunchID: j.LaunchID, Region: j.Region, InstanceID: j.InstanceID, ExpiresAt: carried})
-		err := ls.queue.EnqueueAt(ctx, store.Job{Kind: JobExpire, ID: fmt.Sprintf("expire:%s:%d", j.LaunchID, carried.Unix()), Payload: next, Queue: store.QueueLifecycle, MaxRetry: lifecycleRetries}, carried)
-		if errors.Is(err, store.ErrDuplicateJob) {
-			return nil
-		}
-		return err
+		j.ExpiresAt = carried
+		return ls.scheduleExpiry(ctx, j)
 	}
 	if due {
 		// The VM first, whatever the record says (it may be lost, stale or unaware of this instance).

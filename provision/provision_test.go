@@ -47,10 +47,15 @@ func newEnv(t *testing.T) *env {
 	return &env{api: api, client: client, st: st, source: src.ID, prov: New(client, st, src.ID, Options{Now: clock.Now}, quiet)}
 }
 
-func (e *env) record(t *testing.T) *store.Launch {
+func (e *env) record(t *testing.T) *store.Launch { return e.recordFor(t, "Alice", 1) }
+
+// record2 is a second launch, by someone else, on the same PR.
+func (e *env) record2(t *testing.T) *store.Launch { return e.recordFor(t, "bob", 2) }
+
+func (e *env) recordFor(t *testing.T, owner string, comment int64) *store.Launch {
 	t.Helper()
 	l, _, err := e.st.CreateLaunch(context.Background(), &store.Launch{
-		Owner: "Alice", Repo: "packit/ogr", PR: 7, CommandCommentID: 1, Machine: "fedora",
+		Owner: owner, Repo: "packit/ogr", PR: 7, CommandCommentID: comment, Machine: "fedora",
 		Image: "ami-0123456789abcdef0", Region: "us-east-1", InstanceType: "t3.small", KeyBody: key, State: store.StateAccepted,
 	})
 	if err != nil {
@@ -109,17 +114,6 @@ func TestLaunchResumeAdoptsTheReservationItMayHaveCreated(t *testing.T) {
 	if err := e.prov.Launch(context.Background(), l2, nil); err != nil || l2.ReservationID == 0 || l2.ReservationID == res.ReservationID {
 		t.Errorf("resume without a reservation: %v, %d", err, l2.ReservationID)
 	}
-}
-
-func (e *env) record2(t *testing.T) *store.Launch {
-	t.Helper()
-	l, _, err := e.st.CreateLaunch(context.Background(), &store.Launch{
-		Owner: "bob", Repo: "packit/ogr", PR: 7, CommandCommentID: 2, Image: "ami-0123456789abcdef0", Region: "us-east-1", InstanceType: "t3.small", KeyBody: key, State: store.StateAccepted,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
 }
 
 func TestLaunchFailures(t *testing.T) {
