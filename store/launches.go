@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -267,10 +268,16 @@ var ErrNoChange = errors.New("no change")
 // UpdateLaunch applies fn to the current record and saves it atomically
 // (optimistic: retried if another writer got there first), so that
 // concurrent handlers — a timer, an extension, the launch job — never undo
-// each other's changes.
+// each other's changes. Writers that collide back off for a random, growing
+// pause so that a burst of them spreads out instead of colliding again.
 func (s *Store) UpdateLaunch(ctx context.Context, id string, fn func(*Launch) error) (*Launch, error) {
 	var out *Launch
-	for range 10 {
+	for attempt := range updateAttempts {
+		if attempt > 0 {
+			if err := sleepCtx(ctx, contentionPause(attempt)); err != nil {
+				return nil, fmt.Errorf("update launch %s: %w", id, err)
+			}
+		}
 		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 			data, err := tx.Get(ctx, launchKey(id)).Bytes()
 			if errors.Is(err, redis.Nil) {
@@ -312,6 +319,26 @@ func (s *Store) UpdateLaunch(ctx context.Context, id string, fn func(*Launch) er
 		return out, err
 	}
 	return nil, fmt.Errorf("update launch %s: too much contention", id)
+}
+
+const updateAttempts = 50
+
+// contentionPause is a full-jitter backoff: up to 2 ms after the first
+// collision, growing to at most 50 ms.
+func contentionPause(attempt int) time.Duration {
+	ceiling := min(time.Duration(attempt)*2*time.Millisecond, 50*time.Millisecond)
+	return time.Duration(mrand.Int64N(int64(ceiling)) + 1)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // RequestStop asks an in-flight launch to end its VM as soon as it has one.
