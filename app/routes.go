@@ -6,15 +6,17 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Routes is the HTTP surface: the webhook (only when intake is set, i.e.
-// a webhook secret exists), liveness and readiness.
+// a webhook secret exists), liveness, readiness and Prometheus metrics.
 func Routes(webhookPath string, intake http.Handler, ready func(ctx context.Context) error) http.Handler {
 	r := mux.NewRouter()
 	if intake != nil {
-		r.Handle(webhookPath, intake).Methods(http.MethodPost)
+		r.Handle(webhookPath, countDeliveries(intake)).Methods(http.MethodPost)
 	}
+	r.Handle("/metrics", promhttp.Handler()).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeText(w, http.StatusOK, "ok")
 	}).Methods(http.MethodGet)

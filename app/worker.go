@@ -88,11 +88,18 @@ func (w *Worker) HandleCommand(ctx context.Context, payload []byte) error {
 	var refusal *config.Refusal
 	if errors.As(err, &refusal) {
 		log.Info("command refused", "line", job.Line, "reason", refusal.Reason)
-		return t.Refuse(ctx, refusal.Reason)
+		if err := t.Refuse(ctx, refusal.Reason); err != nil {
+			return err
+		}
+		commandsTotal.WithLabelValues(commandName(job.Line), "refused").Inc()
+		return nil
 	}
-	if err != nil {
+	if err == nil {
+		commandsTotal.WithLabelValues(commandName(job.Line), "answered").Inc()
+	} else {
 		log.Error("command failed", "line", job.Line, "err", err)
 		if store.FinalAttempt(ctx) && ctx.Err() == nil {
+			commandsTotal.WithLabelValues(commandName(job.Line), "failed").Inc()
 			// Every command gets an answer, even when GitHub kept failing.
 			if rerr := t.Refuse(ctx, "Something went wrong while handling this command (GitHub or the bot's storage kept failing). Please comment it again in a few minutes."); rerr != nil {
 				log.Error("could not tell the PR either", "err", rerr)

@@ -68,6 +68,7 @@ func (p *Provisioner) Terminate(ctx context.Context, l *store.Launch, reason str
 	if err := p.cloud.Terminate(ctx, l.Region, l.InstanceID); err != nil {
 		return fmt.Errorf("terminate launch %s: %w", l.ID, err)
 	}
+	terminatedTotal.WithLabelValues("record").Inc()
 	p.log.Info("launch terminated", "launch", l.ID, "instance", l.InstanceID, "reason", reason)
 	return p.markEnded(ctx, l, reason)
 }
@@ -161,7 +162,11 @@ func (p *Provisioner) Due(ctx context.Context, region, instanceID string, now ti
 // TerminateInstance ends an instance known only by its tags (its record may
 // be gone).
 func (p *Provisioner) TerminateInstance(ctx context.Context, region, instanceID string) error {
-	return p.cloud.Terminate(ctx, region, instanceID)
+	if err := p.cloud.Terminate(ctx, region, instanceID); err != nil {
+		return err
+	}
+	terminatedTotal.WithLabelValues("timer").Inc()
+	return nil
 }
 
 // CleanUpFailed terminates whatever instance a failed reservation left.
@@ -183,6 +188,7 @@ func (p *Provisioner) CleanUpFailed(ctx context.Context, l *store.Launch) {
 			continue
 		}
 		l.InstanceID = in.ID
+		terminatedTotal.WithLabelValues("failed_launch").Inc()
 		p.log.Info("failed launch: terminated the instance it left", "launch", l.ID, "instance", in.ID)
 	}
 }

@@ -172,7 +172,12 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 	l.State = store.StateRunning
 	l.LaunchedAt = p.now().UTC()
 	log.Info("launch running", "instance", l.InstanceID, "reservation", l.ReservationID, "address", l.PublicIPv4)
-	return p.save(ctx, l)
+	if err := p.save(ctx, l); err != nil {
+		return err
+	}
+	launchesTotal.WithLabelValues("running").Inc()
+	launchSeconds.Observe(l.LaunchedAt.Sub(l.CreatedAt).Seconds())
+	return nil
 }
 
 // reserve creates the reservation, or adopts the one an interrupted earlier
@@ -241,6 +246,7 @@ func (p *Provisioner) failed(ctx context.Context, l *store.Launch, f *Failure) e
 	if err := p.save(ctx, l); err != nil {
 		return err
 	}
+	launchesTotal.WithLabelValues("failed").Inc()
 	return f
 }
 

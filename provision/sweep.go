@@ -87,11 +87,19 @@ func (p *Provisioner) Sweep(ctx context.Context, regions []string, pol Policy, n
 				errs = append(errs, fmt.Errorf("sweep %s: %w", in.ID, err))
 				continue
 			}
+			terminatedTotal.WithLabelValues("sweeper").Inc()
 			p.log.Info("sweeper terminated a VM", "launch", in.Tags[ec2.TagLaunch], "instance", in.ID, "region", region, "reason", reason)
 			res.Swept = append(res.Swept, Swept{LaunchID: in.Tags[ec2.TagLaunch], Region: region, InstanceID: in.ID, Reason: reason})
 		}
 	}
-	return res, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		sweepsTotal.WithLabelValues("error").Inc()
+		return res, err
+	}
+	sweepsTotal.WithLabelValues("ok").Inc()
+	sweepLastSuccess.Set(float64(p.now().Unix()))
+	managedVMs.Set(float64(len(res.Live)))
+	return res, nil
 }
 
 // LaunchLookup reads launch records (*store.Store).

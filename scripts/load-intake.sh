@@ -58,3 +58,5 @@ pid=$!
 for _ in $(seq 50); do curl -fs "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 echo "payload: $(wc -c < "$work/body.json") bytes"
 taskset -c 1 wrk -t 1 -c 8 -d "${secs}s" -s "$work/post.lua" "http://127.0.0.1:$port/api/github/webhooks"
+# What the bot itself counted (every delivery above, by answer).
+curl -fs "127.0.0.1:$port/metrics" | grep '^packit_launch_webhook_deliveries_total' || true

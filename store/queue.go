@@ -116,7 +116,10 @@ func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
 // wrap it with SkipRetry to give up.
 func (w *Worker) Handle(kind string, fn func(ctx context.Context, payload []byte) error) {
 	w.mux.HandleFunc(kind, func(ctx context.Context, t *asynq.Task) error {
-		return fn(ctx, t.Payload())
+		start := time.Now()
+		err := fn(ctx, t.Payload())
+		observeJob(ctx, kind, start, err)
+		return err
 	})
 }
 

@@ -3,6 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/packit/packit-launch/store/storetest"
 )
 
 // inDir runs the test in a fresh working directory (run reads ./.env).
@@ -97,45 +104,85 @@ func TestServeStartsOnTheExampleConfig(t *testing.T) {
 	for _, k := range []string{"GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH", "GITHUB_WEBHOOK_SECRET", "REDIS_URL", "LAUNCH_CLIENT_ID", "LAUNCH_OFFLINE_TOKEN", "LAUNCH_IDENTITY"} {
 		t.Setenv(k, "")
 	}
-	t.Setenv("LISTEN_ADDR", "127.0.0.1:0")
-	ctx, cancel := context.WithCancel(context.Background())
-	var logs syncBuffer
-	done := make(chan int)
-	go func() {
-		done <- run(ctx, []string{"serve", "--config", filepath.Join(examples, "packit-launch.yaml")}, &logs, &logs)
-	}()
-	addrRE := regexp.MustCompile(`msg=listening addr=(\S+)`)
-	var addr string
-	for deadline := time.Now().Add(20 * time.Second); addr == ""; {
-		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", logs.String())
-		} else {
-			time.Sleep(20 * time.Millisecond) // waiting for a server to come up
-		}
-	}
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil || resp.StatusCode != want {
-			t.Errorf("GET %s: %v %v", path, resp, err)
-		} else {
-			resp.Body.Close()
-		}
-	}
+	addr, logs, stop := startRun(t, "serve", "--config", filepath.Join(examples, "packit-launch.yaml"))
+	expectEndpoints(t, addr)
 	resp, err := http.Post("http://"+addr+"/api/github/webhooks", "application/json", strings.NewReader("{}"))
 	if err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("webhook without a secret: %v %v", resp, err)
 	} else {
 		resp.Body.Close()
 	}
-	cancel()
-	if code := <-done; code != 0 {
+	if code := stop(); code != 0 {
 		t.Errorf("exit code %d", code)
 	}
 	for _, want := range []string{"setting=GITHUB_APP_ID", "setting=GITHUB_WEBHOOK_SECRET", "setting=LAUNCH_SOURCE_ID", "NOT durable", "webhook endpoint not served"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %q", want)
+		}
+	}
+}
+
+// A separate worker has no webhook but answers probes and serves metrics.
+func TestWorkerServesHealthAndMetrics(t *testing.T) {
+	examples, _ := filepath.Abs("../../examples")
+	dir := inDir(t)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemPath := filepath.Join(dir, "app.pem")
+	os.WriteFile(pemPath, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
+	for k, v := range map[string]string{"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": "", "GITHUB_PRIVATE_KEY_PATH": pemPath,
+		"GITHUB_WEBHOOK_SECRET": "", "REDIS_URL": storetest.StartRedis(t), "LAUNCH_CLIENT_ID": "", "LAUNCH_OFFLINE_TOKEN": "", "LAUNCH_IDENTITY": ""} {
+		t.Setenv(k, v)
+	}
+	addr, logs, stop := startRun(t, "worker", "--config", filepath.Join(examples, "packit-launch.yaml"))
+	expectEndpoints(t, addr)
+	if code := stop(); code != 0 {
+		t.Errorf("exit code %d\n%s", code, logs.String())
+	}
+	if !strings.Contains(logs.String(), "worker started") {
+		t.Errorf("worker did not start:\n%s", logs.String())
+	}
+}
+
+// startRun runs the command until stop is called and returns the address
+// it listens on (LISTEN_ADDR is set to a free port).
+func startRun(t *testing.T, args ...string) (addr string, logs *syncBuffer, stop func() int) {
+	t.Helper()
+	t.Setenv("LISTEN_ADDR", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	logs = &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, logs, logs) }()
+	stop = func() int { cancel(); return <-done }
+	addrRE := regexp.MustCompile(`msg=listening addr=(\S+)`)
+	for deadline := time.Now().Add(20 * time.Second); addr == ""; {
+		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		} else if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("%s did not start:\n%s", args[0], logs.String())
+		} else {
+			time.Sleep(20 * time.Millisecond) // waiting for a server to come up
+		}
+	}
+	return addr, logs, stop
+}
+
+// expectEndpoints checks the probes and the metrics page an operator scrapes.
+func expectEndpoints(t *testing.T, addr string) {
+	t.Helper()
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "packit_launch_managed_vms"} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Errorf("GET %s: %v", path, err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d, want 200 with %q", path, resp.StatusCode, want)
 		}
 	}
 }

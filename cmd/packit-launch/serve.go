@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/packit/packit-launch/app"
 	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/provision"
@@ -82,7 +84,23 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 	default:
 		log.Error("worker not started: GitHub App credentials are missing")
 	}
+	queueDepth := st.QueueCollector()
+	if err := prometheus.Register(queueDepth); err == nil {
+		defer prometheus.Unregister(queueDepth)
+	}
 	if !web {
+		// Probes and metrics only; the work matters more than them.
+		ln, err := net.Listen("tcp", cfg.ListenAddr)
+		if err != nil {
+			log.Error("health and metrics endpoints not served", "err", fmt.Errorf("LISTEN_ADDR %s: %w", cfg.ListenAddr, err))
+		} else {
+			log.Info("listening", "addr", ln.Addr().String(), "webhook_served", false)
+			go func() {
+				if err := serveHTTP(ctx, ln, app.Routes("", nil, st.Ping)); err != nil {
+					log.Error("health and metrics endpoints stopped", "err", err)
+				}
+			}()
+		}
 		wg.Wait()
 		return firstErr(errs)
 	}
@@ -98,18 +116,27 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 	default:
 		intake = app.NewIntake(secret, st, st.Queue(), log)
 	}
-	srv := &http.Server{
-		Handler:           app.Routes(cfg.GitHub.WebhookPath, intake, st.Ping),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return &badSetup{fmt.Errorf("LISTEN_ADDR %s: %w", cfg.ListenAddr, err)}
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "webhook", cfg.GitHub.WebhookPath, "webhook_served", intake != nil)
+	if err := serveHTTP(ctx, ln, app.Routes(cfg.GitHub.WebhookPath, intake, st.Ping)); err != nil {
+		return err
+	}
+	wg.Wait()
+	return firstErr(errs)
+}
+
+// serveHTTP serves h on ln until ctx ends, then shuts down gracefully.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
@@ -119,8 +146,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	wg.Wait()
-	return firstErr(errs)
+	return nil
 }
 
 // newWorker returns a nil worker when the GitHub App credentials are

@@ -1,0 +1,42 @@
+package app
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/packit/packit-launch/commands"
+)
+
+var (
+	deliveriesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "packit_launch_webhook_deliveries_total",
+		Help: "Webhook deliveries by HTTP answer: 202 queued, 204 nothing to do, 200 ping or duplicate, 401 unsigned or bad signature, 413 too large, 400 malformed, 503 state store or queue down (GitHub does not resend these).",
+	}, []string{"code"})
+	commandsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "packit_launch_commands_total",
+		Help: "Commands handled, by command and outcome (answered, refused, failed: no answer could be given after every retry).",
+	}, []string{"command", "outcome"})
+)
+
+// countDeliveries counts each webhook answer by status code.
+func countDeliveries(h http.Handler) http.Handler {
+	return promhttp.InstrumentHandlerCounter(deliveriesTotal, h)
+}
+
+// commandName is the command a line holds, for metrics: one of the
+// grammar's kinds or "invalid".
+func commandName(line string) string {
+	cmd, err := commands.Parse(line)
+	var usage *commands.UsageError
+	switch {
+	case errors.As(err, &usage) && usage.Kind != "":
+		return string(usage.Kind)
+	case err != nil:
+		return "invalid"
+	}
+	return string(cmd.Kind)
+}

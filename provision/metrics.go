@@ -1,0 +1,34 @@
+package provision
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+var (
+	launchesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "packit_launch_launches_total",
+		Help: "Launches that reached an outcome: running, or failed.",
+	}, []string{"outcome"})
+	launchSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "packit_launch_launch_duration_seconds",
+		Help:    "From an accepted /launch to a running VM.",
+		Buckets: []float64{30, 60, 90, 120, 180, 240, 300, 450, 600, 900, 1200, 1800, 2400},
+	})
+	terminatedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "packit_launch_vms_terminated_total",
+		Help: "VMs the bot terminated, by path: record (expiry, stop, PR close, uninstall), timer (an expiry timer whose record was gone), failed_launch (left by a failed reservation), sweeper (overdue by its tags).",
+	}, []string{"by"})
+	sweepsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "packit_launch_sweeps_total",
+		Help: "Sweeps of AWS, by outcome (ok, or error: some region could not be listed or some VM not terminated).",
+	}, []string{"outcome"})
+	sweepLastSuccess = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "packit_launch_sweep_last_success_timestamp_seconds",
+		Help: "When this replica last swept every region without an error (Unix time). Alert when it falls behind: VMs past their time may be running.",
+	})
+	managedVMs = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "packit_launch_managed_vms",
+		Help: "Managed VMs left running after this replica's last complete sweep (what the operator is paying for).",
+	})
+)
