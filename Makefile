@@ -6,7 +6,7 @@ CONFIG ?= examples/packit-launch.yaml
 AWS_EC2_METADATA_DISABLED ?= true
 export AWS_EC2_METADATA_DISABLED
 
-.PHONY: run test lint bench build tools fuzz
+.PHONY: run test lint bench build tools fuzz demo
 
 build:
 	$(GO) build -o bin/packit-launch ./cmd/packit-launch
@@ -14,6 +14,11 @@ build:
 # The bot on the example config and the embedded (non-durable) store.
 run: build
 	./bin/packit-launch serve --config $(CONFIG)
+
+# The whole bot against local fakes (GitHub, Launch service) and moto_server:
+# a /launch conversation on a pretend PR, as a reviewer sees it.
+demo: build tools
+	./bin/packit-launch demo
 
 # The whole suite with the race detector; brings up what a fresh machine lacks.
 test: tools

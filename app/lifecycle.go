@@ -398,7 +398,7 @@ func (ls *Launches) stop(ctx context.Context, t *Thread, job CommandJob, launche
 	}
 	var lines []string
 	for _, l := range picked {
-		err := ls.terminate(ctx, l, "stopped by @"+job.User)
+		err := ls.terminate(ctx, l, "@"+job.User+" stopped it")
 		if errors.Is(err, provision.ErrStillLaunching) {
 			lines = append(lines, fmt.Sprintf("`%s` is still launching; it will be terminated as soon as it is up.", l.ID))
 			continue
@@ -473,7 +473,7 @@ func (ls *Launches) HandleButton(ctx context.Context, payload []byte) error {
 		}
 		return t.Comment(ctx, fmt.Sprintf("@%s %s", j.Sender, line))
 	case actionTerminate:
-		err := ls.terminate(ctx, l, "stopped by @"+j.Sender)
+		err := ls.terminate(ctx, l, "@"+j.Sender+" stopped it")
 		if errors.Is(err, provision.ErrStillLaunching) {
 			return nil
 		}

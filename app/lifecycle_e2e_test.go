@@ -132,7 +132,7 @@ func TestStopOwnOthersAndAll(t *testing.T) {
 	}
 	e.waitTerminated(l.InstanceID)
 	ended, _ := e.st.GetLaunch(context.Background(), l.ID)
-	if ended.State != store.StateEnded || ended.EndReason != "stopped by @carol" {
+	if ended.State != store.StateEnded || ended.EndReason != "@carol stopped it" {
 		t.Errorf("record: %s %q", ended.State, ended.EndReason)
 	}
 	// status lists it as terminated.
@@ -409,7 +409,7 @@ func TestStopWhileLaunchingEndsTheVMOnceUp(t *testing.T) {
 	}
 	letGo()
 	l := e.reported(c)
-	if l.State != store.StateEnded || l.EndReason != "stopped by @alice" {
+	if l.State != store.StateEnded || l.EndReason != "@alice stopped it" {
 		t.Fatalf("record: %s %q", l.State, l.EndReason)
 	}
 	e.waitTerminated(l.InstanceID)

@@ -23,6 +23,8 @@ Usage:
   packit-launch vms terminate ID...|--all        terminate VMs by launch or instance id, or all of them
   packit-launch aws bootstrap --profile NAME [--ssh-cidr CIDRS] [--vpc VPC]
                                                  create a profile's SSH-only security group and base template
+  packit-launch demo                             the whole bot on this machine against fakes (needs moto_server):
+                                                 a /launch conversation on a pretend PR, as a reviewer sees it
   packit-launch help
 
 Settings come from the config file (--config, PACKIT_LAUNCH_CONFIG, or ./packit-launch.yaml),
@@ -64,6 +66,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		err = awsBootstrap(ctx, args[2:], stdout)
+	case "demo":
+		// The conversation is the output; the bot's log only when it errs.
+		err = demo(ctx, stdout, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/packit/packit-launch/app"
@@ -28,6 +29,21 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 		return err
 	}
 	log.Info("config loaded", "file", orNone(file), "projects", len(cfg.Projects), "profiles", len(cfg.Profiles), "paused", cfg.Paused)
+	return runBot(ctx, bot{cfg: cfg}, log, web)
+}
+
+// bot is what runBot needs beyond the settings; the zero values are
+// production's. The demo points AWS at moto and learns the address.
+type bot struct {
+	cfg         *config.Server
+	awsEndpoint string
+	awsCreds    aws.CredentialsProvider
+	listening   func(addr string)
+}
+
+// runBot runs the bot until ctx ends.
+func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
+	cfg := b.cfg
 	missing := cfg.Missing()
 	for _, m := range missing {
 		log.Error("setting missing", "setting", m.Name, "how", m.How)
@@ -47,7 +63,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	worker, launches, err := newWorker(cfg, st, log)
+	worker, launches, err := newWorker(b, st, log)
 	switch {
 	case err != nil:
 		return &badSetup{err}
@@ -70,7 +86,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 	}
 	if launches == nil && len(cfg.Regions()) > 0 {
 		// Launching is off here, but VMs launched before must still end.
-		if cloud, err := newCloud(cfg); err != nil {
+		if cloud, err := newCloud(b); err != nil {
 			log.Error("no AWS sweeper on this replica", "err", err)
 		} else {
 			wg.Add(1)
@@ -95,6 +111,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 			log.Error("health and metrics endpoints not served", "err", fmt.Errorf("LISTEN_ADDR %s: %w", cfg.ListenAddr, err))
 		} else {
 			log.Info("listening", "addr", ln.Addr().String(), "webhook_served", false)
+			b.announce(ln)
 			go func() {
 				if err := serveHTTP(ctx, ln, app.Routes("", nil, st.Ping)); err != nil {
 					log.Error("health and metrics endpoints stopped", "err", err)
@@ -121,6 +138,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error
 		return &badSetup{fmt.Errorf("LISTEN_ADDR %s: %w", cfg.ListenAddr, err)}
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "webhook", cfg.GitHub.WebhookPath, "webhook_served", intake != nil)
+	b.announce(ln)
 	if err := serveHTTP(ctx, ln, app.Routes(cfg.GitHub.WebhookPath, intake, st.Ping)); err != nil {
 		return err
 	}
@@ -149,9 +167,16 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 	return nil
 }
 
+func (b bot) announce(ln net.Listener) {
+	if b.listening != nil {
+		b.listening(ln.Addr().String())
+	}
+}
+
 // newWorker returns a nil worker when the GitHub App credentials are
 // missing, and nil launches when the Launch service settings are.
-func newWorker(cfg *config.Server, st *store.Store, log *slog.Logger) (*app.Worker, *app.Launches, error) {
+func newWorker(b bot, st *store.Store, log *slog.Logger) (*app.Worker, *app.Launches, error) {
+	cfg := b.cfg
 	if cfg.GitHub.AppID == 0 || (cfg.GitHub.PrivateKey == "" && cfg.GitHub.PrivateKeyPath == "") {
 		return nil, nil, nil
 	}
@@ -163,7 +188,7 @@ func newWorker(cfg *config.Server, st *store.Store, log *slog.Logger) (*app.Work
 	if err != nil {
 		return nil, nil, err
 	}
-	launches, err := newLaunches(cfg, st, inst, log)
+	launches, err := newLaunches(b, st, inst, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -177,8 +202,8 @@ func newWorker(cfg *config.Server, st *store.Store, log *slog.Logger) (*app.Work
 // newLaunches returns nil when the Launch service settings are missing; the
 // worker then says so on the PR. Launching needs the bot's own AWS access
 // too: without it nothing could end the VMs.
-func newLaunches(cfg *config.Server, st *store.Store, inst *app.Installations, log *slog.Logger) (*app.Launches, error) {
-	l := cfg.Launch
+func newLaunches(b bot, st *store.Store, inst *app.Installations, log *slog.Logger) (*app.Launches, error) {
+	cfg, l := b.cfg, b.cfg.Launch
 	if l.SourceID == "" || (l.ClientID == "" && l.OfflineToken == "" && l.Identity == "") {
 		log.Error("launching disabled: Launch service settings are missing")
 		return nil, nil
@@ -187,7 +212,7 @@ func newLaunches(cfg *config.Server, st *store.Store, inst *app.Installations, l
 		log.Error("launching disabled: no profile allows any region")
 		return nil, nil
 	}
-	cloud, err := newCloud(cfg)
+	cloud, err := newCloud(b)
 	if err != nil {
 		return nil, err
 	}
@@ -204,8 +229,10 @@ func newLaunches(cfg *config.Server, st *store.Store, inst *app.Installations, l
 }
 
 // newCloud is the bot's own AWS access in every region a profile allows.
-func newCloud(cfg *config.Server) (*ec2.Cloud, error) {
-	cloud, err := ec2.New(context.Background(), ec2.Config{Regions: cfg.Regions(), RoleARN: cfg.AWS.RoleARN, ExternalID: cfg.AWS.ExternalID.Reveal()})
+func newCloud(b bot) (*ec2.Cloud, error) {
+	cfg := b.cfg
+	cloud, err := ec2.New(context.Background(), ec2.Config{Regions: cfg.Regions(), RoleARN: cfg.AWS.RoleARN, ExternalID: cfg.AWS.ExternalID.Reveal(),
+		Endpoint: b.awsEndpoint, Credentials: b.awsCreds})
 	if err != nil {
 		return nil, fmt.Errorf("AWS settings: %w", err)
 	}

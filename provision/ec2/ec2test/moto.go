@@ -8,6 +8,7 @@ package ec2test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os/exec"
@@ -53,12 +54,27 @@ func Client(endpoint, region string) *ec2.Client {
 // The server is killed when the test ends.
 func StartMoto(t testing.TB) string {
 	t.Helper()
+	endpoint, stop, err := RunMoto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return endpoint
+}
+
+// RunMoto starts a private moto_server on a free 127.0.0.1 port and returns
+// its endpoint and a function that kills it (for the demo; tests use
+// StartMoto).
+func RunMoto() (endpoint string, stop func(), err error) {
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
-		t.Fatalf("moto_server not found in PATH (install: pip install 'moto[server]'): %v", err)
+		return "", nil, fmt.Errorf("moto_server not found in PATH (install: pipx install 'moto[server]'): %w", err)
 	}
-	port := freePort(t)
-	endpoint := "http://127.0.0.1:" + strconv.Itoa(port)
+	port, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	endpoint = "http://127.0.0.1:" + strconv.Itoa(port)
 
 	var output lockedBuffer
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
@@ -68,17 +84,17 @@ func StartMoto(t testing.TB) string {
 	// shim may have started.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start moto_server: %v", err)
+		return "", nil, fmt.Errorf("start moto_server: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
 		close(exited)
 	}()
-	t.Cleanup(func() {
+	stop = func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
-	})
+	}
 
 	// Poll until it answers: starting moto takes a second or two.
 	deadline := time.Now().Add(30 * time.Second)
@@ -87,16 +103,17 @@ func StartMoto(t testing.TB) string {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return endpoint
+				return endpoint, stop, nil
 			}
 		}
 		select {
 		case <-exited:
-			t.Fatalf("moto_server exited before answering on %s:\n%s", endpoint, output.String())
+			return "", nil, fmt.Errorf("moto_server exited before answering on %s:\n%s", endpoint, output.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not answer on %s within 30s:\n%s", endpoint, output.String())
+			stop()
+			return "", nil, fmt.Errorf("moto_server did not answer on %s within 30s:\n%s", endpoint, output.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -120,27 +137,34 @@ func AMI(t testing.TB, endpoint, region string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	id, err := FirstAMI(ctx, endpoint, region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// FirstAMI returns an image id moto knows in region.
+func FirstAMI(ctx context.Context, endpoint, region string) (string, error) {
 	out, err := Client(endpoint, region).DescribeImages(ctx, &ec2.DescribeImagesInput{})
 	if err != nil {
-		t.Fatalf("describe images in %s: %v", region, err)
+		return "", fmt.Errorf("describe images in %s: %w", region, err)
 	}
 	for _, img := range out.Images {
 		if id := aws.ToString(img.ImageId); id != "" {
-			return id
+			return id, nil
 		}
 	}
-	t.Fatalf("moto has no images in %s", region)
-	return ""
+	return "", fmt.Errorf("moto has no images in %s", region)
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("find a free port: %v", err)
+		return 0, fmt.Errorf("find a free port: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // lockedBuffer collects the server's output for error messages.

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/packit/packit-launch/app/githubtest"
+	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/provision/ec2"
+	"github.com/packit/packit-launch/provision/ec2/ec2test"
+	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
+)
+
+// The demo's world: one repository, one pull request, one reviewer.
+const (
+	demoRepo   = "demo/hello"
+	demoPR     = 1
+	demoUser   = "alice"
+	demoSecret = "demo-webhook-secret"
+	demoRegion = "us-east-1"
+)
+
+const demoServerConfig = `
+profiles:
+  demo:
+    launch_template_id: %s
+    security_group_ids: [%s]
+    instance_types: [t3.small, t3.medium]
+    regions: [%s]
+    default_lifetime: 2h
+    max_lifetime: 8h
+projects:
+  - repos: ["demo/*"]
+    profiles: [demo]
+    limits: {per_owner: 2, per_repo: 5}
+`
+
+const demoRepoConfig = `# .packit-launch.yaml on the base branch of demo/hello
+default: fedora
+machines:
+  fedora:
+    image: %s
+    region: %s
+    instance_type: t3.small
+    ssh_user: fedora
+`
+
+// demo runs the real bot (the same wiring as serve) against a fake GitHub,
+// the fake Launch service and moto_server, all on 127.0.0.1, and plays one
+// pull request conversation, printing what a reviewer would see on the PR.
+// Nothing leaves this machine and no account is needed.
+func demo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	say := func(format string, args ...any) { fmt.Fprintf(stdout, format+"\n", args...) }
+
+	say("Starting moto_server (EC2), a fake GitHub and a fake Launch service on 127.0.0.1 …")
+	moto, stopMoto, err := ec2test.RunMoto()
+	if err != nil {
+		return &badSetup{fmt.Errorf("the demo needs moto_server: %w", err)}
+	}
+	defer stopMoto()
+	cloud, err := ec2.New(ctx, ec2test.Config(moto, demoRegion))
+	if err != nil {
+		return err
+	}
+	base, err := cloud.Bootstrap(ctx, demoRegion, ec2.BootstrapInput{Profile: "demo"})
+	if err != nil {
+		return fmt.Errorf("bootstrap the demo profile: %w", err)
+	}
+	ami, err := ec2test.FirstAMI(ctx, moto, demoRegion)
+	if err != nil {
+		return err
+	}
+
+	launch := launchapitest.New(launchapitest.Options{Launcher: &ec2test.Launcher{Endpoint: moto}, StepDuration: 300 * time.Millisecond})
+	launch.AddServiceAccount("demo-bot", "demo-secret", "org-demo")
+	source := launch.AddSource("org-demo", launchapitest.Source{Name: "aws"})
+	launchURL, err := serveLocal(ctx, launch)
+	if err != nil {
+		return err
+	}
+
+	gh := githubtest.New()
+	ghURL, err := serveLocal(ctx, gh.Handler())
+	if err != nil {
+		return err
+	}
+	gh.SetInstallation(githubtest.DefaultInstallationID, demoRepo)
+	gh.SetPermission(demoRepo, demoUser, "write")
+	pr := gh.SetPull(demoRepo, githubtest.PullRequest{Number: demoPR, State: "open", Title: "Make hello friendlier", User: demoUser,
+		HeadSHA: strings.Repeat("c0ffee", 6) + "c0ff", HeadRef: "friendlier", BaseRef: "main"})
+	gh.SetFile(demoRepo, "main", config.RepoConfigPath, fmt.Sprintf(demoRepoConfig, ami, demoRegion))
+	key, err := demoKey()
+	if err != nil {
+		return err
+	}
+	gh.SetKeys(demoUser, key+" "+demoUser+"@laptop")
+
+	cfg, err := config.ParseServer(fmt.Appendf(nil, demoServerConfig, base.LaunchTemplateID, base.SecurityGroupID, demoRegion), map[string]string{
+		"GITHUB_APP_ID":         fmt.Sprint(gh.AppID),
+		"GITHUB_PRIVATE_KEY":    string(gh.PrivateKeyPEM),
+		"GITHUB_WEBHOOK_SECRET": demoSecret,
+		"GITHUB_API_URL":        ghURL + "/",
+		"LAUNCH_API_URL":        launchURL + launchapitest.APIPrefix,
+		"LAUNCH_TOKEN_URL":      launchURL + launchapitest.TokenPath,
+		"LAUNCH_CLIENT_ID":      "demo-bot",
+		"LAUNCH_CLIENT_SECRET":  "demo-secret",
+		"LAUNCH_SOURCE_ID":      source.ID,
+		"AWS_REGION":            demoRegion,
+		"LISTEN_ADDR":           "127.0.0.1:0",
+	})
+	if err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+	addr := make(chan string, 1)
+	botCtx, stopBot := context.WithCancel(ctx)
+	botDone := make(chan error, 1)
+	go func() {
+		botDone <- runBot(botCtx, bot{cfg: cfg, awsEndpoint: moto, awsCreds: ec2test.Credentials(), listening: func(a string) { addr <- a }}, log, true)
+	}()
+	defer func() { stopBot(); <-botDone }()
+	var webhook string
+	select {
+	case a := <-addr:
+		webhook = "http://" + a + cfg.GitHub.WebhookPath
+	case err := <-botDone:
+		return fmt.Errorf("the bot did not start: %w", err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	say("The bot listens on %s. Pull request %s#%d by @%s is open.\n", webhook, demoRepo, demoPR, pr.User)
+
+	p := &demoPlay{gh: gh, webhook: webhook, out: stdout}
+	if err := p.command(ctx, "/launch", "your VM is ready"); err != nil {
+		return err
+	}
+	if err := p.command(ctx, "/launch status", ""); err != nil {
+		return err
+	}
+	if err := p.command(ctx, "/launch stop", "terminated"); err != nil {
+		return err
+	}
+	runs := gh.CheckRuns(demoRepo)
+	for _, r := range runs {
+		say("Check run %q: %s %s — %s", r.Name, r.Status, r.Conclusion, r.Title)
+	}
+	live, err := cloud.ListManaged(ctx, demoRegion)
+	if err != nil {
+		return err
+	}
+	say("\nManaged VMs still running in (moto's) EC2: %d. The demo is over; everything it started is stopped.", len(live))
+	if len(live) != 0 || len(runs) == 0 {
+		return errors.New("the demo did not end as it should: see the log above")
+	}
+	return nil
+}
+
+// demoPlay comments on the demo PR and shows the bot's answers.
+type demoPlay struct {
+	gh      *githubtest.Server
+	webhook string
+	out     io.Writer
+	seq     int
+}
+
+// command comments line as the reviewer, delivers the webhook as GitHub
+// would, and waits for the bot's answer (a new comment, or an edit of one
+// containing until).
+func (p *demoPlay) command(ctx context.Context, line, until string) error {
+	before := p.gh.Comments(demoRepo, demoPR)
+	c := p.gh.AddComment(demoRepo, demoPR, demoUser, line)
+	fmt.Fprintf(p.out, "──── @%s commented:\n  %s\n", demoUser, line)
+	p.seq++
+	if err := p.deliver(ctx, c, fmt.Sprintf("demo-%d", p.seq)); err != nil {
+		return err
+	}
+	for {
+		now := p.gh.Comments(demoRepo, demoPR)
+		if answers := newAnswers(before, now, c.ID); len(answers) > 0 && (until == "" || strings.Contains(answers[len(answers)-1].Body, until)) {
+			for _, a := range answers {
+				fmt.Fprintf(p.out, "──── @%s answered:\n%s\n", a.User, indent(a.Body))
+			}
+			fmt.Fprintf(p.out, "  (reactions on the command: %s)\n\n", strings.Join(p.gh.Reactions(demoRepo, c.ID), " "))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no answer to %q: %w", line, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// newAnswers are the bot's comments that are new or changed since before.
+func newAnswers(before, now []githubtest.Comment, command int64) []githubtest.Comment {
+	seen := map[int64]string{}
+	for _, c := range before {
+		seen[c.ID] = c.Body
+	}
+	var out []githubtest.Comment
+	for _, c := range now {
+		if body, ok := seen[c.ID]; c.ID != command && (!ok || body != c.Body) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// deliver posts an issue_comment webhook for c, signed as GitHub signs it.
+func (p *demoPlay) deliver(ctx context.Context, c githubtest.Comment, delivery string) error {
+	owner, name, _ := strings.Cut(demoRepo, "/")
+	user := map[string]any{"login": c.User, "type": "User"}
+	body, err := json.Marshal(map[string]any{
+		"action": "created",
+		"issue":  map[string]any{"number": demoPR, "pull_request": map[string]any{"url": "https://api.github.com/repos/" + demoRepo + "/pulls/1"}},
+		"comment": map[string]any{"id": c.ID, "body": c.Body, "user": user,
+			"created_at": c.CreatedAt.UTC().Format(time.RFC3339)},
+		"repository":   map[string]any{"full_name": demoRepo, "name": name, "owner": map[string]any{"login": owner}},
+		"sender":       user,
+		"installation": map[string]any{"id": githubtest.DefaultInstallationID},
+	})
+	if err != nil {
+		return err
+	}
+	mac := hmac.New(sha256.New, []byte(demoSecret))
+	mac.Write(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.webhook, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", "issue_comment")
+	req.Header.Set("X-GitHub-Delivery", delivery)
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("deliver webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		msg, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("webhook answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// serveLocal serves h on a free 127.0.0.1 port until ctx ends.
+func serveLocal(ctx context.Context, h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	go func() { _ = serveHTTP(ctx, ln, h) }()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// demoKey is a fresh ed25519 public key in authorized_keys form.
+func demoKey() (string, error) {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	sk, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sk))), nil
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n  ")
+}

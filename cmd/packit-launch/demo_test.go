@@ -1,0 +1,26 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// The demo is the whole binary's wiring (serve's, with AWS pointed at moto)
+// playing /launch, status and stop against the fakes.
+func TestDemoPlaysAWholeConversation(t *testing.T) {
+	inDir(t)
+	code, out, errs := runCmd("demo")
+	if code != 0 {
+		t.Fatalf("demo exit code %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{"your VM is ready", "ssh fedora@", "| running |", "@alice stopped it", "completed neutral", "still running in (moto's) EC2: 0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{"demo-secret", "PRIVATE KEY"} {
+		if strings.Contains(out+errs, secret) {
+			t.Errorf("demo output shows a secret (%q)", secret)
+		}
+	}
+}
