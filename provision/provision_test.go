@@ -2,6 +2,8 @@ package provision
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/packit/packit-launch/provision/launchapi"
 	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
@@ -156,15 +160,30 @@ func TestAdvice(t *testing.T) {
 func TestCleanPubkeys(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
+	now := time.Now()
 	other := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 	old, _ := e.client.EnsurePubkey(ctx, PubkeyName("bob", other), other)
+	if err := e.st.TouchPubkey(ctx, old.ID, now); err != nil { // bob launched once, today
+		t.Fatal(err)
+	}
+	// Keys people made themselves: never the bot's to delete, even when a
+	// launch reused one (same body) or its name looks like the bot's.
 	operators := e.api.AddPubkey("org-1", "operator-key", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHs5ZdJzE8E8pRJ1m7V6ZQ3y0pBZ7Xl8aQ3zJ1v2pQ9k")
+	lookalike := e.api.AddPubkey("org-1", "gh-carol-laptop", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEhnn80ZywmjeBFFOGm+cm+5HUwm62qTVnjKlOdYFLHX")
+	for _, id := range []int64{operators.ID, lookalike.ID} {
+		if err := e.st.TouchPubkey(ctx, id, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	daves := freshKey(t)
+	unrecorded, err := e.client.EnsurePubkey(ctx, PubkeyName("dave", daves), daves) // no record of use
+	if err != nil {
+		t.Fatal(err)
+	}
 	l := e.record(t)
 	if err := e.prov.Launch(ctx, l, nil); err != nil { // alice's key, in use by a running launch
 		t.Fatal(err)
 	}
-	now := time.Now()
-	// First sight starts bob's key's clock: nothing is deleted.
 	if n, err := CleanPubkeys(ctx, e.client, e.st, now); err != nil || n != 0 {
 		t.Fatalf("first run: %d %v", n, err)
 	}
@@ -178,7 +197,20 @@ func TestCleanPubkeys(t *testing.T) {
 	for _, k := range e.api.Pubkeys("org-1") {
 		left[k.ID] = true
 	}
-	if left[old.ID] || !left[operators.ID] || !left[l.PubkeyID] {
-		t.Errorf("left %v: want bob's unused key %d gone, the operator's %d and the running launch's %d kept", left, old.ID, operators.ID, l.PubkeyID)
+	if left[old.ID] || !left[operators.ID] || !left[lookalike.ID] || !left[unrecorded.ID] || !left[l.PubkeyID] {
+		t.Errorf("left %v: want only bob's unused key %d gone", left, old.ID)
 	}
+}
+
+func freshKey(t *testing.T) string {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sk)))
 }

@@ -2,6 +2,8 @@ package provision
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"time"
@@ -27,9 +29,11 @@ type PubkeyUse interface {
 	ActiveLaunches(ctx context.Context) ([]*store.Launch, error)
 }
 
-// CleanPubkeys deletes the pubkeys the bot created (named gh-…) that no
-// launch has used for PubkeyRetention. A key never seen before starts its
-// clock now, so keys are never deleted on the word of a lost record.
+// CleanPubkeys deletes the pubkeys the bot created that no launch has used
+// for PubkeyRetention. Pubkeys are shared by the whole Red Hat org and
+// deleting one removes it from every cloud account, so a key goes only if
+// its name is one the bot gives (gh-LOGIN-HASH of its own body) and the bot
+// has a record of using it; a key with no such record is left alone.
 func CleanPubkeys(ctx context.Context, api pubkeyAPI, use PubkeyUse, now time.Time) (deleted int, err error) {
 	keys, err := api.ListPubkeys(ctx)
 	if err != nil {
@@ -49,15 +53,8 @@ func CleanPubkeys(ctx context.Context, api pubkeyAPI, use PubkeyUse, now time.Ti
 	}
 	var errs []error
 	for _, k := range keys {
-		if !strings.HasPrefix(k.Name, "gh-") || inUse[k.ID] {
-			continue
-		}
-		seen, ok := last[k.ID]
-		if !ok {
-			errs = append(errs, use.TouchPubkey(ctx, k.ID, now))
-			continue
-		}
-		if now.Sub(seen) < PubkeyRetention {
+		seen, used := last[k.ID]
+		if !used || !namedByBot(k) || inUse[k.ID] || now.Sub(seen) < PubkeyRetention {
 			continue
 		}
 		if err := api.DeletePubkey(ctx, k.ID); err != nil {
@@ -68,4 +65,11 @@ func CleanPubkeys(ctx context.Context, api pubkeyAPI, use PubkeyUse, now time.Ti
 		deleted++
 	}
 	return deleted, errors.Join(errs...)
+}
+
+// namedByBot reports whether a pubkey carries a name PubkeyName gives its
+// body (possibly with the suffix EnsurePubkey adds on a name collision).
+func namedByBot(k launchapi.Pubkey) bool {
+	sum := sha256.Sum256([]byte(k.Body))
+	return strings.HasPrefix(k.Name, "gh-") && strings.Contains(k.Name, "-"+hex.EncodeToString(sum[:])[:12])
 }

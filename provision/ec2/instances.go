@@ -3,6 +3,7 @@ package ec2
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -100,9 +101,11 @@ func (c *Cloud) PublicAddress(ctx context.Context, region, instanceID string) (i
 const maxFilterValues = 200
 
 // ListManaged lists live (pending, running, stopping, stopped) instances that
-// carry TagManaged=true or were launched from one of this region's managed
+// carry TagManaged=true or were launched from one of this region's per-launch
 // templates. The second way catches an instance whose birth tags were
 // overridden or lost: the aws:ec2launchtemplate:id tag cannot be removed.
+// A profile's base template does not count: people may launch from it
+// themselves (the console lists the account's templates).
 func (c *Cloud) ListManaged(ctx context.Context, region string) ([]Instance, error) {
 	cl, err := c.client(region)
 	if err != nil {
@@ -115,6 +118,7 @@ func (c *Cloud) ListManaged(ctx context.Context, region string) ([]Instance, err
 	filterSets := [][]types.Filter{{
 		{Name: aws.String("tag:" + TagManaged), Values: []string{"true"}},
 	}}
+	templates = slices.DeleteFunc(templates, func(t Template) bool { return t.LaunchID == "" })
 	for start := 0; start < len(templates); start += maxFilterValues {
 		var ids []string
 		for _, t := range templates[start:min(start+maxFilterValues, len(templates))] {

@@ -80,20 +80,24 @@ func TestListManaged(t *testing.T) {
 	for i := range 7 {
 		want = append(want, e.run(t, withTags(map[string]string{ec2.TagManaged: "true", ec2.TagLaunch: fmt.Sprint("l-", i)})))
 	}
-	// Launched from a managed template, but its own tags lack TagManaged:
+	// Launched from a per-launch template, but its own tags lack TagManaged:
 	// found through aws:ec2launchtemplate:id.
-	tmpl, err := e.raw.CreateLaunchTemplate(t.Context(), &awsec2.CreateLaunchTemplateInput{
-		LaunchTemplateName: aws.String("packit-launch-l-untagged"),
-		LaunchTemplateData: &types.RequestLaunchTemplateData{InstanceType: types.InstanceTypeT3Micro},
-		TagSpecifications: []types.TagSpecification{{
-			ResourceType: types.ResourceTypeLaunchTemplate,
-			Tags:         []types.Tag{{Key: aws.String(ec2.TagManaged), Value: aws.String("true")}},
-		}},
-	})
-	if err != nil {
-		t.Fatalf("CreateLaunchTemplate: %v", err)
+	managedTemplate := func(name string, tags map[string]string) string {
+		var ts []types.Tag
+		for k, v := range tags {
+			ts = append(ts, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+		}
+		tmpl, err := e.raw.CreateLaunchTemplate(t.Context(), &awsec2.CreateLaunchTemplateInput{
+			LaunchTemplateName: aws.String(name),
+			LaunchTemplateData: &types.RequestLaunchTemplateData{InstanceType: types.InstanceTypeT3Micro},
+			TagSpecifications:  []types.TagSpecification{{ResourceType: types.ResourceTypeLaunchTemplate, Tags: ts}},
+		})
+		if err != nil {
+			t.Fatalf("CreateLaunchTemplate: %v", err)
+		}
+		return aws.ToString(tmpl.LaunchTemplate.LaunchTemplateId)
 	}
-	tmplID := aws.ToString(tmpl.LaunchTemplate.LaunchTemplateId)
+	tmplID := managedTemplate("packit-launch-l-untagged", map[string]string{ec2.TagManaged: "true", ec2.TagLaunch: "l-untagged"})
 	byTemplate := e.run(t, fromTemplate(tmplID), withTags(map[string]string{"Name": "no-managed-tag"}))
 	want = append(want, byTemplate)
 	// A stopped one is still alive.
@@ -103,8 +107,10 @@ func TestListManaged(t *testing.T) {
 	}
 	want = append(want, stopped)
 
-	// Not ours, not managed, or not alive.
+	// Not ours, not managed, or not alive; launched by someone from a
+	// profile's base template (managed, but no launch's).
 	e.run(t, withTags(map[string]string{"Name": "someone-else"}))
+	e.run(t, fromTemplate(managedTemplate("packit-launch-base-small", map[string]string{ec2.TagManaged: "true"})))
 	e.run(t, withTags(map[string]string{ec2.TagManaged: "false"}))
 	other, err := e.raw.CreateLaunchTemplate(t.Context(), &awsec2.CreateLaunchTemplateInput{
 		LaunchTemplateName: aws.String("someone-elses"),

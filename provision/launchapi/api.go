@@ -438,7 +438,8 @@ func (c *Client) FindAWSReservation(ctx context.Context, name string) (*AWSReser
 		if err != nil {
 			return nil, err
 		}
-		if d.Name == name {
+		// A deployment of the service may prefix the name (APP_INSTANCE_PREFIX).
+		if strings.HasSuffix(d.Name, name) {
 			return d, nil
 		}
 	}
