@@ -25,6 +25,7 @@ import (
 )
 
 const launchServerConfig = `
+limits: {total_vms: %d}
 profiles:
   small:
     launch_template_id: %s
@@ -66,6 +67,7 @@ type launchEnv struct {
 type launchOptions struct {
 	lifetime string // the profile's default lifetime
 	perOwner int
+	totalVMs int
 }
 
 // newLaunchEnv is the whole product path: signed webhook → intake → Redis
@@ -86,7 +88,7 @@ func newLaunchEnv(t *testing.T, opts ...func(*launchOptions)) *launchEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, fmt.Sprintf(launchServerConfig, base.LaunchTemplateID, base.SecurityGroupID, o.lifetime, o.perOwner))
+	h := newHarness(t, fmt.Sprintf(launchServerConfig, o.totalVMs, base.LaunchTemplateID, base.SecurityGroupID, o.lifetime, o.perOwner))
 	h.stop() // restarted below with the launch stage
 	ami := ec2test.AMI(t, moto, "us-east-1")
 	h.gh.SetFile("packit/ogr", "main", config.RepoConfigPath, fmt.Sprintf(launchRepoConfig, ami))

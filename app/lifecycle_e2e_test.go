@@ -9,9 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
+	awstypes "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
 	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/provision"
 	"github.com/packit/packit-launch/provision/ec2"
+	"github.com/packit/packit-launch/provision/ec2/ec2test"
 	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
 	"github.com/packit/packit-launch/store"
 	"github.com/packit/packit-launch/store/storetest"
@@ -447,5 +452,31 @@ func TestSweeperSettlesRecordsThatAWSContradicts(t *testing.T) {
 	ended, _ := e.st.GetLaunch(ctx, gone.ID)
 	if ended.State != store.StateEnded || ended.EndReason != "its instance was already gone" {
 		t.Errorf("vanished VM not recorded as ended: %s %q", ended.State, ended.EndReason)
+	}
+}
+
+// A VM whose birth tags the Launch service overrode is found through its
+// template and counted once, as its launch, not again as a bare instance.
+func TestQuotaCountsAVMWithOverriddenTagsOnce(t *testing.T) {
+	e := newLaunchEnv(t, func(o *launchOptions) { o.totalVMs = 1 })
+	l := e.launch(defaultComment("/launch"))
+	var ours []awstypes.Tag
+	for k, v := range e.instance(l.InstanceID).Tags {
+		if strings.HasPrefix(k, "packit-launch:") {
+			ours = append(ours, awstypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+		}
+	}
+	if _, err := ec2test.Client(e.moto, "us-east-1").DeleteTags(context.Background(), &awsec2.DeleteTagsInput{Resources: []string{l.InstanceID}, Tags: ours}); err != nil {
+		t.Fatal(err)
+	}
+	again := defaultComment("/launch")
+	again.ID = 9901
+	got := e.command(again)
+	if tags := e.instance(l.InstanceID).Tags; tags[ec2.TagLaunch] != "" {
+		t.Fatalf("tags not removed: %v", tags)
+	}
+	want := "This packit-launch instance already has 1 of 1 allowed VMs running (`" + l.ID + "`)"
+	if len(got) != 1 || !strings.Contains(got[0].Body, want) {
+		t.Errorf("refusal %+v, want it to say %q", got, want)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/provision/ec2"
+	"github.com/packit/packit-launch/store"
 )
 
 // holder is a VM counted against a quota.
@@ -28,13 +29,23 @@ func (ls *Launches) countHolders(ctx context.Context) ([]holder, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, in := range live {
-		id := in.Tags[ec2.TagLaunch]
-		if id == "" {
-			id = in.ID
+	byInstance := map[string]*store.Launch{}
+	for _, l := range active {
+		if l.InstanceID != "" {
+			byInstance[l.InstanceID] = l
 		}
-		seen[id] = true
-		out = append(out, holder{launchID: id, owner: in.Tags[ec2.TagOwner], repo: in.Tags[ec2.TagRepo]})
+	}
+	for _, in := range live {
+		h := holder{launchID: in.Tags[ec2.TagLaunch], owner: in.Tags[ec2.TagOwner], repo: in.Tags[ec2.TagRepo]}
+		if l, ok := byInstance[in.ID]; ok && h.launchID == "" {
+			// Its tags were overridden or not yet set: its record says whose it is.
+			h = holder{launchID: l.ID, owner: l.Owner, repo: l.Repo}
+		}
+		if h.launchID == "" {
+			h.launchID = in.ID
+		}
+		seen[h.launchID] = true
+		out = append(out, h)
 	}
 	for _, l := range active {
 		// In flight, or running but not (yet) visible in AWS's listing.
@@ -50,6 +61,10 @@ func (ls *Launches) countHolders(ctx context.Context) ([]holder, error) {
 // the VMs that hold it. The caller holds the quota lock.
 func (ls *Launches) checkQuotas(ctx context.Context, project *config.Project, owner, repo string, lifetime time.Duration, now time.Time) error {
 	holders, err := ls.countHolders(ctx)
+	if ec2.IsSetupError(err) {
+		ls.log.Error("count VMs: AWS refused the bot's access", "err", err)
+		return refuse("I cannot launch right now: AWS refused the bot's access (%s) when counting running VMs. This is a problem with the bot's setup, not with your pull request; please tell the operators.", ec2.ErrorCode(err))
+	}
 	if err != nil {
 		return fmt.Errorf("count VMs: %w", err)
 	}

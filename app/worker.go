@@ -101,7 +101,7 @@ func (w *Worker) HandleCommand(ctx context.Context, payload []byte) error {
 		if store.FinalAttempt(ctx) && ctx.Err() == nil {
 			commandsTotal.WithLabelValues(commandName(job.Line), "failed").Inc()
 			// Every command gets an answer, even when GitHub kept failing.
-			if rerr := t.Refuse(ctx, "Something went wrong while handling this command (GitHub or the bot's storage kept failing). Please comment it again in a few minutes."); rerr != nil {
+			if rerr := t.Refuse(ctx, "Something went wrong while handling this command (GitHub, AWS or the bot's storage kept failing). Please comment it again in a few minutes."); rerr != nil {
 				log.Error("could not tell the PR either", "err", rerr)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -114,6 +115,10 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 		id, err := p.cloud.CreateLaunchTemplate(ctx, l.Region, ec2.TemplateInput{
 			LaunchID: l.ID, BaseTemplateID: l.LaunchTemplateID, SecurityGroupIDs: l.SecurityGroupIDs, SubnetID: l.SubnetID, Tags: BirthTags(l),
 		})
+		if ec2.IsSetupError(err) {
+			log.Error("create launch template: AWS refused the operator's setup", "err", err)
+			return p.failed(ctx, l, &Failure{Message: fmt.Sprintf("AWS refused to create the VM's launch template (%s)", ec2.ErrorCode(err)), Advice: operatorsAdvice})
+		}
 		if err != nil {
 			return fmt.Errorf("create launch template: %w", err)
 		}
@@ -156,6 +161,12 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 		// Real EC2 may not keep template tags when the service passes its own:
 		// without its tags a VM would be ended early by the sweeper's grace rule.
 		if err := p.cloud.TagInstance(ctx, l.Region, l.InstanceID, BirthTags(l)); err != nil {
+			if ec2.IsSetupError(err) {
+				// Without its tags nothing would know when to end it.
+				log.Error("tag instance: AWS refused the operator's setup; ending the VM", "instance", l.InstanceID, "err", err)
+				p.CleanUpFailed(ctx, l)
+				return p.failed(ctx, l, &Failure{Message: fmt.Sprintf("AWS refused to tag the VM with its expiry (%s), so it was terminated", ec2.ErrorCode(err)), Advice: operatorsAdvice})
+			}
 			if serr := p.save(ctx, l); serr != nil {
 				log.Warn("save launch", "err", serr)
 			}
@@ -221,19 +232,48 @@ func (p *Provisioner) reserve(ctx context.Context, l *store.Launch, log *slog.Lo
 	return p.save(ctx, l)
 }
 
-// fail decides whether a Launch API error is final (a 4xx answer) or worth
-// another attempt (server errors, rate limits, network).
+// operatorsAdvice is for failures only the operators can fix.
+const operatorsAdvice = "This is a problem with the bot's setup, not with your pull request; please tell the operators (the details are in the bot's logs)."
+
+// fail decides whether a Launch API error is final (a 4xx answer, refused
+// credentials, or a server error the service means) or worth another
+// attempt (other server errors, rate limits, network).
 func (p *Provisioner) fail(ctx context.Context, l *store.Launch, step string, err error, advice string) error {
 	var apiErr *launchapi.APIError
-	if errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 && apiErr.StatusCode != 429 &&
-		apiErr.StatusCode != 401 && apiErr.StatusCode != 403 {
-		msg := apiErr.Msg
-		if msg == "" {
-			msg = fmt.Sprintf("the Launch service answered %d", apiErr.StatusCode)
-		}
+	if !errors.As(err, &apiErr) {
+		return err
+	}
+	msg := apiErr.Msg
+	if msg == "" {
+		msg = fmt.Sprintf("the Launch service answered %d", apiErr.StatusCode)
+	}
+	switch code := apiErr.StatusCode; {
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		p.log.Error("the Launch service refused the bot's credentials", "launch", l.ID, "err", err)
+		return p.failed(ctx, l, &Failure{Step: step, Message: fmt.Sprintf("the Launch service refused the bot's credentials (HTTP %d)", code), Advice: operatorsAdvice})
+	case code >= 400 && code < 500 && code != http.StatusTooManyRequests:
 		return p.failed(ctx, l, &Failure{Step: step, Message: msg, Advice: advice})
+	case code >= 500:
+		if final := adviceFor500(apiErr.Msg); final != "" {
+			return p.failed(ctx, l, &Failure{Step: step, Message: msg, Advice: final})
+		}
 	}
 	return err
+}
+
+// adviceFor500 recognises the server errors the Launch service gives as
+// real answers (see launch-api.md) rather than outages; "" for the others.
+func adviceFor500(msg string) string {
+	m := strings.ToLower(msg)
+	switch {
+	case strings.Contains(m, "still building"):
+		return "The image is still being built by Image Builder; comment `/launch` again once its build has finished."
+	case strings.Contains(m, "compose"), strings.Contains(m, "image"):
+		return "The Launch service could not use this image; check the machine's `image` (an AMI id or an Image Builder compose id) and `region`."
+	case strings.Contains(m, "source"):
+		return operatorsAdvice
+	}
+	return ""
 }
 
 // failed records a final failure.

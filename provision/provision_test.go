@@ -214,3 +214,42 @@ func freshKey(t *testing.T) string {
 	}
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sk)))
 }
+
+// Answers no retry will change end the launch at once, saying who can act.
+func TestLaunchFinalAnswersAreNotRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		fault  launchapitest.Fault
+		msg    string
+		advice string
+	}{
+		{"credentials refused", launchapitest.Fault{Method: http.MethodPost, Path: "/reservations/aws", Status: http.StatusForbidden, Body: `{"msg":"forbidden"}`},
+			"refused the bot's credentials (HTTP 403)", "tell the operators"},
+		{"image still building", launchapitest.Fault{Method: http.MethodPost, Path: "/reservations/aws", Status: http.StatusInternalServerError, Body: `{"msg":"image still building","error":"compose 1 is building"}`},
+			"image still building", "once its build has finished"},
+		{"unknown source", launchapitest.Fault{Method: http.MethodPost, Path: "/reservations/aws", Status: http.StatusInternalServerError, Body: `{"msg":"source not found","error":"sources: 404"}`},
+			"source not found", "tell the operators"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.api.InjectFault(tc.fault)
+			l := e.record(t)
+			err := e.prov.Launch(context.Background(), l, nil)
+			var f *Failure
+			if !errors.As(err, &f) || l.State != store.StateFailed {
+				t.Fatalf("want a final failure, got %v (state %s)", err, l.State)
+			}
+			if !strings.Contains(f.Message, tc.msg) || !strings.Contains(f.Advice, tc.advice) {
+				t.Errorf("failure %q / %q, want %q / %q", f.Message, f.Advice, tc.msg, tc.advice)
+			}
+		})
+	}
+	// An unexplained server error may pass: retried.
+	e := newEnv(t)
+	e.api.InjectFault(launchapitest.Fault{Method: http.MethodPost, Path: "/reservations/aws", Status: http.StatusInternalServerError, Body: `{"msg":"internal error"}`})
+	l := e.record(t)
+	var f *Failure
+	if err := e.prov.Launch(context.Background(), l, nil); err == nil || errors.As(err, &f) || l.State.Ended() {
+		t.Errorf("a plain 500 should be retryable: %v, state %s", err, l.State)
+	}
+}

@@ -235,6 +235,10 @@ func TestCreateLaunchTemplateErrors(t *testing.T) {
 	if !errors.As(err, &apiErr) {
 		t.Errorf("missing base template: %v does not carry the AWS error", err)
 	}
+	// A profile naming a template that does not exist is the operator's to fix, not a retry's.
+	if !ec2.IsSetupError(err) {
+		t.Errorf("missing base template (%s) is not a setup error", ec2.ErrorCode(err))
+	}
 }
 
 func TestListAndDeleteTemplates(t *testing.T) {
