@@ -63,7 +63,7 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	worker, launches, err := newWorker(b, st, log)
+	worker, launches, err := newWorker(ctx, b, st, log)
 	switch {
 	case err != nil:
 		return &badSetup{err}
@@ -175,7 +175,7 @@ func (b bot) announce(ln net.Listener) {
 
 // newWorker returns a nil worker when the GitHub App credentials are
 // missing, and nil launches when the Launch service settings are.
-func newWorker(b bot, st *store.Store, log *slog.Logger) (*app.Worker, *app.Launches, error) {
+func newWorker(ctx context.Context, b bot, st *store.Store, log *slog.Logger) (*app.Worker, *app.Launches, error) {
 	cfg := b.cfg
 	if cfg.GitHub.AppID == 0 || (cfg.GitHub.PrivateKey == "" && cfg.GitHub.PrivateKeyPath == "") {
 		return nil, nil, nil
@@ -188,7 +188,7 @@ func newWorker(b bot, st *store.Store, log *slog.Logger) (*app.Worker, *app.Laun
 	if err != nil {
 		return nil, nil, err
 	}
-	launches, err := newLaunches(b, st, inst, log)
+	launches, err := newLaunches(ctx, b, st, inst, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -202,7 +202,7 @@ func newWorker(b bot, st *store.Store, log *slog.Logger) (*app.Worker, *app.Laun
 // newLaunches returns nil when the Launch service settings are missing; the
 // worker then says so on the PR. Launching needs the bot's own AWS access
 // too: without it nothing could end the VMs.
-func newLaunches(b bot, st *store.Store, inst *app.Installations, log *slog.Logger) (*app.Launches, error) {
+func newLaunches(ctx context.Context, b bot, st *store.Store, inst *app.Installations, log *slog.Logger) (*app.Launches, error) {
 	cfg, l := b.cfg, b.cfg.Launch
 	if l.SourceID == "" || (l.ClientID == "" && l.OfflineToken == "" && l.Identity == "") {
 		log.Error("launching disabled: Launch service settings are missing")
@@ -223,6 +223,18 @@ func newLaunches(b bot, st *store.Store, inst *app.Installations, log *slog.Logg
 	})
 	if err != nil {
 		return nil, fmt.Errorf("launch service settings: %w", err)
+	}
+	checkCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var setup *provision.SetupError
+	switch err := provision.CheckSetup(checkCtx, api, l.SourceID, cloud); {
+	case errors.As(err, &setup):
+		log.Error("launching disabled: " + setup.Problem)
+		return nil, nil
+	case err != nil:
+		log.Warn("could not finish checking the Launch source and AWS account; launching stays on", "err", err)
+	default:
+		log.Info("Launch source and AWS account checked", "source", l.SourceID)
 	}
 	prov := provision.New(api, st, l.SourceID, provision.Options{Cloud: cloud}, log)
 	return app.NewLaunches(cfg, st, st.Queue(), prov, inst, log), nil

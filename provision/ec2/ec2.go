@@ -154,3 +154,32 @@ func errorCode(err error) string {
 func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, callTimeout)
 }
+
+// setupErrorCodes are AWS answers that no retry will change: the bot's
+// credentials, role or IAM policy, or a profile's ids, are wrong.
+var setupErrorCodes = map[string]bool{
+	"UnauthorizedOperation": true, "AccessDenied": true, "AccessDeniedException": true,
+	"AuthFailure": true, "InvalidClientTokenId": true, "SignatureDoesNotMatch": true, "OptInRequired": true,
+	"InvalidLaunchTemplateId.NotFound": true, "InvalidLaunchTemplateId.Malformed": true,
+	"InvalidLaunchTemplateName.NotFoundException": true, "InvalidGroup.NotFound": true,
+	"InvalidGroupId.Malformed": true, "InvalidSubnetID.NotFound": true,
+}
+
+// IsSetupError reports whether err is AWS refusing the operator's setup (a
+// denied action, bad credentials, or a template, group or subnet that does
+// not exist): worth telling someone, not worth retrying.
+func IsSetupError(err error) bool { return setupErrorCodes[errorCode(err)] }
+
+// ErrorCode is the AWS error code inside err ("" when there is none), for logs and messages.
+func ErrorCode(err error) string { return errorCode(err) }
+
+// AccountID is the AWS account the bot's credentials (or assumed role) act in.
+func (c *Cloud) AccountID(ctx context.Context) (string, error) {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	out, err := sts.NewFromConfig(c.awsCfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "", fmt.Errorf("ec2: who am I (sts:GetCallerIdentity): %w", err)
+	}
+	return aws.ToString(out.Account), nil
+}

@@ -1,0 +1,67 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/packit/packit-launch/provision/ec2"
+	"github.com/packit/packit-launch/provision/launchapi"
+)
+
+// SetupError is a check of the operator's setup that failed for certain:
+// launching cannot work until the operator changes something.
+type SetupError struct{ Problem string }
+
+func (e *SetupError) Error() string { return e.Problem }
+
+// setupAPI is what checking the setup needs of the Launch service.
+type setupAPI interface {
+	CheckSourceStatus(ctx context.Context, sourceID string) error
+	GetUploadInfo(ctx context.Context, sourceID string) (*launchapi.UploadInfo, error)
+}
+
+// accountSource tells which AWS account the bot acts in (*ec2.Cloud).
+type accountSource interface {
+	AccountID(ctx context.Context) (string, error)
+}
+
+// CheckSetup is the pre-flight an operator would otherwise learn from a
+// failed /launch: the Launch source works, and it launches into the AWS
+// account the bot's own access reaches (else the bot could neither tag nor
+// end its VMs). A *SetupError is certain; other errors may pass.
+func CheckSetup(ctx context.Context, api setupAPI, sourceID string, aws accountSource) error {
+	if err := api.CheckSourceStatus(ctx, sourceID); err != nil {
+		return setupProblem(fmt.Sprintf("LAUNCH_SOURCE_ID %s: the Launch service says the source does not work", sourceID), err)
+	}
+	info, err := api.GetUploadInfo(ctx, sourceID)
+	if err != nil {
+		return setupProblem(fmt.Sprintf("LAUNCH_SOURCE_ID %s: cannot read its AWS account", sourceID), err)
+	}
+	if info.Provider != "" && info.Provider != "aws" {
+		return &SetupError{fmt.Sprintf("LAUNCH_SOURCE_ID %s is a %s source; packit-launch needs an AWS one", sourceID, info.Provider)}
+	}
+	account, err := aws.AccountID(ctx)
+	if ec2.IsSetupError(err) {
+		return &SetupError{fmt.Sprintf("AWS refused the bot's credentials (%s): %v", ec2.ErrorCode(err), err)}
+	}
+	if err != nil {
+		return err
+	}
+	if info.AWSAccountID != "" && info.AWSAccountID != account {
+		return &SetupError{fmt.Sprintf("the Launch source %s launches into AWS account %s, but the bot's AWS access (credentials or AWS_ROLE_ARN) is to account %s: "+
+			"it could neither tag nor end those VMs. Give the bot access to account %s", sourceID, info.AWSAccountID, account, info.AWSAccountID)}
+	}
+	return nil
+}
+
+// setupProblem makes answers no retry will change (refused credentials, an
+// unknown source) certain; a 5xx or a network error may pass.
+func setupProblem(what string, err error) error {
+	var apiErr *launchapi.APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 && apiErr.StatusCode != http.StatusTooManyRequests {
+		return &SetupError{fmt.Sprintf("%s (HTTP %d: %s)", what, apiErr.StatusCode, apiErr.Msg)}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
