@@ -87,7 +87,9 @@ func (req *checkRunRequest) validate(create bool) []fieldError {
 	invalid := func(field, msg string) {
 		errs = append(errs, fieldError{Resource: "CheckRun", Field: field, Code: "invalid", Message: msg})
 	}
-	if create && (req.Name == nil || *req.Name == "") {
+	if (create && req.Name == nil) || (req.Name != nil && *req.Name == "") {
+		// go-github sends "name":"" on an update that leaves Name unset
+		// (no omitempty); a check run cannot be renamed to nothing.
 		missing("name")
 	}
 	if create {

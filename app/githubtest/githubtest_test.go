@@ -601,9 +601,14 @@ func TestCheckRunRoundTrip(t *testing.T) {
 		t.Errorf("get %v %v", got, err)
 	}
 
-	// go-github always sends "name" on update: forgetting it renames the run.
+	// go-github always sends "name" on update: forgetting it sends "" and is refused.
 	if _, _, err := client.Checks.UpdateCheckRun(ctx, owner, name, cr.GetID(), github.UpdateCheckRunOptions{
 		Output: &github.CheckRunOutput{Title: github.String("Terminated"), Summary: github.String("gone")},
+	}); statusOf(err) != 422 {
+		t.Fatalf("update without a name: %v, want 422", err)
+	}
+	if _, _, err := client.Checks.UpdateCheckRun(ctx, owner, name, cr.GetID(), github.UpdateCheckRunOptions{
+		Name: "packit-launch", Output: &github.CheckRunOutput{Title: github.String("Terminated"), Summary: github.String("gone")},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -612,7 +617,7 @@ func TestCheckRunRoundTrip(t *testing.T) {
 		t.Fatalf("CheckRuns = %+v", runs)
 	}
 	r := runs[0]
-	if r.Name != "" || r.Title != "Terminated" || r.Text != "details" || r.Status != "completed" || r.ExternalID != "launch-1" ||
+	if r.Name != "packit-launch" || r.Title != "Terminated" || r.Text != "details" || r.Status != "completed" || r.ExternalID != "launch-1" ||
 		r.HeadSHA != sha || len(r.Actions) != 2 || r.Actions[1].Identifier != "terminate" {
 		t.Errorf("stored run = %+v", r)
 	}
