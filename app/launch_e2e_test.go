@@ -94,7 +94,7 @@ func newLaunchEnv(t *testing.T, opts ...func(*launchOptions)) *launchEnv {
 	h.gh.SetFile("packit/ogr", "main", config.RepoConfigPath, fmt.Sprintf(launchRepoConfig, ami))
 
 	clock := launchapitest.NewManualClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
-	api := launchapitest.NewServer(launchapitest.Options{Clock: clock, Launcher: &ec2test.Launcher{Endpoint: moto}})
+	api := launchapitest.NewServer(launchapitest.Options{Clock: clock, Launcher: &ec2test.Launcher{Endpoint: moto, OverrideTemplateTags: true}})
 	t.Cleanup(api.Close)
 	api.AddServiceAccount("bot", "bot-secret", "org-1")
 	src := api.AddSource("org-1", launchapitest.Source{Name: "aws"})

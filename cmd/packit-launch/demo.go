@@ -89,7 +89,7 @@ func demo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 		return err
 	}
 
-	launch := launchapitest.New(launchapitest.Options{Launcher: &ec2test.Launcher{Endpoint: moto}, StepDuration: 300 * time.Millisecond})
+	launch := launchapitest.New(launchapitest.Options{Launcher: &ec2test.Launcher{Endpoint: moto, OverrideTemplateTags: true}, StepDuration: 300 * time.Millisecond})
 	launch.AddServiceAccount("demo-bot", "demo-secret", "org-demo")
 	source := launch.AddSource("org-demo", launchapitest.Source{Name: "aws"})
 	launchURL, err := serveLocal(ctx, launch)

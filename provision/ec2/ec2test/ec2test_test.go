@@ -72,6 +72,18 @@ func TestLauncher(t *testing.T) {
 			}
 		}
 	}
+	// As the Launch service documents it: its tags replace the template's.
+	got, err := (&ec2test.Launcher{Endpoint: endpoint, OverrideTemplateTags: true}).Launch(t.Context(), in)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Launch overriding template tags: %+v %v", got, err)
+	}
+	inst, err := cloud.Describe(t.Context(), region, got[0].ID)
+	if err != nil {
+		t.Fatalf("Describe: %v", err)
+	}
+	if inst.Tags[ec2.TagManaged] != "" || inst.Tags[ec2.TagExpiresAt] != "" || inst.Tags["Name"] != "packit-vm" || inst.Tags[ec2.TagTemplateOf] != templateID {
+		t.Errorf("tags with the template's overridden: %v", inst.Tags)
+	}
 	keys, err := ec2test.Client(endpoint, region).DescribeKeyPairs(t.Context(), &awsec2.DescribeKeyPairsInput{})
 	if err != nil || len(keys.KeyPairs) != 1 || aws.ToString(keys.KeyPairs[0].KeyName) != "alice-key" {
 		t.Errorf("key pairs = %+v, %v; want just alice-key", keys, err)

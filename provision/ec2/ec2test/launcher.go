@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -19,7 +20,14 @@ import (
 
 // Launcher launches real instances into moto as the Launch service would.
 // Plug it into the fake Launch service as its InstanceLauncher.
-type Launcher struct{ Endpoint string }
+type Launcher struct {
+	Endpoint string
+	// OverrideTemplateTags makes the service's own instance tags replace the
+	// template's, as the Launch service documents (moto merges them): the
+	// instance then carries only Name, rh-rid, rh-org and EC2's aws:* tags.
+	// Volumes keep the template's tags.
+	OverrideTemplateTags bool
+}
 
 var _ launchapitest.InstanceLauncher = (*Launcher)(nil)
 
@@ -72,6 +80,11 @@ func (l *Launcher) Launch(ctx context.Context, in launchapitest.LaunchInput) ([]
 	if err != nil {
 		return nil, fmt.Errorf("run instances in %s: %w", region, err)
 	}
+	if l.OverrideTemplateTags {
+		if err := dropTemplateTags(ctx, cl, out.Instances, tags); err != nil {
+			return nil, err
+		}
+	}
 	var result []launchapitest.Instance
 	for _, i := range out.Instances {
 		result = append(result, launchapitest.Instance{
@@ -82,6 +95,27 @@ func (l *Launcher) Launch(ctx context.Context, in launchapitest.LaunchInput) ([]
 		})
 	}
 	return result, nil
+}
+
+// dropTemplateTags removes from the instances every tag the service did not
+// set itself, except EC2's own aws:* tags (which cannot be removed).
+func dropTemplateTags(ctx context.Context, cl *ec2.Client, instances []types.Instance, service map[string]string) error {
+	for _, i := range instances {
+		var drop []types.Tag
+		for _, t := range i.Tags {
+			k := aws.ToString(t.Key)
+			if _, ok := service[k]; !ok && !strings.HasPrefix(k, "aws:") {
+				drop = append(drop, types.Tag{Key: t.Key, Value: t.Value})
+			}
+		}
+		if len(drop) == 0 {
+			continue
+		}
+		if _, err := cl.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{aws.ToString(i.InstanceId)}, Tags: drop}); err != nil {
+			return fmt.Errorf("override template tags on %s: %w", aws.ToString(i.InstanceId), err)
+		}
+	}
+	return nil
 }
 
 // ensureKeyPair imports body under name (or a name derived from the key) unless
