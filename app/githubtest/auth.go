@@ -7,9 +7,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -315,18 +317,36 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-var appPermissions = map[string]string{
-	"checks": "write", "issues": "write", "pull_requests": "write", "contents": "read", "metadata": "read",
+// appPermissions and appEvents are the App's settings as app.yml asks for them.
+var (
+	appPermissions = map[string]string{
+		"checks": "write", "issues": "write", "pull_requests": "write", "contents": "read", "metadata": "read",
+	}
+	appEvents = []string{"issue_comment", "pull_request", "check_run"}
+)
+
+// SetAppSettings replaces the App's permissions and events as GET /app
+// reports them (e.g. an operator who forgot one).
+func (s *Server) SetAppSettings(permissions map[string]string, events ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appPermissions, s.appEvents = maps.Clone(permissions), slices.Clone(events)
 }
 
 func (s *Server) getApp(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	perms, events := appPermissions, appEvents
+	if s.appPermissions != nil {
+		perms, events = s.appPermissions, s.appEvents
+	}
+	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"id": s.AppID, "slug": AppSlug, "name": AppSlug, "node_id": fmt.Sprintf("A_%d", s.AppID),
 		"owner":       map[string]any{"login": "packit", "id": 1, "type": "Organization"},
 		"description": "Launch a VM from a pull request comment",
 		"html_url":    "https://github.com/apps/" + AppSlug,
-		"permissions": appPermissions,
-		"events":      []string{"issue_comment", "pull_request", "check_run"},
+		"permissions": perms,
+		"events":      events,
 	})
 }
 

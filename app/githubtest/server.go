@@ -108,6 +108,9 @@ type Server struct {
 	rateRemaining int
 	rateReset     time.Time
 	latency       time.Duration
+	// The App's settings when changed from app.yml's (nil: as app.yml).
+	appPermissions map[string]string
+	appEvents      []string
 }
 
 // Call is one request the fake received.

@@ -61,32 +61,44 @@ machines:
     ssh_user: fedora
 `
 
-// demo runs the real bot (the same wiring as serve) against a fake GitHub,
-// the fake Launch service and moto_server, all on 127.0.0.1, and plays one
-// pull request conversation, printing what a reviewer would see on the PR.
-// Nothing leaves this machine and no account is needed.
-func demo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	say := func(format string, args ...any) { fmt.Fprintf(stdout, format+"\n", args...) }
+// demoWorld is everything the bot talks to in the demo, on 127.0.0.1:
+// moto_server for EC2, a fake GitHub with one open pull request and a
+// reviewer with an SSH key, and the fake Launch service launching into moto.
+type demoWorld struct {
+	moto       string
+	cloud      *ec2.Cloud
+	gh         *githubtest.Server
+	launch     *launchapitest.Fake
+	source     launchapitest.Source
+	serverYAML []byte
+	env        map[string]string // the settings that point the bot at this world
+}
 
-	say("Starting moto_server (EC2), a fake GitHub and a fake Launch service on 127.0.0.1 …")
+// startDemoWorld starts the world; stop ends all of it.
+func startDemoWorld(ctx context.Context) (w *demoWorld, stop func(), err error) {
+	ctx, cancel := context.WithCancel(ctx)
 	moto, stopMoto, err := ec2test.RunMoto()
 	if err != nil {
-		return &badSetup{fmt.Errorf("the demo needs moto_server: %w", err)}
+		cancel()
+		return nil, nil, &badSetup{fmt.Errorf("the demo needs moto_server: %w", err)}
 	}
-	defer stopMoto()
+	stop = func() { cancel(); stopMoto() }
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
 	cloud, err := ec2.New(ctx, ec2test.Config(moto, demoRegion))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	base, err := cloud.Bootstrap(ctx, demoRegion, ec2.BootstrapInput{Profile: "demo"})
 	if err != nil {
-		return fmt.Errorf("bootstrap the demo profile: %w", err)
+		return nil, nil, fmt.Errorf("bootstrap the demo profile: %w", err)
 	}
 	ami, err := ec2test.FirstAMI(ctx, moto, demoRegion)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 
 	launch := launchapitest.New(launchapitest.Options{Launcher: &ec2test.Launcher{Endpoint: moto, OverrideTemplateTags: true}, StepDuration: 300 * time.Millisecond})
@@ -94,38 +106,60 @@ func demo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 	source := launch.AddSource("org-demo", launchapitest.Source{Name: "aws"})
 	launchURL, err := serveLocal(ctx, launch)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 
 	gh := githubtest.New()
 	ghURL, err := serveLocal(ctx, gh.Handler())
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	gh.SetInstallation(githubtest.DefaultInstallationID, demoRepo)
 	gh.SetPermission(demoRepo, demoUser, "write")
-	pr := gh.SetPull(demoRepo, githubtest.PullRequest{Number: demoPR, State: "open", Title: "Make hello friendlier", User: demoUser,
+	gh.SetPull(demoRepo, githubtest.PullRequest{Number: demoPR, State: "open", Title: "Make hello friendlier", User: demoUser,
 		HeadSHA: strings.Repeat("c0ffee", 6) + "c0ff", HeadRef: "friendlier", BaseRef: "main"})
 	gh.SetFile(demoRepo, "main", config.RepoConfigPath, fmt.Sprintf(demoRepoConfig, ami, demoRegion))
 	key, err := demoKey()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	gh.SetKeys(demoUser, key+" "+demoUser+"@laptop")
 
-	cfg, err := config.ParseServer(fmt.Appendf(nil, demoServerConfig, base.LaunchTemplateID, base.SecurityGroupID, demoRegion), map[string]string{
-		"GITHUB_APP_ID":         fmt.Sprint(gh.AppID),
-		"GITHUB_PRIVATE_KEY":    string(gh.PrivateKeyPEM),
-		"GITHUB_WEBHOOK_SECRET": demoSecret,
-		"GITHUB_API_URL":        ghURL + "/",
-		"LAUNCH_API_URL":        launchURL + launchapitest.APIPrefix,
-		"LAUNCH_TOKEN_URL":      launchURL + launchapitest.TokenPath,
-		"LAUNCH_CLIENT_ID":      "demo-bot",
-		"LAUNCH_CLIENT_SECRET":  "demo-secret",
-		"LAUNCH_SOURCE_ID":      source.ID,
-		"AWS_REGION":            demoRegion,
-		"LISTEN_ADDR":           "127.0.0.1:0",
-	})
+	return &demoWorld{
+		moto: moto, cloud: cloud, gh: gh, launch: launch, source: source,
+		serverYAML: fmt.Appendf(nil, demoServerConfig, base.LaunchTemplateID, base.SecurityGroupID, demoRegion),
+		env: map[string]string{
+			"GITHUB_APP_ID":         fmt.Sprint(gh.AppID),
+			"GITHUB_PRIVATE_KEY":    string(gh.PrivateKeyPEM),
+			"GITHUB_WEBHOOK_SECRET": demoSecret,
+			"GITHUB_API_URL":        ghURL + "/",
+			"LAUNCH_API_URL":        launchURL + launchapitest.APIPrefix,
+			"LAUNCH_TOKEN_URL":      launchURL + launchapitest.TokenPath,
+			"LAUNCH_CLIENT_ID":      "demo-bot",
+			"LAUNCH_CLIENT_SECRET":  "demo-secret",
+			"LAUNCH_SOURCE_ID":      source.ID,
+			"AWS_REGION":            demoRegion,
+			"LISTEN_ADDR":           "127.0.0.1:0",
+		},
+	}, stop, nil
+}
+
+// demo runs the real bot (the same wiring as serve) against the demo world
+// and plays one pull request conversation, printing what a reviewer would
+// see on the PR. Nothing leaves this machine and no account is needed.
+func demo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	say := func(format string, args ...any) { fmt.Fprintf(stdout, format+"\n", args...) }
+
+	say("Starting moto_server (EC2), a fake GitHub and a fake Launch service on 127.0.0.1 …")
+	world, stopWorld, err := startDemoWorld(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopWorld()
+	gh, moto, cloud := world.gh, world.moto, world.cloud
+	cfg, err := config.ParseServer(world.serverYAML, world.env)
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
@@ -145,7 +179,7 @@ func demo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	say("The bot listens on %s. Pull request %s#%d by @%s is open.\n", webhook, demoRepo, demoPR, pr.User)
+	say("The bot listens on %s. Pull request %s#%d by @%s is open.\n", webhook, demoRepo, demoPR, demoUser)
 
 	p := &demoPlay{gh: gh, webhook: webhook, out: stdout}
 	if err := p.command(ctx, "/launch", "your VM is ready"); err != nil {

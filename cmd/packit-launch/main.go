@@ -17,8 +17,10 @@ const usage = `packit-launch: launch short-lived VMs from pull request comments.
 Usage:
   packit-launch serve [--config FILE]            webhook server and worker
   packit-launch worker [--config FILE]           worker only (scale out beside serve)
-  packit-launch config validate [--config FILE] [--repo FILE --for OWNER/NAME]
-                                                 check a server config, and a repo's .packit-launch.yaml
+  packit-launch config validate [--config FILE] [--repo FILE --for OWNER/NAME] [--online]
+                                                 check a server config, and a repo's .packit-launch.yaml;
+                                                 --online: also ask GitHub, the Launch service and AWS
+                                                 whether the settings work (App permissions, account, IAM)
   packit-launch vms list [--config FILE]         the bot's VMs in AWS, with their launch, PR and expiry
   packit-launch vms terminate ID...|--all        terminate VMs by launch or instance id, or all of them
   packit-launch aws bootstrap --profile NAME [--ssh-cidr CIDRS] [--vpc VPC]
@@ -57,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stderr, usage)
 			return exitUsage
 		}
-		err = validate(args[2:], stdout)
+		err = validate(ctx, args[2:], stdout)
 	case "vms":
 		err = vms(ctx, args[1:], stdout)
 	case "aws":

@@ -1,18 +1,29 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
+
+	"github.com/packit/packit-launch/app"
+	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/provision"
+	"github.com/packit/packit-launch/provision/launchapi"
 )
 
 // validate checks a server config and, optionally, a repo config as the
-// bot would judge it for a given repository.
-func validate(args []string, stdout io.Writer) error {
+// bot would judge it for a given repository; with --online it also asks
+// GitHub, the Launch service and AWS whether the settings work.
+func validate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("config validate", flag.ContinueOnError)
 	repoFile := fs.String("repo", "", "a .packit-launch.yaml to check")
 	repoName := fs.String("for", "", "the OWNER/NAME the repo config belongs to")
+	online := fs.Bool("online", false, "also check the settings against GitHub, the Launch service and AWS")
 	cfg, file, err := loadSettings(fs, args)
 	if err != nil {
 		return err
@@ -21,20 +32,91 @@ func validate(args []string, stdout io.Writer) error {
 	for _, m := range cfg.Missing() {
 		fmt.Fprintf(stdout, "  not set: %s\n", m)
 	}
-	if *repoFile == "" {
+	if *repoFile != "" {
+		project, ok := cfg.ProjectFor(*repoName)
+		if !ok {
+			return &badSetup{fmt.Errorf("--for %q: not a repository this config trusts", *repoName)}
+		}
+		data, err := os.ReadFile(*repoFile)
+		if err != nil {
+			return &badSetup{err}
+		}
+		if _, err := cfg.ParseRepo(data, project); err != nil {
+			return &badSetup{fmt.Errorf("%s: %w", *repoFile, err)}
+		}
+		fmt.Fprintf(stdout, "repo config %s for %s: ok\n", *repoFile, *repoName)
+	}
+	if !*online {
 		return nil
 	}
-	project, ok := cfg.ProjectFor(*repoName)
-	if !ok {
-		return &badSetup{fmt.Errorf("--for %q: not a repository this config trusts", *repoName)}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if failed := checkOnline(ctx, cfg, stdout); failed > 0 {
+		return &badSetup{fmt.Errorf("%d online check(s) failed", failed)}
 	}
-	data, err := os.ReadFile(*repoFile)
-	if err != nil {
-		return &badSetup{err}
-	}
-	if _, err := cfg.ParseRepo(data, project); err != nil {
-		return &badSetup{fmt.Errorf("%s: %w", *repoFile, err)}
-	}
-	fmt.Fprintf(stdout, "repo config %s for %s: ok\n", *repoFile, *repoName)
 	return nil
+}
+
+// checkOnline prints one line per check, ✓ or ✗ with what to do, and
+// returns how many failed. Checks whose settings are missing are skipped
+// (the list above names them).
+func checkOnline(ctx context.Context, cfg *config.Server, out io.Writer) (failed int) {
+	report := func(what string, err error) {
+		if err != nil {
+			failed++
+			fmt.Fprintf(out, "✗ %s: %v\n", what, err)
+			return
+		}
+		fmt.Fprintf(out, "✓ %s\n", what)
+	}
+	if cfg.GitHub.AppID != 0 && (cfg.GitHub.PrivateKey != "" || cfg.GitHub.PrivateKeyPath != "") {
+		report(checkGitHubApp(ctx, cfg))
+	}
+	if len(cfg.Regions()) == 0 {
+		return failed
+	}
+	cloud, err := newCloud(bot{cfg: cfg})
+	if err != nil {
+		report("AWS access", err)
+		return failed
+	}
+	for _, region := range cfg.Regions() {
+		vms, err := cloud.ListManaged(ctx, region)
+		report(fmt.Sprintf("AWS %s: the bot can list its VMs (%d running)", region, len(vms)), err)
+	}
+	l := cfg.Launch
+	if l.SourceID == "" || (l.ClientID == "" && l.OfflineToken == "" && l.Identity == "") {
+		return failed
+	}
+	api, err := launchapi.New(launchapi.Config{BaseURL: l.APIURL, TokenURL: l.TokenURL,
+		ClientID: l.ClientID, ClientSecret: l.ClientSecret.Reveal(), OfflineToken: l.OfflineToken.Reveal(), Identity: l.Identity.Reveal()})
+	if err != nil {
+		report("Launch service settings", err)
+		return failed
+	}
+	report(fmt.Sprintf("Launch source %s works and launches into the AWS account the bot can reach", l.SourceID), provision.CheckSetup(ctx, api, l.SourceID, cloud))
+	return failed
+}
+
+func checkGitHubApp(ctx context.Context, cfg *config.Server) (string, error) {
+	key, err := privateKey(cfg)
+	if err != nil {
+		return "GitHub App", err
+	}
+	inst, err := app.NewInstallations(cfg.GitHub.AppID, key, cfg.GitHub.APIURL)
+	if err != nil {
+		return "GitHub App", err
+	}
+	a, n, err := inst.App(ctx)
+	if err != nil {
+		return "GitHub App", err
+	}
+	what := fmt.Sprintf("GitHub App %q (id %d), installed %d time(s)", a.GetSlug(), a.GetID(), n)
+	if problems := app.AppProblems(a); len(problems) > 0 {
+		return what, fmt.Errorf("fix in the App's settings on GitHub (see app.yml): %s", strings.Join(problems, "; "))
+	}
+	if n == 0 {
+		return what, errors.New("install the App on the repositories it should serve")
+	}
+	return what, nil
 }
