@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -76,7 +77,15 @@ type Launches struct {
 	clients  clientSource
 	now      func() time.Time
 	log      *slog.Logger
+	blocked  atomic.Pointer[string] // why new launches are refused, when the setup is broken
 }
+
+// Block refuses new launches (the lifecycle of running VMs goes on) until
+// Unblock; reason is for the logs. It reports whether this changed anything.
+func (ls *Launches) Block(reason string) bool { return ls.blocked.Swap(&reason) == nil }
+
+// Unblock lets new launches through again; it reports whether they were blocked.
+func (ls *Launches) Unblock() bool { return ls.blocked.Swap(nil) != nil }
 
 // NewLaunches wires the launch stage and the lifecycle after it.
 func NewLaunches(cfg *config.Server, recs launchRecords, q scheduler, prov provisioner, clients clientSource, log *slog.Logger) *Launches {
@@ -106,6 +115,10 @@ func (ls *Launches) Handlers() map[string]func(context.Context, []byte) error {
 // Launch accepts an allowed launch: picks the person's key, records the
 // launch (once per delivery), opens the check run and queues the launch job.
 func (ls *Launches) Launch(ctx context.Context, req LaunchRequest) error {
+	if reason := ls.blocked.Load(); reason != nil {
+		ls.log.Warn("launch refused: the setup check failed", "problem", *reason)
+		return refuse("I cannot launch VMs right now: this packit-launch instance's setup check is failing (its operators can see why in its log). Please tell them; VMs already running are not affected.")
+	}
 	t := req.Thread
 	key, err := ls.pickKey(ctx, t.gh, req.Job.User, req.Spec.Key)
 	var noKey *noUsableKeyError

@@ -457,3 +457,25 @@ func TestLaunchRepeatedCommandLaunchesOnce(t *testing.T) {
 		t.Errorf("a repeated command must not launch again: %s vs %s, %d reservations", first.ID, again.ID, len(e.reservationRequests()))
 	}
 }
+
+// While the setup check fails, new launches are refused with a reason; once
+// it passes they go through again.
+func TestLaunchRefusedWhileSetupIsBroken(t *testing.T) {
+	e := newLaunchEnv(t)
+	if !e.launches.Block("the Launch source launches into another AWS account") {
+		t.Fatal("Block reported no change")
+	}
+	got := e.command(defaultComment("/launch"))
+	if len(got) != 1 || !strings.Contains(got[0].Body, "setup check is failing") || strings.Contains(got[0].Body, "another AWS account") {
+		t.Fatalf("refusal while blocked: %+v", got)
+	}
+	if len(e.reservationRequests()) != 0 {
+		t.Error("a reservation was created while blocked")
+	}
+	e.launches.Unblock()
+	c := defaultComment("/launch")
+	c.ID = 9911
+	if l := e.launch(c); l.State != store.StateRunning {
+		t.Errorf("after unblocking: %s", l.State)
+	}
+}

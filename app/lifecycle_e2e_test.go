@@ -479,4 +479,13 @@ func TestQuotaCountsAVMWithOverriddenTagsOnce(t *testing.T) {
 	if len(got) != 1 || !strings.Contains(got[0].Body, want) {
 		t.Errorf("refusal %+v, want it to say %q", got, want)
 	}
+	// While a launch is still coming up its record has no instance id yet:
+	// its template ties the VM to it.
+	if _, err := e.st.UpdateLaunch(context.Background(), l.ID, func(x *store.Launch) error { x.InstanceID = ""; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	again.ID = 9902
+	if got := e.command(again); len(got) != 1 || !strings.Contains(got[0].Body, want) {
+		t.Errorf("refusal while launching %+v, want it to say %q", got, want)
+	}
 }

@@ -18,7 +18,7 @@ var (
 	}, []string{"code"})
 	commandsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "packit_launch_commands_total",
-		Help: "Commands handled, by command and outcome (answered, refused, failed: no answer could be given after every retry).",
+		Help: "Commands handled, by command and outcome (answered; refused, with a comment saying why; failed: every retry failed and the PR got an apology).",
 	}, []string{"command", "outcome"})
 )
 

@@ -29,16 +29,23 @@ func (ls *Launches) countHolders(ctx context.Context) ([]holder, error) {
 	if err != nil {
 		return nil, err
 	}
-	byInstance := map[string]*store.Launch{}
+	// A VM whose tags were overridden or not yet set is known by its
+	// instance id, or, while its launch is still coming up, by its template.
+	byRef := map[string]*store.Launch{}
 	for _, l := range active {
-		if l.InstanceID != "" {
-			byInstance[l.InstanceID] = l
+		for _, ref := range []string{l.InstanceID, l.TemplateID} {
+			if ref != "" {
+				byRef[ref] = l
+			}
 		}
 	}
 	for _, in := range live {
 		h := holder{launchID: in.Tags[ec2.TagLaunch], owner: in.Tags[ec2.TagOwner], repo: in.Tags[ec2.TagRepo]}
-		if l, ok := byInstance[in.ID]; ok && h.launchID == "" {
-			// Its tags were overridden or not yet set: its record says whose it is.
+		l, ok := byRef[in.ID]
+		if !ok && in.LaunchTemplateID != "" {
+			l, ok = byRef[in.LaunchTemplateID]
+		}
+		if ok && h.launchID == "" {
 			h = holder{launchID: l.ID, owner: l.Owner, repo: l.Repo}
 		}
 		if h.launchID == "" {

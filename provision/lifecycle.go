@@ -68,18 +68,24 @@ func (p *Provisioner) Terminate(ctx context.Context, l *store.Launch, reason str
 	if err := p.cloud.Terminate(ctx, l.Region, l.InstanceID); err != nil {
 		return fmt.Errorf("terminate launch %s: %w", l.ID, err)
 	}
-	terminatedTotal.WithLabelValues("record").Inc()
 	p.log.Info("launch terminated", "launch", l.ID, "instance", l.InstanceID, "reason", reason)
-	return p.markEnded(ctx, l, reason)
+	ended, err := p.markEnded(ctx, l, reason)
+	if ended { // counted once, by whoever ended the record
+		terminatedTotal.WithLabelValues("record").Inc()
+	}
+	return err
 }
 
-// markEnded records a launch's VM as gone, unless another writer already did.
-func (p *Provisioner) markEnded(ctx context.Context, l *store.Launch, reason string) error {
+// markEnded records a launch's VM as gone, unless another writer already
+// did; ended says whether this call did.
+func (p *Provisioner) markEnded(ctx context.Context, l *store.Launch, reason string) (ended bool, err error) {
 	instance, now := l.InstanceID, p.now().UTC()
 	saved, err := p.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
 		if x.State.Ended() {
+			ended = false
 			return store.ErrNoChange
 		}
+		ended = true
 		x.State, x.EndedAt, x.EndReason = store.StateEnded, now, reason
 		if x.InstanceID == "" {
 			x.InstanceID = instance
@@ -87,15 +93,16 @@ func (p *Provisioner) markEnded(ctx context.Context, l *store.Launch, reason str
 		return nil
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	*l = *saved
-	return nil
+	return ended, nil
 }
 
 // MarkEnded records a launch whose VM is already gone.
 func (p *Provisioner) MarkEnded(ctx context.Context, l *store.Launch, reason string) error {
-	return p.markEnded(ctx, l, reason)
+	_, err := p.markEnded(ctx, l, reason)
+	return err
 }
 
 // Extend moves a running launch's expiry by d from its current expiry,

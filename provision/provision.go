@@ -161,16 +161,20 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 		// Real EC2 may not keep template tags when the service passes its own:
 		// without its tags a VM would be ended early by the sweeper's grace rule.
 		if err := p.cloud.TagInstance(ctx, l.Region, l.InstanceID, BirthTags(l)); err != nil {
-			if ec2.IsSetupError(err) {
-				// Without its tags nothing would know when to end it.
-				log.Error("tag instance: AWS refused the operator's setup; ending the VM", "instance", l.InstanceID, "err", err)
-				p.CleanUpFailed(ctx, l)
-				return p.failed(ctx, l, &Failure{Message: fmt.Sprintf("AWS refused to tag the VM with its expiry (%s), so it was terminated", ec2.ErrorCode(err)), Advice: operatorsAdvice})
-			}
 			if serr := p.save(ctx, l); serr != nil {
 				log.Warn("save launch", "err", serr)
 			}
-			return fmt.Errorf("tag instance %s: %w", l.InstanceID, err)
+			if !ec2.IsSetupError(err) {
+				return fmt.Errorf("tag instance %s: %w", l.InstanceID, err)
+			}
+			// Without its tags nothing would know when to end it: end it now,
+			// and say it ended only once AWS has agreed.
+			log.Error("tag instance: AWS refused the operator's setup; ending the VM", "instance", l.InstanceID, "err", err)
+			if terr := p.cloud.Terminate(ctx, l.Region, l.InstanceID); terr != nil {
+				return fmt.Errorf("tag instance %s refused (%v), and terminating it failed: %w", l.InstanceID, err, terr)
+			}
+			terminatedTotal.WithLabelValues("failed_launch").Inc()
+			return p.failed(ctx, l, &Failure{Message: fmt.Sprintf("AWS refused to tag the VM with its expiry (%s), so it was terminated", ec2.ErrorCode(err)), Advice: operatorsAdvice})
 		}
 		if l.PublicIPv4 == "" && l.PublicDNS == "" {
 			ip, dns, err := p.cloud.PublicAddress(ctx, l.Region, l.InstanceID)
@@ -240,8 +244,8 @@ const operatorsAdvice = "This is a problem with the bot's setup, not with your p
 // attempt (other server errors, rate limits, network).
 func (p *Provisioner) fail(ctx context.Context, l *store.Launch, step string, err error, advice string) error {
 	var apiErr *launchapi.APIError
-	if !errors.As(err, &apiErr) {
-		return err
+	if !errors.As(err, &apiErr) || errors.Is(err, launchapi.ErrOutcomeUnknown) {
+		return err // a reservation may exist: the retry adopts it
 	}
 	msg := apiErr.Msg
 	if msg == "" {
@@ -261,17 +265,12 @@ func (p *Provisioner) fail(ctx context.Context, l *store.Launch, step string, er
 	return err
 }
 
-// adviceFor500 recognises the server errors the Launch service gives as
-// real answers (see launch-api.md) rather than outages; "" for the others.
+// adviceFor500 recognises the server errors the Launch service documents as
+// real answers rather than outages (launch-api.md); "" for the others,
+// which are retried.
 func adviceFor500(msg string) string {
-	m := strings.ToLower(msg)
-	switch {
-	case strings.Contains(m, "still building"):
+	if strings.Contains(strings.ToLower(msg), "image still building") {
 		return "The image is still being built by Image Builder; comment `/launch` again once its build has finished."
-	case strings.Contains(m, "compose"), strings.Contains(m, "image"):
-		return "The Launch service could not use this image; check the machine's `image` (an AMI id or an Image Builder compose id) and `region`."
-	case strings.Contains(m, "source"):
-		return operatorsAdvice
 	}
 	return ""
 }
@@ -293,7 +292,7 @@ func (p *Provisioner) failed(ctx context.Context, l *store.Launch, f *Failure) e
 // GiveUp records a launch as failed after its last attempt hit errors that
 // might have passed (e.g. the Launch service was down), so the PR is told.
 func (p *Provisioner) GiveUp(ctx context.Context, l *store.Launch, cause error) *Failure {
-	f := &Failure{Message: "the Launch service could not be reached or kept failing", Advice: "Try `/launch` again in a few minutes; if it keeps failing, tell the operators."}
+	f := &Failure{Message: "the Launch service or AWS could not be reached or kept failing", Advice: "Try `/launch` again in a few minutes; if it keeps failing, tell the operators."}
 	p.log.Error("launch given up", "launch", l.ID, "err", cause)
 	if err := p.failed(ctx, l, f); err != nil && !errors.As(err, new(*Failure)) {
 		p.log.Error("save failed launch", "launch", l.ID, "err", err)

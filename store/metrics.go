@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -13,7 +14,7 @@ import (
 var (
 	jobsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "packit_launch_jobs_total",
-		Help: "Jobs run by the worker, by kind and outcome (done, retry: failed and will run again, failed: given up).",
+		Help: "Jobs run by the worker, by kind and outcome (done; retry: failed and will run again; failed: given up; interrupted: the worker stopped or the job timed out).",
 	}, []string{"kind", "outcome"})
 	jobSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "packit_launch_job_duration_seconds",
@@ -27,6 +28,8 @@ func jobOutcome(ctx context.Context, err error) string {
 	switch {
 	case err == nil:
 		return "done"
+	case ctx.Err() != nil:
+		return "interrupted" // the worker is stopping; the job runs again elsewhere
 	case errors.Is(err, asynq.SkipRetry) || FinalAttempt(ctx):
 		return "failed"
 	default:
@@ -39,12 +42,20 @@ func observeJob(ctx context.Context, kind string, start time.Time, err error) {
 	jobSeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
 }
 
-// queueCollector reports each queue's backlog, read from Redis at scrape time.
+// queueCollector reports each queue's backlog, read from Redis at most once
+// per queueStatsTTL: /metrics may be reachable by anyone who can reach the
+// webhook, and asynq's queue stats cost Redis a scan.
 type queueCollector struct {
 	insp   *asynq.Inspector
 	queues []string
 	depth  *prometheus.Desc
+
+	mu      sync.Mutex
+	readAt  time.Time
+	metrics []prometheus.Metric
 }
+
+const queueStatsTTL = 10 * time.Second
 
 // QueueCollector is a Prometheus collector of the job queues' backlog:
 // jobs waiting to run now, scheduled for later (timers), and waiting to retry.
@@ -61,6 +72,18 @@ func (s *Store) QueueCollector() prometheus.Collector {
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.depth }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.readAt) >= queueStatsTTL {
+		c.metrics, c.readAt = c.read(), time.Now()
+	}
+	for _, m := range c.metrics {
+		ch <- m
+	}
+}
+
+func (c *queueCollector) read() []prometheus.Metric {
+	var out []prometheus.Metric
 	for _, q := range c.queues {
 		info, err := c.insp.GetQueueInfo(q)
 		if err != nil {
@@ -69,7 +92,8 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		for state, n := range map[string]int{"pending": info.Pending, "scheduled": info.Scheduled, "retry": info.Retry, "active": info.Active} {
-			ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(n), q, state)
+			out = append(out, prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(n), q, state))
 		}
 	}
+	return out
 }

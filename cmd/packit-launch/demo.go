@@ -175,6 +175,7 @@ func demo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 	case a := <-addr:
 		webhook = "http://" + a + cfg.GitHub.WebhookPath
 	case err := <-botDone:
+		botDone <- err // for the deferred wait
 		return fmt.Errorf("the bot did not start: %w", err)
 	case <-ctx.Done():
 		return ctx.Err()

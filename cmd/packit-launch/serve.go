@@ -112,7 +112,9 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 		} else {
 			log.Info("listening", "addr", ln.Addr().String(), "webhook_served", false)
 			b.announce(ln)
+			wg.Add(1)
 			go func() {
+				defer wg.Done()
 				if err := serveHTTP(ctx, ln, app.Routes("", nil, st.Ping)); err != nil {
 					log.Error("health and metrics endpoints stopped", "err", err)
 				}
@@ -224,20 +226,44 @@ func newLaunches(ctx context.Context, b bot, st *store.Store, inst *app.Installa
 	if err != nil {
 		return nil, fmt.Errorf("launch service settings: %w", err)
 	}
-	checkCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	prov := provision.New(api, st, l.SourceID, provision.Options{Cloud: cloud}, log)
+	launches := app.NewLaunches(cfg, st, st.Queue(), prov, inst, log)
+	check := func(ctx context.Context) error { return provision.CheckSetup(ctx, api, l.SourceID, cloud) }
+	checkSetup(ctx, launches, check, log) // before the first command is taken
+	go func() {
+		t := time.NewTicker(cfg.SweepInterval.D())
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				checkSetup(ctx, launches, check, log)
+			}
+		}
+	}()
+	return launches, nil
+}
+
+// checkSetup blocks new launches while the Launch source or the AWS account
+// is certainly wrong (the lifecycle of running VMs goes on), and lets them
+// through again once fixed; an uncertain failure changes nothing.
+func checkSetup(ctx context.Context, launches *app.Launches, check func(context.Context) error, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var setup *provision.SetupError
-	switch err := provision.CheckSetup(checkCtx, api, l.SourceID, cloud); {
+	switch err := check(ctx); {
 	case errors.As(err, &setup):
-		log.Error("launching disabled: " + setup.Problem)
-		return nil, nil
+		if launches.Block(setup.Problem) {
+			log.Error("new launches refused until the setup is fixed (checked again every sweep interval): " + setup.Problem)
+		}
 	case err != nil:
-		log.Warn("could not finish checking the Launch source and AWS account; launching stays on", "err", err)
+		log.Warn("could not finish checking the Launch source and AWS account", "err", err)
 	default:
-		log.Info("Launch source and AWS account checked", "source", l.SourceID)
+		if launches.Unblock() {
+			log.Info("setup check passes again; launching")
+		}
 	}
-	prov := provision.New(api, st, l.SourceID, provision.Options{Cloud: cloud}, log)
-	return app.NewLaunches(cfg, st, st.Queue(), prov, inst, log), nil
 }
 
 // newCloud is the bot's own AWS access in every region a profile allows.

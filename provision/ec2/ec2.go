@@ -157,9 +157,11 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // setupErrorCodes are AWS answers that no retry will change: the bot's
 // credentials, role or IAM policy, or a profile's ids, are wrong.
+// (AuthFailure and SignatureDoesNotMatch are left out: a skewed clock
+// causes them too, and passes.)
 var setupErrorCodes = map[string]bool{
 	"UnauthorizedOperation": true, "AccessDenied": true, "AccessDeniedException": true,
-	"AuthFailure": true, "InvalidClientTokenId": true, "SignatureDoesNotMatch": true, "OptInRequired": true,
+	"InvalidClientTokenId": true, "OptInRequired": true,
 	"InvalidLaunchTemplateId.NotFound": true, "InvalidLaunchTemplateId.Malformed": true,
 	"InvalidLaunchTemplateName.NotFoundException": true, "InvalidGroup.NotFound": true,
 	"InvalidGroupId.Malformed": true, "InvalidSubnetID.NotFound": true,

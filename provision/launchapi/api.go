@@ -383,19 +383,23 @@ func (c *Client) CreateAWSReservation(ctx context.Context, req AWSReservationReq
 		return nil, err
 	}
 	if req.Name == "" {
-		return nil, fmt.Errorf("launchapi: create reservation: outcome unknown and no name to look it up by: %w", err)
+		return nil, fmt.Errorf("launchapi: create reservation: %w and no name to look it up by: %w", ErrOutcomeUnknown, err)
 	}
 	c.log.WarnContext(ctx, "reservation create outcome unknown, looking for it", "name", req.Name, "error", err)
 	found, ferr := c.FindAWSReservation(ctx, req.Name)
 	switch {
 	case ferr != nil:
-		return nil, fmt.Errorf("launchapi: create reservation %q: outcome unknown, lookup failed (%v): %w", req.Name, ferr, err)
+		return nil, fmt.Errorf("launchapi: create reservation %q: %w, lookup failed (%v): %w", req.Name, ErrOutcomeUnknown, ferr, err)
 	case found == nil:
 		return nil, fmt.Errorf("launchapi: create reservation %q: not created: %w", req.Name, err)
 	}
 	c.log.InfoContext(ctx, "adopted reservation created by an unanswered request", "name", req.Name, "reservation", found.ReservationID)
 	return found, nil
 }
+
+// ErrOutcomeUnknown is a create that may have happened although it failed,
+// and could not be resolved: a caller must not take it as final.
+var ErrOutcomeUnknown = errors.New("outcome unknown")
 
 // outcomeUnknown reports whether a failed create may have happened anyway.
 func outcomeUnknown(ctx context.Context, err error) bool {
