@@ -17,7 +17,7 @@ run: build
 
 # The whole bot against local fakes (GitHub, Launch service) and moto_server:
 # a /launch conversation on a pretend PR, as a reviewer sees it.
-demo: build tools
+demo: build
 	./bin/packit-launch demo
 
 # The whole suite with the race detector; brings up what a fresh machine lacks.
