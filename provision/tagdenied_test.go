@@ -26,7 +26,9 @@ type deniedCloud struct {
 
 var denied = &smithy.GenericAPIError{Code: "UnauthorizedOperation", Message: "You are not authorized to perform this operation."}
 
-func (deniedCloud) TagInstance(context.Context, string, string, map[string]string) error { return denied }
+func (deniedCloud) TagInstance(context.Context, string, string, map[string]string) error {
+	return denied
+}
 
 func (c deniedCloud) Terminate(ctx context.Context, region string, ids ...string) error {
 	if c.denyTerminate {
