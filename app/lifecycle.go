@@ -116,6 +116,11 @@ func (ls *Launches) HandleExpire(ctx context.Context, payload []byte) error {
 		return err
 	}
 	if !gone && !due {
+		if !carried.After(j.ExpiresAt) {
+			// Fired early (a replica's clock is off): this very job is the
+			// timer for that expiry, so it must run again, not re-queue itself.
+			return fmt.Errorf("expiry timer for %s fired %s early", j.LaunchID, carried.Sub(ls.now()).Round(time.Second))
+		}
 		// Extended: the timer for the later expiry takes over.
 		j.ExpiresAt = carried
 		return ls.scheduleExpiry(ctx, j)

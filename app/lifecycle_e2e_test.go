@@ -489,3 +489,23 @@ func TestQuotaCountsAVMWithOverriddenTagsOnce(t *testing.T) {
 		t.Errorf("refusal while launching %+v, want it to say %q", got, want)
 	}
 }
+
+// A timer that fires well before its expiry (a replica's clock is off) runs
+// again instead of re-queueing itself under its own id, which would be lost.
+func TestExpiryTimerFiredEarlyRunsAgain(t *testing.T) {
+	e := newLaunchEnv(t)
+	l := e.launch(defaultComment("/launch"))
+	e.launches.now = func() time.Time { return l.ExpiresAt.Add(-time.Minute) }
+	job, _ := json.Marshal(expireJob{LaunchID: l.ID, Region: l.Region, InstanceID: l.InstanceID, ExpiresAt: l.ExpiresAt})
+	if err := e.launches.HandleExpire(context.Background(), job); err == nil || !strings.Contains(err.Error(), "early") {
+		t.Fatalf("early timer: %v, want an error so that it is retried", err)
+	}
+	if e.terminated(l.InstanceID) {
+		t.Fatal("terminated a minute early")
+	}
+	e.launches.now = func() time.Time { return l.ExpiresAt }
+	if err := e.launches.HandleExpire(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	e.waitTerminated(l.InstanceID)
+}
