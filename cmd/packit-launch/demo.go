@@ -216,8 +216,8 @@ type demoPlay struct {
 }
 
 // command comments line as the reviewer, delivers the webhook as GitHub
-// would, and waits for the bot's answer (a new comment, or an edit of one
-// containing until).
+// would, and waits for the bot's answer: a new comment, or an edit of one,
+// containing until (or saying the launch failed, which ends the demo).
 func (p *demoPlay) command(ctx context.Context, line, until string) error {
 	before := p.gh.Comments(demoRepo, demoPR)
 	c := p.gh.AddComment(demoRepo, demoPR, demoUser, line)
@@ -228,11 +228,19 @@ func (p *demoPlay) command(ctx context.Context, line, until string) error {
 	}
 	for {
 		now := p.gh.Comments(demoRepo, demoPR)
-		if answers := newAnswers(before, now, c.ID); len(answers) > 0 && (until == "" || strings.Contains(answers[len(answers)-1].Body, until)) {
+		answers := newAnswers(before, now, c.ID)
+		last := ""
+		if len(answers) > 0 {
+			last = answers[len(answers)-1].Body
+		}
+		if failed := strings.Contains(last, "failed"); len(answers) > 0 && (until == "" || strings.Contains(last, until) || failed) {
 			for _, a := range answers {
 				fmt.Fprintf(p.out, "──── @%s answered:\n%s\n", a.User, indent(a.Body))
 			}
 			fmt.Fprintf(p.out, "  (reactions on the command: %s)\n\n", strings.Join(p.gh.Reactions(demoRepo, c.ID), " "))
+			if failed && until != "" {
+				return fmt.Errorf("%q failed: see the answer above", line)
+			}
 			return nil
 		}
 		select {
