@@ -13,12 +13,13 @@ import (
 
 // Queue puts jobs into Redis for a worker, through asynq.
 type Queue struct {
-	client *asynq.Client
+	client    *asynq.Client
+	inspector *asynq.Inspector
 }
 
 // Queue returns the job queue on this store.
 func (s *Store) Queue() *Queue {
-	return &Queue{client: asynq.NewClientFromRedisClient(s.rdb)}
+	return &Queue{client: asynq.NewClientFromRedisClient(s.rdb), inspector: asynq.NewInspectorFromRedisClient(s.rdb)}
 }
 
 // Queues: commands are answered by every worker; launches and the VM
@@ -38,7 +39,8 @@ type Job struct {
 	MaxRetry int
 }
 
-// ErrDuplicateJob means a job with the same ID is already queued.
+// ErrDuplicateJob means a job with the same ID is already queued, running,
+// or done within the last day.
 var ErrDuplicateJob = errors.New("job already queued")
 
 // Enqueue queues a job to run now.
@@ -60,7 +62,13 @@ func (q *Queue) EnqueueAt(ctx context.Context, j Job, at time.Time) error {
 	if j.ID != "" {
 		opts = append(opts, asynq.TaskID(j.ID))
 	}
-	_, err := q.client.EnqueueContext(ctx, asynq.NewTask(j.Kind, j.Payload), opts...)
+	task := asynq.NewTask(j.Kind, j.Payload)
+	_, err := q.client.EnqueueContext(ctx, task, opts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) && q.dropArchived(queue, j.ID) {
+		// A job that failed for good keeps its id; asked for again (a timer
+		// re-created by the sweeper), it gets a fresh start.
+		_, err = q.client.EnqueueContext(ctx, task, opts...)
+	}
 	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
 		return ErrDuplicateJob
 	}
@@ -68,6 +76,15 @@ func (q *Queue) EnqueueAt(ctx context.Context, j Job, at time.Time) error {
 		return fmt.Errorf("enqueue %s: %w", j.Kind, err)
 	}
 	return nil
+}
+
+// dropArchived deletes job id if it failed for good, and reports whether it did.
+func (q *Queue) dropArchived(queue, id string) bool {
+	info, err := q.inspector.GetTaskInfo(queue, id)
+	if err != nil || info.State != asynq.TaskStateArchived {
+		return false
+	}
+	return q.inspector.DeleteTask(queue, id) == nil
 }
 
 // Worker runs queued jobs.

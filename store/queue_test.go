@@ -1,0 +1,80 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/packit/packit-launch/store/storetest"
+)
+
+// A job that failed for good does not block a new one with its id (a timer
+// the sweeper re-creates); one that is queued or done still does.
+func TestQueueReplacesOnlyJobsThatFailedForGood(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := open(t, storetest.StartRedis(t))
+	q := s.Queue()
+	runs := make(chan string, 4)
+	w := s.NewWorker(1, quiet, QueueLifecycle)
+	w.Handle("flaky", func(_ context.Context, p []byte) error {
+		runs <- string(p)
+		if string(p) == "first" {
+			return SkipRetry(errors.New("broken"))
+		}
+		return nil
+	})
+	stopped := make(chan error)
+	go func() { stopped <- w.Run(ctx) }()
+	defer func() { cancel(); <-stopped }()
+	next := func() string {
+		t.Helper()
+		select {
+		case p := <-runs:
+			return p
+		case <-time.After(20 * time.Second):
+			t.Fatal("job never ran")
+			return ""
+		}
+	}
+
+	job := Job{Kind: "flaky", ID: "expire:l1:1", Queue: QueueLifecycle, Payload: []byte("first")}
+	if err := q.Enqueue(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	if p := next(); p != "first" {
+		t.Fatalf("ran %q", p)
+	}
+	// Archived once the failed run is recorded: the same id is taken again.
+	job.Payload = []byte("second")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := q.Enqueue(ctx, job)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrDuplicateJob) || time.Now().After(deadline) {
+			t.Fatalf("re-enqueue after a final failure: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // the worker records the failure just after the handler returns
+	}
+	if p := next(); p != "second" {
+		t.Fatalf("ran %q", p)
+	}
+	// Done: the id still dedupes.
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		info, err := q.inspector.GetTaskInfo(QueueLifecycle, job.ID)
+		if err == nil && info.State.String() == "completed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job never completed: %v %v", info, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling asynq's own record
+	}
+	if err := q.Enqueue(ctx, job); !errors.Is(err, ErrDuplicateJob) {
+		t.Errorf("re-enqueue after success: %v, want ErrDuplicateJob", err)
+	}
+}
