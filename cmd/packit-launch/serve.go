@@ -206,7 +206,7 @@ func newWorker(ctx context.Context, b bot, st *store.Store, log *slog.Logger) (*
 // too: without it nothing could end the VMs.
 func newLaunches(ctx context.Context, b bot, st *store.Store, inst *app.Installations, log *slog.Logger) (*app.Launches, error) {
 	cfg, l := b.cfg, b.cfg.Launch
-	if l.SourceID == "" || (l.ClientID == "" && l.OfflineToken == "" && l.Identity == "") {
+	if !launchSettings(cfg) {
 		log.Error("launching disabled: Launch service settings are missing")
 		return nil, nil
 	}
@@ -218,13 +218,9 @@ func newLaunches(ctx context.Context, b bot, st *store.Store, inst *app.Installa
 	if err != nil {
 		return nil, err
 	}
-	api, err := launchapi.New(launchapi.Config{
-		BaseURL: l.APIURL, TokenURL: l.TokenURL,
-		ClientID: l.ClientID, ClientSecret: l.ClientSecret.Reveal(), OfflineToken: l.OfflineToken.Reveal(), Identity: l.Identity.Reveal(),
-		Logger: log,
-	})
+	api, err := newLaunchAPI(cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("launch service settings: %w", err)
+		return nil, err
 	}
 	prov := provision.New(api, st, l.SourceID, provision.Options{Cloud: cloud}, log)
 	launches := app.NewLaunches(cfg, st, st.Queue(), prov, inst, log)
@@ -264,6 +260,26 @@ func checkSetup(ctx context.Context, launches *app.Launches, check func(context.
 			log.Info("setup check passes again; launching")
 		}
 	}
+}
+
+// launchSettings reports whether the Launch service settings are there.
+func launchSettings(cfg *config.Server) bool {
+	l := cfg.Launch
+	return l.SourceID != "" && (l.ClientID != "" || l.OfflineToken != "" || l.Identity != "")
+}
+
+// newLaunchAPI is the Launch service client the settings describe.
+func newLaunchAPI(cfg *config.Server, log *slog.Logger) (*launchapi.Client, error) {
+	l := cfg.Launch
+	api, err := launchapi.New(launchapi.Config{
+		BaseURL: l.APIURL, TokenURL: l.TokenURL,
+		ClientID: l.ClientID, ClientSecret: l.ClientSecret.Reveal(), OfflineToken: l.OfflineToken.Reveal(), Identity: l.Identity.Reveal(),
+		Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("launch service settings: %w", err)
+	}
+	return api, nil
 }
 
 // newCloud is the bot's own AWS access in every region a profile allows.

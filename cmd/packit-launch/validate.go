@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -13,7 +14,6 @@ import (
 	"github.com/packit/packit-launch/app"
 	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/provision"
-	"github.com/packit/packit-launch/provision/launchapi"
 )
 
 // validate checks a server config and, optionally, a repo config as the
@@ -84,12 +84,11 @@ func checkOnline(ctx context.Context, cfg *config.Server, out io.Writer) (failed
 		vms, err := cloud.ListManaged(ctx, region)
 		report(fmt.Sprintf("AWS %s: the bot can list its VMs (%d running)", region, len(vms)), err)
 	}
-	l := cfg.Launch
-	if l.SourceID == "" || (l.ClientID == "" && l.OfflineToken == "" && l.Identity == "") {
+	if !launchSettings(cfg) {
 		return failed
 	}
-	api, err := launchapi.New(launchapi.Config{BaseURL: l.APIURL, TokenURL: l.TokenURL,
-		ClientID: l.ClientID, ClientSecret: l.ClientSecret.Reveal(), OfflineToken: l.OfflineToken.Reveal(), Identity: l.Identity.Reveal()})
+	l := cfg.Launch
+	api, err := newLaunchAPI(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		report("Launch service settings", err)
 		return failed
