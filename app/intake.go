@@ -7,10 +7,8 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"hash"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,9 +24,6 @@ import (
 
 // MaxWebhookBytes is GitHub's own cap on a delivery.
 const MaxWebhookBytes = 25 << 20
-
-// maxPooledBuffer is the largest body buffer kept for reuse.
-const maxPooledBuffer = 1 << 20
 
 // JobCommand is the queue kind of a comment that holds a command.
 const JobCommand = "command"
@@ -54,8 +49,8 @@ type Intake struct {
 	log        *slog.Logger
 	now        func() time.Time
 
-	macs sync.Pool // of hash.Hash keyed with secret
-	bufs sync.Pool // of *bytes.Buffer
+	macs   sync.Pool // of hash.Hash keyed with secret
+	budget *bodyBudget
 }
 
 // NewIntake returns the webhook handler. secret must not be empty.
@@ -63,46 +58,79 @@ func NewIntake(secret string, d deliveries, q enqueuer, log *slog.Logger) *Intak
 	if secret == "" {
 		panic("app: NewIntake without a webhook secret")
 	}
-	in := &Intake{secret: []byte(secret), deliveries: d, queue: q, log: log, now: time.Now}
+	in := &Intake{secret: []byte(secret), deliveries: d, queue: q, log: log, now: time.Now, budget: newBodyBudget(smallSlots, largePoolBytes)}
 	in.macs.New = func() any { return hmac.New(sha256.New, in.secret) }
-	in.bufs.New = func() any { return new(bytes.Buffer) }
 	return in
 }
 
+// wantedEvents are the events whose bodies the bot may decode; the rest
+// are verified and answered without keeping a byte.
+var wantedEvents = map[string]bool{
+	"issue_comment": true, "check_run": true, "pull_request": true,
+	"installation": true, "installation_repositories": true,
+}
+
+// bodyReadTime bounds reading a body: GitHub waits 10 s for the whole answer.
+const bodyReadTime = 10 * time.Second
+
 func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	sig := r.Header.Get("X-Hub-Signature-256")
-	if sig == "" {
-		http.Error(w, "missing X-Hub-Signature-256", http.StatusUnauthorized)
+	want, ok := parseSignature(r.Header.Get("X-Hub-Signature-256"))
+	if !ok {
+		http.Error(w, "missing or malformed X-Hub-Signature-256", http.StatusUnauthorized)
 		return
 	}
 	if r.ContentLength > MaxWebhookBytes {
 		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
 		return
 	}
-	buf := in.bufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer func() {
-		if buf.Cap() <= maxPooledBuffer { // don't keep a rare huge body alive
-			in.bufs.Put(buf)
-		}
-	}()
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxWebhookBytes)); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
-			return
-		}
+	// A slow body must not hold its memory for the server's whole ReadTimeout.
+	deadline := time.Now().Add(bodyReadTime) // wall time, not the injected clock
+	_ = http.NewResponseController(w).SetReadDeadline(deadline)
+	ctx, cancel := context.WithDeadline(r.Context(), deadline)
+	defer cancel()
+	event := r.Header.Get("X-GitHub-Event")
+	body, err := in.readSigned(ctx, r.Body, want, wantedEvents[event], r.ContentLength)
+	defer body.release()
+	if errors.Is(err, errTooLarge) {
+		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	if err != nil {
 		http.Error(w, "cannot read body", http.StatusBadRequest)
 		return
 	}
-	body := buf.Bytes()
-	if !in.validSignature(sig, body) {
+	if !body.valid {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
-	switch event := r.Header.Get("X-GitHub-Event"); {
-	case event == "ping":
-		writeText(w, http.StatusOK, "pong")
+	switch body.outcome {
+	case bodyNotWanted:
+		if event == "ping" {
+			writeText(w, http.StatusOK, "pong")
+			return
+		}
+		// The common case: nothing to do, and nothing logged.
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case bodyTooLarge:
+		in.log.Error("signed delivery too large to decode; not accepted", "delivery", r.Header.Get("X-GitHub-Delivery"), "event", event, "max_bytes", MaxKeptBytes)
+		http.Error(w, "payload too large to process", http.StatusRequestEntityTooLarge)
+		return
+	case bodyNoBudget:
+		// Only while many large bodies are in flight at once (a flood):
+		// GitHub's delivery log keeps it for redelivery.
+		in.log.Error("signed delivery not kept: the webhook memory budget is in use (many large requests in flight); redeliver it from the App's advanced settings",
+			"delivery", r.Header.Get("X-GitHub-Delivery"), "event", event)
+		http.Error(w, "busy; redeliver later", http.StatusServiceUnavailable)
+		return
+	}
+	in.route(w, r, event, body.bytes)
+}
+
+// route hands a verified body to the intake of its event, after the cheap
+// filter: only deliveries that can be work are decoded.
+func (in *Intake) route(w http.ResponseWriter, r *http.Request, event string, body []byte) {
+	switch {
 	case event == "issue_comment" && commands.MayContain(body):
 		in.acceptComment(w, r, body)
 	case event == "check_run" && bytes.Contains(body, []byte(`"requested_action"`)):
@@ -113,26 +141,19 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		event == "installation_repositories" && bytes.Contains(body, []byte(`"removed"`)):
 		in.acceptInstallation(w, r, event, body)
 	default:
-		// The common case: nothing to do, and nothing logged.
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
 
+// validSignature checks a whole body against its header (tests and tools).
 func (in *Intake) validSignature(header string, body []byte) bool {
-	hexSig, ok := strings.CutPrefix(header, "sha256=")
-	if !ok || len(hexSig) != 2*sha256.Size {
+	want, ok := parseSignature(header)
+	if !ok {
 		return false
 	}
-	var want [sha256.Size]byte
-	if _, err := hex.Decode(want[:], []byte(hexSig)); err != nil {
-		return false
-	}
-	mac := in.macs.Get().(hash.Hash)
-	defer in.macs.Put(mac)
-	mac.Reset()
-	mac.Write(body)
-	var got [sha256.Size]byte
-	return hmac.Equal(mac.Sum(got[:0]), want[:])
+	got, err := in.readSigned(context.Background(), bytes.NewReader(body), want, false, int64(len(body)))
+	got.release()
+	return err == nil && got.valid
 }
 
 // CommandJob is a comment holding a command, as queued for the worker.
