@@ -95,7 +95,7 @@ func NewLaunches(cfg *config.Server, recs launchRecords, q scheduler, prov provi
 // Register adds the launch and lifecycle jobs to a queue worker.
 func (ls *Launches) Register(qw *store.Worker) {
 	for kind, fn := range ls.Handlers() {
-		qw.Handle(kind, fn)
+		qw.Handle(kind, holdingRateLimits(fn, ls.now, ls.log))
 	}
 }
 
@@ -328,10 +328,14 @@ func (ls *Launches) tellSlow(ctx context.Context, t *Thread, l *store.Launch) {
 	}
 }
 
-// report puts the outcome on the PR: the comment (kept in place on retries),
-// the reaction and the completed check run.
+// report puts the outcome on the PR: the completed check run first (it
+// must never stay in progress once the launch is settled, whatever becomes
+// of the comment), then the comment (kept in place on retries) and the reaction.
 func (ls *Launches) report(ctx context.Context, t *Thread, l *store.Launch) error {
 	now := ls.now()
+	if err := ls.updateCheckRun(ctx, t, l, now); err != nil {
+		return err
+	}
 	body, reaction := failedComment(l), "confused"
 	switch l.State {
 	case store.StateRunning:
@@ -340,17 +344,18 @@ func (ls *Launches) report(ctx context.Context, t *Thread, l *store.Launch) erro
 		body, reaction = endedComment(l), "eyes"
 	}
 	id, err := t.Post(ctx, l.CommentID, body)
+	if errors.Is(err, errAnswerRefused) {
+		t.log.Error("the outcome could not be posted on the PR; the check run shows it", "launch", l.ID, "err", err)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	if l.CommentID == 0 {
+	if l.CommentID != id {
 		l.CommentID = id
 		if _, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error { x.CommentID = id; return nil }); err != nil {
 			return err
 		}
 	}
-	if err := t.React(ctx, reaction); err != nil {
-		return err
-	}
-	return ls.updateCheckRun(ctx, t, l, now)
+	return t.React(ctx, reaction)
 }

@@ -252,6 +252,25 @@ func (ls *Launches) updateCheckRun(ctx context.Context, t *Thread, l *store.Laun
 		}
 		actions = append(actions, &github.CheckRunAction{Label: "Terminate", Description: "Terminate the VM now", Identifier: actionTerminate})
 	}
+	summary, cut := fit(checkSummary(l, now), maxCheckText, cutNote)
+	if cut {
+		t.log.Warn("check run summary cut to GitHub's limit", "launch", l.ID, "summary", checkSummary(l, now))
+	}
+	title, _ = fit(title, maxCheckTitle, "…")
+	err := ls.patchCheckRun(ctx, t, l, conclusion, title, summary, actions, now)
+	if err != nil && permanent(err) {
+		// Never leave it in progress: a short output says where the rest is.
+		t.log.Error("GitHub refused the check run update; sending a short one", "launch", l.ID, "err", err)
+		err = ls.patchCheckRun(ctx, t, l, conclusion, title, "The details did not fit GitHub's check run; see the pull request's comments or the bot's log. Launch id `"+l.ID+"`.", actions, now)
+		if err != nil && permanent(err) {
+			t.log.Error("GitHub refused the short check run update too", "launch", l.ID, "err", err)
+			return nil // a retry cannot change it
+		}
+	}
+	return err
+}
+
+func (ls *Launches) patchCheckRun(ctx context.Context, t *Thread, l *store.Launch, conclusion, title, summary string, actions []*github.CheckRunAction, now time.Time) error {
 	// go-github drops an empty actions list (omitempty), which would leave
 	// stale buttons: send the update with the list always present.
 	update := struct {
@@ -264,7 +283,7 @@ func (ls *Launches) updateCheckRun(ctx context.Context, t *Thread, l *store.Laun
 			Status:      github.String("completed"),
 			Conclusion:  github.String(conclusion),
 			CompletedAt: &github.Timestamp{Time: now},
-			Output:      &github.CheckRunOutput{Title: github.String(title), Summary: github.String(checkSummary(l, now))},
+			Output:      &github.CheckRunOutput{Title: github.String(title), Summary: github.String(summary)},
 		},
 		Actions: actions,
 	}

@@ -18,8 +18,12 @@ var (
 	}, []string{"code"})
 	commandsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "packit_launch_commands_total",
-		Help: "Commands handled, by command and outcome (answered; refused, with a comment saying why; failed: every retry failed and the PR got an apology).",
+		Help: "Commands handled, by command and outcome (answered; refused, with a comment saying why; failed: every retry failed and the PR got an apology; unanswered: not even the apology got through).",
 	}, []string{"command", "outcome"})
+	rateLimitedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "packit_launch_github_rate_limited_total",
+		Help: "Jobs that hit GitHub's rate limit, by what became of them (held: queued again for the reset; not_held: the reset was over an hour away, retried as usual).",
+	}, []string{"outcome"})
 )
 
 // countDeliveries counts each webhook answer by status code.

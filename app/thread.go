@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/go-github/v60/github"
 
@@ -43,9 +45,40 @@ func (t *Thread) Comment(ctx context.Context, body string) error {
 	return err
 }
 
+// errAnswerRefused means GitHub refused an answer and its short fallback
+// for good (the PR is locked or gone, the app lost access): a retry cannot help.
+var errAnswerRefused = errors.New("GitHub refused the answer and its fallback")
+
 // Post posts a new comment, or edits comment id when it is not 0, and
-// returns the comment's id.
+// returns the comment's id. A body over GitHub's limit is cut with a note;
+// an edit of a comment someone deleted becomes a new comment; a body GitHub
+// refuses for good is replaced by a short answer, never by silence.
 func (t *Thread) Post(ctx context.Context, id int64, body string) (int64, error) {
+	fitted, cut := fit(body, maxCommentChars, cutNote)
+	if cut {
+		t.log.Warn("answer cut to GitHub's comment limit", "chars", utf8.RuneCountInString(body), "answer", body)
+	}
+	cid, err := t.post(ctx, id, fitted)
+	if id != 0 && isNotFound(err) {
+		cid, err = t.post(ctx, 0, fitted)
+	}
+	if err == nil || !permanent(err) {
+		return cid, err
+	}
+	t.log.Error("GitHub refused the answer; posting a short one instead", "err", err, "answer", fitted)
+	short := fmt.Sprintf("@%s I have an answer for this, but GitHub refused to show it (%s). The operators of this packit-launch instance can read it in its log.", t.user, httpStatus(err))
+	cid, ferr := t.post(ctx, 0, short)
+	if ferr != nil {
+		t.log.Error("GitHub refused the short answer too", "err", ferr)
+		if permanent(ferr) {
+			return 0, fmt.Errorf("%w: %w", errAnswerRefused, err)
+		}
+		return 0, ferr
+	}
+	return cid, nil
+}
+
+func (t *Thread) post(ctx context.Context, id int64, body string) (int64, error) {
 	c := &github.IssueComment{Body: github.String(body)}
 	var err error
 	if id != 0 {
@@ -57,6 +90,15 @@ func (t *Thread) Post(ctx context.Context, id int64, body string) (int64, error)
 		return 0, fmt.Errorf("comment: %w", err)
 	}
 	return c.GetID(), nil
+}
+
+// httpStatus names a GitHub error's HTTP status for people, e.g. "HTTP 422".
+func httpStatus(err error) string {
+	var er *github.ErrorResponse
+	if errors.As(err, &er) && er.Response != nil {
+		return fmt.Sprintf("HTTP %d", er.Response.StatusCode)
+	}
+	return "an error"
 }
 
 // Refuse answers a command the bot will not run: a comment that mentions the

@@ -84,7 +84,13 @@ func (w *Worker) HandleCommand(ctx context.Context, payload []byte) error {
 		return store.SkipRetry(fmt.Errorf("github client for installation %d: %w", job.InstallationID, err))
 	}
 	t := newThread(gh, job.Repo, job.Number, job.CommentID, job.User, job.Line, log)
-	err = w.handle(ctx, t, job, log)
+	err = w.answer(ctx, t, job, w.handle(ctx, t, job, log), log)
+	return holdOnRateLimit(err, w.now(), log)
+}
+
+// answer turns a command's outcome into its answer: a refusal is told, and
+// a failure on the last attempt gets an apology rather than silence.
+func (w *Worker) answer(ctx context.Context, t *Thread, job CommandJob, err error, log *slog.Logger) error {
 	var refusal *config.Refusal
 	if errors.As(err, &refusal) {
 		log.Info("command refused", "line", job.Line, "reason", refusal.Reason)
@@ -96,16 +102,19 @@ func (w *Worker) HandleCommand(ctx context.Context, payload []byte) error {
 	}
 	if err == nil {
 		commandsTotal.WithLabelValues(commandName(job.Line), "answered").Inc()
-	} else {
-		log.Error("command failed", "line", job.Line, "err", err)
-		if store.FinalAttempt(ctx) && ctx.Err() == nil {
-			commandsTotal.WithLabelValues(commandName(job.Line), "failed").Inc()
-			// Every command gets an answer, even when GitHub kept failing.
-			if rerr := t.Refuse(ctx, "Something went wrong while handling this command (GitHub, AWS or the bot's storage kept failing). Please comment it again in a few minutes."); rerr != nil {
-				log.Error("could not tell the PR either", "err", rerr)
-			}
-		}
+		return nil
 	}
+	log.Error("command failed", "line", job.Line, "err", err)
+	if _, held := holdable(err, w.now()); held || !store.FinalAttempt(ctx) || ctx.Err() != nil {
+		return err
+	}
+	// Every command gets an answer, even when GitHub kept failing.
+	if rerr := t.Refuse(ctx, "Something went wrong while handling this command (GitHub, AWS or the bot's storage kept failing). Please comment it again in a few minutes."); rerr != nil {
+		log.Error("could not tell the PR either", "err", rerr)
+		commandsTotal.WithLabelValues(commandName(job.Line), "unanswered").Inc()
+		return err
+	}
+	commandsTotal.WithLabelValues(commandName(job.Line), "failed").Inc()
 	return err
 }
 
@@ -121,7 +130,13 @@ func (w *Worker) handle(ctx context.Context, t *Thread, job CommandJob, log *slo
 	if !ok {
 		return w.untrusted(ctx, t, job)
 	}
-	if age := w.now().Sub(job.CommentedAt); age > MaxCommandAge {
+	// Measured to when the bot received it: time spent waiting for GitHub's
+	// rate limit to reset does not make a command stale.
+	received := job.ReceivedAt
+	if received.IsZero() {
+		received = w.now()
+	}
+	if age := received.Sub(job.CommentedAt); age > MaxCommandAge {
 		return refuse("This command was written at %s UTC, more than %d minutes ago (it reached me late or was delivered again), so I did not act on it. Comment it again if you still want it.",
 			job.CommentedAt.UTC().Format("2006-01-02 15:04"), int(MaxCommandAge.Minutes()))
 	}

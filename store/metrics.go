@@ -14,7 +14,7 @@ import (
 var (
 	jobsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "packit_launch_jobs_total",
-		Help: "Jobs run by the worker, by kind and outcome (done; retry: failed and will run again; failed: given up; interrupted: the worker stopped or the job timed out).",
+		Help: "Jobs run by the worker, by kind and outcome (done; retry: failed and will run again; held: queued again for when a rate limit resets; failed: given up; interrupted: the worker stopped or the job timed out).",
 	}, []string{"kind", "outcome"})
 	jobSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "packit_launch_job_duration_seconds",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -130,14 +131,55 @@ func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
 }
 
 // Handle registers fn for jobs of kind. Returning an error retries the job;
-// wrap it with SkipRetry to give up.
+// wrap it with SkipRetry to give up, or with HoldUntil to run it again later
+// without spending a retry.
 func (w *Worker) Handle(kind string, fn func(ctx context.Context, payload []byte) error) {
 	w.mux.HandleFunc(kind, func(ctx context.Context, t *asynq.Task) error {
 		start := time.Now()
 		err := fn(ctx, t.Payload())
+		var held *heldError
+		if errors.As(err, &held) && ctx.Err() == nil {
+			herr := w.hold(ctx, t, held.at)
+			if herr == nil {
+				jobsTotal.WithLabelValues(kind, "held").Inc()
+				return nil
+			}
+			err = fmt.Errorf("%w (and holding it failed: %w)", err, herr)
+		}
 		observeJob(ctx, kind, start, err)
 		return err
 	})
+}
+
+// heldError asks for a job to run again at a time, as a new job with all
+// its retries: waiting for a limit to reset is not a failure.
+type heldError struct {
+	at  time.Time
+	err error
+}
+
+func (e *heldError) Error() string {
+	return fmt.Sprintf("held until %s: %v", e.at.UTC().Format(time.RFC3339), e.err)
+}
+func (e *heldError) Unwrap() error { return e.err }
+
+// HoldUntil makes a job's error mean "run it again at t" (e.g. when a rate
+// limit resets) rather than "retry it".
+func HoldUntil(t time.Time, err error) error { return &heldError{at: t, err: err} }
+
+// hold queues a copy of the running job at a time, under an id that names
+// the original and the time, so holding the same job twice queues it once.
+func (w *Worker) hold(ctx context.Context, t *asynq.Task, at time.Time) error {
+	id, _ := asynq.GetTaskID(ctx)
+	id, _, _ = strings.Cut(id, "@held:")
+	queue, _ := asynq.GetQueueName(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	q := &Queue{client: asynq.NewClientFromRedisClient(w.rdb), inspector: asynq.NewInspectorFromRedisClient(w.rdb)}
+	err := q.EnqueueAt(ctx, Job{Kind: t.Type(), Queue: queue, ID: fmt.Sprintf("%s@held:%d", id, at.Unix()), Payload: t.Payload(), MaxRetry: maxRetry}, at)
+	if errors.Is(err, ErrDuplicateJob) {
+		return nil
+	}
+	return err
 }
 
 // SkipRetry marks an error as final.

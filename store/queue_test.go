@@ -78,3 +78,49 @@ func TestQueueReplacesOnlyJobsThatFailedForGood(t *testing.T) {
 		t.Errorf("re-enqueue after success: %v, want ErrDuplicateJob", err)
 	}
 }
+
+// A held job runs again at the time asked for, with its retries intact: a
+// job on its last retry that is held is not given up.
+func TestHeldJobRunsAgainWithItsRetries(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := open(t, storetest.StartRedis(t))
+	q := s.Queue()
+	type run struct {
+		final bool
+		at    time.Time
+	}
+	runs := make(chan run, 4)
+	held := false
+	w := s.NewWorker(1, quiet, QueueCommands)
+	w.Handle("limited", func(ctx context.Context, _ []byte) error {
+		runs <- run{final: FinalAttempt(ctx), at: time.Now()}
+		if !held {
+			held = true
+			return HoldUntil(time.Now().Add(2*time.Second), errors.New("rate limited"))
+		}
+		return nil
+	})
+	stopped := make(chan error)
+	go func() { stopped <- w.Run(ctx) }()
+	defer func() { cancel(); <-stopped }()
+	// MaxRetry 0: the first run is already the final attempt.
+	if err := q.Enqueue(ctx, Job{Kind: "limited", ID: "delivery:d1", Payload: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	var got []run
+	for len(got) < 2 {
+		select {
+		case r := <-runs:
+			got = append(got, r)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("held job did not run again (runs: %+v)", got)
+		}
+	}
+	if gap := got[1].at.Sub(got[0].at); gap < 1500*time.Millisecond {
+		t.Errorf("held job ran again after %s, before its time", gap)
+	}
+	if !got[0].final {
+		t.Error("the first run should have been the job's final attempt")
+	}
+}
