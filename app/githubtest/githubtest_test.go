@@ -449,7 +449,8 @@ func TestListKeysPagination(t *testing.T) {
 func TestReactionsIdempotent(t *testing.T) {
 	gh, client, _ := setup(t)
 	ctx := context.Background()
-	const commentID = 424242 // a human's comment, known only from the webhook
+	gh.SetPull(repo, githubtest.PullRequest{Number: 7})
+	commentID := gh.AddComment(repo, 7, "alice", "/launch").ID // the human's command
 
 	steps := []struct {
 		content    string
@@ -562,6 +563,87 @@ func TestComments(t *testing.T) {
 		if got := statusOf(f.err()); got != f.want {
 			t.Errorf("%s: status %d, want %d", f.name, got, f.want)
 		}
+	}
+}
+
+// errorResponse asserts that err is go-github's *ErrorResponse with status
+// want and returns it.
+func errorResponse(t *testing.T, what string, err error, want int) *github.ErrorResponse {
+	t.Helper()
+	var er *github.ErrorResponse
+	if !errors.As(err, &er) {
+		t.Errorf("%s: err = %v, want *github.ErrorResponse %d", what, err, want)
+		return nil
+	}
+	if er.Response.StatusCode != want {
+		t.Errorf("%s: status %d, want %d (%v)", what, er.Response.StatusCode, want, err)
+	}
+	return er
+}
+
+func TestCommentsNeedAnIssue(t *testing.T) {
+	gh, client, _ := setup(t)
+	ctx := context.Background()
+	create := func(number int) error {
+		_, _, err := client.Issues.CreateComment(ctx, owner, name, number, &github.IssueComment{Body: github.String("hi")})
+		return err
+	}
+	list := func(number int) error {
+		_, _, err := client.Issues.ListComments(ctx, owner, name, number, nil)
+		return err
+	}
+	errorResponse(t, "comment on an unknown issue", create(8), 404)
+	errorResponse(t, "list comments of an unknown issue", list(8), 404)
+
+	gh.SetIssue(repo, 8)
+	if err := create(8); err != nil {
+		t.Errorf("comment on a SetIssue issue: %v", err)
+	}
+	gh.SetPull(repo, githubtest.PullRequest{Number: 9})
+	if err := create(9); err != nil {
+		t.Errorf("comment on a SetPull pull request: %v", err)
+	}
+	gh.AddComment(repo, 10, "alice", "/launch") // a human commented: the issue exists
+	if err := create(10); err != nil || list(10) != nil {
+		t.Errorf("comment on an issue a human commented on: %v", err)
+	}
+	// Another repository's issue 8 is not this one's.
+	_, _, err := client.Issues.CreateComment(ctx, owner, "other", 8, &github.IssueComment{Body: github.String("hi")})
+	errorResponse(t, "comment on another repo's number", err, 404)
+	if got := len(gh.Comments(repo, 8)) + len(gh.Comments("octo/other", 8)); got != 1 {
+		t.Errorf("%d comments on issue 8, want 1", got)
+	}
+}
+
+func TestReactionsNeedAComment(t *testing.T) {
+	gh, client, _ := setup(t)
+	ctx := context.Background()
+	gh.SetPull(repo, githubtest.PullRequest{Number: 7})
+	gh.SetPull("octo/other", githubtest.PullRequest{Number: 7})
+	elsewhere := gh.AddComment("octo/other", 7, "alice", "/launch")
+	bots, _, err := client.Issues.CreateComment(ctx, owner, name, 7, &github.IssueComment{Body: github.String("hi")})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, _, err = client.Reactions.CreateIssueCommentReaction(ctx, owner, name, 424242, "eyes")
+	errorResponse(t, "react to an unknown comment", err, 404)
+	_, _, err = client.Reactions.CreateIssueCommentReaction(ctx, owner, name, elsewhere.ID, "eyes")
+	errorResponse(t, "react to another repo's comment", err, 404)
+	_, _, err = client.Reactions.ListIssueCommentReactions(ctx, owner, name, 424242, nil)
+	errorResponse(t, "list reactions of an unknown comment", err, 404)
+	if got := gh.Reactions("octo/other", elsewhere.ID); len(got) != 0 {
+		t.Errorf("refused reaction stored: %v", got)
+	}
+	// Any comment the fake knows will do, the bot's own too.
+	if _, resp, err := client.Reactions.CreateIssueCommentReaction(ctx, owner, name, bots.GetID(), "eyes"); err != nil || resp.StatusCode != 201 {
+		t.Errorf("react to a known comment: %v", err)
+	}
+	if c, ok := gh.Comment(repo, bots.GetID()); !ok || c.User != githubtest.BotLogin {
+		t.Errorf("Comment(%d) = %+v, %v", bots.GetID(), c, ok)
+	}
+	if _, ok := gh.Comment(repo, elsewhere.ID); ok {
+		t.Error("Comment found another repo's comment")
 	}
 }
 
@@ -845,6 +927,7 @@ func TestCallsAndReset(t *testing.T) {
 	gh, client, _ := setup(t)
 	ctx := context.Background()
 	gh.SetFile(repo, "", "a.txt", "a")
+	gh.SetIssue(repo, 3)
 	if _, _, _, err := client.Repositories.GetContents(ctx, owner, name, "a.txt", &github.RepositoryContentGetOptions{Ref: "main"}); err != nil {
 		t.Fatal(err)
 	}
@@ -888,6 +971,7 @@ func TestCallsAndReset(t *testing.T) {
 func TestConcurrentWritesGetDistinctIncreasingIDs(t *testing.T) {
 	gh, client, _ := setup(t)
 	ctx := context.Background()
+	gh.SetIssue(repo, 1)
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Add(1)
