@@ -581,6 +581,41 @@ func errorResponse(t *testing.T, what string, err error, want int) *github.Error
 	return er
 }
 
+func TestCommentBodyLimit(t *testing.T) {
+	gh, client, _ := setup(t)
+	ctx := context.Background()
+	gh.SetPull(repo, githubtest.PullRequest{Number: 7})
+	// GitHub counts characters, not bytes: 65,536 three-byte characters fit.
+	atLimit := strings.Repeat("€", githubtest.MaxCommentChars)
+	tooLong := strings.Repeat("a", githubtest.MaxCommentChars+1)
+
+	c, resp, err := client.Issues.CreateComment(ctx, owner, name, 7, &github.IssueComment{Body: github.String(atLimit)})
+	if err != nil || resp.StatusCode != 201 || c.GetBody() != atLimit {
+		t.Fatalf("create at the limit: %v", err)
+	}
+	atLimit = strings.Repeat("é", githubtest.MaxCommentChars)
+	e, resp, err := client.Issues.EditComment(ctx, owner, name, c.GetID(), &github.IssueComment{Body: github.String(atLimit)})
+	if err != nil || resp.StatusCode != 200 || e.GetBody() != atLimit {
+		t.Fatalf("edit at the limit: %v", err)
+	}
+
+	wantErr := github.Error{Resource: "IssueComment", Field: "body", Code: "custom",
+		Message: "body is too long (maximum is 65536 characters)"}
+	_, _, err = client.Issues.CreateComment(ctx, owner, name, 7, &github.IssueComment{Body: github.String(tooLong)})
+	if er := errorResponse(t, "create too long", err, 422); er != nil &&
+		(er.Message != "Validation Failed" || len(er.Errors) != 1 || er.Errors[0] != wantErr) {
+		t.Errorf("create too long: %+v", er)
+	}
+	_, _, err = client.Issues.EditComment(ctx, owner, name, c.GetID(), &github.IssueComment{Body: github.String(atLimit + "a")})
+	if er := errorResponse(t, "edit too long", err, 422); er != nil && (len(er.Errors) != 1 || er.Errors[0] != wantErr) {
+		t.Errorf("edit too long: %+v", er)
+	}
+	got := gh.Comments(repo, 7)
+	if len(got) != 1 || got[0].Body != atLimit {
+		t.Errorf("a refused body was stored: %d comments", len(got))
+	}
+}
+
 func TestCommentsNeedAnIssue(t *testing.T) {
 	gh, client, _ := setup(t)
 	ctx := context.Background()

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Comment is an issue or pull request comment.
@@ -33,7 +34,8 @@ type reaction struct {
 // delivering its webhook, with the returned ID in the payload: the fake
 // refuses reactions to comments it does not know, as GitHub does. Issue
 // number issue of repo exists from then on (a plain issue unless SetPull
-// made it a pull request): someone commented on it.
+// made it a pull request): someone commented on it. The body is stored as
+// given, without the length limit the API enforces on the bot's comments.
 func (s *Server) AddComment(repo string, issue int, user, body string) Comment {
 	if issue <= 0 {
 		panic("githubtest: AddComment: issue must be positive")
@@ -161,11 +163,19 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, out)
 }
 
+// MaxCommentChars is the most characters (Unicode code points, not bytes)
+// GitHub accepts in an issue or pull request comment body.
+const MaxCommentChars = 65536
+
 // validateCommentBody checks a comment body sent to create or edit a
 // comment the way GitHub does.
 func validateCommentBody(body *string) []fieldError {
 	if body == nil || *body == "" {
 		return []fieldError{{Resource: "IssueComment", Field: "body", Code: "missing_field"}}
+	}
+	if utf8.RuneCountInString(*body) > MaxCommentChars {
+		return []fieldError{{Resource: "IssueComment", Field: "body", Code: "custom",
+			Message: fmt.Sprintf("body is too long (maximum is %d characters)", MaxCommentChars)}}
 	}
 	return nil
 }

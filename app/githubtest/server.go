@@ -33,7 +33,9 @@
 // something: comments only on issues and pull requests that exist (SetPull,
 // SetIssue, or AddComment, which makes its issue exist), reactions only on
 // comments it knows (a human's command must be seeded with AddComment and
-// delivered with the id it returns), and GitHub's limits on check runs.
+// delivered with the id it returns), comment bodies of at most
+// MaxCommentChars characters, and GitHub's limits on check runs (output
+// summary and text, actions and their fields) on create and update alike.
 //
 // The app identity (AppID, PrivateKeyPEM) is fixed when the server is built;
 // NewServer uses one RSA key generated once per process so that many servers
