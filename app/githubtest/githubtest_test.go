@@ -789,6 +789,67 @@ func TestCheckRunValidation(t *testing.T) {
 	}
 }
 
+// The output and action limits hold on update as on create, and a value
+// exactly at a limit is accepted by both.
+func TestCheckRunLimitsOnCreateAndUpdate(t *testing.T) {
+	gh, client, _ := setup(t)
+	ctx := context.Background()
+	out := func(summary, text string) *github.CheckRunOutput {
+		return &github.CheckRunOutput{Title: github.String("t"), Summary: github.String(summary), Text: github.String(text)}
+	}
+	act := func(label, desc, id string) *github.CheckRunAction {
+		return &github.CheckRunAction{Label: label, Description: desc, Identifier: id}
+	}
+	// 65,535 bytes: the limit is in bytes, so 21,845 three-byte characters fit.
+	maxBytes := strings.Repeat("€", 65535/3)
+	atLimit := []*github.CheckRunAction{
+		act(strings.Repeat("l", 20), strings.Repeat("d", 40), strings.Repeat("i", 20)),
+		act("b", "b", "b"), act("c", "c", "c"),
+	}
+	cr, _, err := client.Checks.CreateCheckRun(ctx, owner, name, github.CreateCheckRunOptions{
+		Name: "x", HeadSHA: sha, Output: out(maxBytes, maxBytes), Actions: atLimit})
+	if err != nil {
+		t.Fatalf("create at the limits: %v", err)
+	}
+	if _, _, err := client.Checks.UpdateCheckRun(ctx, owner, name, cr.GetID(), github.UpdateCheckRunOptions{
+		Name: "x", Output: out(maxBytes, maxBytes), Actions: atLimit}); err != nil {
+		t.Fatalf("update at the limits: %v", err)
+	}
+	stored := gh.CheckRuns(repo)[0]
+
+	tests := []struct {
+		name    string
+		output  *github.CheckRunOutput
+		actions []*github.CheckRunAction
+	}{
+		{"summary over 65535 bytes", out(maxBytes+"a", "t"), nil},
+		{"text over 65535 bytes", out("s", maxBytes+"a"), nil},
+		{"four actions", nil, []*github.CheckRunAction{act("a", "a", "a"), act("b", "b", "b"), act("c", "c", "c"), act("d", "d", "d")}},
+		{"label over 20", nil, []*github.CheckRunAction{act(strings.Repeat("l", 21), "d", "i")}},
+		{"description over 40", nil, []*github.CheckRunAction{act("l", strings.Repeat("d", 41), "i")}},
+		{"identifier over 20", nil, []*github.CheckRunAction{act("l", "d", strings.Repeat("i", 21))}},
+		{"empty label", nil, []*github.CheckRunAction{act("", "d", "i")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := client.Checks.CreateCheckRun(ctx, owner, name, github.CreateCheckRunOptions{
+				Name: "x", HeadSHA: sha, Output: tt.output, Actions: tt.actions})
+			if er := errorResponse(t, "create", err, 422); er != nil && len(er.Errors) == 0 {
+				t.Errorf("create: no field errors: %v", er)
+			}
+			_, _, err = client.Checks.UpdateCheckRun(ctx, owner, name, cr.GetID(), github.UpdateCheckRunOptions{
+				Name: "x", Output: tt.output, Actions: tt.actions})
+			if er := errorResponse(t, "update", err, 422); er != nil && len(er.Errors) == 0 {
+				t.Errorf("update: no field errors: %v", er)
+			}
+		})
+	}
+	runs := gh.CheckRuns(repo)
+	if len(runs) != 1 || runs[0].Summary != stored.Summary || len(runs[0].Actions) != 3 {
+		t.Errorf("a refused create or update changed the runs: %d runs", len(runs))
+	}
+}
+
 func TestHookDeliveries(t *testing.T) {
 	gh := githubtest.NewServer()
 	defer gh.Close()
