@@ -172,14 +172,14 @@ func (h *harness) post(event string, body []byte) int {
 
 // command posts a comment and waits until the worker has handled it
 // successfully, returning the bot's new comments.
-func (h *harness) command(c comment) []githubtest.Comment {
+func (h *harness) command(c *comment) []githubtest.Comment {
 	h.t.Helper()
-	before := len(h.gh.Comments(c.Repo, c.Number))
-	if status := h.post("issue_comment", c.JSON()); status != http.StatusAccepted {
+	before := len(botComments(h.gh, c.Repo, c.Number))
+	if status := h.post("issue_comment", c.postTo(h.gh)); status != http.StatusAccepted {
 		h.t.Fatalf("intake answered %d, want 202", status)
 	}
 	h.waitHandled()
-	return h.gh.Comments(c.Repo, c.Number)[before:]
+	return botComments(h.gh, c.Repo, c.Number)[before:]
 }
 
 // handledJob is one finished attempt at a job.
@@ -232,7 +232,7 @@ func TestEndToEndRefusals(t *testing.T) {
 
 	tests := []struct {
 		name  string
-		c     comment
+		c     *comment
 		setup func()
 		want  []string
 	}{
@@ -263,13 +263,12 @@ func TestEndToEndRefusals(t *testing.T) {
 			h.gh.SetPull("packit/ogr", githubtest.PullRequest{Number: 7, State: "closed", HeadSHA: strings.Repeat("a", 40), BaseRef: "main"})
 		}, []string{"This pull request is closed"}},
 	}
-	for i, tt := range tests {
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h.t = t
 			if tt.setup != nil {
 				tt.setup()
 			}
-			tt.c.ID = int64(2000 + i)
 			got := h.command(tt.c)
 			if len(got) != 1 {
 				t.Fatalf("want one answer, got %d", len(got))
@@ -324,13 +323,13 @@ func TestEndToEndUntrustedProjectIsToldOncePerPR(t *testing.T) {
 	h := newHarness(t, e2eServerConfig)
 	for i, repo := range []string{"someone/else", "someone/else", "packit/secret"} {
 		c := defaultComment("/launch")
-		c.Repo, c.ID = repo, int64(3000+i)
-		before := len(h.gh.Comments(repo, 7))
-		if status := h.post("issue_comment", c.JSON()); status != http.StatusAccepted {
+		c.Repo = repo
+		before := len(botComments(h.gh, repo, 7))
+		if status := h.post("issue_comment", c.postTo(h.gh)); status != http.StatusAccepted {
 			t.Fatalf("status %d", status)
 		}
 		h.waitHandled()
-		after := h.gh.Comments(repo, 7)
+		after := botComments(h.gh, repo, 7)
 		wantNew := i != 1 // the second command on the same PR gets only 😕
 		if (len(after) > before) != wantNew {
 			t.Errorf("command %d on %s: new comments %d, want new=%v", i, repo, len(after)-before, wantNew)
@@ -354,7 +353,6 @@ func TestEndToEndHelpAndPause(t *testing.T) {
 		t.Fatalf("help: %v", got)
 	}
 	c := defaultComment("/launch")
-	c.ID = 4001
 	got = h.command(c)
 	if len(got) != 1 || !strings.Contains(got[0].Body, "paused by the operator") {
 		t.Fatalf("paused: %v", got)
@@ -381,9 +379,8 @@ func equal(a, b []string) bool {
 
 func TestEndToEndManagementCommandsReachTheLaunchStage(t *testing.T) {
 	h := newHarness(t, e2eServerConfig)
-	for i, line := range []string{"/launch status", "/launch extend 2h", "/launch stop all"} {
+	for _, line := range []string{"/launch status", "/launch extend 2h", "/launch stop all"} {
 		c := defaultComment(line)
-		c.ID = int64(7000 + i)
 		h.command(c)
 	}
 	h.launcher.mu.Lock()
@@ -421,7 +418,7 @@ func TestEndToEndGitHubKeepsFailingStillAnswers(t *testing.T) {
 	h := newHarness(t, e2eServerConfig)
 	h.gh.FailNext(http.MethodGet, "/repos/packit/ogr/collaborators/", http.StatusBadGateway, 100)
 	c := defaultComment("/launch")
-	if status := h.post("issue_comment", c.JSON()); status != http.StatusAccepted {
+	if status := h.post("issue_comment", c.postTo(h.gh)); status != http.StatusAccepted {
 		t.Fatalf("status %d", status)
 	}
 	deadline := time.After(60 * time.Second)
@@ -436,7 +433,7 @@ func TestEndToEndGitHubKeepsFailingStillAnswers(t *testing.T) {
 			t.Fatal("retries did not finish")
 		}
 	}
-	got := h.gh.Comments("packit/ogr", 7)
+	got := botComments(h.gh, "packit/ogr", 7)
 	if len(got) != 1 || !strings.Contains(got[0].Body, "Something went wrong") {
 		t.Fatalf("comments: %+v", got)
 	}

@@ -162,16 +162,16 @@ func (e *launchEnv) giveKey(user string) SSHKey {
 }
 
 // launch comments c and waits until the launch is reported on the PR.
-func (e *launchEnv) launch(c comment) *store.Launch {
+func (e *launchEnv) launch(c *comment) *store.Launch {
 	e.t.Helper()
-	if status := e.post("issue_comment", c.JSON()); status != http.StatusAccepted {
+	if status := e.post("issue_comment", c.postTo(e.gh)); status != http.StatusAccepted {
 		e.t.Fatalf("intake answered %d", status)
 	}
 	return e.reported(c)
 }
 
 // reported waits until the launch of comment c is reported on the PR.
-func (e *launchEnv) reported(c comment) *store.Launch {
+func (e *launchEnv) reported(c *comment) *store.Launch {
 	e.t.Helper()
 	var l *store.Launch
 	deadline := time.Now().Add(30 * time.Second)
@@ -233,7 +233,7 @@ func TestLaunchEndToEnd(t *testing.T) {
 		t.Errorf("pubkeys: %+v, want alice's key %s", keys, e.key.Body)
 	}
 	// What the person sees.
-	comments := e.gh.Comments("packit/ogr", 7)
+	comments := botComments(e.gh, "packit/ogr", 7)
 	if len(comments) != 1 {
 		t.Fatalf("comments: %+v", comments)
 	}
@@ -278,13 +278,12 @@ func TestLaunchFailureAtEachStep(t *testing.T) {
 			e.t = t
 			e.api.PlanNextReservation(launchapitest.ReservationPlan{FailAtStep: step, Error: "cannot launch ec2 instance: VPCIdNotSpecified: No default VPC for this user"})
 			c := defaultComment("/launch")
-			c.ID = int64(5000 + step)
-			before := len(e.gh.Comments("packit/ogr", 7))
+			before := len(botComments(e.gh, "packit/ogr", 7))
 			l := e.launch(c)
 			if l.State != store.StateFailed || l.FailedStep != title {
 				t.Fatalf("record: state %s step %q", l.State, l.FailedStep)
 			}
-			got := e.gh.Comments("packit/ogr", 7)[before:]
+			got := botComments(e.gh, "packit/ogr", 7)[before:]
 			if len(got) != 1 {
 				t.Fatalf("comments: %+v", got)
 			}
@@ -313,7 +312,7 @@ func TestLaunchWithoutPublicAddressAsksEC2(t *testing.T) {
 	if l.State != store.StateRunning || l.PublicIPv4 == "" || l.PublicIPv4 != in.PublicIPv4 {
 		t.Fatalf("record %+v, EC2 says %q", l, in.PublicIPv4)
 	}
-	if body := e.gh.Comments("packit/ogr", 7)[0].Body; !strings.Contains(body, "ssh fedora@"+in.PublicIPv4) {
+	if body := botComments(e.gh, "packit/ogr", 7)[0].Body; !strings.Contains(body, "ssh fedora@"+in.PublicIPv4) {
 		t.Errorf("comment:\n%s", body)
 	}
 }
@@ -322,7 +321,7 @@ func TestLaunchSlowTellsThePR(t *testing.T) {
 	e := newLaunchEnv(t)
 	e.api.PlanNextReservation(launchapitest.ReservationPlan{StepDuration: 3 * time.Minute})
 	l := e.launch(defaultComment("/launch"))
-	got := e.gh.Comments("packit/ogr", 7)
+	got := botComments(e.gh, "packit/ogr", 7)
 	if l.State != store.StateRunning || len(got) != 2 {
 		t.Fatalf("state %s, comments %+v", l.State, got)
 	}
@@ -348,12 +347,11 @@ func TestLaunchRefusedWithoutUsableKey(t *testing.T) {
 		{"only a short RSA key", []string{string(ssh.MarshalAuthorizedKey(sk))}, "/launch", "RSA 1024 bits"},
 		{"unknown --key", []string{e.key.Body}, "/launch --key SHA256:nope", "has the fingerprint `nope`"},
 	}
-	for i, tt := range tests {
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e.t = t
 			e.gh.SetKeys("alice", tt.keys...)
 			c := defaultComment(tt.line)
-			c.ID = int64(6000 + i)
 			got := e.command(c)
 			if len(got) != 1 || !strings.Contains(got[0].Body, tt.want) {
 				t.Fatalf("answer: %+v", got)
@@ -373,7 +371,7 @@ func TestLaunchSurvivesWorkerRestart(t *testing.T) {
 	// The first worker stops while it waits for the reservation.
 	e.api.InjectFault(launchapitest.Fault{Method: http.MethodGet, Path: "/reservations/*", Hang: true, Times: -1})
 	c := defaultComment("/launch")
-	if status := e.post("issue_comment", c.JSON()); status != http.StatusAccepted {
+	if status := e.post("issue_comment", c.postTo(e.gh)); status != http.StatusAccepted {
 		t.Fatalf("status %d", status)
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -396,7 +394,7 @@ func TestLaunchSurvivesWorkerRestart(t *testing.T) {
 	if n := len(e.gh.CheckRuns("packit/ogr")); n != 1 {
 		t.Errorf("%d check runs for one launch", n)
 	}
-	if got := e.gh.Comments("packit/ogr", 7); len(got) != 1 || !strings.Contains(got[0].Body, "your VM is ready") {
+	if got := botComments(e.gh, "packit/ogr", 7); len(got) != 1 || !strings.Contains(got[0].Body, "your VM is ready") {
 		t.Errorf("comments: %+v", got)
 	}
 }
@@ -431,7 +429,7 @@ func TestLaunchServiceDownIsReportedAfterTheLastAttempt(t *testing.T) {
 	if l.State != store.StateFailed {
 		t.Fatalf("record: %+v", l)
 	}
-	got := e.gh.Comments("packit/ogr", 7)
+	got := botComments(e.gh, "packit/ogr", 7)
 	if len(got) != 1 || !strings.Contains(got[0].Body, "could not be reached or kept failing") || !strings.Contains(got[0].Body, "Try `/launch` again") {
 		t.Fatalf("comments: %+v", got)
 	}
@@ -448,12 +446,12 @@ func TestLaunchRepeatedCommandLaunchesOnce(t *testing.T) {
 	c := defaultComment("/launch")
 	first := e.launch(c)
 	// The same comment delivered again under a new delivery id.
-	if status := e.post("issue_comment", c.JSON()); status != http.StatusAccepted {
+	if status := e.post("issue_comment", c.postTo(e.gh)); status != http.StatusAccepted {
 		t.Fatalf("status %d", status)
 	}
 	e.waitHandled()
 	again := e.reported(c)
-	if again.ID != first.ID || len(e.reservationRequests()) != 1 || len(e.gh.CheckRuns("packit/ogr")) != 1 || len(e.gh.Comments("packit/ogr", 7)) != 1 {
+	if again.ID != first.ID || len(e.reservationRequests()) != 1 || len(e.gh.CheckRuns("packit/ogr")) != 1 || len(botComments(e.gh, "packit/ogr", 7)) != 1 {
 		t.Errorf("a repeated command must not launch again: %s vs %s, %d reservations", first.ID, again.ID, len(e.reservationRequests()))
 	}
 }
@@ -474,7 +472,6 @@ func TestLaunchRefusedWhileSetupIsBroken(t *testing.T) {
 	}
 	e.launches.Unblock()
 	c := defaultComment("/launch")
-	c.ID = 9911
 	if l := e.launch(c); l.State != store.StateRunning {
 		t.Errorf("after unblocking: %s", l.State)
 	}

@@ -49,8 +49,8 @@ func TestExpiryTerminatesTheVMAndSaysSo(t *testing.T) {
 	if ended.EndReason != reasonExpired || ended.EndedAt.Before(l.ExpiresAt.Add(-provision.EarlyTolerance)) {
 		t.Errorf("ended: %s at %s, expiry %s", ended.EndReason, ended.EndedAt, l.ExpiresAt)
 	}
-	waitFor(t, func() bool { return strings.Contains(e.gh.Comments("packit/ogr", 7)[0].Body, "was terminated at") })
-	body := e.gh.Comments("packit/ogr", 7)[0].Body
+	waitFor(t, func() bool { return strings.Contains(botComments(e.gh, "packit/ogr", 7)[0].Body, "was terminated at") })
+	body := botComments(e.gh, "packit/ogr", 7)[0].Body
 	if !strings.Contains(body, "because its lifetime ended") {
 		t.Errorf("sticky comment:\n%s", body)
 	}
@@ -63,7 +63,6 @@ func TestExtendThenTheOldTimerDoesNothing(t *testing.T) {
 	e := newLaunchEnv(t)
 	l := e.launch(defaultComment("/launch"))
 	c := defaultComment("/launch extend 90m")
-	c.ID = 9001
 	got := e.command(c)
 	if len(got) != 1 || !strings.Contains(got[0].Body, "`"+l.ID+"` now terminates at") {
 		t.Fatalf("extend answer: %+v", got)
@@ -96,13 +95,12 @@ func TestExtendNeverPassesTheHardExpiry(t *testing.T) {
 	e := newLaunchEnv(t, lifetime("7h30m"))
 	l := e.launch(defaultComment("/launch"))
 	c := defaultComment("/launch extend 2h")
-	c.ID = 9002
 	got := e.command(c)
 	ext, _ := e.st.GetLaunch(context.Background(), l.ID)
 	if !ext.ExpiresAt.Equal(l.HardExpiresAt) || len(got) != 1 || !strings.Contains(got[0].Body, "its latest possible end") {
 		t.Fatalf("expiry %s (hard %s), answer %+v", ext.ExpiresAt, l.HardExpiresAt, got)
 	}
-	c.ID = 9003
+	c = defaultComment("/launch extend 2h")
 	got = e.command(c)
 	if len(got) != 1 || !strings.Contains(got[0].Body, "cannot be extended") {
 		t.Fatalf("second extend: %+v", got)
@@ -115,14 +113,14 @@ func TestStopOwnOthersAndAll(t *testing.T) {
 	// Someone else may not stop alice's VM...
 	e.gh.SetPermission("packit/ogr", "bob", "write")
 	bob := defaultComment("/launch stop " + l.ID)
-	bob.User, bob.ID = "bob", 9101
+	bob.User = "bob"
 	got := e.command(bob)
 	if len(got) != 1 || !strings.Contains(got[0].Body, "only its owner or a repository admin") || e.terminated(l.InstanceID) {
 		t.Fatalf("bob's stop: %+v", got)
 	}
 	// "all" from someone who is not an admin means all of their own: none here.
 	bobAll := defaultComment("/launch stop all")
-	bobAll.User, bobAll.ID = "bob", 9104
+	bobAll.User = "bob"
 	got = e.command(bobAll)
 	if len(got) != 1 || !strings.Contains(got[0].Body, "no running VM of yours") || e.terminated(l.InstanceID) {
 		t.Fatalf("bob's stop all: %+v", got)
@@ -130,7 +128,7 @@ func TestStopOwnOthersAndAll(t *testing.T) {
 	// ...a repository admin may.
 	e.gh.SetPermission("packit/ogr", "carol", "admin")
 	carol := defaultComment("/launch stop all")
-	carol.User, carol.ID = "carol", 9102
+	carol.User = "carol"
 	got = e.command(carol)
 	if len(got) != 1 || !strings.Contains(got[0].Body, "is terminated") {
 		t.Fatalf("admin stop: %+v", got)
@@ -142,7 +140,6 @@ func TestStopOwnOthersAndAll(t *testing.T) {
 	}
 	// status lists it as terminated.
 	st := defaultComment("/launch status")
-	st.ID = 9103
 	got = e.command(st)
 	if len(got) != 1 || !strings.Contains(got[0].Body, "`"+l.ID+"`") || !strings.Contains(got[0].Body, "terminated") {
 		t.Errorf("status: %+v", got)
@@ -160,7 +157,7 @@ func TestCheckRunButtons(t *testing.T) {
 	}
 	post("extend", "alice")
 	waitFor(t, func() bool { // the answer comes last
-		got := e.gh.Comments("packit/ogr", 7)
+		got := botComments(e.gh, "packit/ogr", 7)
 		return strings.Contains(got[len(got)-1].Body, "`"+l.ID+"` now terminates at")
 	})
 	if x, _ := e.st.GetLaunch(context.Background(), l.ID); !x.ExpiresAt.Equal(l.ExpiresAt.Add(time.Hour)) {
@@ -168,10 +165,10 @@ func TestCheckRunButtons(t *testing.T) {
 	}
 	// A stranger's click is refused after checking their own permission.
 	e.gh.SetPermission("packit/ogr", "mallory", "read")
-	before := len(e.gh.Comments("packit/ogr", 7))
+	before := len(botComments(e.gh, "packit/ogr", 7))
 	post("terminate", "mallory")
-	waitFor(t, func() bool { return len(e.gh.Comments("packit/ogr", 7)) > before })
-	if got := e.gh.Comments("packit/ogr", 7); !strings.Contains(got[len(got)-1].Body, "@mallory only the VM's owner") || e.terminated(l.InstanceID) {
+	waitFor(t, func() bool { return len(botComments(e.gh, "packit/ogr", 7)) > before })
+	if got := botComments(e.gh, "packit/ogr", 7); !strings.Contains(got[len(got)-1].Body, "@mallory only the VM's owner") || e.terminated(l.InstanceID) {
 		t.Fatalf("stranger's click: %s", got[len(got)-1].Body)
 	}
 	post("terminate", "alice")
@@ -193,7 +190,6 @@ func TestPRClosedTerminatesUnlessKept(t *testing.T) {
 	// A project that keeps VMs until expiry.
 	e.gh.SetFile("packit/ogr", "main", config.RepoConfigPath, strings.Replace(e.repoConfig(), "default: fedora", "default: fedora\nkeep_on_close: true", 1))
 	c := defaultComment("/launch")
-	c.ID = 9201
 	kept := e.launch(c)
 	if status := e.post("pull_request", prClosedPayload("packit/ogr", 7)); status != http.StatusAccepted {
 		t.Fatalf("status %d", status)
@@ -224,7 +220,6 @@ func TestSweeperAfterRedisWasFlushed(t *testing.T) {
 	e := newLaunchEnv(t, lifetime("4s"))
 	first := e.launch(defaultComment("/launch"))
 	c := defaultComment("/launch")
-	c.ID = 9301
 	second := e.launch(c)
 	storetest.Flush(t, e.redisURL)
 	// A sweep after the first VM's expiry, before the second's timer existed again.
@@ -310,23 +305,22 @@ func TestQuotasHoldUnderConcurrentLaunchesFromTwoReplicas(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	var wg sync.WaitGroup
-	for i := range 4 {
+	for range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			c := defaultComment("/launch")
-			c.ID = int64(9400 + i)
-			e.post("issue_comment", c.JSON())
+			e.post("issue_comment", c.postTo(e.gh))
 		}()
 	}
 	wg.Wait()
-	waitFor(t, func() bool { return len(e.gh.Comments("packit/ogr", 7)) >= 4 })
+	waitFor(t, func() bool { return len(botComments(e.gh, "packit/ogr", 7)) >= 4 })
 	launches, _ := e.st.LaunchesByPR(context.Background(), "packit/ogr", 7)
 	if len(launches) != 1 {
 		t.Fatalf("%d launches recorded under a per-owner limit of 1", len(launches))
 	}
 	refusals := 0
-	for _, c := range e.gh.Comments("packit/ogr", 7) {
+	for _, c := range botComments(e.gh, "packit/ogr", 7) {
 		if strings.Contains(c.Body, "@alice already has 1 of 1 allowed VMs running (`"+launches[0].ID+"`)") {
 			refusals++
 		}
@@ -356,7 +350,7 @@ func TestWarningBeforeExpiry(t *testing.T) {
 	if err := e.launches.HandleWarn(context.Background(), warn); err != nil {
 		t.Fatal(err)
 	}
-	got := e.gh.Comments("packit/ogr", 7)
+	got := botComments(e.gh, "packit/ogr", 7)
 	last := got[len(got)-1].Body
 	if len(got) != 2 || !strings.Contains(last, "@alice your VM `"+l.ID+"`") || !strings.Contains(last, "(in 15 min)") || !strings.Contains(last, "/launch extend") {
 		t.Fatalf("warning: %+v", got)
@@ -364,13 +358,12 @@ func TestWarningBeforeExpiry(t *testing.T) {
 	// After an extension the old warning stays silent.
 	e.launches.now = time.Now
 	c := defaultComment("/launch extend")
-	c.ID = 9501
 	e.command(c)
-	before := len(e.gh.Comments("packit/ogr", 7))
+	before := len(botComments(e.gh, "packit/ogr", 7))
 	if err := e.launches.HandleWarn(context.Background(), warn); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(e.gh.Comments("packit/ogr", 7)); n != before {
+	if n := len(botComments(e.gh, "packit/ogr", 7)); n != before {
 		t.Errorf("a stale warning was posted")
 	}
 }
@@ -397,7 +390,7 @@ func TestStopWhileLaunchingEndsTheVMOnceUp(t *testing.T) {
 		<-release
 	}})
 	c := defaultComment("/launch")
-	if status := e.post("issue_comment", c.JSON()); status != http.StatusAccepted {
+	if status := e.post("issue_comment", c.postTo(e.gh)); status != http.StatusAccepted {
 		t.Fatalf("status %d", status)
 	}
 	e.waitHandled() // the command; its launch job is now held inside the Launch service
@@ -407,7 +400,6 @@ func TestStopWhileLaunchingEndsTheVMOnceUp(t *testing.T) {
 		t.Fatal("the launch never polled its reservation")
 	}
 	stop := defaultComment("/launch stop")
-	stop.ID = 9601
 	got := e.command(stop)
 	if len(got) != 1 || !strings.Contains(got[0].Body, "will be terminated as soon as it is up") {
 		t.Fatalf("stop answer: %+v", got)
@@ -418,7 +410,7 @@ func TestStopWhileLaunchingEndsTheVMOnceUp(t *testing.T) {
 		t.Fatalf("record: %s %q", l.State, l.EndReason)
 	}
 	e.waitTerminated(l.InstanceID)
-	comments := e.gh.Comments("packit/ogr", 7)
+	comments := botComments(e.gh, "packit/ogr", 7)
 	if last := comments[len(comments)-1].Body; !strings.Contains(last, "was terminated") || strings.Contains(last, "your VM is ready") {
 		t.Errorf("the PR must not be told a stopped VM is ready:\n%s", last)
 	}
@@ -437,7 +429,6 @@ func TestSweeperSettlesRecordsThatAWSContradicts(t *testing.T) {
 	}
 	// A running launch whose VM was terminated behind the bot's back.
 	c := defaultComment("/launch")
-	c.ID = 9701
 	gone := e.launch(c)
 	if err := e.cloud.Terminate(ctx, "us-east-1", gone.InstanceID); err != nil {
 		t.Fatal(err)
@@ -470,7 +461,6 @@ func TestQuotaCountsAVMWithOverriddenTagsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := defaultComment("/launch")
-	again.ID = 9901
 	got := e.command(again)
 	if tags := e.instance(l.InstanceID).Tags; tags[ec2.TagLaunch] != "" {
 		t.Fatalf("tags not removed: %v", tags)
@@ -484,7 +474,7 @@ func TestQuotaCountsAVMWithOverriddenTagsOnce(t *testing.T) {
 	if _, err := e.st.UpdateLaunch(context.Background(), l.ID, func(x *store.Launch) error { x.InstanceID = ""; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	again.ID = 9902
+	again = defaultComment("/launch")
 	if got := e.command(again); len(got) != 1 || !strings.Contains(got[0].Body, want) {
 		t.Errorf("refusal while launching %+v, want it to say %q", got, want)
 	}

@@ -45,7 +45,6 @@ func TestMetricsFollowLaunchesRefusalsAndSweeps(t *testing.T) {
 
 	l := e.launch(defaultComment("/launch"))
 	bad := defaultComment("/launch --colour blue")
-	bad.ID = 9801
 	if got := e.command(bad); len(got) != 1 {
 		t.Fatalf("usage answer: %+v", got)
 	}

@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"time"
+
+	"github.com/packit/packit-launch/app/githubtest"
 )
 
 // comment describes an issue_comment delivery for tests; the JSON is
@@ -19,18 +21,45 @@ type comment struct {
 	Repo         string
 	Number       int
 	OnPR         bool
-	ID           int64
+	ID           int64 // 1001 for tests without a fake GitHub; postTo sets the fake's id
 	User         string
 	UserType     string
 	SenderType   string // defaults to UserType
 	Body         string
 	CreatedAt    time.Time
 	Installation int64
+
+	posted bool // registered in a fake GitHub by postTo
 }
 
-func defaultComment(body string) comment {
-	return comment{Action: "created", Repo: "packit/ogr", Number: 7, OnPR: true, ID: 1001, User: "alice", UserType: "User",
+func defaultComment(body string) *comment {
+	return &comment{Action: "created", Repo: "packit/ogr", Number: 7, OnPR: true, ID: 1001, User: "alice", UserType: "User",
 		Body: body, CreatedAt: time.Now().UTC().Add(-time.Minute), Installation: 55}
+}
+
+// postTo is the issue_comment delivery of c as GitHub sends it to the bot:
+// the comment exists on GitHub first. The first call registers c in gh (whose
+// reactions need the comment to exist) and sets c.ID to the id gh gave it;
+// later calls are redeliveries of the same comment. A new comment needs a
+// new *comment.
+func (c *comment) postTo(gh *githubtest.Server) []byte {
+	if !c.posted {
+		c.ID = gh.AddComment(c.Repo, c.Number, c.User, c.Body).ID
+		c.posted = true
+	}
+	return c.JSON()
+}
+
+// botComments are the bot's comments on issue number of repo, oldest first:
+// what it said, without the humans' commands the tests post.
+func botComments(gh *githubtest.Server, repo string, number int) []githubtest.Comment {
+	var out []githubtest.Comment
+	for _, c := range gh.Comments(repo, number) {
+		if c.User == githubtest.BotLogin {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func (c comment) JSON() []byte {

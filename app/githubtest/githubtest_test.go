@@ -449,7 +449,8 @@ func TestListKeysPagination(t *testing.T) {
 func TestReactionsIdempotent(t *testing.T) {
 	gh, client, _ := setup(t)
 	ctx := context.Background()
-	const commentID = 424242 // a human's comment, known only from the webhook
+	gh.SetPull(repo, githubtest.PullRequest{Number: 7})
+	commentID := gh.AddComment(repo, 7, "alice", "/launch").ID // the human's command
 
 	steps := []struct {
 		content    string
@@ -565,6 +566,122 @@ func TestComments(t *testing.T) {
 	}
 }
 
+// errorResponse asserts that err is go-github's *ErrorResponse with status
+// want and returns it.
+func errorResponse(t *testing.T, what string, err error, want int) *github.ErrorResponse {
+	t.Helper()
+	var er *github.ErrorResponse
+	if !errors.As(err, &er) {
+		t.Errorf("%s: err = %v, want *github.ErrorResponse %d", what, err, want)
+		return nil
+	}
+	if er.Response.StatusCode != want {
+		t.Errorf("%s: status %d, want %d (%v)", what, er.Response.StatusCode, want, err)
+	}
+	return er
+}
+
+func TestCommentBodyLimit(t *testing.T) {
+	gh, client, _ := setup(t)
+	ctx := context.Background()
+	gh.SetPull(repo, githubtest.PullRequest{Number: 7})
+	// GitHub counts characters, not bytes: 65,536 three-byte characters fit.
+	atLimit := strings.Repeat("€", githubtest.MaxCommentChars)
+	tooLong := strings.Repeat("a", githubtest.MaxCommentChars+1)
+
+	c, resp, err := client.Issues.CreateComment(ctx, owner, name, 7, &github.IssueComment{Body: github.String(atLimit)})
+	if err != nil || resp.StatusCode != 201 || c.GetBody() != atLimit {
+		t.Fatalf("create at the limit: %v", err)
+	}
+	atLimit = strings.Repeat("é", githubtest.MaxCommentChars)
+	e, resp, err := client.Issues.EditComment(ctx, owner, name, c.GetID(), &github.IssueComment{Body: github.String(atLimit)})
+	if err != nil || resp.StatusCode != 200 || e.GetBody() != atLimit {
+		t.Fatalf("edit at the limit: %v", err)
+	}
+
+	wantErr := github.Error{Resource: "IssueComment", Field: "body", Code: "custom",
+		Message: "body is too long (maximum is 65536 characters)"}
+	_, _, err = client.Issues.CreateComment(ctx, owner, name, 7, &github.IssueComment{Body: github.String(tooLong)})
+	if er := errorResponse(t, "create too long", err, 422); er != nil &&
+		(er.Message != "Validation Failed" || len(er.Errors) != 1 || er.Errors[0] != wantErr) {
+		t.Errorf("create too long: %+v", er)
+	}
+	_, _, err = client.Issues.EditComment(ctx, owner, name, c.GetID(), &github.IssueComment{Body: github.String(atLimit + "a")})
+	if er := errorResponse(t, "edit too long", err, 422); er != nil && (len(er.Errors) != 1 || er.Errors[0] != wantErr) {
+		t.Errorf("edit too long: %+v", er)
+	}
+	got := gh.Comments(repo, 7)
+	if len(got) != 1 || got[0].Body != atLimit {
+		t.Errorf("a refused body was stored: %d comments", len(got))
+	}
+}
+
+func TestCommentsNeedAnIssue(t *testing.T) {
+	gh, client, _ := setup(t)
+	ctx := context.Background()
+	create := func(number int) error {
+		_, _, err := client.Issues.CreateComment(ctx, owner, name, number, &github.IssueComment{Body: github.String("hi")})
+		return err
+	}
+	list := func(number int) error {
+		_, _, err := client.Issues.ListComments(ctx, owner, name, number, nil)
+		return err
+	}
+	errorResponse(t, "comment on an unknown issue", create(8), 404)
+	errorResponse(t, "list comments of an unknown issue", list(8), 404)
+
+	gh.SetIssue(repo, 8)
+	if err := create(8); err != nil {
+		t.Errorf("comment on a SetIssue issue: %v", err)
+	}
+	gh.SetPull(repo, githubtest.PullRequest{Number: 9})
+	if err := create(9); err != nil {
+		t.Errorf("comment on a SetPull pull request: %v", err)
+	}
+	gh.AddComment(repo, 10, "alice", "/launch") // a human commented: the issue exists
+	if err := create(10); err != nil || list(10) != nil {
+		t.Errorf("comment on an issue a human commented on: %v", err)
+	}
+	// Another repository's issue 8 is not this one's.
+	_, _, err := client.Issues.CreateComment(ctx, owner, "other", 8, &github.IssueComment{Body: github.String("hi")})
+	errorResponse(t, "comment on another repo's number", err, 404)
+	if got := len(gh.Comments(repo, 8)) + len(gh.Comments("octo/other", 8)); got != 1 {
+		t.Errorf("%d comments on issue 8, want 1", got)
+	}
+}
+
+func TestReactionsNeedAComment(t *testing.T) {
+	gh, client, _ := setup(t)
+	ctx := context.Background()
+	gh.SetPull(repo, githubtest.PullRequest{Number: 7})
+	gh.SetPull("octo/other", githubtest.PullRequest{Number: 7})
+	elsewhere := gh.AddComment("octo/other", 7, "alice", "/launch")
+	bots, _, err := client.Issues.CreateComment(ctx, owner, name, 7, &github.IssueComment{Body: github.String("hi")})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, _, err = client.Reactions.CreateIssueCommentReaction(ctx, owner, name, 424242, "eyes")
+	errorResponse(t, "react to an unknown comment", err, 404)
+	_, _, err = client.Reactions.CreateIssueCommentReaction(ctx, owner, name, elsewhere.ID, "eyes")
+	errorResponse(t, "react to another repo's comment", err, 404)
+	_, _, err = client.Reactions.ListIssueCommentReactions(ctx, owner, name, 424242, nil)
+	errorResponse(t, "list reactions of an unknown comment", err, 404)
+	if got := gh.Reactions("octo/other", elsewhere.ID); len(got) != 0 {
+		t.Errorf("refused reaction stored: %v", got)
+	}
+	// Any comment the fake knows will do, the bot's own too.
+	if _, resp, err := client.Reactions.CreateIssueCommentReaction(ctx, owner, name, bots.GetID(), "eyes"); err != nil || resp.StatusCode != 201 {
+		t.Errorf("react to a known comment: %v", err)
+	}
+	if c, ok := gh.Comment(repo, bots.GetID()); !ok || c.User != githubtest.BotLogin {
+		t.Errorf("Comment(%d) = %+v, %v", bots.GetID(), c, ok)
+	}
+	if _, ok := gh.Comment(repo, elsewhere.ID); ok {
+		t.Error("Comment found another repo's comment")
+	}
+}
+
 func TestCheckRunRoundTrip(t *testing.T) {
 	gh, client, _ := setup(t)
 	ctx := context.Background()
@@ -669,6 +786,67 @@ func TestCheckRunValidation(t *testing.T) {
 	}
 	if _, _, err := client.Checks.UpdateCheckRun(ctx, owner, name, 999999, github.UpdateCheckRunOptions{Name: "x"}); statusOf(err) != 404 {
 		t.Errorf("update unknown run: %v, want 404", err)
+	}
+}
+
+// The output and action limits hold on update as on create, and a value
+// exactly at a limit is accepted by both.
+func TestCheckRunLimitsOnCreateAndUpdate(t *testing.T) {
+	gh, client, _ := setup(t)
+	ctx := context.Background()
+	out := func(summary, text string) *github.CheckRunOutput {
+		return &github.CheckRunOutput{Title: github.String("t"), Summary: github.String(summary), Text: github.String(text)}
+	}
+	act := func(label, desc, id string) *github.CheckRunAction {
+		return &github.CheckRunAction{Label: label, Description: desc, Identifier: id}
+	}
+	// 65,535 bytes: the limit is in bytes, so 21,845 three-byte characters fit.
+	maxBytes := strings.Repeat("€", 65535/3)
+	atLimit := []*github.CheckRunAction{
+		act(strings.Repeat("l", 20), strings.Repeat("d", 40), strings.Repeat("i", 20)),
+		act("b", "b", "b"), act("c", "c", "c"),
+	}
+	cr, _, err := client.Checks.CreateCheckRun(ctx, owner, name, github.CreateCheckRunOptions{
+		Name: "x", HeadSHA: sha, Output: out(maxBytes, maxBytes), Actions: atLimit})
+	if err != nil {
+		t.Fatalf("create at the limits: %v", err)
+	}
+	if _, _, err := client.Checks.UpdateCheckRun(ctx, owner, name, cr.GetID(), github.UpdateCheckRunOptions{
+		Name: "x", Output: out(maxBytes, maxBytes), Actions: atLimit}); err != nil {
+		t.Fatalf("update at the limits: %v", err)
+	}
+	stored := gh.CheckRuns(repo)[0]
+
+	tests := []struct {
+		name    string
+		output  *github.CheckRunOutput
+		actions []*github.CheckRunAction
+	}{
+		{"summary over 65535 bytes", out(maxBytes+"a", "t"), nil},
+		{"text over 65535 bytes", out("s", maxBytes+"a"), nil},
+		{"four actions", nil, []*github.CheckRunAction{act("a", "a", "a"), act("b", "b", "b"), act("c", "c", "c"), act("d", "d", "d")}},
+		{"label over 20", nil, []*github.CheckRunAction{act(strings.Repeat("l", 21), "d", "i")}},
+		{"description over 40", nil, []*github.CheckRunAction{act("l", strings.Repeat("d", 41), "i")}},
+		{"identifier over 20", nil, []*github.CheckRunAction{act("l", "d", strings.Repeat("i", 21))}},
+		{"empty label", nil, []*github.CheckRunAction{act("", "d", "i")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := client.Checks.CreateCheckRun(ctx, owner, name, github.CreateCheckRunOptions{
+				Name: "x", HeadSHA: sha, Output: tt.output, Actions: tt.actions})
+			if er := errorResponse(t, "create", err, 422); er != nil && len(er.Errors) == 0 {
+				t.Errorf("create: no field errors: %v", er)
+			}
+			_, _, err = client.Checks.UpdateCheckRun(ctx, owner, name, cr.GetID(), github.UpdateCheckRunOptions{
+				Name: "x", Output: tt.output, Actions: tt.actions})
+			if er := errorResponse(t, "update", err, 422); er != nil && len(er.Errors) == 0 {
+				t.Errorf("update: no field errors: %v", er)
+			}
+		})
+	}
+	runs := gh.CheckRuns(repo)
+	if len(runs) != 1 || runs[0].Summary != stored.Summary || len(runs[0].Actions) != 3 {
+		t.Errorf("a refused create or update changed the runs: %d runs", len(runs))
 	}
 }
 
@@ -845,6 +1023,7 @@ func TestCallsAndReset(t *testing.T) {
 	gh, client, _ := setup(t)
 	ctx := context.Background()
 	gh.SetFile(repo, "", "a.txt", "a")
+	gh.SetIssue(repo, 3)
 	if _, _, _, err := client.Repositories.GetContents(ctx, owner, name, "a.txt", &github.RepositoryContentGetOptions{Ref: "main"}); err != nil {
 		t.Fatal(err)
 	}
@@ -888,6 +1067,7 @@ func TestCallsAndReset(t *testing.T) {
 func TestConcurrentWritesGetDistinctIncreasingIDs(t *testing.T) {
 	gh, client, _ := setup(t)
 	ctx := context.Background()
+	gh.SetIssue(repo, 1)
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Add(1)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Comment is an issue or pull request comment.
@@ -28,11 +29,35 @@ type reaction struct {
 	createdAt time.Time
 }
 
-// AddComment seeds a comment written by user (a human, say) and returns it.
+// AddComment seeds a comment written by user (a human, say) and returns it
+// with the id the fake gave it. Register a human's command this way before
+// delivering its webhook, with the returned ID in the payload: the fake
+// refuses reactions to comments it does not know, as GitHub does. Issue
+// number issue of repo exists from then on (a plain issue unless SetPull
+// made it a pull request): someone commented on it. The body is stored as
+// given, without the length limit the API enforces on the bot's comments.
 func (s *Server) AddComment(repo string, issue int, user, body string) Comment {
+	if issue <= 0 {
+		panic("githubtest: AddComment: issue must be positive")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if rs := s.repo(repo); !rs.hasIssue(issue) {
+		rs.issues[issue] = true
+	}
 	return *s.addComment(repo, issue, user, body)
+}
+
+// Comment returns the comment with id commentID in repo, if the fake knows
+// it.
+func (s *Server) Comment(repo string, commentID int64) (Comment, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.comments[commentID]
+	if c == nil || !strings.EqualFold(c.Repo, repo) {
+		return Comment{}, false
+	}
+	return *c, true
 }
 
 // addComment stores a comment. Callers hold mu.
@@ -121,14 +146,38 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	if req.Body == nil || *req.Body == "" {
-		writeValidation(w, fieldError{Resource: "IssueComment", Field: "body", Code: "missing_field"})
+	s.mu.Lock()
+	known := s.repo(repoName(r)).hasIssue(int(n))
+	s.mu.Unlock()
+	if !known {
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	if errs := validateCommentBody(req.Body); len(errs) > 0 {
+		writeValidation(w, errs...)
 		return
 	}
 	s.mu.Lock()
 	out := s.commentJSON(s.addComment(repoName(r), int(n), BotLogin, *req.Body))
 	s.mu.Unlock()
 	writeJSON(w, http.StatusCreated, out)
+}
+
+// MaxCommentChars is the most characters (Unicode code points, not bytes)
+// GitHub accepts in an issue or pull request comment body.
+const MaxCommentChars = 65536
+
+// validateCommentBody checks a comment body sent to create or edit a
+// comment the way GitHub does.
+func validateCommentBody(body *string) []fieldError {
+	if body == nil || *body == "" {
+		return []fieldError{{Resource: "IssueComment", Field: "body", Code: "missing_field"}}
+	}
+	if utf8.RuneCountInString(*body) > MaxCommentChars {
+		return []fieldError{{Resource: "IssueComment", Field: "body", Code: "custom",
+			Message: fmt.Sprintf("body is too long (maximum is %d characters)", MaxCommentChars)}}
+	}
+	return nil
 }
 
 func (s *Server) editComment(w http.ResponseWriter, r *http.Request) {
@@ -146,9 +195,9 @@ func (s *Server) editComment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
-	if req.Body == nil || *req.Body == "" {
+	if errs := validateCommentBody(req.Body); len(errs) > 0 {
 		s.mu.Unlock()
-		writeValidation(w, fieldError{Resource: "IssueComment", Field: "body", Code: "missing_field"})
+		writeValidation(w, errs...)
 		return
 	}
 	c.Body = *req.Body
@@ -162,6 +211,11 @@ func (s *Server) listComments(w http.ResponseWriter, r *http.Request) {
 	n, _ := pathInt(r, "number")
 	repo := repoName(r)
 	s.mu.Lock()
+	if !s.repo(repo).hasIssue(int(n)) {
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
 	var all []map[string]any
 	for _, id := range sortedIDs(s.comments) {
 		if c := s.comments[id]; strings.EqualFold(c.Repo, repo) && int64(c.Issue) == n {
@@ -185,9 +239,10 @@ func (s *Server) reactionJSON(re reaction) map[string]any {
 	}
 }
 
-// createReaction adds the app's reaction to a comment. The comment need not
-// be known to the fake (humans' comments usually arrive by webhook only).
-// The same content twice answers 200 with the existing reaction.
+// createReaction adds the app's reaction to a comment of the repository.
+// As on GitHub, the comment must exist: tests register a human's comment
+// with AddComment before delivering its webhook. The same content twice
+// answers 200 with the existing reaction.
 func (s *Server) createReaction(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathInt(r, "id")
 	if !ok {
@@ -206,7 +261,7 @@ func (s *Server) createReaction(w http.ResponseWriter, r *http.Request) {
 	}
 	repo := repoName(r)
 	s.mu.Lock()
-	if c := s.comments[id]; c != nil && !strings.EqualFold(c.Repo, repo) {
+	if c := s.comments[id]; c == nil || !strings.EqualFold(c.Repo, repo) {
 		s.mu.Unlock()
 		writeError(w, http.StatusNotFound, "Not Found")
 		return
@@ -231,6 +286,11 @@ func (s *Server) listReactions(w http.ResponseWriter, r *http.Request) {
 	repo := repoName(r)
 	content := r.URL.Query().Get("content")
 	s.mu.Lock()
+	if c := s.comments[id]; c == nil || !strings.EqualFold(c.Repo, repo) {
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
 	all := []map[string]any{}
 	for _, re := range s.reactions[id] {
 		if strings.EqualFold(re.repo, repo) && (content == "" || re.content == content) {

@@ -19,6 +19,7 @@ type repoState struct {
 	defaultBranch string
 	perms         map[string]string // lower-case login -> role
 	pulls         map[int]PullRequest
+	issues        map[int]bool // plain issues (pull requests are in pulls)
 	files         map[fileKey]string
 }
 
@@ -31,7 +32,7 @@ func (s *Server) repo(name string) *repoState {
 	if rs == nil {
 		rs = &repoState{
 			id: s.newID(), fullName: name, defaultBranch: DefaultBranch,
-			perms: map[string]string{}, pulls: map[int]PullRequest{}, files: map[fileKey]string{},
+			perms: map[string]string{}, pulls: map[int]PullRequest{}, issues: map[int]bool{}, files: map[fileKey]string{},
 		}
 		s.repos[key] = rs
 	}
@@ -142,7 +143,30 @@ func (s *Server) SetPull(repo string, pr PullRequest) PullRequest {
 		pr.BaseRef = rs.defaultBranch
 	}
 	rs.pulls[pr.Number] = pr
+	delete(rs.issues, pr.Number)
 	return pr
+}
+
+// SetIssue makes number a plain issue of repo, so that comments can be
+// posted on it. Pull requests need no SetIssue: SetPull makes them exist
+// (on GitHub every pull request is an issue too). A number that is already
+// a pull request stays one.
+func (s *Server) SetIssue(repo string, number int) {
+	if number <= 0 {
+		panic("githubtest: SetIssue: number must be positive")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs := s.repo(repo)
+	if _, pull := rs.pulls[number]; !pull {
+		rs.issues[number] = true
+	}
+}
+
+// hasIssue says whether number is an issue or a pull request of rs.
+func (rs *repoState) hasIssue(number int) bool {
+	_, pull := rs.pulls[number]
+	return pull || rs.issues[number]
 }
 
 func randomSHA() string {

@@ -13,6 +13,8 @@
 //	gh.SetFile("octo/repo", "", ".packit-launch.yaml", "machines: ...")
 //	gh.SetKeys("alice", "ssh-ed25519 AAAA...")
 //
+//	human := gh.AddComment("octo/repo", 7, "alice", "/launch") // deliver its webhook with human.ID
+//
 //	// The bot builds its clients the way it does in production:
 //	tr, _ := ghinstallation.New(http.DefaultTransport, gh.AppID, githubtest.DefaultInstallationID, gh.PrivateKeyPEM)
 //	tr.BaseURL = gh.URL
@@ -23,9 +25,17 @@
 //	... run the handler ...
 //
 //	gh.Comments("octo/repo", 7)  // what the bot said
-//	gh.Reactions("octo/repo", commentID)
+//	gh.Reactions("octo/repo", human.ID)
 //	gh.CheckRuns("octo/repo")
 //	gh.Calls()                   // every request, in order
+//
+// The fake enforces what GitHub enforces, so a test against it means
+// something: comments only on issues and pull requests that exist (SetPull,
+// SetIssue, or AddComment, which makes its issue exist), reactions only on
+// comments it knows (a human's command must be seeded with AddComment and
+// delivered with the id it returns), comment bodies of at most
+// MaxCommentChars characters, and GitHub's limits on check runs (output
+// summary and text, actions and their fields) on create and update alike.
 //
 // The app identity (AppID, PrivateKeyPEM) is fixed when the server is built;
 // NewServer uses one RSA key generated once per process so that many servers
