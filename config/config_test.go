@@ -282,7 +282,7 @@ func TestResolve(t *testing.T) {
 		{"/launch centos", "no machine named `centos`"},
 		{"/launch --lifetime 9h", "longer than the 8h this"},
 		{"/launch stauts", "Did you mean `/launch status`?"},
-		{"/launch x`@team", "no machine named `x'@team`"},
+		{"/launch x`@team", "no machine named ``x`@team``"},
 		{"/launch --type m6i.xlarge", "Allowed types: `t3.micro`, `t3.small`, `t3.medium`"},
 		{"/launch --image nope", "neither an AMI id"},
 	}

@@ -9,54 +9,6 @@ import (
 	"github.com/packit/packit-launch/mdsafe/mdsafetest"
 )
 
-// hostile is what a commenter on a public repository can type.
-var hostile = []string{
-	"@carol",
-	"@everyone",
-	"@org/team",
-	"hi @carol and @org/team",
-	"![x](https://example.invalid/pixel.png)",
-	"[click](https://evil.example)",
-	"<https://evil.example>",
-	"<img src=x onerror=alert(1)>",
-	"<details><summary>open me</summary>",
-	"`",
-	"```",
-	"a`b``c",
-	"`@carol`",
-	"line1\n@carol",
-	"\r\n# heading",
-	"https://evil.example",
-	"www.evil.example",
-	"WWW.evil.example",
-	"evil@example.com",
-	"mailto:evil@example.com",
-	"\u202Eevil",
-	"a\u200Bb",
-	"a\u2066b\u2069c\uFEFF\u00AD\u2028\u2029\u180E\u2060",
-	strings.Repeat("@carol ", 1500), // 10 KB
-	strings.Repeat("é", 300),
-	"|",
-	"a|b",
-	"|@carol",
-	`\|@carol`,
-	`\\|![x](https://example.invalid/p.png)`,
-	"<!-- hidden -->",
-	"<!--",
-	`\`,
-	`\@carol`,
-	"*bold* _em_ ~~del~~",
-	"&#64;carol &#8238;",
-	"fixes #12, owner/repo#1, GH-7",
-	"$\\href{https://evil.example}{x}$",
-	"    indented\n- item\n> quote",
-	"x\x00y\x1bz\x7f",
-	"\xff\xfe@carol",
-	"",
-	" ",
-	"` `",
-}
-
 // contexts put a value where the bot's comments put user text.
 var contexts = []struct {
 	name   string
@@ -74,7 +26,7 @@ var contexts = []struct {
 
 func TestHostileTextRendersInert(t *testing.T) {
 	for _, c := range contexts {
-		for _, s := range hostile {
+		for _, s := range mdsafetest.Hostile {
 			mdsafetest.Assert(t, c.render(s), "alice")
 		}
 	}
@@ -82,7 +34,7 @@ func TestHostileTextRendersInert(t *testing.T) {
 
 // A | that escaped its cell would split the row: the row must keep two cells.
 func TestCellKeepsTheRow(t *testing.T) {
-	for _, s := range hostile {
+	for _, s := range mdsafetest.Hostile {
 		html := mdsafetest.Render("| name | value |\n| --- | --- |\n| x | " + mdsafe.Cell(s) + " |\n")
 		if n := strings.Count(html, "<td>"); n != 2 {
 			t.Errorf("Cell(%q) made %d cells:\n%s", s, n, html)

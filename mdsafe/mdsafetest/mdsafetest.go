@@ -162,3 +162,54 @@ func Assert(t testing.TB, markdown, addressee string) {
 		t.Errorf("%v\nmarkdown:\n%s", err, markdown)
 	}
 }
+
+// Hostile is what a commenter on a public repository can type: mentions,
+// images, links, HTML, backticks, table breakers, invisible and bidi
+// characters, and sizes that need cutting. Tests feed it to every place that
+// echoes user words.
+var Hostile = []string{
+	"@carol",
+	"@everyone",
+	"@org/team",
+	"hi @carol and @org/team",
+	"![x](https://example.invalid/pixel.png)",
+	"[click](https://evil.example)",
+	"<https://evil.example>",
+	"<img src=x onerror=alert(1)>",
+	"<details><summary>open me</summary>",
+	"`",
+	"```",
+	"a`b``c",
+	"`@carol`",
+	"line1\n@carol",
+	"\r\n# heading",
+	"https://evil.example",
+	"www.evil.example",
+	"WWW.evil.example",
+	"evil@example.com",
+	"mailto:evil@example.com",
+	"\u202Eevil",
+	"a\u200Bb",
+	"a\u2066b\u2069c\uFEFF\u00AD\u2028\u2029\u180E\u2060",
+	strings.Repeat("@carol ", 1500), // 10 KB
+	strings.Repeat("é", 300),
+	"|",
+	"a|b",
+	"|@carol",
+	`\|@carol`,
+	`\\|![x](https://example.invalid/p.png)`,
+	"<!-- hidden -->",
+	"<!--",
+	`\`,
+	`\@carol`,
+	"*bold* _em_ ~~del~~",
+	"&#64;carol &#8238;",
+	"fixes #12, owner/repo#1, GH-7",
+	"$\\href{https://evil.example}{x}$",
+	"    indented\n- item\n> quote",
+	"x\x00y\x1bz\x7f",
+	"\xff\xfe@carol",
+	"",
+	" ",
+	"` `",
+}
