@@ -54,31 +54,6 @@ func NormalizePermission(p string) string {
 	return "none"
 }
 
-// CheckAccess decides whether user, with their GitHub permission on the
-// repository, may launch there. Reasons address the user, who the caller mentions. repo may be nil (no repo config yet).
-func CheckAccess(repo *Repo, user, permission string) *Refusal {
-	permission = NormalizePermission(permission)
-	if permission != "admin" && permission != "write" {
-		have := permission + " access"
-		if permission == "none" {
-			have = "no access"
-		}
-		return refuse("`/launch` needs write access to this repository, and you have %s. "+
-			"Ask a maintainer to launch the VM for you, or to grant you write access.", have)
-	}
-	if repo == nil {
-		return nil
-	}
-	if repo.Access.AdminsOnly && permission != "admin" {
-		return refuse("This repository lets only its admins use `/launch` (`access.admins_only` in `%s`).", RepoConfigPath)
-	}
-	if len(repo.Access.Users) > 0 && !slices.ContainsFunc(repo.Access.Users, func(u string) bool { return strings.EqualFold(u, user) }) {
-		return refuse("This repository lets only the people listed under `access.users` in `%s` use `/launch`. "+
-			"Ask a maintainer to add you there (on the pull request's base branch).", RepoConfigPath)
-	}
-	return nil
-}
-
 // Resolve turns a launch command into a launch spec within the machine's
 // profile, or refuses with the reason.
 func (s *Server) Resolve(project *Project, repo *Repo, cmd commands.Command) (LaunchSpec, error) {
