@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/packit/packit-launch/mdsafe"
 )
 
 // Prefix is the word that starts every command.
@@ -49,7 +51,8 @@ type Command struct {
 
 // UsageError is a command that does not parse. Its Markdown goes on the PR.
 type UsageError struct {
-	Kind    Kind // the command it was meant to be, or "" when unknown
+	Kind Kind // the command it was meant to be, or "" when unknown
+	// Problem is markdown: any user word in it went through mdsafe.
 	Problem string
 }
 
@@ -148,7 +151,7 @@ func Parse(line string) (Command, error) {
 	}
 	if len(positional) > s.maxArgs {
 		extra := positional[s.maxArgs:]
-		return Command{}, &UsageError{Kind: kind, Problem: fmt.Sprintf("unexpected %q", strings.Join(extra, " "))}
+		return Command{}, &UsageError{Kind: kind, Problem: "unexpected " + mdsafe.Code(strings.Join(extra, " "))}
 	}
 	if err := s.setArgs(&cmd, positional); err != nil {
 		return Command{}, &UsageError{Kind: kind, Problem: err.Error()}
@@ -167,15 +170,10 @@ func FormatDuration(d time.Duration) string {
 	return s
 }
 
-// Code renders untrusted text as inline code that cannot break out of its
-// span (no backticks, one line), so it cannot add markdown or mentions.
-func Code(s string) string {
-	s = strings.NewReplacer("`", "'", "\n", " ", "\r", " ").Replace(s)
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return "`" + s + "`"
-}
+// Code renders untrusted text as an inline code span.
+//
+// Deprecated: use mdsafe.Code, the one escaping helper.
+func Code(s string) string { return mdsafe.Code(s) }
 
 // ParseLifetime parses a duration such as 90m, 2h, 1h30m or 1d.
 func ParseLifetime(s string) (time.Duration, error) {
@@ -189,7 +187,7 @@ func ParseLifetime(s string) (time.Duration, error) {
 		d, err = time.ParseDuration(s)
 	}
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q is not a duration like 90m, 2h or 1d", s)
+		return 0, errors.New(mdsafe.Code(s) + " is not a duration like `90m`, `2h` or `1d`")
 	}
 	return d, nil
 }
@@ -216,20 +214,27 @@ func (s spec) parseFlags(cmd *Command, args []string) ([]string, error) {
 	}
 }
 
+// flagError rewrites the flag package's errors as markdown. They hold the
+// user's words (flag names, values), so each goes through mdsafe.
 func flagError(err error) error {
 	msg := err.Error()
 	if errors.Is(err, flag.ErrHelp) {
 		return errors.New("use `/launch help` for help")
 	}
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-		return fmt.Errorf("unknown flag `--%s`", strings.TrimLeft(name, "-"))
+		return errors.New("unknown flag " + mdsafe.Code("--"+strings.TrimLeft(name, "-")))
 	}
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
-		return fmt.Errorf("flag `--%s` needs a value", strings.TrimLeft(name, "-"))
+		return errors.New("flag " + mdsafe.Code("--"+strings.TrimLeft(name, "-")) + " needs a value")
 	}
-	// "invalid value "x" for flag -lifetime: ..." — keep our own message.
+	if arg, ok := strings.CutPrefix(msg, "bad flag syntax: "); ok {
+		return errors.New("bad flag syntax: " + mdsafe.Code(arg))
+	}
+	// "invalid value "x" for flag -lifetime: ..." — the tail is our own
+	// message from a flag's set function, already markdown. Values hold no
+	// spaces (Parse splits on them), so the first ": " ends the flag's part.
 	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "invalid value") {
 		return errors.New(msg[i+2:])
 	}
-	return err
+	return errors.New("could not read the flags: " + mdsafe.Code(msg))
 }

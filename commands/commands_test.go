@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/packit/packit-launch/mdsafe/mdsafetest"
 )
 
 func TestFind(t *testing.T) {
@@ -74,13 +76,16 @@ func TestParseUsageErrors(t *testing.T) {
 	}{
 		{"/launch --bogus", "unknown flag `--bogus`", KindLaunch},
 		{"/launch --lifetime", "flag `--lifetime` needs a value", KindLaunch},
-		{"/launch --lifetime forever", `"forever" is not a duration`, KindLaunch},
-		{"/launch --lifetime -5m", `"-5m" is not a duration`, KindLaunch},
-		{"/launch fedora centos", `unexpected "centos"`, KindLaunch},
-		{"/launch status now", `unexpected "now"`, KindStatus},
-		{"/launch extend soon", `"soon" is not a duration`, KindExtend},
-		{"/launch stop a b", `unexpected "b"`, KindStop},
+		{"/launch --lifetime forever", "`forever` is not a duration", KindLaunch},
+		{"/launch --lifetime -5m", "`-5m` is not a duration", KindLaunch},
+		{"/launch fedora centos", "unexpected `centos`", KindLaunch},
+		{"/launch status now", "unexpected `now`", KindStatus},
+		{"/launch extend soon", "`soon` is not a duration", KindExtend},
+		{"/launch stop a b c", "unexpected `b c`", KindStop},
 		{"/launch status --type x", "unknown flag `--type`", KindStatus},
+		{"/launch --x`@carol", "unknown flag ``--x`@carol``", KindLaunch},
+		{"/launch ---=@carol", "bad flag syntax: `---=@carol`", KindLaunch},
+		{"/launch --help", "use `/launch help` for help", KindLaunch},
 		{"/launchpad", "a command starts with `/launch`", ""},
 	}
 	for _, tt := range tests {
@@ -135,9 +140,10 @@ func TestIsReserved(t *testing.T) {
 }
 
 // FuzzParse checks that any comment either yields no command, a command, or a
-// usage error with markdown — never a panic or an untyped error.
+// usage error with safe markdown — never a panic or an untyped error.
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"/launch", "/launch fedora --lifetime 2h", "/launch stop all", "```\n/launch\n```", "/launch --x=", "/launch extend 1d"} {
+	for _, s := range []string{"/launch", "/launch fedora --lifetime 2h", "/launch stop all", "```\n/launch\n```", "/launch --x=", "/launch extend 1d",
+		"/launch --@carol", "/launch stop a ![x](https://example.invalid/p.png)", "/launch --lifetime=`@org/team`"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
@@ -154,6 +160,7 @@ func FuzzParse(f *testing.F) {
 			if !errors.As(err, &ue) || ue.Markdown() == "" {
 				t.Fatalf("Parse(%q): untyped error %v", line, err)
 			}
+			mdsafetest.Assert(t, ue.Markdown(), "")
 			return
 		}
 		if cmd.Kind == "" {
@@ -187,7 +194,33 @@ func TestFormatDurationAndCode(t *testing.T) {
 			t.Errorf("FormatDuration(%s) = %s, want %s", d, got, want)
 		}
 	}
-	if got := Code("a`b\n@team"); got != "`a'b @team`" {
+	if got := Code("a`b\n@team"); got != "``a`b @team``" {
 		t.Errorf("Code = %s", got)
+	}
+}
+
+// Every echo of the user's words in a usage error must render inert, for
+// each command and each place a word can go.
+func TestUsageErrorsAreSafeMarkdown(t *testing.T) {
+	for _, h := range mdsafetest.Hostile {
+		for _, kind := range []string{"", " status", " extend", " stop", " help"} {
+			for _, line := range []string{
+				Prefix + kind + " a b " + h,
+				Prefix + kind + " --" + h,
+				Prefix + kind + " --" + h + "=x",
+				Prefix + kind + " -" + h,
+				Prefix + kind + " --lifetime " + h,
+				Prefix + kind + " --lifetime=" + h,
+				Prefix + kind + " --type",
+				Prefix + kind + " " + h,
+				Prefix + kind + " x --image " + h + " y",
+			} {
+				_, err := Parse(line)
+				var ue *UsageError
+				if errors.As(err, &ue) {
+					mdsafetest.Assert(t, ue.Markdown(), "")
+				}
+			}
+		}
 	}
 }

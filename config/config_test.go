@@ -1,16 +1,20 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/packit/packit-launch/commands"
+	"github.com/packit/packit-launch/mdsafe/mdsafetest"
 )
 
 func exampleServer(t *testing.T, env map[string]string) *Server {
@@ -191,20 +195,20 @@ machines:
 `)
 	_, err := s.ParseRepo(data, p)
 	for _, want := range []string{
-		`default: no machine named "missing"`,
-		`machines.fedora.image: "fedora-latest" is neither`,
-		"machines.fedora.region: eu-west-1 is not allowed by profile small (allowed: us-east-1)",
-		"machines.fedora.instance_type: m6i.xlarge is not allowed by profile small",
-		"machines.fedora.lifetime: 30h exceeds profile maximum 8h",
-		"machines.fedora.ssh_user",
-		`machines.big.profile: "large" is not one of this project's profiles (small)`,
-		"machines.status: a machine name",
+		"`default`: no machine named `missing`",
+		"`machines.fedora.image`: `fedora-latest` is neither",
+		"`machines.fedora.region`: `eu-west-1` is not allowed by profile `small` (allowed: `us-east-1`)",
+		"`machines.fedora.instance_type`: `m6i.xlarge` is not allowed by profile `small`",
+		"`machines.fedora.lifetime`: 30h exceeds profile maximum 8h",
+		"`machines.fedora.ssh_user`: `Bad User`",
+		"`machines.big.profile`: `large` is not one of this project's profiles (`small`)",
+		"`machines.status`: a machine name",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("problems lack %q:\n%v", want, err)
 		}
 	}
-	if _, err := s.ParseRepo([]byte("machines: {a: {imag: x}}"), p); err == nil || !strings.Contains(err.Error(), "imag") {
+	if _, err := s.ParseRepo([]byte("machines: {a: {imag: x}}"), p); err == nil || !strings.Contains(err.Error(), "line 1: unknown key `imag`") {
 		t.Errorf("unknown key should be named, got %v", err)
 	}
 	for data, want := range map[string]string{
@@ -212,7 +216,10 @@ machines:
 		"# just a comment\n":             "the file is empty",
 		"machines: [a, b]":               "line 1: a list is not allowed here",
 		"machines: {a: {lifetime: [1]}}": "is not a duration",
-		"access: {users: ['@alice']}\nmachines: {a: {image: ami-01234567, region: us-east-1, instance_type: t3.small}}": `access.users[0]: "@alice" is not a GitHub login`,
+		"machines: {a: {lifetime: 2x}}":  "line 1: `2x` is not a duration",
+		"machines: {a: {}, a: {}}":       "line 1: key `a` is already set at line 1",
+		"machines: [":                    "the file is not valid YAML: `line 1: did not find expected node content`",
+		"access: {users: ['@alice']}\nmachines: {a: {image: ami-01234567, region: us-east-1, instance_type: t3.small}}": "`access.users[0]`: `@alice` is not a GitHub login",
 	} {
 		_, err := s.ParseRepo([]byte(data), p)
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "config.") {
@@ -282,7 +289,7 @@ func TestResolve(t *testing.T) {
 		{"/launch centos", "no machine named `centos`"},
 		{"/launch --lifetime 9h", "longer than the 8h this"},
 		{"/launch stauts", "Did you mean `/launch status`?"},
-		{"/launch x`@team", "no machine named `x'@team`"},
+		{"/launch x`@team", "no machine named ``x`@team``"},
 		{"/launch --type m6i.xlarge", "Allowed types: `t3.micro`, `t3.small`, `t3.medium`"},
 		{"/launch --image nope", "neither an AMI id"},
 	}
@@ -297,5 +304,69 @@ func TestResolve(t *testing.T) {
 	_, err = s.Resolve(p, r, parse("/launch --image ami-0fedcba9876543210"))
 	if err == nil || !strings.Contains(err.Error(), "allow_image_override") {
 		t.Errorf("--image without permission: %v", err)
+	}
+}
+
+// A repository's config is written by anyone who can push to it (or fork
+// and propose): every problem must render inert on the PR.
+func TestRepoConfigProblemsAreSafeMarkdown(t *testing.T) {
+	s := exampleServer(t, nil)
+	p, _ := s.ProjectFor("packit/ogr")
+	for _, h := range mdsafetest.Hostile {
+		values := map[string]any{"image": h, "region": h, "instance_type": h, "ssh_user": h}
+		// JSON is YAML, and unlike the YAML encoder it round-trips every string.
+		data, err := json.Marshal(map[string]any{
+			"default": h,
+			"access":  map[string]any{"users": []string{h}},
+			"machines": map[string]any{
+				h:    map[string]any{"image": h, "region": h, "instance_type": h, "ssh_user": h, "profile": h},
+				"ok": values,
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The whole config must get as far as the machine checks, unless YAML
+		// itself refuses the text (control characters, keys over 1024 bytes).
+		yamlOK := len(h) < 1024 && !strings.ContainsFunc(h, unicode.IsControl)
+		if _, err := s.ParseRepo(data, p); yamlOK && (err == nil || !strings.Contains(err.Error(), "`machines.ok.")) {
+			t.Errorf("ParseRepo(%.200q) = %.200v, want machine problems", data, err)
+		}
+		for _, doc := range []string{string(data), h, "machines:\n  " + strconv.Quote(h) + ": {" + strconv.Quote(h) + ": 1}", "machines: {a: {lifetime: " + strconv.Quote(h) + "}}"} {
+			_, err := s.ParseRepo([]byte(doc), p)
+			var problems Problems
+			if !errors.As(err, &problems) {
+				if err != nil {
+					t.Errorf("ParseRepo(%q) = %v, want Problems", doc, err)
+				}
+				continue
+			}
+			for _, line := range problems {
+				mdsafetest.Assert(t, line, "")
+			}
+			// app/ lists them in one comment, each as a list item.
+			mdsafetest.Assert(t, "- "+strings.Join(problems, "\n- "), "")
+		}
+	}
+}
+
+func TestResolveRefusalsAreSafeMarkdown(t *testing.T) {
+	s := exampleServer(t, nil)
+	p, _ := s.ProjectFor("packit/ogr")
+	r := exampleRepo(t, s, p)
+	r.Machines["bad"] = Machine{Image: "ami-01234567", Profile: "@carol"}
+	for _, h := range mdsafetest.Hostile {
+		for _, cmd := range []commands.Command{
+			{Kind: commands.KindLaunch, Machine: h},
+			{Kind: commands.KindLaunch, InstanceType: h},
+			{Kind: commands.KindLaunch, Image: h},
+			{Kind: commands.KindLaunch, Machine: "bad", InstanceType: h},
+		} {
+			_, err := s.Resolve(p, r, cmd)
+			var ref *Refusal
+			if errors.As(err, &ref) {
+				mdsafetest.Assert(t, ref.Reason, "")
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/packit/packit-launch/commands"
+	"github.com/packit/packit-launch/mdsafe"
 )
 
 // Refusal is a decision not to act, with words for the PR: what happened
@@ -53,31 +54,6 @@ func NormalizePermission(p string) string {
 	return "none"
 }
 
-// CheckAccess decides whether user, with their GitHub permission on the
-// repository, may launch there. Reasons address the user, who the caller mentions. repo may be nil (no repo config yet).
-func CheckAccess(repo *Repo, user, permission string) *Refusal {
-	permission = NormalizePermission(permission)
-	if permission != "admin" && permission != "write" {
-		have := permission + " access"
-		if permission == "none" {
-			have = "no access"
-		}
-		return refuse("`/launch` needs write access to this repository, and you have %s. "+
-			"Ask a maintainer to launch the VM for you, or to grant you write access.", have)
-	}
-	if repo == nil {
-		return nil
-	}
-	if repo.Access.AdminsOnly && permission != "admin" {
-		return refuse("This repository lets only its admins use `/launch` (`access.admins_only` in `%s`).", RepoConfigPath)
-	}
-	if len(repo.Access.Users) > 0 && !slices.ContainsFunc(repo.Access.Users, func(u string) bool { return strings.EqualFold(u, user) }) {
-		return refuse("This repository lets only the people listed under `access.users` in `%s` use `/launch`. "+
-			"Ask a maintainer to add you there (on the pull request's base branch).", RepoConfigPath)
-	}
-	return nil
-}
-
 // Resolve turns a launch command into a launch spec within the machine's
 // profile, or refuses with the reason.
 func (s *Server) Resolve(project *Project, repo *Repo, cmd commands.Command) (LaunchSpec, error) {
@@ -92,11 +68,11 @@ func (s *Server) Resolve(project *Project, repo *Repo, cmd commands.Command) (La
 	}
 	m, ok := repo.Machines[name]
 	if !ok {
-		return LaunchSpec{}, refuse("There is no machine named %s in `%s`. Machines here: %s.%s", commands.Code(name), RepoConfigPath, machineList(repo), didYouMean(name))
+		return LaunchSpec{}, refuse("There is no machine named %s in `%s`. Machines here: %s.%s", mdsafe.Code(name), RepoConfigPath, machineList(repo), didYouMean(name))
 	}
 	profileName, p, err := s.profileFor(m, project)
 	if err != nil {
-		return LaunchSpec{}, refuse("Machine %s cannot be launched: %v. A maintainer needs to fix `%s` on the base branch.", commands.Code(name), err, RepoConfigPath)
+		return LaunchSpec{}, refuse("Machine %s cannot be launched: %v. A maintainer needs to fix `%s` on the base branch.", mdsafe.Code(name), err, RepoConfigPath)
 	}
 	spec := LaunchSpec{
 		Machine:          name,
@@ -121,14 +97,14 @@ func (s *Server) Resolve(project *Project, repo *Repo, cmd commands.Command) (La
 	}
 	if cmd.Lifetime != 0 {
 		if cmd.Lifetime > spec.MaxLifetime {
-			return LaunchSpec{}, refuse("`--lifetime %s` is longer than the %s this machine's profile (`%s`) allows. Ask for %s or less; you can `/launch extend` later, up to that maximum.",
-				commands.FormatDuration(cmd.Lifetime), commands.FormatDuration(spec.MaxLifetime), profileName, commands.FormatDuration(spec.MaxLifetime))
+			return LaunchSpec{}, refuse("`--lifetime %s` is longer than the %s this machine's profile (%s) allows. Ask for %s or less; you can `/launch extend` later, up to that maximum.",
+				commands.FormatDuration(cmd.Lifetime), commands.FormatDuration(spec.MaxLifetime), mdsafe.Code(profileName), commands.FormatDuration(spec.MaxLifetime))
 		}
 		spec.Lifetime = cmd.Lifetime
 	}
 	if cmd.InstanceType != "" {
 		if !slices.Contains(p.InstanceTypes, cmd.InstanceType) {
-			return LaunchSpec{}, refuse("Instance type %s is not allowed for machine `%s`. Allowed types: %s.", commands.Code(cmd.InstanceType), name, codeList(p.InstanceTypes))
+			return LaunchSpec{}, refuse("Instance type %s is not allowed for machine %s. Allowed types: %s.", mdsafe.Code(cmd.InstanceType), mdsafe.Code(name), codeList(p.InstanceTypes))
 		}
 		spec.InstanceType = cmd.InstanceType
 	}
@@ -137,7 +113,7 @@ func (s *Server) Resolve(project *Project, repo *Repo, cmd commands.Command) (La
 			return LaunchSpec{}, refuse("This repository does not allow `--image`. A maintainer can enable it with `allow_image_override: true` in `%s`.", RepoConfigPath)
 		}
 		if !ValidImage(cmd.Image) {
-			return LaunchSpec{}, refuse("%s is neither an AMI id (`ami-…`) nor an Image Builder compose id (a UUID).", commands.Code("--image "+cmd.Image))
+			return LaunchSpec{}, refuse("%s is neither an AMI id (`ami-…`) nor an Image Builder compose id (a UUID).", mdsafe.Code("--image "+cmd.Image))
 		}
 		spec.Image = cmd.Image
 	}
@@ -148,10 +124,12 @@ func machineList(r *Repo) string {
 	return codeList(sortedKeys(r.Machines))
 }
 
+// codeList shows names as code: machine names are the repository's words,
+// and operator values get the same treatment so nothing is left to judge.
 func codeList(items []string) string {
 	quoted := make([]string, len(items))
 	for i, s := range items {
-		quoted[i] = "`" + s + "`"
+		quoted[i] = mdsafe.Code(s)
 	}
 	return strings.Join(quoted, ", ")
 }

@@ -7,11 +7,13 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/packit/packit-launch/commands"
+	"github.com/packit/packit-launch/mdsafe"
 )
 
 // RepoConfigPath is where a repository keeps its config, on its base branch.
@@ -60,7 +62,9 @@ var (
 func ValidImage(s string) bool { return amiRE.MatchString(s) || uuidRE.MatchString(s) }
 
 // ParseRepo parses and checks a repo config against the server policy for
-// its project; every problem is reported with its path.
+// its project; every problem is reported with its path. Problems are
+// markdown for the PR: the repository's words in them (names, values, the
+// paths that hold names) are rendered with mdsafe.
 func (s *Server) ParseRepo(data []byte, project *Project) (*Repo, error) {
 	r := &Repo{}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -69,19 +73,15 @@ func (s *Server) ParseRepo(data []byte, project *Project) (*Repo, error) {
 		return nil, decodeProblems(err)
 	}
 	var problems Problems
-	for i, u := range r.Access.Users {
-		if !loginRE.MatchString(u) {
-			problems.add("access.users[%d]: %q is not a GitHub login (write it without @)", i, u)
-		}
-	}
+	checkAccess(r.Access, &problems)
 	if len(r.Machines) == 0 {
-		problems.add("machines: define at least one machine")
+		problems.add("`machines`: define at least one machine")
 	}
 	if r.Default == "" && len(r.Machines) > 1 {
-		problems.add("default: name the machine that plain `/launch` takes")
+		problems.add("`default`: name the machine that plain `/launch` takes")
 	}
 	if _, ok := r.Machines[r.Default]; r.Default != "" && !ok {
-		problems.add("default: no machine named %q", r.Default)
+		problems.add("`default`: no machine named %s", mdsafe.Code(r.Default))
 	}
 	for _, name := range sortedKeys(r.Machines) {
 		s.checkMachine(name, r.Machines[name], project, &problems)
@@ -92,75 +92,111 @@ func (s *Server) ParseRepo(data []byte, project *Project) (*Repo, error) {
 	return r, nil
 }
 
-func (s *Server) checkMachine(name string, m Machine, project *Project, problems *Problems) {
-	at := "machines." + name
-	if !machineNameRE.MatchString(name) || commands.IsReserved(name) {
-		problems.add("%s: a machine name is lower-case letters, digits, '.', '_' or '-' and not a command word", at)
-	}
-	if !ValidImage(m.Image) {
-		problems.add("%s.image: %q is neither an AMI id (ami-…) nor an Image Builder compose UUID", at, m.Image)
-	}
-	if m.SSHUser != "" && !sshUserRE.MatchString(m.SSHUser) {
-		problems.add("%s.ssh_user: %q is not a valid user name", at, m.SSHUser)
-	}
-	profileName, p, err := s.profileFor(m, project)
-	if err != nil {
-		problems.add("%s.profile: %v", at, err)
-		return
-	}
-	if m.Region == "" {
-		problems.add("%s.region: set one of %s (profile %s)", at, list(p.Regions), profileName)
-	} else if !slices.Contains(p.Regions, m.Region) {
-		problems.add("%s.region: %s is not allowed by profile %s (allowed: %s)", at, m.Region, profileName, list(p.Regions))
-	}
-	if m.InstanceType == "" {
-		problems.add("%s.instance_type: set one of %s (profile %s)", at, list(p.InstanceTypes), profileName)
-	} else if !slices.Contains(p.InstanceTypes, m.InstanceType) {
-		problems.add("%s.instance_type: %s is not allowed by profile %s (allowed: %s)", at, m.InstanceType, profileName, list(p.InstanceTypes))
-	}
-	if m.Lifetime > p.MaxLifetime {
-		problems.add("%s.lifetime: %s exceeds profile maximum %s", at, m.Lifetime, p.MaxLifetime)
+// checkAccess checks the access section, wherever it was read from.
+func checkAccess(a Access, problems *Problems) {
+	for i, u := range a.Users {
+		if !loginRE.MatchString(u) {
+			problems.add("%s: %s is not a GitHub login (write it without @)", mdsafe.Code(fmt.Sprintf("access.users[%d]", i)), mdsafe.Code(u))
+		}
 	}
 }
 
+func (s *Server) checkMachine(name string, m Machine, project *Project, problems *Problems) {
+	// The machine name is the repository's text, so each path is one code span.
+	at := func(field string) string { return mdsafe.Code("machines." + name + field) }
+	if !machineNameRE.MatchString(name) || commands.IsReserved(name) {
+		problems.add("%s: a machine name is lower-case letters, digits, `.`, `_` or `-` and not a command word", at(""))
+	}
+	if !ValidImage(m.Image) {
+		problems.add("%s: %s is neither an AMI id (`ami-…`) nor an Image Builder compose UUID", at(".image"), mdsafe.Code(m.Image))
+	}
+	if m.SSHUser != "" && !sshUserRE.MatchString(m.SSHUser) {
+		problems.add("%s: %s is not a valid user name", at(".ssh_user"), mdsafe.Code(m.SSHUser))
+	}
+	profileName, p, err := s.profileFor(m, project)
+	if err != nil {
+		problems.add("%s: %v", at(".profile"), err)
+		return
+	}
+	profile := mdsafe.Code(profileName)
+	if m.Region == "" {
+		problems.add("%s: set one of %s (profile %s)", at(".region"), codeList(p.Regions), profile)
+	} else if !slices.Contains(p.Regions, m.Region) {
+		problems.add("%s: %s is not allowed by profile %s (allowed: %s)", at(".region"), mdsafe.Code(m.Region), profile, codeList(p.Regions))
+	}
+	if m.InstanceType == "" {
+		problems.add("%s: set one of %s (profile %s)", at(".instance_type"), codeList(p.InstanceTypes), profile)
+	} else if !slices.Contains(p.InstanceTypes, m.InstanceType) {
+		problems.add("%s: %s is not allowed by profile %s (allowed: %s)", at(".instance_type"), mdsafe.Code(m.InstanceType), profile, codeList(p.InstanceTypes))
+	}
+	if m.Lifetime > p.MaxLifetime {
+		problems.add("%s: %s exceeds profile maximum %s", at(".lifetime"), m.Lifetime, p.MaxLifetime)
+	}
+}
+
+// profileFor finds the server profile a machine names. Its errors are
+// markdown: the name may be the repository's text.
 func (s *Server) profileFor(m Machine, project *Project) (string, Profile, error) {
 	name := m.Profile
 	if name == "" {
 		name = project.Profiles[0]
 	}
 	if !slices.Contains(project.Profiles, name) {
-		return "", Profile{}, fmt.Errorf("%q is not one of this project's profiles (%s)", name, list(project.Profiles))
+		return "", Profile{}, fmt.Errorf("%s is not one of this project's profiles (%s)", mdsafe.Code(name), codeList(project.Profiles))
 	}
 	p, ok := s.Profiles[name]
 	if !ok {
-		return "", Profile{}, fmt.Errorf("profile %q does not exist on this server", name)
+		return "", Profile{}, fmt.Errorf("profile %s does not exist on this server", mdsafe.Code(name))
 	}
 	return name, p, nil
 }
 
-func list(items []string) string { return strings.Join(items, ", ") }
-
-// decodeProblems turns YAML decoder errors into words for people: no Go
-// type names, and an empty file said as such.
+// decodeProblems turns YAML decoder errors into markdown for people: no Go
+// type names, an empty file said as such, and the file's own words (keys,
+// values) only through mdsafe, since the decoder quotes them.
 func decodeProblems(err error) Problems {
 	if errors.Is(err, io.EOF) {
 		return Problems{"the file is empty: define `machines:` (see the example in the packit-launch README)"}
 	}
+	var le *lineError
+	if errors.As(err, &le) {
+		return Problems{le.Error()}
+	}
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return Problems{strings.TrimPrefix(err.Error(), "yaml: ")}
+		return Problems{"the file is not valid YAML: " + mdsafe.Code(strings.TrimPrefix(err.Error(), "yaml: "))}
 	}
 	var out Problems
 	for _, e := range te.Errors {
-		out = append(out, yamlKindRE.ReplaceAllStringFunc(e, func(m string) string {
-			sub := yamlKindRE.FindStringSubmatch(m)
-			return fmt.Sprintf("%s is not allowed here", yamlKinds[sub[1]])
-		}))
+		out = append(out, typeProblem(e))
 	}
 	return out
 }
 
+// typeProblem rewrites one of the decoder's "line N: ..." messages.
+func typeProblem(e string) string {
+	if m := yamlKindRE.FindStringSubmatch(e); m != nil {
+		return fmt.Sprintf("line %s: %s is not allowed here", m[1], yamlKinds[m[2]])
+	}
+	if m := yamlFieldRE.FindStringSubmatch(e); m != nil {
+		if m[3] == "not found" {
+			return fmt.Sprintf("line %s: unknown key %s", m[1], mdsafe.Code(m[2]))
+		}
+		return fmt.Sprintf("line %s: key %s is set twice", m[1], mdsafe.Code(m[2]))
+	}
+	if m := yamlDupRE.FindStringSubmatch(e); m != nil {
+		key, err := strconv.Unquote(m[2])
+		if err != nil {
+			key = m[2]
+		}
+		return fmt.Sprintf("line %s: key %s is already set at line %s", m[1], mdsafe.Code(key), m[3])
+	}
+	return mdsafe.Code(e)
+}
+
 var (
-	yamlKindRE = regexp.MustCompile(`cannot unmarshal (!!\w+)(?: ` + "`[^`]*`" + `)? into \S+`)
-	yamlKinds  = map[string]string{"!!seq": "a list", "!!map": "a mapping", "!!str": "text", "!!int": "a number", "!!bool": "true/false", "!!float": "a number", "!!null": "an empty value"}
+	yamlKindRE  = regexp.MustCompile(`^line (\d+): cannot unmarshal (!!\w+)`)
+	yamlFieldRE = regexp.MustCompile(`^line (\d+): field (.*) (not found|already set) in type \S+$`)
+	yamlDupRE   = regexp.MustCompile(`^line (\d+): mapping key (".*") already defined at line (\d+)$`)
+	yamlKinds   = map[string]string{"!!seq": "a list", "!!map": "a mapping", "!!str": "text", "!!int": "a number", "!!bool": "true/false", "!!float": "a number", "!!null": "an empty value"}
 )

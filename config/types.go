@@ -20,11 +20,21 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := commands.ParseLifetime(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return &lineError{line: n.Line, err: err}
 	}
 	*d = Duration(v)
 	return nil
 }
+
+// lineError is a value the config's own types refused; its message is
+// already markdown (ParseLifetime renders the value with mdsafe).
+type lineError struct {
+	line int
+	err  error
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %v", e.line, e.err) }
+func (e *lineError) Unwrap() error { return e.err }
 
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
