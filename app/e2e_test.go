@@ -16,6 +16,7 @@ import (
 	"github.com/packit/packit-launch/app/githubtest"
 	"github.com/packit/packit-launch/commands"
 	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/mdsafe"
 	"github.com/packit/packit-launch/store"
 	"github.com/packit/packit-launch/store/storetest"
 )
@@ -119,7 +120,7 @@ func newHarness(t *testing.T, serverYAML string) *harness {
 	h.startWorker()
 	t.Cleanup(func() { h.stop() })
 
-	h.web = httptest.NewServer(Routes("/api/github/webhooks", NewIntake(testSecret, st, h.queued, quiet), st.Ping))
+	h.web = httptest.NewServer(Routes("/api/github/webhooks", NewIntake(testSecret, st, h.queued, quiet), st.Ping, quiet))
 	t.Cleanup(h.web.Close)
 	return h
 }
@@ -255,11 +256,12 @@ func TestEndToEndRefusals(t *testing.T) {
 		{"no repo config", defaultComment("/launch"), func() { h.gh.RemoveFile("packit/ogr", "main", config.RepoConfigPath) }, []string{"has no `.packit-launch.yaml` on its base branch `main`"}},
 		{"invalid repo config", defaultComment("/launch"), func() {
 			h.gh.SetFile("packit/ogr", "main", config.RepoConfigPath, "machines:\n  fedora:\n    image: latest\n    region: mars-1\n    instance_type: t3.small\n")
-		}, []string{"has problems", "machines.fedora.image", "machines.fedora.region: mars-1 is not allowed by profile small"}},
+		}, []string{"has problems", "machines.fedora.image", "`machines.fedora.region`: `mars-1` is not allowed by profile `small`"}},
 		{"stricter access", defaultComment("/launch"), func() {
 			h.gh.SetFile("packit/ogr", "main", config.RepoConfigPath, e2eRepoConfig+"access:\n  users: [bob]\n")
 		}, []string{"access.users"}},
 		{"closed PR", defaultComment("/launch"), func() {
+			h.gh.SetFile("packit/ogr", "main", config.RepoConfigPath, e2eRepoConfig)
 			h.gh.SetPull("packit/ogr", githubtest.PullRequest{Number: 7, State: "closed", HeadSHA: strings.Repeat("a", 40), BaseRef: "main"})
 		}, []string{"This pull request is closed"}},
 	}
@@ -278,7 +280,7 @@ func TestEndToEndRefusals(t *testing.T) {
 					t.Errorf("answer lacks %q:\n%s", w, got[0].Body)
 				}
 			}
-			if !strings.HasPrefix(got[0].Body, "> "+commands.Code(mustFind(tt.c.Body))) || got[0].User != githubtest.BotLogin {
+			if !strings.HasPrefix(got[0].Body, "> "+mdsafe.Code(mustFind(tt.c.Body))) || got[0].User != githubtest.BotLogin {
 				t.Errorf("answer should quote the command and come from the bot: %+v", got[0])
 			}
 			if r := h.gh.Reactions(tt.c.Repo, tt.c.ID); !equal(r, []string{"eyes", "confused"}) {
@@ -312,10 +314,16 @@ func TestEndToEndAcceptedLaunchUsesBaseBranchConfig(t *testing.T) {
 	if got := h.gh.Reactions("packit/ogr", c.ID); !equal(got, []string{"eyes"}) {
 		t.Errorf("reactions %v", got)
 	}
+	// Machines from the base branch; access rules from the default branch
+	// (no ref: GitHub reads the default branch). Never the PR's own branch.
+	var refs []string
 	for _, call := range h.gh.Calls() {
-		if strings.Contains(call.Path, "/contents/") && call.Query.Get("ref") != "main" {
-			t.Errorf("repo config read from %q, not the base branch", call.Query.Get("ref"))
+		if strings.Contains(call.Path, "/contents/") {
+			refs = append(refs, call.Query.Get("ref"))
 		}
+	}
+	if !equal(refs, []string{"", "main"}) {
+		t.Errorf("repo config read at refs %q, want the default branch, then the base branch", refs)
 	}
 }
 

@@ -46,7 +46,7 @@ func BenchmarkIntakeNonCommand(b *testing.B) {
 // per-core figure).
 func BenchmarkIntakeNonCommandHTTP(b *testing.B) {
 	body := nonCommand(b)
-	srv := httptest.NewServer(Routes("/api/github/webhooks", NewIntake(testSecret, nil, nil, quiet), nil))
+	srv := httptest.NewServer(Routes("/api/github/webhooks", NewIntake(testSecret, nil, nil, quiet), nil, quiet))
 	defer srv.Close()
 	sig := sign(testSecret, body)
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}

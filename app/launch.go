@@ -241,7 +241,7 @@ func (ls *Launches) HandleLaunch(ctx context.Context, payload []byte) error {
 	}
 	t := newThread(gh, l.Repo, l.PR, l.CommandCommentID, l.Owner, l.Command, log)
 	if !l.State.Ended() && l.State != store.StateRunning {
-		err := ls.prov.Launch(ctx, l, func() { ls.tellSlow(ctx, t, l) })
+		err := ls.prov.Launch(ctx, l, func() { ls.tellSlow(ctx, t, l, nil) })
 		if errors.Is(err, provision.ErrEndedElsewhere) {
 			err = nil // l is now the stored, ended record: report it
 		}
@@ -249,6 +249,9 @@ func (ls *Launches) HandleLaunch(ctx context.Context, payload []byte) error {
 		if err != nil && !errors.As(err, &failure) {
 			if !store.FinalAttempt(ctx) || ctx.Err() != nil {
 				log.Warn("launch attempt failed; will retry", "err", err)
+				if ls.now().Sub(l.CreatedAt) >= stillTryingAfter && ctx.Err() == nil {
+					ls.tellSlow(ctx, t, l, err)
+				}
 				return err
 			}
 			if l.ReservationID != 0 || l.State == store.StateLaunching {
@@ -314,17 +317,44 @@ func (ls *Launches) existing(ctx context.Context, job CommandJob) (*store.Launch
 	return nil, nil
 }
 
-// tellSlow tells the PR once that the launch is slower than usual.
-func (ls *Launches) tellSlow(ctx context.Context, t *Thread, l *store.Launch) {
+// stillTryingAfter is when a launch that has not got through to the Launch
+// service or AWS tells its PR that it is still being retried.
+const stillTryingAfter = 3 * time.Minute
+
+// tellSlow tells the PR once that the launch is slow: the sticky comment
+// (the final answer replaces it) and the check run say what is happening and
+// until when it is retried. cause is the last attempt's error, nil while the
+// Launch service is still working on the reservation.
+func (ls *Launches) tellSlow(ctx context.Context, t *Thread, l *store.Launch, cause error) {
 	if l.Slow {
 		return
 	}
-	l.Slow = true
-	if err := ls.records.SaveLaunch(ctx, l); err != nil {
-		t.log.Warn("save slow mark", "err", err)
+	until := l.CreatedAt.Add(store.RetrySpan(ls.MaxRetry))
+	what := ""
+	if cause != nil {
+		what = provision.Cause(cause)
 	}
-	if err := t.Comment(ctx, slowComment(l)); err != nil {
+	id, err := t.Post(ctx, l.CommentID, slowComment(l, what, until))
+	if err != nil {
 		t.log.Warn("tell the PR the launch is slow", "err", err)
+		return // the next attempt tells
+	}
+	saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+		x.Slow = true
+		if x.CommentID == 0 {
+			x.CommentID = id
+		}
+		return nil
+	})
+	if err != nil {
+		t.log.Warn("save slow mark", "err", err)
+		return
+	}
+	l.Slow, l.CommentID = saved.Slow, saved.CommentID
+	if l.CheckRunID != 0 {
+		if err := ls.patchCheckRun(ctx, t, l, "in_progress", "", slowTitle(l), slowSummary(l, what, until), []*github.CheckRunAction{}, ls.now()); err != nil {
+			t.log.Warn("show the slow launch on its check run", "err", err)
+		}
 	}
 }
 

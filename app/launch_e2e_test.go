@@ -287,7 +287,7 @@ func TestLaunchFailureAtEachStep(t *testing.T) {
 			if len(got) != 1 {
 				t.Fatalf("comments: %+v", got)
 			}
-			for _, want := range []string{"@alice", "failed at the Launch service's step \"" + title + "\"", "> cannot launch ec2 instance: VPCIdNotSpecified", "operator's AWS setup", l.ID} {
+			for _, want := range []string{"@alice", "failed at the Launch service's step `" + title + "`", "```\ncannot launch ec2 instance: VPCIdNotSpecified", "operator's AWS setup", l.ID} {
 				if !strings.Contains(got[0].Body, want) {
 					t.Errorf("comment lacks %q:\n%s", want, got[0].Body)
 				}
@@ -321,12 +321,20 @@ func TestLaunchSlowTellsThePR(t *testing.T) {
 	e := newLaunchEnv(t)
 	e.api.PlanNextReservation(launchapitest.ReservationPlan{StepDuration: 3 * time.Minute})
 	l := e.launch(defaultComment("/launch"))
+	// One sticky comment: the slow note first, edited into the answer.
 	got := botComments(e.gh, "packit/ogr", 7)
-	if l.State != store.StateRunning || len(got) != 2 {
+	if l.State != store.StateRunning || len(got) != 1 || !strings.Contains(got[0].Body, "your VM is ready") {
 		t.Fatalf("state %s, comments %+v", l.State, got)
 	}
-	if !strings.Contains(got[0].Body, "taking longer than usual") || !strings.Contains(got[1].Body, "your VM is ready") {
-		t.Errorf("comments: %q, %q", got[0].Body, got[1].Body)
+	var bodies []string
+	for _, call := range e.gh.Calls() {
+		if strings.HasSuffix(call.Path, "/issues/7/comments") && call.Method == http.MethodPost ||
+			strings.HasSuffix(call.Path, fmt.Sprintf("/issues/comments/%d", got[0].ID)) && call.Method == http.MethodPatch {
+			bodies = append(bodies, call.Method)
+		}
+	}
+	if !equal(bodies, []string{"POST", "PATCH"}) || !l.Slow {
+		t.Errorf("comment calls %v, slow %v: want the slow note posted, then edited into the answer", bodies, l.Slow)
 	}
 }
 
@@ -430,7 +438,7 @@ func TestLaunchServiceDownIsReportedAfterTheLastAttempt(t *testing.T) {
 		t.Fatalf("record: %+v", l)
 	}
 	got := botComments(e.gh, "packit/ogr", 7)
-	if len(got) != 1 || !strings.Contains(got[0].Body, "could not be reached or kept failing") || !strings.Contains(got[0].Body, "Try `/launch` again") {
+	if len(got) != 1 || !strings.Contains(got[0].Body, "kept failing for hours; the last attempt: the Launch service answered HTTP 503") || !strings.Contains(got[0].Body, "Try `/launch` again") {
 		t.Fatalf("comments: %+v", got)
 	}
 	if cr := checkRunFor(t, e.gh, l.ID); cr.Status != "completed" || cr.Conclusion != "failure" {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/packit/packit-launch/commands"
 	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/mdsafe"
 	"github.com/packit/packit-launch/provision"
 	"github.com/packit/packit-launch/store"
 )
@@ -176,8 +176,8 @@ func (ls *Launches) HandleWarn(ctx context.Context, payload []byte) error {
 	if l.ExpiresAt.Before(l.HardExpiresAt) {
 		extend = fmt.Sprintf("Comment `/launch extend` to keep it longer (up to %s), or use the check run's **Extend 1h** button.", l.HardExpiresAt.UTC().Format("15:04 UTC"))
 	}
-	return t.Comment(ctx, fmt.Sprintf("@%s your VM `%s` (`%s`) will be terminated at %s. %s",
-		l.Owner, l.ID, l.Machine, whenUTC(l.ExpiresAt, ls.now()), extend))
+	return t.Comment(ctx, fmt.Sprintf("%s your VM `%s` (%s) will be terminated at %s. %s",
+		mdsafe.Mention(l.Owner), l.ID, mdsafe.Code(l.Machine), whenUTC(l.ExpiresAt, ls.now()), extend))
 }
 
 // terminate ends a launch's VM and shows it on the PR. A launch still in
@@ -257,11 +257,11 @@ func (ls *Launches) updateCheckRun(ctx context.Context, t *Thread, l *store.Laun
 		t.log.Warn("check run summary cut to GitHub's limit", "launch", l.ID, "summary", checkSummary(l, now))
 	}
 	title, _ = fit(title, maxCheckTitle, "…")
-	err := ls.patchCheckRun(ctx, t, l, conclusion, title, summary, actions, now)
+	err := ls.patchCheckRun(ctx, t, l, "completed", conclusion, title, summary, actions, now)
 	if err != nil && permanent(err) {
 		// Never leave it in progress: a short output says where the rest is.
 		t.log.Error("GitHub refused the check run update; sending a short one", "launch", l.ID, "err", err)
-		err = ls.patchCheckRun(ctx, t, l, conclusion, title, "The details did not fit GitHub's check run; see the pull request's comments or the bot's log. Launch id `"+l.ID+"`.", actions, now)
+		err = ls.patchCheckRun(ctx, t, l, "completed", conclusion, title, "The details did not fit GitHub's check run; see the pull request's comments or the bot's log. Launch id `"+l.ID+"`.", actions, now)
 		if err != nil && permanent(err) {
 			t.log.Error("GitHub refused the short check run update too", "launch", l.ID, "err", err)
 			return nil // a retry cannot change it
@@ -270,7 +270,9 @@ func (ls *Launches) updateCheckRun(ctx context.Context, t *Thread, l *store.Laun
 	return err
 }
 
-func (ls *Launches) patchCheckRun(ctx context.Context, t *Thread, l *store.Launch, conclusion, title, summary string, actions []*github.CheckRunAction, now time.Time) error {
+// patchCheckRun updates a launch's check run; conclusion and completion
+// time go with status "completed" only.
+func (ls *Launches) patchCheckRun(ctx context.Context, t *Thread, l *store.Launch, status, conclusion, title, summary string, actions []*github.CheckRunAction, now time.Time) error {
 	// go-github drops an empty actions list (omitempty), which would leave
 	// stale buttons: send the update with the list always present.
 	update := struct {
@@ -278,14 +280,15 @@ func (ls *Launches) patchCheckRun(ctx context.Context, t *Thread, l *store.Launc
 		Actions []*github.CheckRunAction `json:"actions"`
 	}{
 		UpdateCheckRunOptions: github.UpdateCheckRunOptions{
-			Name:        checkRunName(l), // go-github sends "" when unset
-			ExternalID:  github.String(l.ID),
-			Status:      github.String("completed"),
-			Conclusion:  github.String(conclusion),
-			CompletedAt: &github.Timestamp{Time: now},
-			Output:      &github.CheckRunOutput{Title: github.String(title), Summary: github.String(summary)},
+			Name:       checkRunName(l), // go-github sends "" when unset
+			ExternalID: github.String(l.ID),
+			Status:     github.String(status),
+			Output:     &github.CheckRunOutput{Title: github.String(title), Summary: github.String(summary)},
 		},
 		Actions: actions,
+	}
+	if status == "completed" {
+		update.Conclusion, update.CompletedAt = github.String(conclusion), &github.Timestamp{Time: now}
 	}
 	req, err := t.gh.NewRequest(http.MethodPatch, fmt.Sprintf("repos/%s/%s/check-runs/%d", t.owner, t.name, l.CheckRunID), update)
 	if err == nil {
@@ -339,21 +342,27 @@ func (ls *Launches) Manage(ctx context.Context, t *Thread, job CommandJob, cmd c
 }
 
 func (ls *Launches) extendOwn(ctx context.Context, t *Thread, job CommandJob, launches []*store.Launch, d time.Duration) error {
-	var lines []string
+	var own []*store.Launch
 	for _, l := range launches {
-		if !strings.EqualFold(l.Owner, job.User) || l.State != store.StateRunning {
-			continue
+		if strings.EqualFold(l.Owner, job.User) && l.State == store.StateRunning {
+			own = append(own, l)
 		}
+	}
+	if len(own) == 0 {
+		return refuse("You have no running VM on this pull request to extend. `/launch status` lists its VMs.")
+	}
+	if err := authorize(ctx, t.gh, ls.cfg, job.Repo, job.User, config.ActionExtend, job.User); err != nil {
+		return err
+	}
+	var lines []string
+	for _, l := range own {
 		line, err := ls.extend(ctx, l, d)
 		if err != nil {
 			return err
 		}
 		lines = append(lines, line)
 	}
-	if len(lines) == 0 {
-		return refuse("You have no running VM on this pull request to extend. `/launch status` lists its VMs.")
-	}
-	return t.Comment(ctx, fmt.Sprintf("@%s %s", job.User, strings.Join(lines, "\n")))
+	return t.Comment(ctx, fmt.Sprintf("%s %s", mdsafe.Mention(job.User), strings.Join(lines, "\n")))
 }
 
 // extend moves one launch's expiry and says what happened, in one line.
@@ -389,40 +398,41 @@ func (ls *Launches) extend(ctx context.Context, l *store.Launch, d time.Duration
 }
 
 // stop terminates the person's own VMs on the PR, one by id, or all; VMs of
-// others need the person to be a repository admin.
+// others need the person to be a repository admin (config.Permit).
 func (ls *Launches) stop(ctx context.Context, t *Thread, job CommandJob, launches []*store.Launch, target string) error {
 	var picked []*store.Launch
-	othersPicked := false
 	for _, l := range launches {
 		mine := strings.EqualFold(l.Owner, job.User)
-		if l.State.Ended() || !(target == "" && mine || target == commands.StopAll || strings.EqualFold(target, l.ID)) {
-			continue
-		}
-		picked = append(picked, l)
-		othersPicked = othersPicked || !mine
-	}
-	if othersPicked {
-		admin, err := isAdmin(ctx, t.gh, job.Repo, job.User)
-		if err != nil {
-			return err
-		}
-		if !admin {
-			if target != commands.StopAll {
-				return refuse("VM %s belongs to @%s; only its owner or a repository admin can stop it.", commands.Code(target), picked[0].Owner)
-			}
-			// "all" from someone who is not an admin: all of their own.
-			picked = slices.DeleteFunc(picked, func(l *store.Launch) bool { return !strings.EqualFold(l.Owner, job.User) })
+		if !l.State.Ended() && (target == "" && mine || target == commands.StopAll || strings.EqualFold(target, l.ID)) {
+			picked = append(picked, l)
 		}
 	}
 	if len(picked) == 0 {
 		if target != "" && target != commands.StopAll {
-			return refuse("There is no running VM %s on this pull request. `/launch status` lists its VMs.", commands.Code(target))
+			return refuse("There is no running VM %s on this pull request. `/launch status` lists its VMs.", mdsafe.Code(target))
 		}
 		return refuse("There is no running VM of yours on this pull request. `/launch status` lists its VMs.")
 	}
-	var lines []string
+	perm, err := permissionOf(ctx, t.gh, job.Repo, job.User)
+	if err != nil {
+		return err
+	}
+	var allowed []*store.Launch
 	for _, l := range picked {
-		err := ls.terminate(ctx, l, "@"+job.User+" stopped it")
+		if r := config.Permit(nil, config.ActionStop, job.User, perm, l.Owner); r != nil {
+			if target != commands.StopAll {
+				return r
+			}
+			continue // "all" from someone who is not an admin: all of their own
+		}
+		allowed = append(allowed, l)
+	}
+	if len(allowed) == 0 {
+		return refuse("There is no running VM of yours on this pull request. `/launch status` lists its VMs.")
+	}
+	var lines []string
+	for _, l := range allowed {
+		err := ls.terminate(ctx, l, stoppedBy(job.User))
 		if errors.Is(err, provision.ErrStillLaunching) {
 			lines = append(lines, fmt.Sprintf("`%s` is still launching; it will be terminated as soon as it is up.", l.ID))
 			continue
@@ -430,22 +440,20 @@ func (ls *Launches) stop(ctx context.Context, t *Thread, job CommandJob, launche
 		if err != nil {
 			return err
 		}
-		lines = append(lines, fmt.Sprintf("`%s` (`%s`) is terminated.", l.ID, l.Machine))
+		lines = append(lines, fmt.Sprintf("`%s` (%s) is terminated.", l.ID, mdsafe.Code(l.Machine)))
 	}
-	return t.Comment(ctx, fmt.Sprintf("@%s %s", job.User, strings.Join(lines, "\n")))
+	return t.Comment(ctx, fmt.Sprintf("%s %s", mdsafe.Mention(job.User), strings.Join(lines, "\n")))
 }
 
-func isAdmin(ctx context.Context, gh *github.Client, repo, user string) (bool, error) {
-	owner, name, _ := strings.Cut(repo, "/")
-	perm, _, err := gh.Repositories.GetPermissionLevel(ctx, owner, name, user)
-	if err != nil {
-		return false, fmt.Errorf("get permission: %w", err)
-	}
-	return config.NormalizePermission(perm.GetPermission()) == "admin", nil
-}
+// stoppedBy is the end reason of a VM someone stopped: shown on the PR to
+// its owner, so it names the person without mentioning them.
+func stoppedBy(user string) string { return mdsafe.Login(user) + " stopped it" }
+
+// buttonActions are the check run's buttons as config.Permit knows them.
+var buttonActions = map[string]config.Action{actionExtend: config.ActionExtend, actionTerminate: config.ActionStop}
 
 // HandleButton runs a check-run button click, after checking the clicking
-// user's own permission: the owner (still with write access) or an admin.
+// user's own permission (config.Permit).
 func (ls *Launches) HandleButton(ctx context.Context, payload []byte) error {
 	var j ButtonJob
 	if err := json.Unmarshal(payload, &j); err != nil {
@@ -461,20 +469,22 @@ func (ls *Launches) HandleButton(ctx context.Context, payload []byte) error {
 	if l.Repo != j.Repo {
 		return store.SkipRetry(fmt.Errorf("button for launch %s came from %s", l.ID, j.Repo))
 	}
+	action, ok := buttonActions[j.Action]
+	if !ok {
+		return store.SkipRetry(fmt.Errorf("unknown button %q", j.Action))
+	}
 	t, err := ls.thread(ctx, l)
 	if err != nil {
 		return err
 	}
-	owner, name, _ := strings.Cut(l.Repo, "/")
-	perm, _, err := t.gh.Repositories.GetPermissionLevel(ctx, owner, name, j.Sender)
-	if err != nil {
-		return fmt.Errorf("get permission: %w", err)
+	err = authorize(ctx, t.gh, ls.cfg, l.Repo, j.Sender, action, l.Owner)
+	var refusal *config.Refusal
+	if errors.As(err, &refusal) {
+		ls.log.Info("button refused", "launch", l.ID, "sender", j.Sender, "reason", refusal.Reason)
+		return t.Comment(ctx, fmt.Sprintf("%s %s (button of `%s`)", mdsafe.Mention(j.Sender), refusal.Reason, l.ID))
 	}
-	p := config.NormalizePermission(perm.GetPermission())
-	allowed := p == "admin" || (p == "write" && strings.EqualFold(j.Sender, l.Owner))
-	if !allowed {
-		ls.log.Info("button refused", "launch", l.ID, "sender", j.Sender, "permission", p)
-		return t.Comment(ctx, fmt.Sprintf("@%s only the VM's owner (@%s) or a repository admin can use the buttons of `%s`.", j.Sender, l.Owner, l.ID))
+	if err != nil {
+		return err
 	}
 	switch j.Action {
 	case actionExtend:
@@ -495,9 +505,9 @@ func (ls *Launches) HandleButton(ctx context.Context, payload []byte) error {
 			}
 			return err
 		}
-		return t.Comment(ctx, fmt.Sprintf("@%s %s", j.Sender, line))
+		return t.Comment(ctx, fmt.Sprintf("%s %s", mdsafe.Mention(j.Sender), line))
 	case actionTerminate:
-		err := ls.terminate(ctx, l, "@"+j.Sender+" stopped it")
+		err := ls.terminate(ctx, l, stoppedBy(j.Sender))
 		if errors.Is(err, provision.ErrStillLaunching) {
 			return nil
 		}

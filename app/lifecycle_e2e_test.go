@@ -135,7 +135,7 @@ func TestStopOwnOthersAndAll(t *testing.T) {
 	}
 	e.waitTerminated(l.InstanceID)
 	ended, _ := e.st.GetLaunch(context.Background(), l.ID)
-	if ended.State != store.StateEnded || ended.EndReason != "@carol stopped it" {
+	if ended.State != store.StateEnded || ended.EndReason != "`carol` stopped it" {
 		t.Errorf("record: %s %q", ended.State, ended.EndReason)
 	}
 	// status lists it as terminated.
@@ -168,7 +168,7 @@ func TestCheckRunButtons(t *testing.T) {
 	before := len(botComments(e.gh, "packit/ogr", 7))
 	post("terminate", "mallory")
 	waitFor(t, func() bool { return len(botComments(e.gh, "packit/ogr", 7)) > before })
-	if got := botComments(e.gh, "packit/ogr", 7); !strings.Contains(got[len(got)-1].Body, "@mallory only the VM's owner") || e.terminated(l.InstanceID) {
+	if got := botComments(e.gh, "packit/ogr", 7); !strings.Contains(got[len(got)-1].Body, "@mallory This VM is `alice`'s; only its owner or a repository admin can stop it") || e.terminated(l.InstanceID) {
 		t.Fatalf("stranger's click: %s", got[len(got)-1].Body)
 	}
 	post("terminate", "alice")
@@ -321,7 +321,7 @@ func TestQuotasHoldUnderConcurrentLaunchesFromTwoReplicas(t *testing.T) {
 	}
 	refusals := 0
 	for _, c := range botComments(e.gh, "packit/ogr", 7) {
-		if strings.Contains(c.Body, "@alice already has 1 of 1 allowed VMs running (`"+launches[0].ID+"`)") {
+		if strings.Contains(c.Body, "@alice You already have 1 of 1 allowed VMs running (`"+launches[0].ID+"`)") {
 			refusals++
 		}
 	}
@@ -406,7 +406,7 @@ func TestStopWhileLaunchingEndsTheVMOnceUp(t *testing.T) {
 	}
 	letGo()
 	l := e.reported(c)
-	if l.State != store.StateEnded || l.EndReason != "@alice stopped it" {
+	if l.State != store.StateEnded || l.EndReason != "`alice` stopped it" {
 		t.Fatalf("record: %s %q", l.State, l.EndReason)
 	}
 	e.waitTerminated(l.InstanceID)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/mdsafe"
 	"github.com/packit/packit-launch/provision/ec2"
 	"github.com/packit/packit-launch/store"
 )
@@ -82,22 +83,22 @@ func (ls *Launches) checkQuotas(ctx context.Context, project *config.Project, ow
 		var ids []string
 		for _, h := range holders {
 			if match(h) {
-				ids = append(ids, "`"+h.launchID+"`")
+				ids = append(ids, mdsafe.Code(h.launchID)) // from AWS tags anyone in the account can set
 			}
 		}
 		if len(ids) < limit {
 			return nil
 		}
-		return refuse("%s already has %d of %d allowed VMs running (%s). Stop one with `/launch stop ID` or wait for one to end.",
+		return refuse("%s %d of %d allowed VMs running (%s). Stop one with `/launch stop ID` or wait for one to end.",
 			what, len(ids), limit, strings.Join(ids, ", "))
 	}
-	if err := check(project.Limits.PerOwner, "@"+owner, func(h holder) bool { return strings.EqualFold(h.owner, owner) }); err != nil {
+	if err := check(project.Limits.PerOwner, "You already have", func(h holder) bool { return strings.EqualFold(h.owner, owner) }); err != nil {
 		return err
 	}
-	if err := check(project.Limits.PerRepo, "This repository", func(h holder) bool { return strings.EqualFold(h.repo, repo) }); err != nil {
+	if err := check(project.Limits.PerRepo, "This repository already has", func(h holder) bool { return strings.EqualFold(h.repo, repo) }); err != nil {
 		return err
 	}
-	if err := check(ls.cfg.Limits.TotalVMs, "This packit-launch instance", func(holder) bool { return true }); err != nil {
+	if err := check(ls.cfg.Limits.TotalVMs, "This packit-launch instance already has", func(holder) bool { return true }); err != nil {
 		return err
 	}
 	if budget := project.Limits.DailyInstanceHours; budget > 0 {

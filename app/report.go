@@ -5,17 +5,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/packit/packit-launch/mdsafe"
 	"github.com/packit/packit-launch/store"
 )
 
 // The words a launch puts on the PR. Pure: record and time in, markdown out.
+// Every value that came from a person or another service goes through mdsafe.
+
+// maxFailureBytes bounds the Launch service's or AWS's error text shown on the PR.
+const maxFailureBytes = 4000
 
 func checkRunName(l *store.Launch) string { return fmt.Sprintf("packit-launch (%s)", l.Machine) }
 
 func launchingTitle(l *store.Launch) string { return fmt.Sprintf("Launching %s", l.Machine) }
 
 func launchingSummary(l *store.Launch) string {
-	return fmt.Sprintf("Launching machine `%s` for @%s: %s.\n\nLaunch id `%s`.", l.Machine, l.Owner, what(l), l.ID)
+	return fmt.Sprintf("Launching machine %s for %s: %s.\n\nLaunch id `%s`.", mdsafe.Code(l.Machine), mdsafe.Login(l.Owner), what(l), l.ID)
 }
 
 func readyTitle(l *store.Launch) string {
@@ -26,7 +31,7 @@ func failedTitle(l *store.Launch) string { return fmt.Sprintf("Launching %s fail
 
 // what describes the machine: image, type and region.
 func what(l *store.Launch) string {
-	return fmt.Sprintf("image `%s`, `%s` in `%s`", l.Image, l.InstanceType, l.Region)
+	return fmt.Sprintf("image %s, %s in %s", mdsafe.Code(l.Image), mdsafe.Code(l.InstanceType), mdsafe.Code(l.Region))
 }
 
 // connect is the ssh command, or an honest note when no address is known.
@@ -66,7 +71,7 @@ func details(l *store.Launch, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n", connect(l))
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
-	fmt.Fprintf(&b, "| machine | `%s`: %s |\n", l.Machine, what(l))
+	fmt.Fprintf(&b, "| machine | %s: %s |\n", mdsafe.Cell(l.Machine), what(l))
 	fmt.Fprintf(&b, "| key | your GitHub key `%s` (%s) |\n", l.KeyFingerprint, strings.TrimPrefix(l.KeyType, "ssh-"))
 	fmt.Fprintf(&b, "| terminates | %s |\n", whenUTC(l.ExpiresAt, now))
 	fmt.Fprintf(&b, "| latest possible end | %s |\n", l.HardExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))
@@ -77,7 +82,7 @@ func details(l *store.Launch, now time.Time) string {
 }
 
 func readyComment(l *store.Launch, now time.Time) string {
-	return fmt.Sprintf("@%s your VM is ready 🚀\n\n%s", l.Owner, details(l, now))
+	return fmt.Sprintf("%s your VM is ready 🚀\n\n%s", mdsafe.Mention(l.Owner), details(l, now))
 }
 
 func checkSummary(l *store.Launch, now time.Time) string {
@@ -92,11 +97,12 @@ func checkSummary(l *store.Launch, now time.Time) string {
 
 func failureText(l *store.Launch) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Launching machine `%s` (%s) failed", l.Machine, what(l))
+	fmt.Fprintf(&b, "Launching machine %s (%s) failed", mdsafe.Code(l.Machine), what(l))
 	if l.FailedStep != "" {
-		fmt.Fprintf(&b, " at the Launch service's step \"%s\"", l.FailedStep)
+		fmt.Fprintf(&b, " at the Launch service's step %s", mdsafe.Code(l.FailedStep))
 	}
-	fmt.Fprintf(&b, ":\n\n> %s\n", strings.ReplaceAll(l.Failure, "\n", "\n> "))
+	// The failure may quote the Launch service or AWS: shown, never rendered.
+	fmt.Fprintf(&b, ":\n\n%s\n", mdsafe.Block(l.Failure, maxFailureBytes))
 	if l.FailureAdvice != "" {
 		fmt.Fprintf(&b, "\n%s\n", l.FailureAdvice)
 	}
@@ -105,12 +111,38 @@ func failureText(l *store.Launch) string {
 }
 
 func failedComment(l *store.Launch) string {
-	return fmt.Sprintf("@%s %s", l.Owner, failureText(l))
+	return fmt.Sprintf("%s %s", mdsafe.Mention(l.Owner), failureText(l))
 }
 
-func slowComment(l *store.Launch) string {
-	return fmt.Sprintf("@%s launch `%s` of `%s` is taking longer than usual; the Launch service is still working on it. "+
-		"I will comment again when the VM is ready or if it fails.", l.Owner, l.ID, l.Machine)
+// endReason says in a few words why a launch ended, for /launch status.
+func endReason(l *store.Launch) string {
+	switch {
+	case l.EndReason != "":
+		return l.EndReason
+	case l.State == store.StateFailed:
+		return "the launch failed (its comment says why)"
+	}
+	return "ended"
+}
+
+func slowTitle(l *store.Launch) string { return fmt.Sprintf("Still launching %s", l.Machine) }
+
+// slowText says why a launch is slow and until when it is tried; cause is
+// empty while the Launch service is still working on the reservation.
+func slowText(l *store.Launch, cause string, until time.Time) string {
+	if cause == "" {
+		return fmt.Sprintf("Launch `%s` of %s is taking longer than usual; the Launch service is still working on it.", l.ID, mdsafe.Code(l.Machine))
+	}
+	return fmt.Sprintf("Launch `%s` of %s has not got through yet: %s. I keep trying until about %s, and the operators can see the details in the bot's log.",
+		l.ID, mdsafe.Code(l.Machine), mdsafe.Text(cause), until.UTC().Format("2006-01-02 15:04 UTC"))
+}
+
+func slowComment(l *store.Launch, cause string, until time.Time) string {
+	return fmt.Sprintf("%s %s I will update this comment when the VM is ready or if it fails.", mdsafe.Mention(l.Owner), slowText(l, cause, until))
+}
+
+func slowSummary(l *store.Launch, cause string, until time.Time) string {
+	return slowText(l, cause, until) + "\n\nMachine: " + what(l) + "."
 }
 
 func endedTitle(l *store.Launch) string {
@@ -124,7 +156,7 @@ func endedText(l *store.Launch) string {
 }
 
 func endedComment(l *store.Launch) string {
-	return fmt.Sprintf("@%s %s\n\nComment `/launch` for a new one.", l.Owner, endedText(l))
+	return fmt.Sprintf("%s %s\n\nComment `/launch` for a new one.", mdsafe.Mention(l.Owner), endedText(l))
 }
 
 // statusComment lists a PR's VMs for /launch status.
@@ -147,9 +179,10 @@ func statusComment(launches []*store.Launch, now time.Time) string {
 			ends = whenUTC(l.ExpiresAt, now)
 		}
 		if l.State.Ended() {
-			ends = l.EndedAt.UTC().Format("15:04 UTC") + ": " + l.EndReason
+			ends = l.EndedAt.UTC().Format("15:04 UTC") + ": " + endReason(l)
 		}
-		fmt.Fprintf(&b, "| `%s` | @%s | `%s` | %s | %s | %s |\n", l.ID, l.Owner, l.Machine, l.State, conn, ends)
+		// Owners are named, not mentioned: the answer is for whoever asked.
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", l.ID, mdsafe.Login(l.Owner), mdsafe.Cell(l.Machine), l.State, conn, ends)
 	}
 	if rows == 0 {
 		return "There are no VMs on this pull request. Comment `/launch` to start one."

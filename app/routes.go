@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -11,7 +12,8 @@ import (
 
 // Routes is the HTTP surface: the webhook (only when intake is set, i.e.
 // a webhook secret exists), liveness, readiness and Prometheus metrics.
-func Routes(webhookPath string, intake http.Handler, ready func(ctx context.Context) error) http.Handler {
+// /readyz names only the failing part (it may be public); the details go to log.
+func Routes(webhookPath string, intake http.Handler, ready func(ctx context.Context) error, log *slog.Logger) http.Handler {
 	r := mux.NewRouter()
 	if intake != nil {
 		r.Handle(webhookPath, countDeliveries(intake)).Methods(http.MethodPost)
@@ -24,7 +26,8 @@ func Routes(webhookPath string, intake http.Handler, ready func(ctx context.Cont
 		ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
 		defer cancel()
 		if err := ready(ctx); err != nil {
-			writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+			log.Warn("not ready", "err", err)
+			writeText(w, http.StatusServiceUnavailable, "not ready: the state store (Redis) does not answer; details are in the log")
 			return
 		}
 		writeText(w, http.StatusOK, "ready")

@@ -9,8 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-github/v60/github"
-
-	"github.com/packit/packit-launch/commands"
+	"github.com/packit/packit-launch/mdsafe"
 )
 
 // Thread is the PR conversation a command came from: where the bot reacts
@@ -66,7 +65,7 @@ func (t *Thread) Post(ctx context.Context, id int64, body string) (int64, error)
 		return cid, err
 	}
 	t.log.Error("GitHub refused the answer; posting a short one instead", "err", err, "answer", fitted)
-	short := fmt.Sprintf("@%s I have an answer for this, but GitHub refused to show it (%s). The operators of this packit-launch instance can read it in its log.", t.user, httpStatus(err))
+	short := fmt.Sprintf("%s I have an answer for this, but GitHub refused to show it (%s). The operators of this packit-launch instance can read it in its log.", mdsafe.Mention(t.user), httpStatus(err))
 	cid, ferr := t.post(ctx, 0, short)
 	if ferr != nil {
 		t.log.Error("GitHub refused the short answer too", "err", ferr)
@@ -104,7 +103,7 @@ func httpStatus(err error) string {
 // Refuse answers a command the bot will not run: a comment that mentions the
 // person and quotes their command, then 😕.
 func (t *Thread) Refuse(ctx context.Context, reason string) error {
-	if err := t.Comment(ctx, fmt.Sprintf("> %s\n\n@%s %s", commands.Code(t.line), t.user, reason)); err != nil {
+	if err := t.Comment(ctx, fmt.Sprintf("> %s\n\n%s %s", mdsafe.Code(t.line), mdsafe.Mention(t.user), reason)); err != nil {
 		return err
 	}
 	// The answer is out; a missing reaction is not worth a second answer.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/packit/packit-launch/commands"
 	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/mdsafe"
 	"github.com/packit/packit-launch/store"
 )
 
@@ -156,17 +157,13 @@ func (w *Worker) handle(ctx context.Context, t *Thread, job CommandJob, log *slo
 	}
 	if cmd.Kind != commands.KindLaunch {
 		if w.launcher == nil {
-			return refuse("`/launch %s` is not available: this packit-launch instance is not set up to launch VMs. Please tell its operators.", cmd.Kind)
+			return refuse("%s is not available: this packit-launch instance is not set up to launch VMs. Please tell its operators.", mdsafe.Code("/launch "+string(cmd.Kind)))
 		}
 		return w.launcher.Manage(ctx, t, job, cmd)
 	}
 
-	perm, _, err := t.gh.Repositories.GetPermissionLevel(ctx, job.Owner(), job.Name(), job.User)
-	if err != nil {
-		return fmt.Errorf("get permission: %w", err)
-	}
-	if r := config.CheckAccess(nil, job.User, perm.GetPermission()); r != nil {
-		return r
+	if err := authorize(ctx, t.gh, w.cfg, job.Repo, job.User, config.ActionLaunch, ""); err != nil {
+		return err
 	}
 	pr, _, err := t.gh.PullRequests.Get(ctx, job.Owner(), job.Name(), job.Number)
 	if err != nil {
@@ -175,13 +172,12 @@ func (w *Worker) handle(ctx context.Context, t *Thread, job CommandJob, log *slo
 	if pr.GetState() != "open" {
 		return refuse("This pull request is %s; `/launch` works on open pull requests.", pr.GetState())
 	}
+	// Machines come from the base branch (bounded by the operator's
+	// profiles); who may launch came from the default branch above.
 	base := pr.GetBase().GetRef()
 	repoCfg, err := readRepoConfig(ctx, t.gh, w.cfg, project, job.Repo, base)
 	if err != nil {
 		return err
-	}
-	if r := config.CheckAccess(repoCfg, job.User, perm.GetPermission()); r != nil {
-		return r
 	}
 	spec, err := w.cfg.Resolve(project, repoCfg, cmd)
 	if err != nil {
@@ -189,8 +185,8 @@ func (w *Worker) handle(ctx context.Context, t *Thread, job CommandJob, log *slo
 	}
 	log.Info("launch accepted", "machine", spec.Machine, "image", spec.Image, "type", spec.InstanceType, "region", spec.Region, "lifetime", spec.Lifetime)
 	if w.launcher == nil {
-		return refuse("Your request is allowed (machine `%s`, %s in %s), but this packit-launch instance is not set up to launch VMs yet. Please tell its operators.",
-			spec.Machine, spec.InstanceType, spec.Region)
+		return refuse("Your request is allowed (machine %s, %s in %s), but this packit-launch instance is not set up to launch VMs yet. Please tell its operators.",
+			mdsafe.Code(spec.Machine), mdsafe.Code(spec.InstanceType), mdsafe.Code(spec.Region))
 	}
 	return w.launcher.Launch(ctx, LaunchRequest{Job: job, Spec: spec, HeadSHA: pr.GetHead().GetSHA(), BaseRef: base, Thread: t})
 }
@@ -201,8 +197,8 @@ func readRepoConfig(ctx context.Context, gh *github.Client, cfg *config.Server, 
 	owner, name, _ := strings.Cut(repo, "/")
 	fc, _, _, err := gh.Repositories.GetContents(ctx, owner, name, config.RepoConfigPath, &github.RepositoryContentGetOptions{Ref: base})
 	if isNotFound(err) || (err == nil && fc == nil) {
-		return nil, refuse("This repository has no `%s` on its base branch `%s`, so there is no machine to launch. "+
-			"A maintainer can add one; see the [example](https://github.com/packit/packit-launch/blob/main/examples/.packit-launch.yaml).", config.RepoConfigPath, base)
+		return nil, refuse("This repository has no `%s` on its base branch %s, so there is no machine to launch. "+
+			"A maintainer can add one; see the [example](https://github.com/packit/packit-launch/blob/main/examples/.packit-launch.yaml).", config.RepoConfigPath, mdsafe.Code(base))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", config.RepoConfigPath, err)
@@ -214,8 +210,8 @@ func readRepoConfig(ctx context.Context, gh *github.Client, cfg *config.Server, 
 	repoCfg, err := cfg.ParseRepo([]byte(content), project)
 	var problems config.Problems
 	if errors.As(err, &problems) {
-		return nil, refuse("`%s` on branch `%s` has problems; a maintainer needs to fix them there:\n\n- %s",
-			config.RepoConfigPath, base, strings.Join(problems, "\n- "))
+		return nil, refuse("`%s` on branch %s has problems; a maintainer needs to fix them there:\n\n- %s",
+			config.RepoConfigPath, mdsafe.Code(base), strings.Join(problems, "\n- "))
 	}
 	return repoCfg, err
 }

@@ -289,10 +289,26 @@ func (p *Provisioner) failed(ctx context.Context, l *store.Launch, f *Failure) e
 	return f
 }
 
+// Cause says in a few words which service failed and how, for the PR: the
+// details (URLs, request ids, bodies) stay in the log.
+func Cause(err error) string {
+	var apiErr *launchapi.APIError
+	if errors.As(err, &apiErr) {
+		return fmt.Sprintf("the Launch service answered HTTP %d", apiErr.StatusCode)
+	}
+	if code := ec2.ErrorCode(err); code != "" {
+		return "AWS answered " + code
+	}
+	if errors.Is(err, launchapi.ErrOutcomeUnknown) {
+		return "the Launch service's answer was lost on the way"
+	}
+	return "the Launch service or AWS could not be reached"
+}
+
 // GiveUp records a launch as failed after its last attempt hit errors that
 // might have passed (e.g. the Launch service was down), so the PR is told.
 func (p *Provisioner) GiveUp(ctx context.Context, l *store.Launch, cause error) *Failure {
-	f := &Failure{Message: "the Launch service or AWS could not be reached or kept failing", Advice: "Try `/launch` again in a few minutes; if it keeps failing, tell the operators."}
+	f := &Failure{Message: "the Launch service or AWS kept failing for hours; the last attempt: " + Cause(cause), Advice: "Try `/launch` again later; if it keeps failing, tell the operators."}
 	p.log.Error("launch given up", "launch", l.ID, "err", cause)
 	if err := p.failed(ctx, l, f); err != nil && !errors.As(err, new(*Failure)) {
 		p.log.Error("save failed launch", "launch", l.ID, "err", err)

@@ -121,6 +121,16 @@ func (s *Store) NewWorker(concurrency int, log *slog.Logger, queues ...string) *
 	return &Worker{rdb: s.rdb, cfg: cfg, mux: asynq.NewServeMux()}
 }
 
+// RetrySpan is about how long a job with maxRetry retries keeps being
+// retried, from its first attempt to its last (the attempts' own time aside).
+func RetrySpan(maxRetry int) time.Duration {
+	var d time.Duration
+	for n := range maxRetry {
+		d += retryDelay(n, nil, nil)
+	}
+	return d
+}
+
 // retryDelay backs off exponentially from 2 s to 10 min, so that a
 // retry budget outlasts an outage of GitHub or the Launch service.
 func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {

@@ -13,7 +13,7 @@ func TestDemoPlaysAWholeConversation(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exit code %d\n%s\n%s", code, out, errs)
 	}
-	for _, want := range []string{"your VM is ready", "ssh fedora@", "| running |", "@alice stopped it", "completed neutral", "still running in (moto's) EC2: 0"} {
+	for _, want := range []string{"your VM is ready", "ssh fedora@", "| running |", "`alice` stopped it", "completed neutral", "still running in (moto's) EC2: 0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

@@ -115,7 +115,7 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := serveHTTP(ctx, ln, app.Routes("", nil, st.Ping)); err != nil {
+				if err := serveHTTP(ctx, ln, app.Routes("", nil, st.Ping, log)); err != nil {
 					log.Error("health and metrics endpoints stopped", "err", err)
 				}
 			}()
@@ -141,7 +141,7 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "webhook", cfg.GitHub.WebhookPath, "webhook_served", intake != nil)
 	b.announce(ln)
-	if err := serveHTTP(ctx, ln, app.Routes(cfg.GitHub.WebhookPath, intake, st.Ping)); err != nil {
+	if err := serveHTTP(ctx, ln, app.Routes(cfg.GitHub.WebhookPath, intake, st.Ping, log)); err != nil {
 		return err
 	}
 	wg.Wait()
