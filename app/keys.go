@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/packit/packit-launch/mdsafe"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -50,8 +51,8 @@ func selectKey(user string, authorized []string, want string) (SSHKey, error) {
 		if len(seen) == 0 {
 			return SSHKey{}, noKeys(user)
 		}
-		return SSHKey{}, &noUsableKeyError{fmt.Sprintf("None of your usable GitHub SSH keys has the fingerprint `%s`. Your keys: %s. "+
-			"Pick one of the ed25519 or RSA (≥ %d bits) keys with `--key`, or leave `--key` out.", want, strings.Join(seen, ", "), minRSABits)}
+		return SSHKey{}, &noUsableKeyError{fmt.Sprintf("None of your usable GitHub SSH keys has the fingerprint %s. Your keys: %s. "+
+			"Pick one of the ed25519 or RSA (≥ %d bits) keys with `--key`, or leave `--key` out.", mdsafe.Code(want), strings.Join(seen, ", "), minRSABits)}
 	}
 	for _, typ := range []string{ssh.KeyAlgoED25519, ssh.KeyAlgoRSA} {
 		for _, k := range usable {

@@ -70,14 +70,17 @@ type provisioner interface {
 type Launches struct {
 	// MaxRetry bounds attempts at a launch job; the last one reports.
 	MaxRetry int
-	cfg      *config.Server
-	records  launchRecords
-	queue    scheduler
-	prov     provisioner
-	clients  clientSource
-	now      func() time.Time
-	log      *slog.Logger
-	blocked  atomic.Pointer[string] // why new launches are refused, when the setup is broken
+	// StillTryingAfter is when a launch that has not got through to the
+	// Launch service or AWS tells its PR it is still being retried.
+	StillTryingAfter time.Duration
+	cfg              *config.Server
+	records          launchRecords
+	queue            scheduler
+	prov             provisioner
+	clients          clientSource
+	now              func() time.Time
+	log              *slog.Logger
+	blocked          atomic.Pointer[string] // why new launches are refused, when the setup is broken
 }
 
 // Block refuses new launches (the lifecycle of running VMs goes on) until
@@ -89,19 +92,20 @@ func (ls *Launches) Unblock() bool { return ls.blocked.Swap(nil) != nil }
 
 // NewLaunches wires the launch stage and the lifecycle after it.
 func NewLaunches(cfg *config.Server, recs launchRecords, q scheduler, prov provisioner, clients clientSource, log *slog.Logger) *Launches {
-	return &Launches{MaxRetry: launchRetries, cfg: cfg, records: recs, queue: q, prov: prov, clients: clients, now: time.Now, log: log}
+	return &Launches{MaxRetry: launchRetries, StillTryingAfter: 3 * time.Minute, cfg: cfg, records: recs, queue: q, prov: prov, clients: clients, now: time.Now, log: log}
 }
 
 // Register adds the launch and lifecycle jobs to a queue worker.
 func (ls *Launches) Register(qw *store.Worker) {
 	for kind, fn := range ls.Handlers() {
-		qw.Handle(kind, holdingRateLimits(fn, ls.now, ls.log))
+		qw.Handle(kind, fn)
 	}
 }
 
-// Handlers are the launch and lifecycle jobs by queue kind.
+// Handlers are the launch and lifecycle jobs by queue kind; each waits out
+// GitHub's rate limits instead of spending its retries on them.
 func (ls *Launches) Handlers() map[string]func(context.Context, []byte) error {
-	return map[string]func(context.Context, []byte) error{
+	handlers := map[string]func(context.Context, []byte) error{
 		JobLaunch:       ls.HandleLaunch,
 		JobExpire:       ls.HandleExpire,
 		JobWarn:         ls.HandleWarn,
@@ -110,6 +114,10 @@ func (ls *Launches) Handlers() map[string]func(context.Context, []byte) error {
 		JobUninstalled:  ls.HandleInstallation,
 		JobReposRemoved: ls.HandleInstallation,
 	}
+	for kind, fn := range handlers {
+		handlers[kind] = holdingRateLimits(fn, ls.now, ls.log)
+	}
+	return handlers
 }
 
 // Launch accepts an allowed launch: picks the person's key, records the
@@ -249,7 +257,7 @@ func (ls *Launches) HandleLaunch(ctx context.Context, payload []byte) error {
 		if err != nil && !errors.As(err, &failure) {
 			if !store.FinalAttempt(ctx) || ctx.Err() != nil {
 				log.Warn("launch attempt failed; will retry", "err", err)
-				if ls.now().Sub(l.CreatedAt) >= stillTryingAfter && ctx.Err() == nil {
+				if ls.now().Sub(l.CreatedAt) >= ls.StillTryingAfter && ctx.Err() == nil {
 					ls.tellSlow(ctx, t, l, err)
 				}
 				return err
@@ -316,10 +324,6 @@ func (ls *Launches) existing(ctx context.Context, job CommandJob) (*store.Launch
 	}
 	return nil, nil
 }
-
-// stillTryingAfter is when a launch that has not got through to the Launch
-// service or AWS tells its PR that it is still being retried.
-const stillTryingAfter = 3 * time.Minute
 
 // tellSlow tells the PR once that the launch is slow: the sticky comment
 // (the final answer replaces it) and the check run say what is happening and

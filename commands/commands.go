@@ -170,11 +170,6 @@ func FormatDuration(d time.Duration) string {
 	return s
 }
 
-// Code renders untrusted text as an inline code span.
-//
-// Deprecated: use mdsafe.Code, the one escaping helper.
-func Code(s string) string { return mdsafe.Code(s) }
-
 // ParseLifetime parses a duration such as 90m, 2h, 1h30m or 1d.
 func ParseLifetime(s string) (time.Duration, error) {
 	var d time.Duration

@@ -188,14 +188,11 @@ func TestSubcommandsIgnoreCase(t *testing.T) {
 	}
 }
 
-func TestFormatDurationAndCode(t *testing.T) {
+func TestFormatDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{8 * time.Hour: "8h", 90 * time.Minute: "1h30m", 30 * time.Minute: "30m", 48 * time.Hour: "2d", 45 * time.Second: "45s"} {
 		if got := FormatDuration(d); got != want {
 			t.Errorf("FormatDuration(%s) = %s, want %s", d, got, want)
 		}
-	}
-	if got := Code("a`b\n@team"); got != "``a`b @team``" {
-		t.Errorf("Code = %s", got)
 	}
 }
 

@@ -93,17 +93,6 @@ func mayLaunch(access *Access, user, permission, what string) *Refusal {
 	return nil
 }
 
-// CheckAccess decides whether user may launch; repo may be nil.
-//
-// Deprecated: use Permit with the access rules from the default branch.
-func CheckAccess(repo *Repo, user, permission string) *Refusal {
-	var access *Access
-	if repo != nil {
-		access = &repo.Access
-	}
-	return Permit(access, ActionLaunch, user, permission, "")
-}
-
 // ParseAccess reads only the access section of a repo config, as found on
 // the repository's default branch. Other keys are not checked here (ParseRepo
 // does that on the base branch); unknown keys inside access are, since a

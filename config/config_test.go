@@ -228,35 +228,6 @@ machines:
 	}
 }
 
-func TestCheckAccess(t *testing.T) {
-	strict := &Repo{Access: Access{Users: []string{"Alice"}}}
-	admins := &Repo{Access: Access{AdminsOnly: true}}
-	tests := []struct {
-		repo    *Repo
-		user    string
-		perm    string
-		allowed bool
-		reason  string
-	}{
-		{nil, "bob", "write", true, ""},
-		{nil, "bob", "maintain", true, ""},
-		{nil, "bob", "admin", true, ""},
-		{nil, "bob", "triage", false, "you have read access"},
-		{nil, "bob", "read", false, "needs write access"},
-		{nil, "bob", "none", false, "you have no access"},
-		{strict, "alice", "write", true, ""},
-		{strict, "bob", "admin", false, "access.users"},
-		{admins, "bob", "write", false, "only its admins"},
-		{admins, "bob", "admin", true, ""},
-	}
-	for _, tt := range tests {
-		r := CheckAccess(tt.repo, tt.user, tt.perm)
-		if (r == nil) != tt.allowed || (r != nil && !strings.Contains(r.Reason, tt.reason)) {
-			t.Errorf("CheckAccess(%+v, %s, %s) = %v", tt.repo, tt.user, tt.perm, r)
-		}
-	}
-}
-
 func TestResolve(t *testing.T) {
 	s := exampleServer(t, nil)
 	p, _ := s.ProjectFor("packit/ogr")
