@@ -67,6 +67,18 @@ type Launch struct {
 	SourceID     string `yaml:"source_id"`
 }
 
+// CredentialsSetting names the setting that holds the Launch service
+// credentials in use (exactly one kind is set).
+func (l Launch) CredentialsSetting() string {
+	switch {
+	case l.Identity != "":
+		return "LAUNCH_IDENTITY"
+	case l.OfflineToken != "":
+		return "LAUNCH_OFFLINE_TOKEN"
+	}
+	return "LAUNCH_CLIENT_ID and LAUNCH_CLIENT_SECRET"
+}
+
 type AWS struct {
 	Region     string `yaml:"region"`
 	RoleARN    string `yaml:"role_arn"`

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/packit/packit-launch/provision/ec2"
 	"github.com/packit/packit-launch/provision/launchapi"
+	"golang.org/x/oauth2"
 )
 
 // SetupError is a check of the operator's setup that failed for certain:
@@ -31,13 +33,15 @@ type accountSource interface {
 // failed /launch: the Launch source works, and it launches into the AWS
 // account the bot's own access reaches (else the bot could neither tag nor
 // end its VMs). A *SetupError is certain; other errors may pass.
-func CheckSetup(ctx context.Context, api setupAPI, sourceID string, aws accountSource) error {
+// credentials names the setting holding the Launch credentials in use, so
+// that a refusal of those is not blamed on the source.
+func CheckSetup(ctx context.Context, api setupAPI, sourceID, credentials string, aws accountSource) error {
 	if err := api.CheckSourceStatus(ctx, sourceID); err != nil {
-		return setupProblem(fmt.Sprintf("LAUNCH_SOURCE_ID %s: the Launch service says the source does not work", sourceID), err)
+		return setupProblem(fmt.Sprintf("LAUNCH_SOURCE_ID %s: the Launch service says the source does not work", sourceID), credentials, err)
 	}
 	info, err := api.GetUploadInfo(ctx, sourceID)
 	if err != nil {
-		return setupProblem(fmt.Sprintf("LAUNCH_SOURCE_ID %s: cannot read its AWS account", sourceID), err)
+		return setupProblem(fmt.Sprintf("LAUNCH_SOURCE_ID %s: cannot read its AWS account", sourceID), credentials, err)
 	}
 	if info.Provider != "" && info.Provider != "aws" {
 		return &SetupError{fmt.Sprintf("LAUNCH_SOURCE_ID %s is a %s source; packit-launch needs an AWS one", sourceID, info.Provider)}
@@ -57,11 +61,20 @@ func CheckSetup(ctx context.Context, api setupAPI, sourceID string, aws accountS
 }
 
 // setupProblem makes answers no retry will change (refused credentials, an
-// unknown source) certain; a 5xx or a network error may pass.
-func setupProblem(what string, err error) error {
-	var apiErr *launchapi.APIError
-	if errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 && apiErr.StatusCode != http.StatusTooManyRequests {
-		return &SetupError{fmt.Sprintf("%s (HTTP %d: %s)", what, apiErr.StatusCode, apiErr.Msg)}
+// unknown source) certain; a 5xx or a network error may pass. A refusal of
+// the credentials names their setting rather than the source.
+func setupProblem(what, credentials string, err error) error {
+	var tokenErr *oauth2.RetrieveError
+	if errors.As(err, &tokenErr) {
+		return &SetupError{fmt.Sprintf("the SSO token endpoint refused the bot's Launch credentials (%s; HTTP %d): check them", credentials, tokenErr.Response.StatusCode)}
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	var apiErr *launchapi.APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode < 400 || apiErr.StatusCode >= 500 || apiErr.StatusCode == http.StatusTooManyRequests {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden ||
+		strings.Contains(strings.ToLower(apiErr.Msg), "identity") {
+		return &SetupError{fmt.Sprintf("the Launch service refused the bot's credentials (%s; HTTP %d: %s): check them, the source was not reached", credentials, apiErr.StatusCode, apiErr.Msg)}
+	}
+	return &SetupError{fmt.Sprintf("%s (HTTP %d: %s)", what, apiErr.StatusCode, apiErr.Msg)}
 }

@@ -93,7 +93,7 @@ func checkOnline(ctx context.Context, cfg *config.Server, out io.Writer) (failed
 		report("Launch service settings", err)
 		return failed
 	}
-	report(fmt.Sprintf("Launch source %s works and launches into the AWS account the bot can reach", l.SourceID), provision.CheckSetup(ctx, api, l.SourceID, cloud))
+	report(fmt.Sprintf("Launch source %s works and launches into the AWS account the bot can reach", l.SourceID), provision.CheckSetup(ctx, api, l.SourceID, l.CredentialsSetting(), cloud))
 	return failed
 }
 
