@@ -224,7 +224,9 @@ func newLaunches(ctx context.Context, b bot, st *store.Store, inst *app.Installa
 	}
 	prov := provision.New(api, st, l.SourceID, provision.Options{Cloud: cloud}, log)
 	launches := app.NewLaunches(cfg, st, st.Queue(), prov, inst, log)
-	check := func(ctx context.Context) error { return provision.CheckSetup(ctx, api, l.SourceID, l.CredentialsSetting(), cloud) }
+	check := func(ctx context.Context) error {
+		return provision.CheckSetup(ctx, api, l.SourceID, l.CredentialsSetting(), cloud)
+	}
 	checkSetup(ctx, launches, check, log) // before the first command is taken
 	go func() {
 		t := time.NewTicker(cfg.SweepInterval.D())
