@@ -14,7 +14,7 @@ import (
 var (
 	deliveriesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "packit_launch_webhook_deliveries_total",
-		Help: "Webhook deliveries by HTTP answer: 202 queued, 204 nothing to do, 200 ping or duplicate, 401 unsigned or bad signature, 413 too large, 400 malformed, 503 state store or queue down (GitHub does not resend these).",
+		Help: "Webhook deliveries by HTTP answer: 202 queued, 204 nothing to do, 200 ping or duplicate, 401 unsigned or bad signature, 413 too large, 400 malformed, 503 state store or queue down, or the webhook memory budget in use during a flood (GitHub does not resend these).",
 	}, []string{"code"})
 	commandsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "packit_launch_commands_total",
