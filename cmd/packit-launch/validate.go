@@ -80,9 +80,22 @@ func checkOnline(ctx context.Context, cfg *config.Server, out io.Writer) (failed
 		report("AWS access", err)
 		return failed
 	}
+	groups, templates := profileResources(cfg)
 	for _, region := range cfg.Regions() {
 		vms, err := cloud.ListManaged(ctx, region)
 		report(fmt.Sprintf("AWS %s: the bot can list its VMs (%d running)", region, len(vms)), err)
+		perms, err := cloud.CheckPermissions(ctx, region, groups, templates)
+		if err == nil && !perms.CreatePerLaunchTemplate {
+			err = errors.New("it may not create its per-launch launch templates: attach deploy/iam-policy.json")
+		}
+		report(fmt.Sprintf("AWS %s: the bot may create its per-launch templates", region), err)
+		if extra := perms.BootstrapOnly(); err == nil && len(extra) > 0 {
+			// A warning, not a failure: it works, with more than it needs.
+			fmt.Fprintf(out, "⚠ AWS %s: bootstrap permissions present (%s): the bot should not run with these. "+
+				"Give it deploy/iam-policy.json and keep deploy/iam-bootstrap-policy.json for `packit-launch aws bootstrap`\n", region, strings.Join(extra, ", "))
+		} else if err == nil {
+			fmt.Fprintf(out, "✓ AWS %s: no bootstrap permissions (the run-time policy)%s\n", region, uncheckedNote(perms.Unchecked))
+		}
 	}
 	if !launchSettings(cfg) {
 		return failed
@@ -95,6 +108,25 @@ func checkOnline(ctx context.Context, cfg *config.Server, out io.Writer) (failed
 	}
 	report(fmt.Sprintf("Launch source %s works and launches into the AWS account the bot can reach", l.SourceID), provision.CheckSetup(ctx, api, l.SourceID, l.CredentialsSetting(), cloud))
 	return failed
+}
+
+// profileResources are the profiles' security groups and base templates,
+// which the permission check tries its dry runs on.
+func profileResources(cfg *config.Server) (groups, templates []string) {
+	for _, p := range cfg.Profiles {
+		groups = append(groups, p.SecurityGroupIDs...)
+		if p.LaunchTemplateID != "" {
+			templates = append(templates, p.LaunchTemplateID)
+		}
+	}
+	return groups, templates
+}
+
+func uncheckedNote(unchecked []string) string {
+	if len(unchecked) == 0 {
+		return ""
+	}
+	return " (not checked: " + strings.Join(unchecked, "; ") + ")"
 }
 
 func checkGitHubApp(ctx context.Context, cfg *config.Server) (string, error) {
