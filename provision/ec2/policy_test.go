@@ -181,7 +181,7 @@ func TestBootstrapAndRunTimeStayWithinTheirPolicies(t *testing.T) {
 	}
 	out, err := ec2test.Client(moto, region).RunInstances(ctx, &awsec2.RunInstancesInput{
 		ImageId: aws.String(ec2test.AMI(t, moto, region)), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
-		LaunchTemplate: &types.LaunchTemplateSpecification{LaunchTemplateId: aws.String(tmpl)},
+		LaunchTemplate:    &types.LaunchTemplateSpecification{LaunchTemplateId: aws.String(tmpl)},
 		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: []types.Tag{{Key: aws.String("Name"), Value: aws.String("packit-launch l1")}}}},
 	})
 	if err != nil {
