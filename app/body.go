@@ -8,44 +8,51 @@ import (
 	"errors"
 	"hash"
 	"io"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Memory bounds of webhook intake. Anyone can POST to the webhook, and the
 // signature is known only after the last byte, so a body is read through the
 // HMAC in chunks and its bytes are kept only while they may still be decoded:
-// only for events the bot acts on, up to MaxKeptBytes, and within a budget
-// shared by all requests in flight. Every request may keep a small body (the
-// common case, ~12 KB); larger ones compete for a second, bounded pool, so a
-// flood of big forged bodies cannot crowd out a real delivery.
+// only for events the bot acts on, up to MaxKeptBytes, and for at most
+// keepFor. Up to smallBodyBytes (the common case is ~12 KB) a request keeps
+// what it received on its own account, which the server's connection cap
+// bounds; beyond that it draws, as bytes arrive, on a pool shared by all
+// requests. Nothing waits for memory, so neither big nor slow forged bodies
+// can queue a real delivery, which GitHub sends whole within milliseconds.
 const (
 	// MaxKeptBytes is the largest delivery the bot decodes: an event whose
 	// texts are at GitHub's 65,536-character limits stays well below it.
 	MaxKeptBytes = 2 << 20
-	// smallBodyBytes is what every request may keep from a slot of its own.
+	// smallBodyBytes is what a request may keep on its own account.
 	smallBodyBytes = 64 << 10
-	// smallSlots bounds requests keeping a small body at once (8 MiB).
-	smallSlots = 128
-	// largePoolBytes bounds what all requests keep beyond their slot.
+	// largePoolBytes bounds what all requests keep beyond smallBodyBytes.
 	largePoolBytes = 16 << 20
+	// keepFor bounds how long a request may keep bytes: a body still
+	// arriving after it is only hashed, and so holds nothing.
+	keepFor = 2 * time.Second
 	// chunkBytes is the read size while only hashing.
-	chunkBytes = 16 << 10
+	chunkBytes = 8 << 10
+	// firstBufferBytes is the first buffer of a kept body: most deliveries fit.
+	firstBufferBytes = 16 << 10
 )
 
-// bodyBudget is the memory all in-flight webhook bodies may keep, and the
-// turns large bodies take at being read.
+// bodyBudget is the memory all in-flight webhook bodies may keep beyond
+// their own account, and the turns large bodies take at being read.
 type bodyBudget struct {
-	slots chan struct{}
-	big   chan struct{}
-	large atomic.Int64 // bytes of the large pool in use
-	limit int64
+	big     chan struct{}
+	large   atomic.Int64 // bytes of the large pool in use
+	limit   int64
+	keeping atomic.Int64 // requests keeping bytes now
 }
 
-func newBodyBudget(slots int, large int64) *bodyBudget {
-	return &bodyBudget{slots: make(chan struct{}, slots), big: make(chan struct{}, runtime.GOMAXPROCS(0)), limit: large}
+func newBodyBudget(large int64) *bodyBudget {
+	return &bodyBudget{big: make(chan struct{}, runtime.GOMAXPROCS(0)), limit: large}
 }
 
 func (b *bodyBudget) bigTurn(ctx context.Context) bool {
@@ -59,31 +66,17 @@ func (b *bodyBudget) bigTurn(ctx context.Context) bool {
 
 func (b *bodyBudget) endBigTurn() { <-b.big }
 
-// slot takes a small-body slot, waiting while ctx allows (a slot frees as
-// soon as any request ends).
-func (b *bodyBudget) slot(ctx context.Context) bool {
-	select {
-	case b.slots <- struct{}{}:
-		return true
-	default:
-	}
-	select {
-	case b.slots <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-func (b *bodyBudget) releaseSlot() { <-b.slots }
-
 // grow takes n more bytes of the large pool, without waiting.
 func (b *bodyBudget) grow(n int64) bool {
-	if b.large.Add(n) > b.limit {
-		b.large.Add(-n)
-		return false
+	for {
+		used := b.large.Load()
+		if used+n > b.limit {
+			return false
+		}
+		if b.large.CompareAndSwap(used, used+n) {
+			return true
+		}
 	}
-	return true
 }
 
 func (b *bodyBudget) shrink(n int64) { b.large.Add(-n) }
@@ -95,7 +88,8 @@ const (
 	bodyKept      readOutcome = iota // kept whole: decode it
 	bodyNotWanted                    // the event is not one the bot acts on: nothing kept
 	bodyTooLarge                     // over MaxKeptBytes: not kept
-	bodyNoBudget                     // the shared budget was spent: not kept
+	bodyNoBudget                     // the shared pool was spent: not kept
+	bodyTooSlow                      // still arriving after keepFor: not kept
 )
 
 // signedBody is a webhook body read through the HMAC.
@@ -107,55 +101,105 @@ type signedBody struct {
 }
 
 var (
-	chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkBytes); return &b }}
-	smallBufs = sync.Pool{New: func() any { b := make([]byte, 0, smallBodyBytes); return &b }}
+	chunkPool    = sync.Pool{New: func() any { b := make([]byte, chunkBytes); return &b }}
+	firstBuffers = sync.Pool{New: func() any { b := make([]byte, 0, firstBufferBytes); return &b }}
 )
 
+// keeper holds a body's bytes while they may matter.
+type keeper struct {
+	budget   *bodyBudget
+	bytes    []byte
+	keeping  bool
+	fromPool int64 // large-pool bytes held
+	until    time.Time
+}
+
+func (k *keeper) start(budget *bodyBudget) {
+	// What the sender announces is not yet received: start small (a typical
+	// delivery fits), grow as bytes arrive.
+	k.budget, k.keeping = budget, true
+	k.bytes = (*firstBuffers.Get().(*[]byte))[:0]
+	k.until = time.Now().Add(keepFor)
+	budget.keeping.Add(1)
+}
+
+// drop gives up the bytes and the pool they held, at once.
+func (k *keeper) drop() {
+	if !k.keeping {
+		return
+	}
+	k.budget.shrink(k.fromPool)
+	k.budget.keeping.Add(-1)
+	if cap(k.bytes) == firstBufferBytes {
+		buf := k.bytes[:0]
+		firstBuffers.Put(&buf)
+	}
+	k.fromPool, k.bytes, k.keeping = 0, nil, false
+}
+
+// room returns the free tail of the buffer, growing it by doubling within
+// MaxKeptBytes and, past smallBodyBytes, the large pool; why says what
+// stopped it.
+func (k *keeper) room() ([]byte, readOutcome) {
+	if len(k.bytes) < cap(k.bytes) {
+		return k.bytes[len(k.bytes):cap(k.bytes)], bodyKept
+	}
+	old := int64(cap(k.bytes))
+	next := min(2*old, MaxKeptBytes+1)
+	if next <= old {
+		return nil, bodyTooLarge
+	}
+	// The pool pays for what exceeds the request's own account, as bytes arrive.
+	if need := next - smallBodyBytes - k.fromPool; need > 0 {
+		if !k.budget.grow(need) {
+			return nil, bodyNoBudget
+		}
+		k.fromPool += need
+	}
+	grown := make([]byte, len(k.bytes), next)
+	copy(grown, k.bytes)
+	if old == firstBufferBytes {
+		buf := k.bytes[:0]
+		firstBuffers.Put(&buf)
+	}
+	k.bytes = grown
+	return k.bytes[len(k.bytes):cap(k.bytes)], bodyKept
+}
+
 // readSigned reads at most MaxWebhookBytes of r through the HMAC and keeps
-// the bytes when keep and the budget allow. sizeHint is the announced
-// Content-Length (-1 when unknown). The caller must call release.
-func (in *Intake) readSigned(ctx context.Context, r io.Reader, want []byte, keep bool, sizeHint int64) (out signedBody, err error) {
+// the bytes when keep allows. sizeHint is the announced Content-Length (-1
+// when unknown). setDeadline, when not nil, sets the connection's read
+// deadline: a sender that stalls while its bytes are kept is cut off from
+// keeping at keepFor, then read (only hashed) until ctx's deadline. The
+// caller must call release, after which the bytes must not be used.
+func (in *Intake) readSigned(ctx context.Context, r io.Reader, want []byte, keep bool, sizeHint int64, setDeadline func(time.Time)) (out signedBody, err error) {
 	mac := in.macs.Get().(hash.Hash)
 	defer in.macs.Put(mac)
 	mac.Reset()
 
+	k := &keeper{}
 	out.outcome = bodyNotWanted
-	var kept []byte
-	var slot bool
-	var fromPool int64 // large-pool bytes held
-	drop := func(why readOutcome) {
-		kept, out.outcome = nil, why
-		in.budget.shrink(fromPool)
-		fromPool = 0
+	out.release = k.drop
+	deadline, _ := ctx.Deadline()
+	if setDeadline == nil {
+		setDeadline = func(time.Time) {}
 	}
 	if keep {
-		switch {
-		case sizeHint > MaxKeptBytes:
+		if sizeHint > MaxKeptBytes {
 			out.outcome = bodyTooLarge
-		case !in.budget.slot(ctx):
-			out.outcome = bodyNoBudget
-		default:
-			slot, out.outcome = true, bodyKept
-			kept = (*smallBufs.Get().(*[]byte))[:0]
-			// An announced length is exact: one byte more lets the read see EOF.
-			if need := sizeHint + 1; need > smallBodyBytes && in.budget.grow(need-smallBodyBytes) {
-				fromPool, kept = need-smallBodyBytes, make([]byte, 0, need)
-			}
+		} else {
+			out.outcome = bodyKept
+			k.start(in.budget)
+			setDeadline(k.until)
 		}
 	}
-	defer func() {
-		// Slot and pool are held until the request ends: its bytes live until then.
-		held, buf := fromPool, kept
-		out.release = func() {
-			in.budget.shrink(held)
-			if slot {
-				if cap(buf) == smallBodyBytes {
-					smallBufs.Put(&buf)
-				}
-				in.budget.releaseSlot()
-			}
+	stopKeeping := func(why readOutcome) {
+		if out.outcome == bodyKept {
+			setDeadline(deadline)
 		}
-	}()
+		k.drop()
+		out.outcome = why
+	}
 
 	chunk := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(chunk)
@@ -164,69 +208,56 @@ func (in *Intake) readSigned(ctx context.Context, r io.Reader, want []byte, keep
 	for {
 		buf := *chunk
 		if out.outcome == bodyKept {
-			if len(kept) == cap(kept) && !in.growKept(&kept, &fromPool) {
-				if int64(cap(kept)) >= MaxKeptBytes {
-					drop(bodyTooLarge)
-				} else {
-					drop(bodyNoBudget)
-				}
+			if time.Now().After(k.until) {
+				stopKeeping(bodyTooSlow)
 				continue
 			}
-			buf = kept[len(kept):cap(kept)]
+			room, why := k.room()
+			if why != bodyKept {
+				stopKeeping(why)
+				continue
+			}
+			buf = room
 		}
 		n, rerr := r.Read(buf)
 		total += int64(n)
 		if total > MaxWebhookBytes {
-			drop(out.outcome)
+			stopKeeping(out.outcome)
 			return out, errTooLarge
 		}
 		mac.Write(buf[:n])
 		if out.outcome == bodyKept {
-			kept = kept[:len(kept)+n]
+			k.bytes = k.bytes[:len(k.bytes)+n]
 		}
 		if errors.Is(rerr, io.EOF) {
 			break
 		}
-		if !big && total > smallBodyBytes && rerr == nil {
+		if errors.Is(rerr, os.ErrDeadlineExceeded) && out.outcome == bodyKept {
+			stopKeeping(bodyTooSlow) // and read on, only hashing
+			continue
+		}
+		if rerr != nil {
+			stopKeeping(out.outcome)
+			return out, rerr
+		}
+		if !big && total > smallBodyBytes {
 			// Large bodies take turns, a core each, so that hashing a flood
 			// cannot starve the small deliveries that are nearly all real.
 			if !in.budget.bigTurn(ctx) {
-				drop(out.outcome)
+				stopKeeping(out.outcome)
 				return out, ctx.Err()
 			}
 			big = true
 			defer in.budget.endBigTurn()
 		}
-		if rerr != nil {
-			drop(out.outcome)
-			return out, rerr
-		}
+	}
+	if int64(len(k.bytes)) > MaxKeptBytes {
+		stopKeeping(bodyTooLarge)
 	}
 	var got [sha256.Size]byte
 	out.valid = hmac.Equal(mac.Sum(got[:0]), want)
-	out.bytes = kept
+	out.bytes = k.bytes
 	return out, nil
-}
-
-// growKept doubles the kept buffer within MaxKeptBytes and the large pool.
-func (in *Intake) growKept(kept *[]byte, fromPool *int64) bool {
-	old := int64(cap(*kept))
-	next := min(2*old, MaxKeptBytes)
-	if next <= old {
-		return false
-	}
-	// The pool pays for whatever exceeds the request's own small slot.
-	need := max(next-smallBodyBytes, 0) - *fromPool
-	if need > 0 && !in.budget.grow(need) {
-		return false
-	}
-	if need > 0 {
-		*fromPool += need
-	}
-	grown := make([]byte, len(*kept), next)
-	copy(grown, *kept)
-	*kept = grown
-	return true
 }
 
 var errTooLarge = errors.New("payload too large")

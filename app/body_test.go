@@ -1,9 +1,11 @@
 package app
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,8 +17,8 @@ import (
 // budgetIdle fails unless every byte and slot of the body budget was given back.
 func budgetIdle(t *testing.T, in *Intake) {
 	t.Helper()
-	if n, s := in.budget.large.Load(), len(in.budget.slots); n != 0 || s != 0 {
-		t.Errorf("body budget not returned: %d pool bytes, %d slots held", n, s)
+	if n, k := in.budget.large.Load(), in.budget.keeping.Load(); n != 0 || k != 0 {
+		t.Errorf("body budget not returned: %d pool bytes held, %d requests keeping", n, k)
 	}
 }
 
@@ -83,14 +85,14 @@ func newStalledBody(n int) *stalledBody {
 
 func (s *stalledBody) Read(p []byte) (int, error) { return s.pr.Read(p) }
 
-// TestIntakeFloodOfForgedBodiesCannotCrowdOutARealDelivery holds many
-// large forged bodies mid-read (the worst moment: bytes kept, signature
-// unknown) and checks the memory they hold stays within the budget while a
-// signed command is still accepted.
+// TestIntakeFloodOfForgedBodiesCannotCrowdOutARealDelivery holds forged
+// bodies mid-read (the worst moment: bytes kept, signature unknown) with the
+// large pool spent, and checks a signed command is still accepted while a
+// large signed delivery is refused rather than over-committing memory.
 func TestIntakeFloodOfForgedBodiesCannotCrowdOutARealDelivery(t *testing.T) {
 	in, q, _ := newTestIntake(t)
-	in.budget = newBodyBudget(16, 1<<20) // small, so that the flood exceeds it
-	const flood, each = 12, 512 << 10
+	in.budget = newBodyBudget(1 << 20)
+	const flood, each = 12, 60 << 10 // each within its own account
 	var wg sync.WaitGroup
 	codes := make(chan int, flood)
 	var bodies []*stalledBody
@@ -108,36 +110,65 @@ func TestIntakeFloodOfForgedBodiesCannotCrowdOutARealDelivery(t *testing.T) {
 			codes <- serve(in, r).Code
 		}()
 	}
-	defer func() {
+	releaseAll := func() {
 		for _, b := range bodies {
 			b.release()
 		}
-	}()
-	// Wait until the flood has read what it sent (each stalls after `each` bytes).
-	waitFor(t, func() bool { return len(in.budget.slots) == flood })
-	waitFor(t, func() bool {
-		return in.budget.large.Load() >= 1<<20-each // the pool is spent
-	})
-	if used := in.budget.large.Load(); used > 1<<20 {
-		t.Fatalf("flood holds %d pool bytes, over the 1 MiB budget", used)
 	}
-	start := time.Now()
+	defer releaseAll()
+	waitFor(t, func() bool { return in.budget.keeping.Load() == flood })
+	// The large pool is spent, as by big bodies in flight.
+	if !in.budget.grow(in.budget.limit) {
+		t.Fatal("pool already in use")
+	}
+
 	if w := serve(in, webhookRequest("issue_comment", "real", defaultComment("/launch").JSON())); w.Code != http.StatusAccepted {
 		t.Fatalf("signed command during the flood: %d %s", w.Code, w.Body)
 	}
-	t.Logf("signed command accepted in %s during the flood", time.Since(start))
+	large := defaultComment("/launch\n" + strings.Repeat("x", 90<<10)).JSON()
+	if w := serve(in, webhookRequest("issue_comment", "large", large)); w.Code != http.StatusServiceUnavailable {
+		t.Errorf("large signed delivery with the pool spent: %d, want 503", w.Code)
+	}
 	if n := len(q.Jobs()); n != 1 {
 		t.Errorf("%d jobs queued, want 1", n)
 	}
-	for _, b := range bodies {
-		b.release()
+	if used := in.budget.large.Load(); used != in.budget.limit {
+		t.Errorf("pool use %d, want exactly the limit %d", used, in.budget.limit)
 	}
+	releaseAll()
 	wg.Wait()
 	close(codes)
 	for c := range codes {
 		if c != http.StatusUnauthorized {
 			t.Errorf("forged request answered %d, want 401", c)
 		}
+	}
+	in.budget.shrink(in.budget.limit)
+	budgetIdle(t, in)
+}
+
+// A sender that stalls mid-body stops keeping bytes after keepFor and is cut
+// off soon after: a real delivery arrives whole within milliseconds.
+func TestIntakeSlowSenderHoldsNothingForLong(t *testing.T) {
+	in, _, _ := newTestIntake(t)
+	srv := httptest.NewServer(in)
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := defaultComment("/launch").JSON()
+	start := time.Now()
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nX-GitHub-Event: issue_comment\r\nX-GitHub-Delivery: slow\r\nX-Hub-Signature-256: %s\r\n\r\n%s",
+		len(body), sign(testSecret, body), body[:10])
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if took := time.Since(start); resp.StatusCode != http.StatusRequestTimeout || took > readTime(int64(len(body)))+time.Second {
+		t.Errorf("stalled sender answered %d after %s, want 408 after about %s", resp.StatusCode, took, readTime(int64(len(body))))
 	}
 	budgetIdle(t, in)
 }

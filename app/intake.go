@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -58,7 +59,7 @@ func NewIntake(secret string, d deliveries, q enqueuer, log *slog.Logger) *Intak
 	if secret == "" {
 		panic("app: NewIntake without a webhook secret")
 	}
-	in := &Intake{secret: []byte(secret), deliveries: d, queue: q, log: log, now: time.Now, budget: newBodyBudget(smallSlots, largePoolBytes)}
+	in := &Intake{secret: []byte(secret), deliveries: d, queue: q, log: log, now: time.Now, budget: newBodyBudget(largePoolBytes)}
 	in.macs.New = func() any { return hmac.New(sha256.New, in.secret) }
 	return in
 }
@@ -70,8 +71,15 @@ var wantedEvents = map[string]bool{
 	"installation": true, "installation_repositories": true,
 }
 
-// bodyReadTime bounds reading a body: GitHub waits 10 s for the whole answer.
-const bodyReadTime = 10 * time.Second
+// readTime bounds reading a body of size bytes (-1: unknown). GitHub sends
+// a delivery whole at once, and waits 10 s for the whole answer; a slow
+// sender gets no more than a real one needs, so it cannot hold a connection.
+func readTime(size int64) time.Duration {
+	if size < 0 {
+		return 3 * time.Second // GitHub always announces the length
+	}
+	return min(2*time.Second+time.Duration(size)*time.Second/(2<<20), 10*time.Second)
+}
 
 func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	want, ok := parseSignature(r.Header.Get("X-Hub-Signature-256"))
@@ -84,15 +92,21 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A slow body must not hold its memory for the server's whole ReadTimeout.
-	deadline := time.Now().Add(bodyReadTime) // wall time, not the injected clock
-	_ = http.NewResponseController(w).SetReadDeadline(deadline)
+	deadline := time.Now().Add(readTime(r.ContentLength)) // wall time, not the injected clock
+	rc := http.NewResponseController(w)
+	setDeadline := func(t time.Time) { _ = rc.SetReadDeadline(t) } // not supported by test recorders
+	setDeadline(deadline)
 	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	defer cancel()
 	event := r.Header.Get("X-GitHub-Event")
-	body, err := in.readSigned(ctx, r.Body, want, wantedEvents[event], r.ContentLength)
+	body, err := in.readSigned(ctx, r.Body, want, wantedEvents[event], r.ContentLength, setDeadline)
 	defer body.release()
 	if errors.Is(err, errTooLarge) {
 		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		http.Error(w, "body not received in time", http.StatusRequestTimeout)
 		return
 	}
 	if err != nil {
@@ -123,6 +137,12 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"delivery", r.Header.Get("X-GitHub-Delivery"), "event", event)
 		http.Error(w, "busy; redeliver later", http.StatusServiceUnavailable)
 		return
+	case bodyTooSlow:
+		// GitHub sends a delivery whole within milliseconds; keepFor is far above that.
+		in.log.Error("signed delivery not kept: its body arrived too slowly; redeliver it from the App's advanced settings",
+			"delivery", r.Header.Get("X-GitHub-Delivery"), "event", event, "keep_for", keepFor)
+		http.Error(w, "body arrived too slowly; redeliver later", http.StatusServiceUnavailable)
+		return
 	}
 	in.route(w, r, event, body.bytes)
 }
@@ -151,7 +171,7 @@ func (in *Intake) validSignature(header string, body []byte) bool {
 	if !ok {
 		return false
 	}
-	got, err := in.readSigned(context.Background(), bytes.NewReader(body), want, false, int64(len(body)))
+	got, err := in.readSigned(context.Background(), bytes.NewReader(body), want, false, int64(len(body)), nil)
 	got.release()
 	return err == nil && got.valid
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/netutil"
 
 	"github.com/packit/packit-launch/app"
 	"github.com/packit/packit-launch/config"
@@ -148,15 +149,22 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 	return firstErr(errs)
 }
 
+// maxConnections bounds open connections, so that memory stays bounded
+// whatever anyone sends (see BENCHMARKS.md): past it, new connections wait in
+// the kernel's backlog until one ends. GitHub opens a few at a time.
+const maxConnections = 512
+
 // serveHTTP serves h on ln until ctx ends, then shuts down gracefully.
+// Timeouts are short: GitHub sends a delivery whole at once.
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: 2 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       30 * time.Second,
 	}
+	ln = netutil.LimitListener(ln, maxConnections)
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
