@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -24,17 +25,79 @@ const (
 	cutNote       = "\n\n*(Cut here: the answer was longer than GitHub allows. The full text is in the bot's log.)*"
 )
 
-// fit cuts text to at most max bytes (so at most max characters), never
-// inside a UTF-8 character, with a note when cut. cut says whether it was.
+// fit cuts markdown to at most max bytes (so at most max characters), with
+// a note when cut; cut says whether it was. It never cuts inside a UTF-8
+// character, ends on a line when it can, and never leaves an inline code span
+// or a fenced block open: the rest of an escaped value must not render.
 func fit(text string, max int, note string) (fitted string, cut bool) {
 	if len(text) <= max {
 		return text, false
 	}
-	keep := max - len(note)
+	keep := max - len(note) - maxFenceClose
 	for keep > 0 && !utf8.RuneStart(text[keep]) {
 		keep--
 	}
-	return text[:keep] + note, true
+	kept := text[:keep]
+	if i := strings.LastIndexByte(kept, '\n'); i >= len(kept)/2 {
+		kept = kept[:i]
+	}
+	fence := openFence(kept)
+	if fence == "" {
+		kept = closeInlineSpans(kept)
+	} else {
+		kept += "\n" + fence
+	}
+	return kept + note, true
+}
+
+// maxFenceClose is room for closing a fenced block ("\n" and its fence).
+const maxFenceClose = 16
+
+// openFence returns the fence of a fenced code block left open at the end
+// of text, or "".
+func openFence(text string) string {
+	fence := ""
+	for _, line := range strings.Split(text, "\n") {
+		run := len(line) - len(strings.TrimLeft(line, "`"))
+		switch {
+		case fence == "" && run >= 3:
+			fence = line[:run]
+		case fence != "" && run >= len(fence) && strings.TrimSpace(line[run:]) == "":
+			fence = ""
+		}
+	}
+	if len(fence) > maxFenceClose-1 {
+		fence = fence[:maxFenceClose-1] // longer fences are not the bot's
+	}
+	return fence
+}
+
+// closeInlineSpans cuts the last line before a code span it opens but does
+// not close (code spans never cross lines in the bot's markdown).
+func closeInlineSpans(text string) string {
+	start := strings.LastIndexByte(text, '\n') + 1
+	open, openAt := 0, -1
+	for i := start; i < len(text); {
+		if text[i] != '`' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(text) && text[j] == '`' {
+			j++
+		}
+		switch n := j - i; {
+		case open == 0:
+			open, openAt = n, i
+		case n == open:
+			open, openAt = 0, -1
+		}
+		i = j
+	}
+	if openAt >= 0 {
+		return text[:openAt]
+	}
+	return text
 }
 
 // permanent reports a GitHub answer that no retry can change: a 4xx other
