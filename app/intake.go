@@ -261,7 +261,7 @@ func (in *Intake) acceptPRClosed(w http.ResponseWriter, r *http.Request, body []
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	job := PRClosedJob{InstallationID: ev.GetInstallation().GetID(), Repo: ev.GetRepo().GetFullName(), Number: ev.GetNumber(), BaseRef: ev.GetPullRequest().GetBase().GetRef()}
+	job := PRClosedJob{InstallationID: ev.GetInstallation().GetID(), Repo: ev.GetRepo().GetFullName(), Number: ev.GetNumber()}
 	in.enqueue(w, r, JobPRClosed, job, in.log.With("repo", job.Repo, "pr", job.Number))
 }
 

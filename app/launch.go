@@ -285,8 +285,18 @@ func (ls *Launches) HandleLaunch(ctx context.Context, payload []byte) error {
 			}
 		}
 	}
-	return ls.reportOnce(ctx, t, l)
+	err = ls.reportOnce(ctx, t, l)
+	if err != nil && store.FinalAttempt(ctx) && ctx.Err() == nil && ls.now().Sub(l.CreatedAt) < reportFor {
+		// Settled but not told: a check run must not stay in progress, so
+		// the report is tried again later as a fresh job.
+		log.Error("reporting the launch kept failing; trying again later", "err", err)
+		return store.HoldUntil(ls.now().Add(10*time.Minute), err)
+	}
+	return err
 }
+
+// reportFor bounds how long a settled launch keeps trying to tell its PR.
+const reportFor = 24 * time.Hour
 
 // reportOnce puts the outcome on the PR once, then keeps it in step with
 // whatever happened to the launch meanwhile.
@@ -344,10 +354,7 @@ func (ls *Launches) tellSlow(ctx context.Context, t *Thread, l *store.Launch, ca
 		return // the next attempt tells
 	}
 	saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
-		x.Slow = true
-		if x.CommentID == 0 {
-			x.CommentID = id
-		}
+		x.Slow, x.CommentID = true, id // id is the comment written: a deleted one is posted anew
 		return nil
 	})
 	if err != nil {

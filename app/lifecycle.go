@@ -65,7 +65,6 @@ type PRClosedJob struct {
 	InstallationID int64  `json:"installation_id"`
 	Repo           string `json:"repo"`
 	Number         int    `json:"number"`
-	BaseRef        string `json:"base_ref"`
 }
 
 // InstallationJob is the app leaving an installation or some of its repositories.
@@ -223,16 +222,33 @@ func (ls *Launches) refresh(ctx context.Context, l *store.Launch) error {
 		return err
 	}
 	now := ls.now()
-	if l.CommentID != 0 {
-		body := readyComment(l, now)
-		if l.State.Ended() {
-			body = endedComment(l)
-		}
-		if _, err := t.Post(ctx, l.CommentID, body); err != nil {
+	// The check run first: it must show the truth whatever becomes of the comment.
+	if err := ls.updateCheckRun(ctx, t, l, now); err != nil {
+		return err
+	}
+	if l.CommentID == 0 {
+		return nil
+	}
+	body := readyComment(l, now)
+	if l.State.Ended() {
+		body = endedComment(l)
+	}
+	id, err := t.Post(ctx, l.CommentID, body)
+	if errors.Is(err, errAnswerRefused) {
+		t.log.Error("the sticky comment could not be updated; the check run shows the state", "err", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if id != l.CommentID { // the sticky comment was deleted and posted anew
+		saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error { x.CommentID = id; return nil })
+		if err != nil {
 			return err
 		}
+		*l = *saved
 	}
-	return ls.updateCheckRun(ctx, t, l, now)
+	return nil
 }
 
 func (ls *Launches) updateCheckRun(ctx context.Context, t *Thread, l *store.Launch, now time.Time) error {
@@ -318,23 +334,7 @@ func (ls *Launches) Manage(ctx context.Context, t *Thread, job CommandJob, cmd c
 	case commands.KindStatus:
 		return t.Comment(ctx, statusComment(launches, ls.now()))
 	case commands.KindExtend:
-		// A retried job must not extend twice.
-		first, err := ls.records.FirstNotice(ctx, "extend:"+job.Delivery, 24*time.Hour)
-		if err != nil {
-			return err
-		}
-		if !first {
-			return t.Comment(ctx, statusComment(launches, ls.now()))
-		}
-		err = ls.extendOwn(ctx, t, job, launches, cmd.Lifetime)
-		var refusal *config.Refusal
-		if err != nil && !errors.As(err, &refusal) {
-			// Not applied (or not all): let the retry extend.
-			if ferr := ls.records.ForgetNotice(context.WithoutCancel(ctx), "extend:"+job.Delivery); ferr != nil {
-				ls.log.Warn("forget extension", "err", ferr)
-			}
-		}
-		return err
+		return ls.extendOwn(ctx, t, job, launches, cmd.Lifetime)
 	case commands.KindStop:
 		return ls.stop(ctx, t, job, launches, cmd.Target)
 	}
@@ -356,13 +356,36 @@ func (ls *Launches) extendOwn(ctx context.Context, t *Thread, job CommandJob, la
 	}
 	var lines []string
 	for _, l := range own {
-		line, err := ls.extend(ctx, l, d)
+		line, err := ls.extendOnce(ctx, job.Delivery, l, d)
 		if err != nil {
 			return err
 		}
 		lines = append(lines, line)
 	}
 	return t.Comment(ctx, fmt.Sprintf("%s %s", mdsafe.Mention(job.User), strings.Join(lines, "\n")))
+}
+
+// extendOnce extends one launch once per delivery: a retried or held job
+// (its answer failed, or one of several VMs did) does not extend it again,
+// and its answer says what the first attempt did.
+func (ls *Launches) extendOnce(ctx context.Context, delivery string, l *store.Launch, d time.Duration) (string, error) {
+	key := "extend:" + delivery + ":" + l.ID
+	first, err := ls.records.FirstNotice(ctx, key, 24*time.Hour)
+	if err != nil {
+		return "", err
+	}
+	if !first {
+		return extendedLine(l, ls.now()), nil
+	}
+	line, err := ls.extend(ctx, l, d)
+	var refusal *config.Refusal
+	if err != nil && !errors.As(err, &refusal) {
+		// Not applied: let the retry extend it.
+		if ferr := ls.records.ForgetNotice(context.WithoutCancel(ctx), key); ferr != nil {
+			ls.log.Warn("forget extension", "launch", l.ID, "err", ferr)
+		}
+	}
+	return line, err
 }
 
 // extend moves one launch's expiry and says what happened, in one line.
@@ -390,11 +413,16 @@ func (ls *Launches) extend(ctx context.Context, l *store.Launch, d time.Duration
 	if err := ls.refresh(ctx, l); err != nil {
 		ls.log.Warn("refresh after extend", "launch", l.ID, "err", err)
 	}
+	return extendedLine(l, ls.now()), nil
+}
+
+// extendedLine says when an extended launch now ends.
+func extendedLine(l *store.Launch, now time.Time) string {
 	capped := ""
 	if l.ExpiresAt.Equal(l.HardExpiresAt) {
 		capped = " (its latest possible end)"
 	}
-	return fmt.Sprintf("`%s` now terminates at %s%s.", l.ID, whenUTC(l.ExpiresAt, ls.now()), capped), nil
+	return fmt.Sprintf("`%s` now terminates at %s%s.", l.ID, whenUTC(l.ExpiresAt, now), capped)
 }
 
 // stop terminates the person's own VMs on the PR, one by id, or all; VMs of
@@ -403,7 +431,9 @@ func (ls *Launches) stop(ctx context.Context, t *Thread, job CommandJob, launche
 	var picked []*store.Launch
 	for _, l := range launches {
 		mine := strings.EqualFold(l.Owner, job.User)
-		if !l.State.Ended() && (target == "" && mine || target == commands.StopAll || strings.EqualFold(target, l.ID)) {
+		// A retried or held job answers for what its first attempt stopped.
+		stoppedByThis := l.State == store.StateEnded && l.EndReason == stoppedBy(job.User) && !job.ReceivedAt.IsZero() && !l.EndedAt.Before(job.ReceivedAt)
+		if (!l.State.Ended() || stoppedByThis) && (target == "" && mine || target == commands.StopAll || strings.EqualFold(target, l.ID)) {
 			picked = append(picked, l)
 		}
 	}
@@ -491,18 +521,12 @@ func (ls *Launches) HandleButton(ctx context.Context, payload []byte) error {
 		if l.State != store.StateRunning {
 			return nil
 		}
-		if first, err := ls.records.FirstNotice(ctx, "extend:"+j.Delivery, 24*time.Hour); err != nil || !first {
-			return err // a retry after the extension was applied
-		}
-		line, err := ls.extend(ctx, l, buttonExtendStep)
+		line, err := ls.extendOnce(ctx, j.Delivery, l, buttonExtendStep)
 		var refusal *config.Refusal
 		if errors.As(err, &refusal) {
 			line, err = refusal.Reason, nil
 		}
 		if err != nil {
-			if ferr := ls.records.ForgetNotice(context.WithoutCancel(ctx), "extend:"+j.Delivery); ferr != nil {
-				ls.log.Warn("forget extension", "err", ferr)
-			}
 			return err
 		}
 		return t.Comment(ctx, fmt.Sprintf("%s %s", mdsafe.Mention(j.Sender), line))
@@ -535,7 +559,9 @@ func (ls *Launches) HandlePRClosed(ctx context.Context, payload []byte) error {
 		if err != nil {
 			return err
 		}
-		repoCfg, err := readRepoConfig(ctx, gh, ls.cfg, project, j.Repo, j.BaseRef)
+		// From the default branch (""): a writer's own base branch must not
+		// decide that its VMs outlive their PR.
+		repoCfg, err := readRepoConfig(ctx, gh, ls.cfg, project, j.Repo, "")
 		var refusal *config.Refusal
 		if err != nil && !errors.As(err, &refusal) {
 			return err

@@ -235,3 +235,42 @@ func TestCheckRunNeverStaysInProgress(t *testing.T) {
 		t.Errorf("check run %+v", cr)
 	}
 }
+
+// An extension whose answer met GitHub's rate limit is held and answered
+// later, and applied once.
+func TestExtendHeldForARateLimitIsAppliedOnce(t *testing.T) {
+	e := newLaunchEnv(t)
+	l := e.launch(defaultComment("/launch"))
+	e.gh.SecondaryRateLimitNext(http.MethodPost, "/repos/packit/ogr/issues/7/comments", time.Second, 1)
+	got := e.command(defaultComment("/launch extend 1h"))
+	if len(got) != 1 || !strings.Contains(got[0].Body, "now terminates at") {
+		t.Fatalf("answers: %+v", got)
+	}
+	x, _ := e.st.GetLaunch(t.Context(), l.ID)
+	if want := l.ExpiresAt.Add(time.Hour); !x.ExpiresAt.Equal(want) {
+		t.Errorf("expiry %s, want %s (extended once)", x.ExpiresAt, want)
+	}
+}
+
+// A sticky comment someone deleted is posted anew once, and that new one is
+// kept up to date.
+func TestDeletedStickyCommentIsPostedAnewOnce(t *testing.T) {
+	e := newLaunchEnv(t)
+	l := e.launch(defaultComment("/launch"))
+	e.gh.DeleteComment(l.CommentID)
+	for range 2 {
+		if got := e.command(defaultComment("/launch extend 30m")); len(got) == 0 {
+			t.Fatal("no answer to extend")
+		}
+	}
+	x, _ := e.st.GetLaunch(t.Context(), l.ID)
+	var sticky []githubtest.Comment
+	for _, c := range botComments(e.gh, "packit/ogr", 7) {
+		if strings.Contains(c.Body, "your VM is ready") {
+			sticky = append(sticky, c)
+		}
+	}
+	if len(sticky) != 1 || sticky[0].ID != x.CommentID || !strings.Contains(sticky[0].Body, whenUTC(x.ExpiresAt, time.Now())[:20]) {
+		t.Errorf("sticky comments %+v, record's %d, expiry %s", sticky, x.CommentID, x.ExpiresAt)
+	}
+}

@@ -38,10 +38,11 @@ func what(l *store.Launch) string {
 func connect(l *store.Launch) string {
 	addr := firstNonEmpty(l.PublicIPv4, l.PublicDNS)
 	if addr == "" {
-		return fmt.Sprintf("The Launch service reported no public address for instance `%s` (region `%s`). "+
-			"It may have none; the operators can look it up in the AWS console.", l.InstanceID, l.Region)
+		return fmt.Sprintf("The Launch service reported no public address for instance %s (region %s). "+
+			"It may have none; the operators can look it up in the AWS console.", mdsafe.Code(l.InstanceID), mdsafe.Code(l.Region))
 	}
-	return fmt.Sprintf("```\nssh %s@%s\n```", l.SSHUser, addr)
+	// The address comes from the Launch service or AWS: shown, never rendered.
+	return mdsafe.Block("ssh "+l.SSHUser+"@"+addr, 400)
 }
 
 // whenUTC renders a time as "2026-11-24 14:00 UTC (in 2 h)".
@@ -75,7 +76,7 @@ func details(l *store.Launch, now time.Time) string {
 	fmt.Fprintf(&b, "| key | your GitHub key `%s` (%s) |\n", l.KeyFingerprint, strings.TrimPrefix(l.KeyType, "ssh-"))
 	fmt.Fprintf(&b, "| terminates | %s |\n", whenUTC(l.ExpiresAt, now))
 	fmt.Fprintf(&b, "| latest possible end | %s |\n", l.HardExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&b, "| instance | `%s` |\n", l.InstanceID)
+	fmt.Fprintf(&b, "| instance | %s |\n", mdsafe.Cell(l.InstanceID))
 	fmt.Fprintf(&b, "| launch id | `%s` |\n", l.ID)
 	fmt.Fprintf(&b, "\nExtend it with `/launch extend [D]` (up to the latest possible end), end it early with `/launch stop %s`.", l.ID)
 	return b.String()
@@ -151,8 +152,8 @@ func endedTitle(l *store.Launch) string {
 
 // endedText says when and why a VM ended.
 func endedText(l *store.Launch) string {
-	return fmt.Sprintf("VM `%s` (`%s`, instance `%s`) was terminated at %s because %s.",
-		l.ID, l.Machine, l.InstanceID, l.EndedAt.UTC().Format("2006-01-02 15:04 UTC"), l.EndReason)
+	return fmt.Sprintf("VM `%s` (%s, instance %s) was terminated at %s because %s.",
+		l.ID, mdsafe.Code(l.Machine), mdsafe.Code(l.InstanceID), l.EndedAt.UTC().Format("2006-01-02 15:04 UTC"), l.EndReason)
 }
 
 func endedComment(l *store.Launch) string {
@@ -172,7 +173,7 @@ func statusComment(launches []*store.Launch, now time.Time) string {
 		conn, ends := "—", "—"
 		if l.State == store.StateRunning {
 			if addr := firstNonEmpty(l.PublicIPv4, l.PublicDNS); addr != "" {
-				conn = fmt.Sprintf("`ssh %s@%s`", l.SSHUser, addr)
+				conn = mdsafe.Cell("ssh " + l.SSHUser + "@" + addr)
 			} else {
 				conn = "no public address"
 			}

@@ -22,6 +22,10 @@ import (
 // answered instead of run.
 const MaxCommandAge = 30 * time.Minute
 
+// maxHeldAge bounds how long after it was received a command held for
+// GitHub's rate limit is still run.
+const maxHeldAge = 2 * time.Hour
+
 // untrustedNoticeTTL: an untrusted PR hears the explanation once, not per command.
 const untrustedNoticeTTL = 90 * 24 * time.Hour
 
@@ -136,6 +140,10 @@ func (w *Worker) handle(ctx context.Context, t *Thread, job CommandJob, log *slo
 	received := job.ReceivedAt
 	if received.IsZero() {
 		received = w.now()
+	}
+	if held := w.now().Sub(received); held > maxHeldAge {
+		return refuse("This command reached me at %s UTC, but GitHub's rate limit kept me from acting on it until now, so I did not. Comment it again if you still want it.",
+			received.UTC().Format("2006-01-02 15:04"))
 	}
 	if age := received.Sub(job.CommentedAt); age > MaxCommandAge {
 		return refuse("This command was written at %s UTC, more than %d minutes ago (it reached me late or was delivered again), so I did not act on it. Comment it again if you still want it.",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -177,19 +178,43 @@ func (e *heldError) Unwrap() error { return e.err }
 // limit resets) rather than "retry it".
 func HoldUntil(t time.Time, err error) error { return &heldError{at: t, err: err} }
 
+// MaxHolds bounds how often one job is held: past it, its error is an
+// ordinary failure, retried and then given up as usual.
+const MaxHolds = 12
+
+// errHeldTooOften means a job was held MaxHolds times already.
+var errHeldTooOften = fmt.Errorf("held %d times already", MaxHolds)
+
 // hold queues a copy of the running job at a time, under an id that names
-// the original and the time, so holding the same job twice queues it once.
+// the original and how often it was held: a job run twice (a lost lease)
+// and held twice queues one copy.
 func (w *Worker) hold(ctx context.Context, t *asynq.Task, at time.Time) error {
 	id, _ := asynq.GetTaskID(ctx)
-	id, _, _ = strings.Cut(id, "@held:")
+	base, n := heldID(id)
+	if n >= MaxHolds {
+		return errHeldTooOften
+	}
 	queue, _ := asynq.GetQueueName(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	q := &Queue{client: asynq.NewClientFromRedisClient(w.rdb), inspector: asynq.NewInspectorFromRedisClient(w.rdb)}
-	err := q.EnqueueAt(ctx, Job{Kind: t.Type(), Queue: queue, ID: fmt.Sprintf("%s@held:%d", id, at.Unix()), Payload: t.Payload(), MaxRetry: maxRetry}, at)
+	err := q.EnqueueAt(ctx, Job{Kind: t.Type(), Queue: queue, ID: fmt.Sprintf("%s@held:%d", base, n+1), Payload: t.Payload(), MaxRetry: maxRetry}, at)
 	if errors.Is(err, ErrDuplicateJob) {
 		return nil
 	}
 	return err
+}
+
+// heldID splits a job id into the original's and how often it was held.
+func heldID(id string) (base string, holds int) {
+	base, count, ok := strings.Cut(id, "@held:")
+	if !ok {
+		return id, 0
+	}
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		return id, 0
+	}
+	return base, n
 }
 
 // SkipRetry marks an error as final.

@@ -124,3 +124,48 @@ func TestHeldJobRunsAgainWithItsRetries(t *testing.T) {
 		t.Error("the first run should have been the job's final attempt")
 	}
 }
+
+// A job is held at most MaxHolds times; then its error is an ordinary one.
+func TestHoldsAreCounted(t *testing.T) {
+	for id, want := range map[string]struct {
+		base  string
+		holds int
+	}{
+		"delivery:d1":          {"delivery:d1", 0},
+		"delivery:d1@held:3":   {"delivery:d1", 3},
+		"launch:x@held:notnum": {"launch:x@held:notnum", 0},
+	} {
+		if base, n := heldID(id); base != want.base || n != want.holds {
+			t.Errorf("heldID(%q) = %q, %d", id, base, n)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := open(t, storetest.StartRedis(t))
+	runs := make(chan error, 2*MaxHolds)
+	w := s.NewWorker(1, quiet, QueueCommands)
+	w.Handle("limited", func(context.Context, []byte) error {
+		err := HoldUntil(time.Now(), errors.New("rate limited"))
+		runs <- err
+		return err
+	})
+	stopped := make(chan error)
+	go func() { stopped <- w.Run(ctx) }()
+	defer func() { cancel(); <-stopped }()
+	if err := s.Queue().Enqueue(ctx, Job{Kind: "limited", ID: "delivery:d2", Payload: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(60 * time.Second)
+	for n := 0; n < MaxHolds+1; n++ { // the original and MaxHolds held copies
+		select {
+		case <-runs:
+		case <-deadline:
+			t.Fatalf("only %d runs", n)
+		}
+	}
+	select {
+	case <-runs:
+		t.Error("held more than MaxHolds times")
+	case <-time.After(3 * time.Second):
+	}
+}

@@ -48,6 +48,14 @@ func (s *Server) AddComment(repo string, issue int, user, body string) Comment {
 	return *s.addComment(repo, issue, user, body)
 }
 
+// DeleteComment deletes a comment, as a person may on GitHub: editing it or
+// reacting to it then answers 404.
+func (s *Server) DeleteComment(commentID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.comments, commentID)
+}
+
 // Comment returns the comment with id commentID in repo, if the fake knows
 // it.
 func (s *Server) Comment(repo string, commentID int64) (Comment, bool) {
