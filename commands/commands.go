@@ -43,8 +43,13 @@ type Command struct {
 	InstanceType string
 	// Key is a fingerprint picking one of the commenter's GitHub keys.
 	Key string
-	// Image overrides the machine's image (an AMI id or Image Builder compose UUID).
+	// Image overrides the machine's image: an AMI id, an Image Builder
+	// compose UUID, "packit" (the machine's own Packit target) or
+	// "packit:TARGET". The config package checks which.
 	Image string
+	// AnyCommit accepts Packit's newest successful build even if it was
+	// built from an older commit of the PR.
+	AnyCommit bool
 	// Target is what stop acts on: a launch id, StopAll, or empty for the commenter's own.
 	Target string
 }
@@ -194,6 +199,10 @@ func (s spec) parseFlags(cmd *Command, args []string) ([]string, error) {
 	fs := flag.NewFlagSet(string(s.kind), flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	for _, f := range s.flags {
+		if f.boolean {
+			fs.BoolFunc(f.name, f.help, func(v string) error { return f.set(cmd, v) })
+			continue
+		}
 		fs.Func(f.name, f.help, func(v string) error { return f.set(cmd, v) })
 	}
 	var positional []string
@@ -225,10 +234,11 @@ func flagError(err error) error {
 	if arg, ok := strings.CutPrefix(msg, "bad flag syntax: "); ok {
 		return errors.New("bad flag syntax: " + mdsafe.Code(arg))
 	}
-	// "invalid value "x" for flag -lifetime: ..." — the tail is our own
-	// message from a flag's set function, already markdown. Values hold no
-	// spaces (Parse splits on them), so the first ": " ends the flag's part.
-	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "invalid value") {
+	// "invalid value "x" for flag -lifetime: ..." (or "invalid boolean
+	// value ...") — the tail is our own message from a flag's set function,
+	// already markdown. Values hold no spaces (Parse splits on them), so the
+	// first ": " ends the flag's part.
+	if i := strings.Index(msg, ": "); i >= 0 && (strings.HasPrefix(msg, "invalid value") || strings.HasPrefix(msg, "invalid boolean value")) {
 		return errors.New(msg[i+2:])
 	}
 	return errors.New("could not read the flags: " + mdsafe.Code(msg))

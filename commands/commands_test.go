@@ -49,6 +49,11 @@ func TestParse(t *testing.T) {
 		{"/launch fedora --lifetime 90m --type t3.large", Command{Kind: KindLaunch, Machine: "fedora", Lifetime: 90 * time.Minute, InstanceType: "t3.large"}},
 		{"/launch --lifetime=1d fedora", Command{Kind: KindLaunch, Machine: "fedora", Lifetime: 24 * time.Hour}},
 		{"/launch --key SHA256:abc --image ami-0123456789abcdef0", Command{Kind: KindLaunch, Key: "SHA256:abc", Image: "ami-0123456789abcdef0"}},
+		{"/launch --image packit", Command{Kind: KindLaunch, Image: "packit"}},
+		{"/launch --image packit:fedora-39-x86_64 --any-commit", Command{Kind: KindLaunch, Image: "packit:fedora-39-x86_64", AnyCommit: true}},
+		{"/launch --any-commit fedora", Command{Kind: KindLaunch, Machine: "fedora", AnyCommit: true}},
+		{"/launch fedora --any-commit=true", Command{Kind: KindLaunch, Machine: "fedora", AnyCommit: true}},
+		{"/launch fedora --any-commit=false", Command{Kind: KindLaunch, Machine: "fedora"}},
 		{"/launch status", Command{Kind: KindStatus}},
 		{"/launch extend", Command{Kind: KindExtend}},
 		{"/launch extend 2h", Command{Kind: KindExtend, Lifetime: 2 * time.Hour}},
@@ -86,6 +91,10 @@ func TestParseUsageErrors(t *testing.T) {
 		{"/launch --x`@carol", "unknown flag ``--x`@carol``", KindLaunch},
 		{"/launch ---=@carol", "bad flag syntax: `---=@carol`", KindLaunch},
 		{"/launch --help", "use `/launch help` for help", KindLaunch},
+		{"/launch --any-commit=maybe", "`maybe` is not a value for `--any-commit`: write just `--any-commit`", KindLaunch},
+		{"/launch --any-commit=@carol", "`@carol` is not a value for `--any-commit`", KindLaunch},
+		{"/launch fedora --any-commit centos", "unexpected `centos`", KindLaunch},
+		{"/launch status --any-commit", "unknown flag `--any-commit`", KindStatus},
 		{"/launchpad", "a command starts with `/launch`", ""},
 	}
 	for _, tt := range tests {
@@ -116,6 +125,19 @@ func TestHelpComesFromTheTable(t *testing.T) {
 				t.Errorf("help lacks flag --%s", f.name)
 			}
 		}
+	}
+}
+
+// A boolean flag is written without a placeholder, in usage and help alike.
+func TestBooleanFlagUsage(t *testing.T) {
+	h := Help()
+	for _, want := range []string{"[--any-commit]", "- `--any-commit`: launch Packit's newest successful build", "[--image AMI|COMPOSE|packit[:TARGET]]"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("help lacks %q:\n%s", want, h)
+		}
+	}
+	if strings.Contains(h, "--any-commit ]") || strings.Contains(h, "--any-commit `") {
+		t.Errorf("boolean flag shown with a placeholder:\n%s", h)
 	}
 }
 
@@ -211,6 +233,10 @@ func TestUsageErrorsAreSafeMarkdown(t *testing.T) {
 				Prefix + kind + " --type",
 				Prefix + kind + " " + h,
 				Prefix + kind + " x --image " + h + " y",
+				Prefix + kind + " x --image packit:" + h,
+				Prefix + kind + " --any-commit=" + h,
+				Prefix + kind + " --any-commit " + h,
+				Prefix + kind + " --any-commit --" + h,
 			} {
 				_, err := Parse(line)
 				var ue *UsageError

@@ -1,16 +1,30 @@
 package commands
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+
+	"github.com/packit/packit-launch/mdsafe"
 )
 
 // flagSpec is one flag of a command.
 type flagSpec struct {
 	name  string
-	value string // placeholder in usage
+	value string // placeholder in usage; empty for a boolean flag
 	help  string
-	set   func(*Command, string) error
+	// boolean flags take no value: set gets "true", or what follows "=".
+	boolean bool
+	set     func(*Command, string) error
+}
+
+// usage is how the flag is written in usage and help.
+func (f flagSpec) usage() string {
+	if f.boolean {
+		return "--" + f.name
+	}
+	return "--" + f.name + " " + f.value
 }
 
 // spec is one row of the table that drives parsing, usage and help.
@@ -42,8 +56,17 @@ var table = []spec{
 				set: func(c *Command, v string) error { c.InstanceType = v; return nil }},
 			{name: "key", value: "FINGERPRINT", help: "which of your GitHub SSH keys to install",
 				set: func(c *Command, v string) error { c.Key = v; return nil }},
-			{name: "image", value: "AMI|COMPOSE", help: "another image (AMI id or Image Builder compose id), where the repo allows it",
+			{name: "image", value: "AMI|COMPOSE|packit[:TARGET]", help: "another image: an AMI id, an Image Builder compose id, or the image Packit built for this PR (`packit` or `packit:TARGET`), where the repo allows it",
 				set: func(c *Command, v string) error { c.Image = v; return nil }},
+			{name: "any-commit", boolean: true, help: "launch Packit's newest successful build even if it was built from an older commit of this PR",
+				set: func(c *Command, v string) error {
+					b, err := strconv.ParseBool(v)
+					if err != nil {
+						return errors.New(mdsafe.Code(v) + " is not a value for `--any-commit`: write just `--any-commit`")
+					}
+					c.AnyCommit = b
+					return nil
+				}},
 		},
 		setArgs: func(c *Command, args []string) error {
 			if len(args) == 1 {
@@ -131,11 +154,11 @@ func writeUsage(b *strings.Builder, s spec) {
 		b.WriteString(" " + s.args)
 	}
 	for _, f := range s.flags {
-		fmt.Fprintf(b, " [--%s %s]", f.name, f.value)
+		fmt.Fprintf(b, " [%s]", f.usage())
 	}
 	b.WriteString("\n```\n")
 	for _, f := range s.flags {
-		fmt.Fprintf(b, "- `--%s %s`: %s\n", f.name, f.value, f.help)
+		fmt.Fprintf(b, "- `%s`: %s\n", f.usage(), f.help)
 	}
 }
 
