@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/packit/packit-launch/commands"
 	"github.com/packit/packit-launch/mdsafe/mdsafetest"
 )
@@ -292,6 +294,8 @@ func TestRepoConfigProblemsAreSafeMarkdown(t *testing.T) {
 			"machines": map[string]any{
 				h:    map[string]any{"image": h, "region": h, "instance_type": h, "ssh_user": h, "profile": h},
 				"ok": values,
+				"p1": map[string]any{"image": map[string]any{"from": h, "target": h}, "region": "us-east-1", "instance_type": "t3.small"},
+				"p2": map[string]any{"image": map[string]any{"from": "packit", "target": h, h: 1}, "region": "us-east-1", "instance_type": "t3.small"},
 			},
 		})
 		if err != nil {
@@ -325,12 +329,15 @@ func TestResolveRefusalsAreSafeMarkdown(t *testing.T) {
 	s := exampleServer(t, nil)
 	p, _ := s.ProjectFor("packit/ogr")
 	r := exampleRepo(t, s, p)
-	r.Machines["bad"] = Machine{Image: "ami-01234567", Profile: "@carol"}
+	r.Machines["bad"] = Machine{Image: Image{ID: "ami-01234567"}, Profile: "@carol"}
 	for _, h := range mdsafetest.Hostile {
 		for _, cmd := range []commands.Command{
 			{Kind: commands.KindLaunch, Machine: h},
 			{Kind: commands.KindLaunch, InstanceType: h},
 			{Kind: commands.KindLaunch, Image: h},
+			{Kind: commands.KindLaunch, Image: "packit:" + h},
+			{Kind: commands.KindLaunch, Machine: h, Image: "packit"},
+			{Kind: commands.KindLaunch, Machine: h, AnyCommit: true},
 			{Kind: commands.KindLaunch, Machine: "bad", InstanceType: h},
 		} {
 			_, err := s.Resolve(p, r, cmd)
@@ -338,6 +345,180 @@ func TestResolveRefusalsAreSafeMarkdown(t *testing.T) {
 			if errors.As(err, &ref) {
 				mdsafetest.Assert(t, ref.Reason, "")
 			}
+		}
+	}
+}
+
+func TestPackitAppSlugs(t *testing.T) {
+	tests := []struct {
+		name, data string
+		want       []string
+		problem    string
+	}{
+		{"absent means Packit's apps", "", DefaultPackitAppSlugs, ""},
+		{"empty means Packit's apps", "packit: {app_slugs: []}", DefaultPackitAppSlugs, ""},
+		{"the operator's own", "packit: {app_slugs: [my-packit]}", []string{"my-packit"}, ""},
+		{"not a slug", "packit: {app_slugs: [packit-as-a-service, 'Packit Service']}", nil, `packit.app_slugs[1]: "Packit Service" is not a GitHub App slug`},
+		{"unknown key", "packit: {apps: [x]}", nil, "field apps not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := ParseServer([]byte(tt.data), nil)
+			if tt.problem != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.problem) {
+					t.Fatalf("ParseServer(%q) = %v, want a problem with %q", tt.data, err, tt.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(s.Packit.AppSlugs, tt.want) {
+				t.Errorf("app slugs = %q, want %q", s.Packit.AppSlugs, tt.want)
+			}
+		})
+	}
+	s, _ := ParseServer(nil, nil)
+	s.Packit.AppSlugs[0] = "changed"
+	if DefaultPackitAppSlugs[0] != "packit-as-a-service" {
+		t.Error("the default is shared with a server config")
+	}
+	if got := exampleServer(t, nil).Packit.AppSlugs; !reflect.DeepEqual(got, DefaultPackitAppSlugs) {
+		t.Errorf("example server config: app slugs = %q", got)
+	}
+}
+
+func TestImageYAML(t *testing.T) {
+	s := exampleServer(t, nil)
+	p, _ := s.ProjectFor("packit/ogr")
+	machine := func(image string) string {
+		return "machines:\n  fedora:\n    image: " + image + "\n    region: us-east-1\n    instance_type: t3.small\n"
+	}
+	tests := []struct {
+		image    string
+		want     Image
+		problems []string
+	}{
+		{"ami-0123456789abcdef0", Image{ID: "ami-0123456789abcdef0"}, nil},
+		{"1a2b3c4d-0000-4000-8000-00000000abcd", Image{ID: "1a2b3c4d-0000-4000-8000-00000000abcd"}, nil},
+		{"{from: packit, target: fedora-39-x86_64}", Image{Packit: "fedora-39-x86_64"}, nil},
+		{"\n      from: packit\n      target: centos-stream-9.x86_64", Image{Packit: "centos-stream-9.x86_64"}, nil},
+		{"fedora-latest", Image{}, []string{"`machines.fedora.image`: `fedora-latest` is neither an AMI id (`ami-…`) nor an Image Builder compose UUID; for the image Packit builds write `{from: packit, target: fedora-39-x86_64}`"}},
+		{"", Image{}, []string{"`machines.fedora.image`: `\"\"` is neither"}},
+		{"[ami-0123456789abcdef0]", Image{}, []string{"`machines.fedora.image`: line 3: a list is not allowed here"}},
+		{"{from: koji, target: fedora-39-x86_64}", Image{}, []string{"`machines.fedora.image.from`: only `packit` is supported"}},
+		{"{from: [packit], target: fedora-39-x86_64}", Image{}, []string{"`machines.fedora.image.from`: only `packit` is supported"}},
+		{"{target: fedora-39-x86_64}", Image{}, []string{"`machines.fedora.image.from`: set `from: packit`"}},
+		{"{from: packit}", Image{}, []string{"`machines.fedora.image.target`: name the `vm-image-build` target"}},
+		{"{from: packit, target: ''}", Image{}, []string{"`machines.fedora.image.target`: name the `vm-image-build` target"}},
+		{"{from: packit, target: {a: b}}", Image{}, []string{"`machines.fedora.image.target`: a mapping is not allowed here"}},
+		{"{from: packit, target: Fedora 39}", Image{}, []string{"`machines.fedora.image.target`: `Fedora 39` is not a vm-image-build target (like `fedora-39-x86_64`)"}},
+		{"{from: packit, target: vm-image-build:fedora-39-x86_64}", Image{}, []string{"`machines.fedora.image.target`: `vm-image-build:fedora-39-x86_64` is not a vm-image-build target"}},
+		{"{from: packit, target: fedora-39-x86_64, region: us-east-1, id: x}", Image{}, []string{"`machines.fedora.image`: line 3: unknown key `region`, `id` (an image from Packit takes `from` and `target`)"}},
+		{"{from: koji, tagret: x}", Image{}, []string{"`machines.fedora.image`: line 3: unknown key `tagret`", "`machines.fedora.image.from`: only `packit`", "`machines.fedora.image.target`: name the"}},
+	}
+	for _, tt := range tests {
+		r, err := s.ParseRepo([]byte(machine(tt.image)), p)
+		if tt.problems == nil {
+			if err != nil {
+				t.Errorf("image: %s: %v", tt.image, err)
+				continue
+			}
+			if got := r.Machines["fedora"].Image; got != tt.want {
+				t.Errorf("image: %s = %+v, want %+v", tt.image, got, tt.want)
+			}
+			continue
+		}
+		var problems Problems
+		if !errors.As(err, &problems) {
+			t.Errorf("image: %s: %v, want Problems", tt.image, err)
+			continue
+		}
+		if len(problems) != len(tt.problems) {
+			t.Errorf("image: %s: %d problems, want %d:\n%v", tt.image, len(problems), len(tt.problems), err)
+		}
+		for _, want := range tt.problems {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("image: %s: problems lack %q:\n%v", tt.image, want, err)
+			}
+		}
+	}
+}
+
+func TestImageFromPackit(t *testing.T) {
+	for _, tt := range []struct {
+		image      Image
+		fromPackit bool
+		str        string
+	}{
+		{Image{ID: "ami-0123456789abcdef0"}, false, "ami-0123456789abcdef0"},
+		{Image{Packit: "fedora-39-x86_64"}, true, "packit:fedora-39-x86_64"},
+	} {
+		if tt.image.FromPackit() != tt.fromPackit || tt.image.String() != tt.str {
+			t.Errorf("%+v: FromPackit %v, String %q", tt.image, tt.image.FromPackit(), tt.image.String())
+		}
+		out, err := yaml.Marshal(tt.image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Image
+		if err := yaml.Unmarshal(out, &back); err != nil || back != tt.image {
+			t.Errorf("round trip of %+v through %q = %+v, %v", tt.image, out, back, err)
+		}
+	}
+}
+
+func TestResolvePackit(t *testing.T) {
+	s := exampleServer(t, nil)
+	p, _ := s.ProjectFor("packit/ogr")
+	r := exampleRepo(t, s, p)
+	tests := []struct {
+		line         string
+		image        string
+		packitTarget string
+		anyCommit    bool
+		refusal      string
+	}{
+		{line: "/launch fedora-packit", packitTarget: "fedora-39-x86_64"},
+		{line: "/launch fedora-packit --any-commit", packitTarget: "fedora-39-x86_64", anyCommit: true},
+		{line: "/launch fedora-packit --image packit", packitTarget: "fedora-39-x86_64"},
+		{line: "/launch fedora-packit --image packit:centos-stream-9-x86_64", packitTarget: "centos-stream-9-x86_64"},
+		{line: "/launch fedora-packit --image ami-0fedcba9876543210", image: "ami-0fedcba9876543210"},
+		{line: "/launch --image packit:fedora-40-x86_64 --any-commit", packitTarget: "fedora-40-x86_64", anyCommit: true},
+		{line: "/launch --image packit", refusal: "Machine `fedora` has a fixed image, so `--image packit` does not say which Packit build to launch. Name the `vm-image-build` target: `--image packit:TARGET`"},
+		{line: "/launch --image packit:", refusal: "`--image packit:`: `\"\"` is not a `vm-image-build` target"},
+		{line: "/launch --image packit:Fedora", refusal: "`--image packit:Fedora`: `Fedora` is not a `vm-image-build` target (like `fedora-39-x86_64`)"},
+		{line: "/launch --image Packit", refusal: "nor `packit` or `packit:TARGET`"},
+		{line: "/launch --any-commit", refusal: "`--any-commit` only applies to an image from Packit: machine `fedora` has a fixed image"},
+		{line: "/launch fedora-packit --image ami-0fedcba9876543210 --any-commit", refusal: "`--any-commit` only applies to an image from Packit"},
+	}
+	for _, tt := range tests {
+		cmd, err := commands.Parse(tt.line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec, err := s.Resolve(p, r, cmd)
+		if tt.refusal != "" {
+			var ref *Refusal
+			if !errors.As(err, &ref) || !strings.Contains(ref.Reason, tt.refusal) {
+				t.Errorf("Resolve(%s) = %v, want refusal with %q", tt.line, err, tt.refusal)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Resolve(%s): %v", tt.line, err)
+			continue
+		}
+		if spec.Image != tt.image || spec.PackitTarget != tt.packitTarget || spec.AnyCommit != tt.anyCommit {
+			t.Errorf("Resolve(%s) = image %q, Packit target %q, any commit %v; want %q, %q, %v",
+				tt.line, spec.Image, spec.PackitTarget, spec.AnyCommit, tt.image, tt.packitTarget, tt.anyCommit)
+		}
+	}
+	r.AllowImageOverride = false
+	for _, line := range []string{"/launch --image packit", "/launch fedora-packit --image packit:fedora-40-x86_64"} {
+		cmd, _ := commands.Parse(line)
+		if _, err := s.Resolve(p, r, cmd); err == nil || !strings.Contains(err.Error(), "allow_image_override") {
+			t.Errorf("Resolve(%s) without allow_image_override: %v", line, err)
 		}
 	}
 }

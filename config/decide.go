@@ -24,8 +24,16 @@ func refuse(format string, args ...any) *Refusal {
 
 // LaunchSpec is everything needed to launch one VM, decided and checked.
 type LaunchSpec struct {
-	Machine          string
-	Image            string
+	Machine string
+	// Image is the AMI id or compose id to launch; "" while PackitTarget
+	// names an image the app has yet to find in Packit's check runs.
+	Image string
+	// PackitTarget is set when the image comes from Packit: the
+	// vm-image-build target (e.g. fedora-39-x86_64) whose build to launch.
+	PackitTarget string
+	// AnyCommit accepts Packit's newest successful build even when it was
+	// built from an older commit of the PR than its head.
+	AnyCommit        bool
 	Region           string
 	InstanceType     string
 	SSHUser          string
@@ -76,7 +84,8 @@ func (s *Server) Resolve(project *Project, repo *Repo, cmd commands.Command) (La
 	}
 	spec := LaunchSpec{
 		Machine:          name,
-		Image:            m.Image,
+		Image:            m.Image.ID,
+		PackitTarget:     m.Image.Packit,
 		Region:           m.Region,
 		InstanceType:     m.InstanceType,
 		SSHUser:          m.SSHUser,
@@ -112,12 +121,39 @@ func (s *Server) Resolve(project *Project, repo *Repo, cmd commands.Command) (La
 		if !repo.AllowImageOverride {
 			return LaunchSpec{}, refuse("This repository does not allow `--image`. A maintainer can enable it with `allow_image_override: true` in `%s`.", RepoConfigPath)
 		}
-		if !ValidImage(cmd.Image) {
-			return LaunchSpec{}, refuse("%s is neither an AMI id (`ami-…`) nor an Image Builder compose id (a UUID).", mdsafe.Code("--image "+cmd.Image))
+		if err := overrideImage(&spec, m, cmd.Image); err != nil {
+			return LaunchSpec{}, err
 		}
-		spec.Image = cmd.Image
+	}
+	if cmd.AnyCommit {
+		if spec.PackitTarget == "" {
+			return LaunchSpec{}, refuse("`--any-commit` only applies to an image from Packit: machine %s has a fixed image. Use it with `--image packit:TARGET`, or leave it out.", mdsafe.Code(name))
+		}
+		spec.AnyCommit = true
 	}
 	return spec, nil
+}
+
+// overrideImage applies `--image` to spec: an AMI or compose id, `packit`
+// (the machine's own Packit target) or `packit:TARGET`.
+func overrideImage(spec *LaunchSpec, m Machine, image string) error {
+	switch target, fromPackit := strings.CutPrefix(image, PackitImagePrefix); {
+	case image == PackitImage:
+		if !m.Image.FromPackit() {
+			return refuse("Machine %s has a fixed image, so `--image packit` does not say which Packit build to launch. Name the `vm-image-build` target: `--image packit:TARGET`, e.g. `--image packit:fedora-39-x86_64`.", mdsafe.Code(spec.Machine))
+		}
+		spec.Image, spec.PackitTarget = "", m.Image.Packit
+	case fromPackit:
+		if !ValidPackitTarget(target) {
+			return refuse("%s: %s is not a `vm-image-build` target (like `fedora-39-x86_64`).", mdsafe.Code("--image "+image), mdsafe.Code(target))
+		}
+		spec.Image, spec.PackitTarget = "", target
+	case ValidImage(image):
+		spec.Image, spec.PackitTarget = image, ""
+	default:
+		return refuse("%s is neither an AMI id (`ami-…`) nor an Image Builder compose id (a UUID), nor `packit` or `packit:TARGET` for the image Packit built for this pull request.", mdsafe.Code("--image "+image))
+	}
+	return nil
 }
 
 func machineList(r *Repo) string {

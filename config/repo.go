@@ -40,8 +40,9 @@ type Access struct {
 
 // Machine is a named entry of a repo config.
 type Machine struct {
-	// Image is an AMI id or an Image Builder compose UUID.
-	Image        string   `yaml:"image"`
+	// Image is a fixed AMI id or Image Builder compose UUID, or the image
+	// Packit built for the PR's head.
+	Image        Image    `yaml:"image"`
 	Region       string   `yaml:"region"`
 	InstanceType string   `yaml:"instance_type"`
 	Lifetime     Duration `yaml:"lifetime"`
@@ -107,9 +108,7 @@ func (s *Server) checkMachine(name string, m Machine, project *Project, problems
 	if !machineNameRE.MatchString(name) || commands.IsReserved(name) {
 		problems.add("%s: a machine name is lower-case letters, digits, `.`, `_` or `-` and not a command word", at(""))
 	}
-	if !ValidImage(m.Image) {
-		problems.add("%s: %s is neither an AMI id (`ami-…`) nor an Image Builder compose UUID", at(".image"), mdsafe.Code(m.Image))
-	}
+	checkImage(m.Image, at, problems)
 	if m.SSHUser != "" && !sshUserRE.MatchString(m.SSHUser) {
 		problems.add("%s: %s is not a valid user name", at(".ssh_user"), mdsafe.Code(m.SSHUser))
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"path"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,9 +36,10 @@ type Server struct {
 	// UntrustedMessage is the one comment an untrusted project's PR gets.
 	UntrustedMessage string `yaml:"untrusted_message"`
 
-	GitHub GitHub `yaml:"github"`
-	Launch Launch `yaml:"launch"`
-	AWS    AWS    `yaml:"aws"`
+	GitHub GitHub       `yaml:"github"`
+	Launch Launch       `yaml:"launch"`
+	AWS    AWS          `yaml:"aws"`
+	Packit PackitConfig `yaml:"packit"`
 
 	Limits   Limits             `yaml:"limits"`
 	Profiles map[string]Profile `yaml:"profiles"`
@@ -84,6 +87,19 @@ type AWS struct {
 	RoleARN    string `yaml:"role_arn"`
 	ExternalID Secret `yaml:"external_id"`
 }
+
+// PackitConfig says whose vm-image-build check runs are Packit's.
+type PackitConfig struct {
+	// AppSlugs are the GitHub Apps whose check runs are trusted to carry
+	// Packit's image; a look-alike from any other app is ignored. Empty
+	// means DefaultPackitAppSlugs.
+	AppSlugs []string `yaml:"app_slugs"`
+}
+
+// DefaultPackitAppSlugs are Packit's production and staging GitHub Apps.
+var DefaultPackitAppSlugs = []string{"packit-as-a-service", "packit-as-a-service-stg"}
+
+var appSlugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 
 // Limits are instance-wide.
 type Limits struct {
@@ -216,6 +232,9 @@ func (s *Server) applyDefaults() {
 	if s.SweepGrace == 0 {
 		s.SweepGrace = Duration(30 * time.Minute)
 	}
+	if len(s.Packit.AppSlugs) == 0 {
+		s.Packit.AppSlugs = slices.Clone(DefaultPackitAppSlugs)
+	}
 	def(&s.PausedMessage, "`/launch` is paused by the operator of this packit-launch instance; please try again later.")
 	for name, p := range s.Profiles {
 		if p.ExtendStep == 0 {
@@ -278,6 +297,11 @@ func (s *Server) validate(problems *Problems) {
 		}
 		if pr.Limits.PerOwner < 0 || pr.Limits.PerRepo < 0 || pr.Limits.DailyInstanceHours < 0 {
 			problems.add("%s.limits: limits cannot be negative", at)
+		}
+	}
+	for i, slug := range s.Packit.AppSlugs {
+		if !appSlugRE.MatchString(slug) {
+			problems.add("packit.app_slugs[%d]: %q is not a GitHub App slug (lower-case letters, digits and -, as in https://github.com/apps/packit-as-a-service)", i, slug)
 		}
 	}
 	if s.SweepInterval.D() < 10*time.Second {
