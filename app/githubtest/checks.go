@@ -4,14 +4,18 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // CheckRun is a check run as the fake stores it.
 type CheckRun struct {
-	ID          int64
-	Repo        string
+	ID   int64
+	Repo string
+	// AppSlug is the GitHub App that made it: AppSlug for those the bot
+	// creates through the API, another app's for AddCheckRun.
+	AppSlug     string
 	Name        string
 	HeadSHA     string
 	Status      string // queued, in_progress or completed
@@ -210,7 +214,7 @@ func (s *Server) checkRunJSON(cr *CheckRun) map[string]any {
 			"annotations_url": fmt.Sprintf("https://api.github.com/repos/%s/check-runs/%d/annotations", cr.Repo, cr.ID),
 		},
 		"check_suite":   map[string]any{"id": rs.id},
-		"app":           map[string]any{"id": s.AppID, "slug": AppSlug, "name": AppSlug},
+		"app":           map[string]any{"id": s.appIDFor(cr.AppSlug), "slug": cr.AppSlug, "name": cr.AppSlug},
 		"pull_requests": pulls,
 	}
 }
@@ -226,7 +230,7 @@ func (s *Server) createCheckRun(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	now := s.now().UTC().Truncate(time.Second)
-	cr := &CheckRun{Repo: s.repo(repoName(r)).fullName, HeadSHA: *req.HeadSHA, Status: "queued", StartedAt: now}
+	cr := &CheckRun{Repo: s.repo(repoName(r)).fullName, AppSlug: AppSlug, HeadSHA: *req.HeadSHA, Status: "queued", StartedAt: now}
 	if req.StartedAt != nil {
 		cr.StartedAt = req.StartedAt.UTC()
 	}
@@ -259,6 +263,12 @@ func (s *Server) updateCheckRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
+	if cr.AppSlug != AppSlug {
+		// GitHub: an app may update only the check runs it created.
+		s.mu.Unlock()
+		writeError(w, http.StatusForbidden, "Resource not accessible by integration")
+		return
+	}
 	updated := *cr
 	if errs := s.apply(&updated, &req); len(errs) > 0 {
 		s.mu.Unlock()
@@ -286,17 +296,44 @@ func (s *Server) getCheckRun(w http.ResponseWriter, r *http.Request) {
 }
 
 // listCheckRunsForRef lists the check runs on a commit SHA (the fake knows
-// no branches here), newest first, filtered by check_name and status.
+// no branches here), newest first, filtered by check_name, status, app_id
+// and filter: latest (the default) keeps only the newest run of each name
+// and app, all keeps every run.
 func (s *Server) listCheckRunsForRef(w http.ResponseWriter, r *http.Request) {
 	ref, repo, q := r.PathValue("ref"), repoName(r), r.URL.Query()
+	filter := q.Get("filter")
+	if filter != "" && filter != "latest" && filter != "all" {
+		writeValidation(w, fieldError{Resource: "CheckRun", Field: "filter", Code: "invalid", Message: "filter must be latest or all"})
+		return
+	}
+	var appID int64
+	if v := q.Get("app_id"); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			writeValidation(w, fieldError{Resource: "CheckRun", Field: "app_id", Code: "invalid", Message: "app_id is not a number"})
+			return
+		}
+		appID = id
+	}
+	type nameApp struct{ name, app string }
+	seen := map[nameApp]bool{}
 	s.mu.Lock()
 	var all []map[string]any
 	ids := sortedIDs(s.checkRuns)
 	for i := len(ids) - 1; i >= 0; i-- {
 		cr := s.checkRuns[ids[i]]
-		if !strings.EqualFold(cr.Repo, repo) || cr.HeadSHA != ref ||
-			(q.Get("check_name") != "" && cr.Name != q.Get("check_name")) ||
-			(q.Get("status") != "" && cr.Status != q.Get("status")) {
+		if !strings.EqualFold(cr.Repo, repo) || cr.HeadSHA != ref {
+			continue
+		}
+		// GitHub picks the latest run per name and app before it filters.
+		key := nameApp{cr.Name, cr.AppSlug}
+		if filter != "all" && seen[key] {
+			continue
+		}
+		seen[key] = true
+		if (q.Get("check_name") != "" && cr.Name != q.Get("check_name")) ||
+			(q.Get("status") != "" && cr.Status != q.Get("status")) ||
+			(appID != 0 && s.appIDFor(cr.AppSlug) != appID) {
 			continue
 		}
 		all = append(all, s.checkRunJSON(cr))
@@ -306,4 +343,86 @@ func (s *Server) listCheckRunsForRef(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"total_count": len(all), "check_runs": append([]map[string]any{}, all[lo:hi]...),
 	})
+}
+
+// appIDFor is the id of the app with slug: the fake's own AppID for
+// AppSlug, a stable id of its own for any other. Callers hold mu.
+func (s *Server) appIDFor(slug string) int64 {
+	if slug == AppSlug {
+		return s.AppID
+	}
+	id, ok := s.appIDs[slug]
+	if !ok {
+		id = s.newID()
+		s.appIDs[slug] = id
+	}
+	return id
+}
+
+// AddCheckRun adds a check run made by another GitHub App, such as
+// Packit's `vm-image-build:<target>`, and returns it with its ID and times.
+// cr.AppSlug, Name and HeadSHA are required; Status defaults to queued, or
+// completed when a Conclusion is given; Title, Summary and the rest are
+// kept as given.
+func (s *Server) AddCheckRun(repo string, cr CheckRun) CheckRun {
+	if cr.AppSlug == "" || cr.Name == "" || cr.HeadSHA == "" {
+		panic("githubtest: AddCheckRun: AppSlug, Name and HeadSHA are required")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cr.Repo = s.repo(repo).fullName
+	cr.Actions = append([]CheckRunAction(nil), cr.Actions...)
+	now := s.now().UTC().Truncate(time.Second)
+	if cr.StartedAt.IsZero() {
+		cr.StartedAt = now
+	}
+	if cr.Status == "" {
+		cr.Status = "queued"
+		if cr.Conclusion != "" {
+			cr.Status = "completed"
+		}
+	}
+	settle(&cr, now, "AddCheckRun")
+	cr.ID = s.newID()
+	stored := cr
+	s.checkRuns[cr.ID] = &stored
+	return cr
+}
+
+// UpdateCheckRunAs changes a check run the way the app that made it would,
+// e.g. Packit moving its build from queued to in_progress to completed
+// with a conclusion and output. Completing it stamps CompletedAt (unless
+// update set it); anything but completed clears Conclusion and
+// CompletedAt. ID, Repo and AppSlug stay. It panics for an unknown run.
+func (s *Server) UpdateCheckRunAs(repo string, id int64, update func(*CheckRun)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cr := s.checkRuns[id]
+	if cr == nil || !strings.EqualFold(cr.Repo, repo) {
+		panic(fmt.Sprintf("githubtest: UpdateCheckRunAs: no check run %d in %s", id, repo))
+	}
+	updated := *cr
+	updated.Actions = append([]CheckRunAction(nil), cr.Actions...)
+	update(&updated)
+	updated.ID, updated.Repo, updated.AppSlug = cr.ID, cr.Repo, cr.AppSlug
+	settle(&updated, s.now().UTC().Truncate(time.Second), "UpdateCheckRunAs")
+	*cr = updated
+}
+
+// settle makes a check run's status, conclusion and completion time agree,
+// as GitHub keeps them; who names the caller for its panics.
+func settle(cr *CheckRun, now time.Time, who string) {
+	if !checkStatuses[cr.Status] {
+		panic(fmt.Sprintf("githubtest: %s: status %q is not queued, in_progress or completed", who, cr.Status))
+	}
+	if cr.Status != "completed" {
+		cr.Conclusion, cr.CompletedAt = "", time.Time{}
+		return
+	}
+	if !checkConclusions[cr.Conclusion] {
+		panic(fmt.Sprintf("githubtest: %s: a completed check run needs a conclusion, not %q", who, cr.Conclusion))
+	}
+	if cr.CompletedAt.IsZero() {
+		cr.CompletedAt = now
+	}
 }

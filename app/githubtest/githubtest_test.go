@@ -1089,3 +1089,227 @@ func TestConcurrentWritesGetDistinctIncreasingIDs(t *testing.T) {
 		}
 	}
 }
+
+// packitSummary is what Packit's vm-image-build check run says on success.
+const packitSummary = "Congratulations! Your image was successfully built.\n\n" +
+	"https://console.aws.amazon.com/ec2/v2/home?region=us-east-1#LaunchInstanceWizard:ami=ami-0123456789abcdef0"
+
+func TestPackitCheckRunLifecycle(t *testing.T) {
+	gh, client, _ := setup(t)
+	ctx := context.Background()
+	gh.SetPull(repo, githubtest.PullRequest{Number: 7, HeadSHA: sha})
+
+	added := gh.AddCheckRun(repo, githubtest.CheckRun{AppSlug: "packit-as-a-service", Name: "vm-image-build:fedora-39-x86_64", HeadSHA: sha})
+	if added.ID == 0 || added.Status != "queued" || added.StartedAt.IsZero() || !added.CompletedAt.IsZero() || added.Repo != repo {
+		t.Fatalf("AddCheckRun = %+v", added)
+	}
+	get := func() *github.CheckRun {
+		t.Helper()
+		cr, _, err := client.Checks.GetCheckRun(ctx, owner, name, added.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cr
+	}
+	if cr := get(); cr.GetApp().GetSlug() != "packit-as-a-service" || cr.GetApp().GetName() != "packit-as-a-service" ||
+		cr.GetApp().GetID() == gh.AppID || cr.GetApp().GetID() == 0 || cr.GetStatus() != "queued" {
+		t.Errorf("queued run = %s", cr)
+	}
+
+	gh.UpdateCheckRunAs(repo, added.ID, func(cr *githubtest.CheckRun) { cr.Status = "in_progress" })
+	if cr := get(); cr.GetStatus() != "in_progress" || cr.CompletedAt != nil {
+		t.Errorf("in progress run = %s", cr)
+	}
+	gh.UpdateCheckRunAs(repo, added.ID, func(cr *githubtest.CheckRun) {
+		cr.Status, cr.Conclusion = "completed", "success"
+		cr.Title, cr.Summary = "VM Image build is complete", packitSummary
+		cr.ID, cr.AppSlug = 99, "someone-else" // not changeable
+	})
+	cr := get()
+	if cr.GetStatus() != "completed" || cr.GetConclusion() != "success" || cr.CompletedAt == nil ||
+		cr.GetOutput().GetTitle() != "VM Image build is complete" || cr.GetOutput().GetSummary() != packitSummary ||
+		cr.GetApp().GetSlug() != "packit-as-a-service" || cr.GetID() != added.ID {
+		t.Errorf("completed run = %s", cr)
+	}
+
+	// The bot cannot change another app's check run, as on GitHub.
+	if _, _, err := client.Checks.UpdateCheckRun(ctx, owner, name, added.ID, github.UpdateCheckRunOptions{Name: "x", Status: github.String("queued")}); statusOf(err) != 403 {
+		t.Errorf("bot updating Packit's run: %v, want 403", err)
+	}
+	// The bot's own check runs carry the fake's own app.
+	own, _, err := client.Checks.CreateCheckRun(ctx, owner, name, github.CreateCheckRunOptions{Name: "packit-launch", HeadSHA: sha})
+	if err != nil || own.GetApp().GetSlug() != githubtest.AppSlug || own.GetApp().GetID() != gh.AppID {
+		t.Errorf("bot's run: %s, %v", own, err)
+	}
+	if runs := gh.CheckRuns(repo); len(runs) != 2 || runs[0].AppSlug != "packit-as-a-service" || runs[1].AppSlug != githubtest.AppSlug {
+		t.Errorf("CheckRuns = %+v", runs)
+	}
+
+	failed := gh.AddCheckRun(repo, githubtest.CheckRun{AppSlug: "packit-as-a-service", Name: "vm-image-build:fedora-40-x86_64", HeadSHA: sha,
+		Conclusion: "failure", Title: "VM Image build failed...", Summary: "boom"})
+	if failed.Status != "completed" || failed.CompletedAt.IsZero() {
+		t.Errorf("a run added with a conclusion = %+v", failed)
+	}
+	gh.UpdateCheckRunAs(repo, failed.ID, func(cr *githubtest.CheckRun) { cr.Status = "queued" }) // /packit vm-image-build again
+	if runs := gh.CheckRuns(repo); runs[2].Conclusion != "" || !runs[2].CompletedAt.IsZero() {
+		t.Errorf("re-queued run = %+v", runs[2])
+	}
+}
+
+func TestListCheckRunsForRefFilters(t *testing.T) {
+	gh, client, _ := setup(t)
+	ctx := context.Background()
+	const target = "vm-image-build:fedora-39-x86_64"
+	add := func(slug, checkName, conclusion string) int64 {
+		return gh.AddCheckRun(repo, githubtest.CheckRun{AppSlug: slug, Name: checkName, HeadSHA: sha, Conclusion: conclusion, Title: "t", Summary: "s"}).ID
+	}
+	oldFailed := add("packit-as-a-service", target, "failure")
+	newest := add("packit-as-a-service", target, "success")
+	lookAlike := add("github-actions", target, "success")
+	other := add("packit-as-a-service", "vm-image-build:fedora-40-x86_64", "")
+	gh.AddCheckRun(repo, githubtest.CheckRun{AppSlug: "packit-as-a-service", Name: target, HeadSHA: strings.Repeat("f", 40), Conclusion: "success"})
+
+	list := func(opts *github.ListCheckRunsOptions) []int64 {
+		t.Helper()
+		res, _, err := client.Checks.ListCheckRunsForRef(ctx, owner, name, sha, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, cr := range res.CheckRuns {
+			ids = append(ids, cr.GetID())
+		}
+		if res.GetTotal() != len(ids) {
+			t.Errorf("total_count %d, %d runs", res.GetTotal(), len(ids))
+		}
+		return ids
+	}
+	packitID := func() int64 {
+		res, _, err := client.Checks.ListCheckRunsForRef(ctx, owner, name, sha, &github.ListCheckRunsOptions{CheckName: github.String(target), Filter: github.String("all")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.CheckRuns[len(res.CheckRuns)-1].GetApp().GetID() // oldFailed is Packit's
+	}()
+	tests := []struct {
+		name string
+		opts *github.ListCheckRunsOptions
+		want []int64
+	}{
+		{"latest by default", nil, []int64{other, lookAlike, newest}},
+		{"latest", &github.ListCheckRunsOptions{Filter: github.String("latest")}, []int64{other, lookAlike, newest}},
+		{"all", &github.ListCheckRunsOptions{Filter: github.String("all")}, []int64{other, lookAlike, newest, oldFailed}},
+		{"by name, latest per app", &github.ListCheckRunsOptions{CheckName: github.String(target)}, []int64{lookAlike, newest}},
+		{"by name, all", &github.ListCheckRunsOptions{CheckName: github.String(target), Filter: github.String("all")}, []int64{lookAlike, newest, oldFailed}},
+		{"by status", &github.ListCheckRunsOptions{Status: github.String("queued")}, []int64{other}},
+		{"by app", &github.ListCheckRunsOptions{AppID: github.Int64(packitID), Filter: github.String("all")}, []int64{other, newest, oldFailed}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := list(tt.opts); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("ids = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	res, _, err := client.Checks.ListCheckRunsForRef(ctx, owner, name, sha, &github.ListCheckRunsOptions{CheckName: github.String(target)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cr := range res.CheckRuns {
+		if want := map[int64]string{newest: "packit-as-a-service", lookAlike: "github-actions"}[cr.GetID()]; cr.GetApp().GetSlug() != want {
+			t.Errorf("run %d made by %q, want %q", cr.GetID(), cr.GetApp().GetSlug(), want)
+		}
+	}
+	if _, _, err := client.Checks.ListCheckRunsForRef(ctx, owner, name, sha, &github.ListCheckRunsOptions{Filter: github.String("newest")}); statusOf(err) != 422 {
+		t.Errorf("unknown filter: %v, want 422", err)
+	}
+}
+
+func TestListCheckRunsForRefPagination(t *testing.T) {
+	gh, client, _ := setup(t)
+	ctx := context.Background()
+	var want []int64
+	for i := range 7 {
+		cr := gh.AddCheckRun(repo, githubtest.CheckRun{AppSlug: "packit-as-a-service", Name: fmt.Sprintf("vm-image-build:t%d", i), HeadSHA: sha})
+		want = append([]int64{cr.ID}, want...) // newest first
+	}
+	opts := &github.ListCheckRunsOptions{ListOptions: github.ListOptions{PerPage: 3}}
+	var got []int64
+	pages := 0
+	for {
+		res, resp, err := client.Checks.ListCheckRunsForRef(ctx, owner, name, sha, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if res.GetTotal() != 7 {
+			t.Errorf("total_count = %d, want 7", res.GetTotal())
+		}
+		for _, cr := range res.CheckRuns {
+			got = append(got, cr.GetID())
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	if pages != 3 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%d pages of %v, want 3 pages of %v", pages, got, want)
+	}
+}
+
+func TestPullCommits(t *testing.T) {
+	gh, client, _ := setup(t)
+	ctx := context.Background()
+	shaOf := func(c byte) string { return strings.Repeat(string(c), 40) }
+	list := func(number int, opts *github.ListOptions) ([]string, *github.Response, error) {
+		commits, resp, err := client.PullRequests.ListCommits(ctx, owner, name, number, opts)
+		var shas []string
+		for _, c := range commits {
+			shas = append(shas, c.GetSHA())
+			if c.GetCommit().GetMessage() == "" {
+				t.Errorf("commit %s without a message", c.GetSHA())
+			}
+		}
+		return shas, resp, err
+	}
+
+	gh.SetPull(repo, githubtest.PullRequest{Number: 7, HeadSHA: sha})
+	if got, _, err := list(7, nil); err != nil || fmt.Sprint(got) != fmt.Sprint([]string{sha}) {
+		t.Errorf("without SetPullCommits: %v, %v; want the head alone", got, err)
+	}
+
+	gh.SetPullCommits(repo, 7, shaOf('a'), shaOf('b'), shaOf('c'))
+	pr, _, err := client.PullRequests.Get(ctx, owner, name, 7)
+	if err != nil || pr.GetHead().GetSHA() != shaOf('c') {
+		t.Errorf("head after SetPullCommits = %q, %v; want the last commit", pr.GetHead().GetSHA(), err)
+	}
+	gh.SetPull(repo, githubtest.PullRequest{Number: 7, HeadSHA: shaOf('d')}) // a push
+	want := []string{shaOf('a'), shaOf('b'), shaOf('c'), shaOf('d')}
+	if got, _, err := list(7, nil); err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("after a push: %v, %v; want %v", got, err, want)
+	}
+
+	var got []string
+	opts := &github.ListOptions{PerPage: 3}
+	pages := 0
+	for {
+		shas, resp, err := list(7, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		got = append(got, shas...)
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	if pages != 2 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("paginated: %d pages of %v, want 2 pages of %v", pages, got, want)
+	}
+
+	if _, _, err := list(8, nil); statusOf(err) != 404 {
+		t.Errorf("unknown pull request: %v, want 404", err)
+	}
+}

@@ -19,7 +19,8 @@ type repoState struct {
 	defaultBranch string
 	perms         map[string]string // lower-case login -> role
 	pulls         map[int]PullRequest
-	issues        map[int]bool // plain issues (pull requests are in pulls)
+	commits       map[int][]string // a pull request's commits, oldest first, once SetPullCommits set them
+	issues        map[int]bool     // plain issues (pull requests are in pulls)
 	files         map[fileKey]string
 }
 
@@ -32,7 +33,7 @@ func (s *Server) repo(name string) *repoState {
 	if rs == nil {
 		rs = &repoState{
 			id: s.newID(), fullName: name, defaultBranch: DefaultBranch,
-			perms: map[string]string{}, pulls: map[int]PullRequest{}, issues: map[int]bool{}, files: map[fileKey]string{},
+			perms: map[string]string{}, pulls: map[int]PullRequest{}, commits: map[int][]string{}, issues: map[int]bool{}, files: map[fileKey]string{},
 		}
 		s.repos[key] = rs
 	}
@@ -144,7 +145,82 @@ func (s *Server) SetPull(repo string, pr PullRequest) PullRequest {
 	}
 	rs.pulls[pr.Number] = pr
 	delete(rs.issues, pr.Number)
+	if c := rs.commits[pr.Number]; len(c) > 0 && c[len(c)-1] != pr.HeadSHA {
+		rs.commits[pr.Number] = append(c, pr.HeadSHA) // a push
+	}
 	return pr
+}
+
+// SetPullCommits sets the commits of pull request number, oldest first,
+// and makes the last one its head. The pull request must exist (SetPull).
+// Without SetPullCommits a pull request has one commit, its head; once set,
+// a SetPull with a new HeadSHA adds that commit, as a push does.
+func (s *Server) SetPullCommits(repo string, number int, shas ...string) {
+	if len(shas) == 0 {
+		panic("githubtest: SetPullCommits: give at least one commit")
+	}
+	for _, sha := range shas {
+		if b, err := hex.DecodeString(sha); err != nil || len(b) != 20 {
+			panic(fmt.Sprintf("githubtest: SetPullCommits: %q is not a commit SHA", sha))
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs := s.repo(repo)
+	pr, ok := rs.pulls[number]
+	if !ok {
+		panic(fmt.Sprintf("githubtest: SetPullCommits: %s has no pull request #%d", repo, number))
+	}
+	rs.commits[number] = append([]string(nil), shas...)
+	pr.HeadSHA = shas[len(shas)-1]
+	rs.pulls[number] = pr
+}
+
+// pullCommits returns the commits of a pull request, oldest first.
+// Callers hold mu.
+func (rs *repoState) pullCommits(number int) []string {
+	if c := rs.commits[number]; len(c) > 0 {
+		return c
+	}
+	return []string{rs.pulls[number].HeadSHA}
+}
+
+// listPullCommits answers GET /repos/{o}/{r}/pulls/{n}/commits: the
+// commits oldest first, paginated (GitHub lists at most 250).
+func (s *Server) listPullCommits(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.PathValue("number"))
+	s.mu.Lock()
+	rs := s.repo(repoName(r))
+	pr, ok := rs.pulls[n]
+	if err != nil || !ok {
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	shas := rs.pullCommits(n)
+	shas = shas[max(0, len(shas)-250):]
+	author := s.userJSON(pr.User)
+	out := make([]map[string]any, 0, len(shas))
+	for i, sha := range shas {
+		parents := []map[string]any{}
+		if i > 0 {
+			parents = append(parents, map[string]any{"sha": shas[i-1]})
+		}
+		who := map[string]any{"name": pr.User, "email": pr.User + "@users.noreply.github.com", "date": timestamp(s.now())}
+		out = append(out, map[string]any{
+			"sha": sha, "node_id": "C_" + sha,
+			"url":      fmt.Sprintf("https://api.github.com/repos/%s/commits/%s", rs.fullName, sha),
+			"html_url": fmt.Sprintf("https://github.com/%s/commit/%s", rs.fullName, sha),
+			"commit": map[string]any{
+				"message": fmt.Sprintf("Commit %d of pull request #%d", i+1, n),
+				"author":  who, "committer": who,
+			},
+			"author": author, "committer": author, "parents": parents,
+		})
+	}
+	s.mu.Unlock()
+	lo, hi := paginate(w, r, len(out))
+	writeJSON(w, http.StatusOK, out[lo:hi])
 }
 
 // SetIssue makes number a plain issue of repo, so that comments can be

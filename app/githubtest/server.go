@@ -37,6 +37,14 @@
 // MaxCommentChars characters, and GitHub's limits on check runs (output
 // summary and text, actions and their fields) on create and update alike.
 //
+// Other apps' check runs (Packit's `vm-image-build:<target>` above all) are
+// played with AddCheckRun and UpdateCheckRunAs (queued → in_progress →
+// completed); each run carries the slug of the app that made it, the bot
+// may update only its own, and listing a commit's check runs honours
+// check_name, status, app_id and filter (latest, the default, or all). A
+// pull request's commits are its head alone unless SetPullCommits says
+// otherwise; a later SetPull with a new head adds it, as a push does.
+//
 // The app identity (AppID, PrivateKeyPEM) is fixed when the server is built;
 // NewServer uses one RSA key generated once per process so that many servers
 // stay cheap. Installation DefaultInstallationID exists from the start and may
@@ -112,6 +120,7 @@ type Server struct {
 	comments      map[int64]*Comment
 	reactions     map[int64][]reaction // by comment id
 	checkRuns     map[int64]*CheckRun
+	appIDs        map[string]int64 // other apps' ids, by slug
 	deliveries    []Delivery
 	calls         []Call
 	failures      []*Failure
@@ -185,6 +194,7 @@ func (s *Server) resetState() {
 	s.comments = map[int64]*Comment{}
 	s.reactions = map[int64][]reaction{}
 	s.checkRuns = map[int64]*CheckRun{}
+	s.appIDs = map[string]int64{}
 	s.deliveries = nil
 	s.calls = nil
 	s.failures = nil
@@ -469,6 +479,7 @@ func (s *Server) routes() http.Handler {
 	// Installation-token endpoints.
 	mux.HandleFunc("GET /repos/{owner}/{repo}/collaborators/{user}/permission", s.withRepo(s.getPermission))
 	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}", s.withRepo(s.getPull))
+	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}/commits", s.withRepo(s.listPullCommits))
 	mux.HandleFunc("GET /repos/{owner}/{repo}/contents/{path...}", s.withRepo(s.getContents))
 	mux.HandleFunc("GET /repos/{owner}/{repo}/issues/comments/{id}/reactions", s.withRepo(s.listReactions))
 	mux.HandleFunc("POST /repos/{owner}/{repo}/issues/comments/{id}/reactions", s.withRepo(s.createReaction))
