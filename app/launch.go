@@ -73,6 +73,8 @@ type Launches struct {
 	// StillTryingAfter is when a launch that has not got through to the
 	// Launch service or AWS tells its PR it is still being retried.
 	StillTryingAfter time.Duration
+	// PackitPollEvery is how often a launch waiting for Packit's build looks.
+	PackitPollEvery time.Duration
 	cfg              *config.Server
 	records          launchRecords
 	queue            scheduler
@@ -92,7 +94,7 @@ func (ls *Launches) Unblock() bool { return ls.blocked.Swap(nil) != nil }
 
 // NewLaunches wires the launch stage and the lifecycle after it.
 func NewLaunches(cfg *config.Server, recs launchRecords, q scheduler, prov provisioner, clients clientSource, log *slog.Logger) *Launches {
-	return &Launches{MaxRetry: launchRetries, StillTryingAfter: 3 * time.Minute, cfg: cfg, records: recs, queue: q, prov: prov, clients: clients, now: time.Now, log: log}
+	return &Launches{MaxRetry: launchRetries, StillTryingAfter: 3 * time.Minute, PackitPollEvery: packitPollEvery, cfg: cfg, records: recs, queue: q, prov: prov, clients: clients, now: time.Now, log: log}
 }
 
 // Register adds the launch and lifecycle jobs to a queue worker.
@@ -113,6 +115,7 @@ func (ls *Launches) Handlers() map[string]func(context.Context, []byte) error {
 		JobPRClosed:     ls.HandlePRClosed,
 		JobUninstalled:  ls.HandleInstallation,
 		JobReposRemoved: ls.HandleInstallation,
+		JobPackitWait:   ls.HandlePackitWait,
 	}
 	for kind, fn := range handlers {
 		handlers[kind] = holdingRateLimits(fn, ls.now, ls.log)
@@ -142,21 +145,29 @@ func (ls *Launches) Launch(ctx context.Context, req LaunchRequest) error {
 		return err
 	}
 	if l.CheckRunID == 0 && !l.State.Ended() {
+		title, summary := launchingTitle(l), launchingSummary(l)
+		if l.State == store.StateWaiting {
+			title, summary = waitingTitle(l), waitingText(l)
+		}
 		cr, _, err := t.gh.Checks.CreateCheckRun(ctx, t.owner, t.name, github.CreateCheckRunOptions{
 			Name:       checkRunName(l),
 			HeadSHA:    l.HeadSHA,
 			ExternalID: github.String(l.ID),
 			Status:     github.String("in_progress"),
 			StartedAt:  &github.Timestamp{Time: now},
-			Output:     &github.CheckRunOutput{Title: github.String(launchingTitle(l)), Summary: github.String(launchingSummary(l))},
+			Output:     &github.CheckRunOutput{Title: github.String(title), Summary: github.String(summary)},
 		})
 		if err != nil {
 			return fmt.Errorf("create check run: %w", err)
 		}
-		l.CheckRunID = cr.GetID()
-		if err := ls.records.SaveLaunch(ctx, l); err != nil {
+		saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error { x.CheckRunID = cr.GetID(); return nil })
+		if err != nil {
 			return err
 		}
+		*l = *saved
+	}
+	if l.State == store.StateWaiting {
+		return ls.startWaiting(ctx, t, l)
 	}
 	err = ls.queue.Enqueue(ctx, store.Job{Kind: JobLaunch, ID: "launch:" + l.ID, Payload: []byte(l.ID), Queue: store.QueueLifecycle, MaxRetry: ls.MaxRetry})
 	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
@@ -188,17 +199,22 @@ func (ls *Launches) record(ctx context.Context, req LaunchRequest, key SSHKey, n
 	if err := ls.checkQuotas(ctx, project, req.Job.User, req.Job.Repo, req.Spec.Lifetime, now); err != nil {
 		return nil, err
 	}
+	state := store.StateAccepted
+	if req.WaitForPackit {
+		state = store.StateWaiting
+	}
 	l, created, err := ls.records.CreateLaunch(ctx, &store.Launch{
 		Delivery: req.Job.Delivery, InstallationID: req.Job.InstallationID,
 		Owner: req.Job.User, Repo: req.Job.Repo, PR: req.Job.Number, HeadSHA: req.HeadSHA,
 		CommandCommentID: req.Job.CommentID, Command: req.Job.Line,
 		Machine: req.Spec.Machine, Image: req.Spec.Image, Region: req.Spec.Region, InstanceType: req.Spec.InstanceType,
+		PackitTarget: req.Spec.PackitTarget, PackitSHA: req.Packit.sha(), PackitBuildURL: req.Packit.url(),
 		SSHUser: req.Spec.SSHUser, Profile: req.Spec.Profile, LaunchTemplateID: req.Spec.LaunchTemplateID,
 		SecurityGroupIDs: req.Spec.SecurityGroupIDs, SubnetID: req.Spec.SubnetID, Project: project.Name(),
 		Lifetime: req.Spec.Lifetime, ExtendStep: req.Spec.ExtendStep,
 		KeyFingerprint: key.Fingerprint, KeyType: key.Type, KeyBody: key.Body,
 		CreatedAt: now, ExpiresAt: now.Add(req.Spec.Lifetime), HardExpiresAt: now.Add(req.Spec.MaxLifetime),
-		State: store.StateAccepted,
+		State: state,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("record launch: %w", err)
@@ -248,6 +264,9 @@ func (ls *Launches) HandleLaunch(ctx context.Context, payload []byte) error {
 		return err
 	}
 	t := newThread(gh, l.Repo, l.PR, l.CommandCommentID, l.Owner, l.Command, log)
+	if l.State == store.StateWaiting {
+		return nil // its Packit wait queues the launch when the image is there
+	}
 	if !l.State.Ended() && l.State != store.StateRunning {
 		err := ls.prov.Launch(ctx, l, func() { ls.tellSlow(ctx, t, l, nil) })
 		if errors.Is(err, provision.ErrEndedElsewhere) {

@@ -182,6 +182,9 @@ func (ls *Launches) HandleWarn(ctx context.Context, payload []byte) error {
 // terminate ends a launch's VM and shows it on the PR. A launch still in
 // flight is asked to end as soon as its VM is up (ErrStillLaunching).
 func (ls *Launches) terminate(ctx context.Context, l *store.Launch, reason string) error {
+	if l.State == store.StateWaiting {
+		return ls.ended(ctx, l, reason) // no VM yet: the wait ends
+	}
 	err := ls.prov.Terminate(ctx, l, reason)
 	if errors.Is(err, provision.ErrStillLaunching) {
 		if rerr := ls.records.RequestStop(ctx, l.ID, reason); rerr != nil {
@@ -230,8 +233,11 @@ func (ls *Launches) refresh(ctx context.Context, l *store.Launch) error {
 		return nil
 	}
 	body := readyComment(l, now)
-	if l.State.Ended() {
+	switch l.State {
+	case store.StateEnded:
 		body = endedComment(l)
+	case store.StateFailed:
+		body = failedComment(l)
 	}
 	id, err := t.Post(ctx, l.CommentID, body)
 	if errors.Is(err, errAnswerRefused) {
@@ -470,6 +476,10 @@ func (ls *Launches) stop(ctx context.Context, t *Thread, job CommandJob, launche
 		if err != nil {
 			return err
 		}
+		if l.InstanceID == "" {
+			lines = append(lines, fmt.Sprintf("`%s` (%s) is cancelled; it was still waiting for Packit's build.", l.ID, mdsafe.Code(l.Machine)))
+			continue
+		}
 		lines = append(lines, fmt.Sprintf("`%s` (%s) is terminated.", l.ID, mdsafe.Code(l.Machine)))
 	}
 	return t.Comment(ctx, fmt.Sprintf("%s %s", mdsafe.Mention(job.User), strings.Join(lines, "\n")))
@@ -594,6 +604,10 @@ func (ls *Launches) HandleInstallation(ctx context.Context, payload []byte) erro
 	var errs []error
 	for _, l := range liveOnly(mine) {
 		// The app can no longer write to the PR: end the VM and the record only.
+		if l.State == store.StateWaiting {
+			errs = append(errs, ls.prov.MarkEnded(ctx, l, reasonUninstalled))
+			continue
+		}
 		err := ls.prov.Terminate(ctx, l, reasonUninstalled)
 		if errors.Is(err, provision.ErrStillLaunching) {
 			err = ls.records.RequestStop(ctx, l.ID, reasonUninstalled)

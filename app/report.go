@@ -73,6 +73,9 @@ func details(l *store.Launch, now time.Time) string {
 	fmt.Fprintf(&b, "%s\n\n", connect(l))
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| machine | %s: %s |\n", mdsafe.Cell(l.Machine), what(l))
+	if l.PackitTarget != "" {
+		fmt.Fprintf(&b, "| image | %s |\n", packitBuildText(l))
+	}
 	fmt.Fprintf(&b, "| key | your GitHub key `%s` (%s) |\n", l.KeyFingerprint, strings.TrimPrefix(l.KeyType, "ssh-"))
 	fmt.Fprintf(&b, "| terminates | %s |\n", whenUTC(l.ExpiresAt, now))
 	fmt.Fprintf(&b, "| latest possible end | %s |\n", l.HardExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))
@@ -147,11 +150,18 @@ func slowSummary(l *store.Launch, cause string, until time.Time) string {
 }
 
 func endedTitle(l *store.Launch) string {
+	if l.InstanceID == "" {
+		return fmt.Sprintf("Launch of %s was cancelled", l.Machine)
+	}
 	return fmt.Sprintf("%s was terminated", l.Machine)
 }
 
-// endedText says when and why a VM ended.
+// endedText says when and why a VM ended (or a launch ended before it had one).
 func endedText(l *store.Launch) string {
+	if l.InstanceID == "" {
+		return fmt.Sprintf("Launch `%s` (%s) was cancelled at %s because %s; no VM was started.",
+			l.ID, mdsafe.Code(l.Machine), l.EndedAt.UTC().Format("2006-01-02 15:04 UTC"), l.EndReason)
+	}
 	return fmt.Sprintf("VM `%s` (%s, instance %s) was terminated at %s because %s.",
 		l.ID, mdsafe.Code(l.Machine), mdsafe.Code(l.InstanceID), l.EndedAt.UTC().Format("2006-01-02 15:04 UTC"), l.EndReason)
 }
@@ -198,4 +208,27 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// packitBuildText names the Packit build a launch takes its image from.
+func packitBuildText(l *store.Launch) string {
+	text := fmt.Sprintf("Packit's build %s of %s", mdsafe.Cell("vm-image-build:"+l.PackitTarget), shortSHA(l.PackitSHA))
+	if u := safeURL(l.PackitBuildURL); u != "#" {
+		text += fmt.Sprintf(" ([check run](%s))", u)
+	}
+	return text
+}
+
+func waitingTitle(l *store.Launch) string {
+	return fmt.Sprintf("Waiting for Packit's build of %s", l.PackitTarget)
+}
+
+// waitingText says what a waiting launch waits for and how to cancel it.
+func waitingText(l *store.Launch) string {
+	return fmt.Sprintf("I will launch %s (launch `%s`) when Packit's build %s of %s finishes: I check every minute, for up to %d hours. `/launch stop %s` cancels it.",
+		mdsafe.Code(l.Machine), l.ID, mdsafe.Code("vm-image-build:"+l.PackitTarget), shortSHA(l.PackitSHA), int(packitWaitFor.Hours()), l.ID)
+}
+
+func waitingComment(l *store.Launch) string {
+	return mdsafe.Mention(l.Owner) + " " + waitingText(l)
 }

@@ -51,6 +51,10 @@ type Launcher interface {
 type LaunchRequest struct {
 	Job  CommandJob
 	Spec config.LaunchSpec
+	// Packit is the build whose image the launch uses, or, with
+	// WaitForPackit, the build of the PR's head it waits for.
+	Packit        *packitBuild
+	WaitForPackit bool
 	// HeadSHA and BaseRef are the PR's at decision time.
 	HeadSHA string
 	BaseRef string
@@ -191,12 +195,19 @@ func (w *Worker) handle(ctx context.Context, t *Thread, job CommandJob, log *slo
 	if err != nil {
 		return err
 	}
+	var build *packitBuild
+	waiting := false
+	if spec.PackitTarget != "" {
+		if build, waiting, err = w.resolvePackit(ctx, t.gh, job.Repo, job.Number, pr.GetHead().GetSHA(), &spec); err != nil {
+			return err
+		}
+	}
 	log.Info("launch accepted", "machine", spec.Machine, "image", spec.Image, "type", spec.InstanceType, "region", spec.Region, "lifetime", spec.Lifetime)
 	if w.launcher == nil {
 		return refuse("Your request is allowed (machine %s, %s in %s), but this packit-launch instance is not set up to launch VMs yet. Please tell its operators.",
 			mdsafe.Code(spec.Machine), mdsafe.Code(spec.InstanceType), mdsafe.Code(spec.Region))
 	}
-	return w.launcher.Launch(ctx, LaunchRequest{Job: job, Spec: spec, HeadSHA: pr.GetHead().GetSHA(), BaseRef: base, Thread: t})
+	return w.launcher.Launch(ctx, LaunchRequest{Job: job, Spec: spec, HeadSHA: pr.GetHead().GetSHA(), BaseRef: base, Thread: t, Packit: build, WaitForPackit: waiting})
 }
 
 // readRepoConfig reads .packit-launch.yaml from the PR's base branch, never

@@ -18,6 +18,8 @@ import (
 type State string
 
 const (
+	// StateWaiting: decided and recorded, waiting for Packit's image build.
+	StateWaiting State = "waiting"
 	// StateAccepted: decided and recorded; nothing asked of the Launch service yet.
 	StateAccepted State = "accepted"
 	// StateLaunching: a reservation may exist (ReservationID is set once known).
@@ -46,8 +48,14 @@ type Launch struct {
 	CommandCommentID int64  `json:"command_comment_id"`
 	Command          string `json:"command"`
 
-	Machine          string   `json:"machine"`
-	Image            string   `json:"image"`
+	Machine string `json:"machine"`
+	Image   string `json:"image"`
+	// PackitTarget is set when the image is the one Packit built for the PR
+	// (its vm-image-build target); PackitSHA is the commit it was built
+	// from and PackitBuildURL Packit's check run.
+	PackitTarget     string   `json:"packit_target,omitempty"`
+	PackitSHA        string   `json:"packit_sha,omitempty"`
+	PackitBuildURL   string   `json:"packit_build_url,omitempty"`
 	Region           string   `json:"region"`
 	InstanceType     string   `json:"instance_type"`
 	SSHUser          string   `json:"ssh_user"`

@@ -39,13 +39,18 @@ func TestJobMetricsCountOutcomes(t *testing.T) {
 			t.Fatal("jobs never ran")
 		}
 	}
-	// A stopped worker has finished its jobs, counts included.
+	// Counted just after each handler returns: wait for the counts before
+	// stopping the worker (a job running while it stops counts as interrupted).
+	deadline := time.Now().Add(20 * time.Second)
+	for done() != done0+1 || failed() != failed0+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("jobs done %v→%v, failed %v→%v; want one more of each", done0, done(), failed0, failed())
+		}
+		time.Sleep(10 * time.Millisecond) // polling the counters
+	}
 	cancel()
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
-	}
-	if done() != done0+1 || failed() != failed0+1 {
-		t.Errorf("jobs done %v→%v, failed %v→%v; want one more of each", done0, done(), failed0, failed())
 	}
 }
 

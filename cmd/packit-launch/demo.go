@@ -55,11 +55,14 @@ const demoRepoConfig = `# .packit-launch.yaml on the base branch of demo/hello
 default: fedora
 machines:
   fedora:
-    image: %s
+    image: {from: packit, target: fedora-39-x86_64}   # the image Packit builds for the PR
     region: %s
     instance_type: t3.small
     ssh_user: fedora
 `
+
+// demoPackitCheck is Packit's check run for the demo's image build.
+const demoPackitCheck = "vm-image-build:fedora-39-x86_64"
 
 // demoWorld is everything the bot talks to in the demo, on 127.0.0.1:
 // moto_server for EC2, a fake GitHub with one open pull request and a
@@ -72,6 +75,8 @@ type demoWorld struct {
 	source     launchapitest.Source
 	serverYAML []byte
 	env        map[string]string // the settings that point the bot at this world
+	ami        string            // the image "Packit" builds
+	packitRun  int64             // Packit's check run on the PR's head, building
 }
 
 // startDemoWorld starts the world; stop ends all of it.
@@ -116,9 +121,13 @@ func startDemoWorld(ctx context.Context) (w *demoWorld, stop func(), err error) 
 	}
 	gh.SetInstallation(githubtest.DefaultInstallationID, demoRepo)
 	gh.SetPermission(demoRepo, demoUser, "write")
+	head := strings.Repeat("c0ffee", 6) + "c0ff"
 	gh.SetPull(demoRepo, githubtest.PullRequest{Number: demoPR, State: "open", Title: "Make hello friendlier", User: demoUser,
-		HeadSHA: strings.Repeat("c0ffee", 6) + "c0ff", HeadRef: "friendlier", BaseRef: "main"})
-	gh.SetFile(demoRepo, "main", config.RepoConfigPath, fmt.Sprintf(demoRepoConfig, ami, demoRegion))
+		HeadSHA: head, HeadRef: "friendlier", BaseRef: "main"})
+	gh.SetFile(demoRepo, "main", config.RepoConfigPath, fmt.Sprintf(demoRepoConfig, demoRegion))
+	// Someone commented /packit vm-image-build: Packit is building the head.
+	packitRun := gh.AddCheckRun(demoRepo, githubtest.CheckRun{AppSlug: "packit-as-a-service", HeadSHA: head, Name: demoPackitCheck,
+		Status: "in_progress", Title: "VM Image build is in progress", Summary: "Building the image in Image Builder."})
 	key, err := demoKey()
 	if err != nil {
 		return nil, nil, err
@@ -126,7 +135,7 @@ func startDemoWorld(ctx context.Context) (w *demoWorld, stop func(), err error) 
 	gh.SetKeys(demoUser, key+" "+demoUser+"@laptop")
 
 	return &demoWorld{
-		moto: moto, cloud: cloud, gh: gh, launch: launch, source: source,
+		moto: moto, cloud: cloud, gh: gh, launch: launch, source: source, ami: ami, packitRun: packitRun.ID,
 		serverYAML: fmt.Appendf(nil, demoServerConfig, base.LaunchTemplateID, base.SecurityGroupID, demoRegion),
 		env: map[string]string{
 			"GITHUB_APP_ID":         fmt.Sprint(gh.AppID),
@@ -167,7 +176,8 @@ func demo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 	botCtx, stopBot := context.WithCancel(ctx)
 	botDone := make(chan error, 1)
 	go func() {
-		botDone <- runBot(botCtx, bot{cfg: cfg, awsEndpoint: moto, awsCreds: ec2test.Credentials(), listening: func(a string) { addr <- a }}, log, true)
+		botDone <- runBot(botCtx, bot{cfg: cfg, awsEndpoint: moto, awsCreds: ec2test.Credentials(), listening: func(a string) { addr <- a },
+			packitPollEvery: 500 * time.Millisecond}, log, true)
 	}()
 	defer func() { stopBot(); <-botDone }()
 	var webhook string
@@ -180,10 +190,21 @@ func demo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	say("The bot listens on %s. Pull request %s#%d by @%s is open.\n", webhook, demoRepo, demoPR, demoUser)
+	say("The bot listens on %s. Pull request %s#%d by @%s is open, and Packit is building its VM image (check run %s).\n",
+		webhook, demoRepo, demoPR, demoUser, demoPackitCheck)
 
 	p := &demoPlay{gh: gh, webhook: webhook, out: stdout}
-	if err := p.command(ctx, "/launch", "your VM is ready"); err != nil {
+	if err := p.command(ctx, "/launch", "when Packit's build"); err != nil {
+		return err
+	}
+	say("Packit finishes its build and reports the image %s …\n", world.ami)
+	before := gh.Comments(demoRepo, demoPR)
+	gh.UpdateCheckRunAs(demoRepo, world.packitRun, func(c *githubtest.CheckRun) {
+		c.Status, c.Conclusion, c.Title = "completed", "success", "VM Image build is complete"
+		c.Summary = "Congratulations! Your image was successfully built.\n\n" +
+			fmt.Sprintf("https://console.aws.amazon.com/ec2/v2/home?region=%s#LaunchInstanceWizard:ami=%s\n", demoRegion, world.ami)
+	})
+	if err := p.await(ctx, before, 0, "/launch", "your VM is ready"); err != nil {
 		return err
 	}
 	if err := p.command(ctx, "/launch status", ""); err != nil {
@@ -226,9 +247,15 @@ func (p *demoPlay) command(ctx context.Context, line, until string) error {
 	if err := p.deliver(ctx, c, fmt.Sprintf("demo-%d", p.seq)); err != nil {
 		return err
 	}
+	return p.await(ctx, before, c.ID, line, until)
+}
+
+// await waits for the bot's answer to command (comment id, or 0 for none)
+// since before, and shows it.
+func (p *demoPlay) await(ctx context.Context, before []githubtest.Comment, command int64, line, until string) error {
 	for {
 		now := p.gh.Comments(demoRepo, demoPR)
-		answers := newAnswers(before, now, c.ID)
+		answers := newAnswers(before, now, command)
 		last := ""
 		if len(answers) > 0 {
 			last = answers[len(answers)-1].Body
@@ -237,7 +264,10 @@ func (p *demoPlay) command(ctx context.Context, line, until string) error {
 			for _, a := range answers {
 				fmt.Fprintf(p.out, "──── @%s answered:\n%s\n", a.User, indent(a.Body))
 			}
-			fmt.Fprintf(p.out, "  (reactions on the command: %s)\n\n", strings.Join(p.gh.Reactions(demoRepo, c.ID), " "))
+			if command != 0 {
+				fmt.Fprintf(p.out, "  (reactions on the command: %s)\n", strings.Join(p.gh.Reactions(demoRepo, command), " "))
+			}
+			fmt.Fprintln(p.out)
 			if failed && until != "" {
 				return fmt.Errorf("%q failed: see the answer above", line)
 			}

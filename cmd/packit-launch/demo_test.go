@@ -13,7 +13,9 @@ func TestDemoPlaysAWholeConversation(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exit code %d\n%s\n%s", code, out, errs)
 	}
-	for _, want := range []string{"your VM is ready", "ssh fedora@", "| running |", "`alice` stopped it", "completed neutral", "still running in (moto's) EC2: 0"} {
+	// The first scene is Packit's: /launch waits for the build, then launches its image.
+	for _, want := range []string{"when Packit's build `vm-image-build:fedora-39-x86_64`", "Packit finishes its build", "Packit's build `vm-image-build:fedora-39-x86_64` of `c0ffeec`",
+		"your VM is ready", "ssh fedora@", "| running |", "`alice` stopped it", "completed neutral", "still running in (moto's) EC2: 0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

@@ -40,6 +40,9 @@ type bot struct {
 	awsEndpoint string
 	awsCreds    aws.CredentialsProvider
 	listening   func(addr string)
+	// packitPollEvery, when set, replaces how often a launch waiting for
+	// Packit's build looks (the demo does not wait a minute).
+	packitPollEvery time.Duration
 }
 
 // runBot runs the bot until ctx ends.
@@ -232,6 +235,9 @@ func newLaunches(ctx context.Context, b bot, st *store.Store, inst *app.Installa
 	}
 	prov := provision.New(api, st, l.SourceID, provision.Options{Cloud: cloud}, log)
 	launches := app.NewLaunches(cfg, st, st.Queue(), prov, inst, log)
+	if b.packitPollEvery > 0 {
+		launches.PackitPollEvery = b.packitPollEvery
+	}
 	check := func(ctx context.Context) error {
 		return provision.CheckSetup(ctx, api, l.SourceID, l.CredentialsSetting(), cloud)
 	}
