@@ -75,14 +75,14 @@ type Launches struct {
 	StillTryingAfter time.Duration
 	// PackitPollEvery is how often a launch waiting for Packit's build looks.
 	PackitPollEvery time.Duration
-	cfg              *config.Server
-	records          launchRecords
-	queue            scheduler
-	prov             provisioner
-	clients          clientSource
-	now              func() time.Time
-	log              *slog.Logger
-	blocked          atomic.Pointer[string] // why new launches are refused, when the setup is broken
+	cfg             *config.Server
+	records         launchRecords
+	queue           scheduler
+	prov            provisioner
+	clients         clientSource
+	now             func() time.Time
+	log             *slog.Logger
+	blocked         atomic.Pointer[string] // why new launches are refused, when the setup is broken
 }
 
 // Block refuses new launches (the lifecycle of running VMs goes on) until

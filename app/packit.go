@@ -27,7 +27,7 @@ type packitBuild struct {
 	Region, AMI        string // from the output, on success
 }
 
-func (b packitBuild) done() bool      { return b.Status == "completed" }
+func (b packitBuild) done() bool { return b.Status == "completed" }
 
 // sha and url are a build's commit and check run, "" without a build.
 func (b *packitBuild) sha() string {
