@@ -151,21 +151,25 @@ func (ls *Launches) HandleExpire(ctx context.Context, payload []byte) error {
 	return ls.ended(ctx, l, reason)
 }
 
+// findLaunch reads a launch record; one that is gone (retention passed, or
+// never the bot's) is nil, which the lifecycle's jobs take as nothing to do.
+func (ls *Launches) findLaunch(ctx context.Context, id string) (*store.Launch, error) {
+	l, err := ls.records.GetLaunch(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return l, err
+}
+
 // HandleWarn tells the owner a VM ends soon, unless it was extended or ended.
 func (ls *Launches) HandleWarn(ctx context.Context, payload []byte) error {
 	var j warnJob
 	if err := json.Unmarshal(payload, &j); err != nil {
 		return store.SkipRetry(err)
 	}
-	l, err := ls.records.GetLaunch(ctx, j.LaunchID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	l, err := ls.findLaunch(ctx, j.LaunchID)
+	if err != nil || l == nil || l.State != store.StateRunning || !l.ExpiresAt.Equal(j.ExpiresAt) {
 		return err
-	}
-	if l.State != store.StateRunning || !l.ExpiresAt.Equal(j.ExpiresAt) {
-		return nil
 	}
 	t, err := ls.thread(ctx, l)
 	if err != nil {

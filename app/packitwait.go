@@ -60,15 +60,9 @@ func (ls *Launches) HandlePackitWait(ctx context.Context, payload []byte) error 
 	if err := json.Unmarshal(payload, &j); err != nil {
 		return store.SkipRetry(err)
 	}
-	l, err := ls.records.GetLaunch(ctx, j.LaunchID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if l.State != store.StateWaiting {
-		return nil // stopped, or already on its way
+	l, err := ls.findLaunch(ctx, j.LaunchID)
+	if err != nil || l == nil || l.State != store.StateWaiting {
+		return err // gone, stopped, or already on its way
 	}
 	t, err := ls.thread(ctx, l)
 	if err != nil {
