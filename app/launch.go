@@ -221,6 +221,8 @@ func (ls *Launches) record(ctx context.Context, req LaunchRequest, key SSHKey, n
 	}
 	if created {
 		ls.log.Info("launch recorded", "launch", l.ID, "repo", l.Repo, "pr", l.PR, "machine", l.Machine, "key", l.KeyFingerprint, "expires", l.ExpiresAt)
+	}
+	if created && l.State != store.StateWaiting { // a wait counts when its VM is launched
 		if _, err := ls.records.AddInstanceHours(ctx, l.Project, now, l.Lifetime.Hours()); err != nil {
 			ls.log.Warn("count instance-hours", "launch", l.ID, "err", err)
 		}

@@ -187,7 +187,7 @@ func (ls *Launches) HandleWarn(ctx context.Context, payload []byte) error {
 // flight is asked to end as soon as its VM is up (ErrStillLaunching).
 func (ls *Launches) terminate(ctx context.Context, l *store.Launch, reason string) error {
 	if l.State == store.StateWaiting {
-		return ls.ended(ctx, l, reason) // no VM yet: the wait ends
+		return ls.cancelWaiting(ctx, nil, l, reason, false) // no VM yet: the wait ends
 	}
 	err := ls.prov.Terminate(ctx, l, reason)
 	if errors.Is(err, provision.ErrStillLaunching) {
@@ -609,7 +609,15 @@ func (ls *Launches) HandleInstallation(ctx context.Context, payload []byte) erro
 	for _, l := range liveOnly(mine) {
 		// The app can no longer write to the PR: end the VM and the record only.
 		if l.State == store.StateWaiting {
-			errs = append(errs, ls.prov.MarkEnded(ctx, l, reasonUninstalled))
+			// No VM yet, and the PR can no longer be told: end the record only, if it still waits.
+			_, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+				if x.State != store.StateWaiting {
+					return store.ErrNoChange
+				}
+				x.State, x.EndedAt, x.EndReason = store.StateEnded, ls.now().UTC(), reasonUninstalled
+				return nil
+			})
+			errs = append(errs, err)
 			continue
 		}
 		err := ls.prov.Terminate(ctx, l, reasonUninstalled)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"regexp"
@@ -92,7 +93,7 @@ func packitBuilds(ctx context.Context, gh *github.Client, repo, sha, target stri
 		}
 	}
 	// Check run ids grow with time: the newest first.
-	slices.SortFunc(builds, func(a, b packitBuild) int { return int(b.ID - a.ID) })
+	slices.SortFunc(builds, func(a, b packitBuild) int { return cmp.Compare(b.ID, a.ID) })
 	return builds, lookalikes, nil
 }
 
@@ -117,6 +118,7 @@ func (w *Worker) resolvePackit(ctx context.Context, gh *github.Client, repo stri
 	if err != nil {
 		return nil, false, err
 	}
+	var headFailed error
 	if len(builds) > 0 {
 		b := builds[0]
 		switch {
@@ -125,10 +127,14 @@ func (w *Worker) resolvePackit(ctx context.Context, gh *github.Client, repo stri
 		case b.succeeded():
 			return &b, false, usePackitBuild(spec, b)
 		case b.Conclusion == "success":
-			return nil, false, refuse("Packit's build %s of %s succeeded but reported no AWS image (was it built for AWS?). See [its check run](%s).", check, shortSHA(b.SHA), safeURL(b.URL))
+			headFailed = refuse("Packit's build %s of %s succeeded but reported no AWS image (was it built for AWS?). See [its check run](%s).", check, shortSHA(b.SHA), safeURL(b.URL))
+		default:
+			headFailed = refuse("Packit's build %s of %s ended with %s. Comment `/packit vm-image-build` to build it again, then `/launch` (I wait for a build in progress).",
+				check, shortSHA(b.SHA), mdsafe.Code(b.Conclusion))
 		}
-		return nil, false, refuse("Packit's build %s of %s ended with %s. Comment `/packit vm-image-build` to build it again, then `/launch` (I wait for a build in progress).",
-			check, shortSHA(b.SHA), mdsafe.Code(b.Conclusion))
+		if !spec.AnyCommit {
+			return nil, false, headFailed
+		}
 	}
 	older, err := w.olderPackitBuild(ctx, gh, repo, number, headSHA, spec.PackitTarget, slugs)
 	if err != nil {
@@ -136,6 +142,9 @@ func (w *Worker) resolvePackit(ctx context.Context, gh *github.Client, repo stri
 	}
 	if older != nil && spec.AnyCommit {
 		return older, false, usePackitBuild(spec, *older)
+	}
+	if headFailed != nil {
+		return nil, false, headFailed
 	}
 	note := ""
 	if lookalikes > 0 {
@@ -204,7 +213,7 @@ func shortSHA(sha string) string { return mdsafe.Code(sha[:min(len(sha), 7)]) }
 // safeURL passes a URL GitHub gave into a markdown link only when it is a
 // plain https URL; otherwise the link goes nowhere.
 func safeURL(u string) string {
-	if strings.HasPrefix(u, "https://") && !strings.ContainsAny(u, " ()<>[]`\"'\n\\") {
+	if strings.HasPrefix(u, "https://") && !strings.ContainsAny(u, " ()<>[]`\"'|\n\r\t\\") {
 		return u
 	}
 	return "#"

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"net/http"
 
 	"strings"
 	"testing"
@@ -113,10 +114,16 @@ func TestPackitLaunchWaitsForTheBuildThenLaunchesIt(t *testing.T) {
 	if err != nil || len(out.Reservations) != 1 || aws.ToString(out.Reservations[0].Instances[0].ImageId) != e.ami {
 		t.Errorf("instance %s does not run Packit's image %s: %v", l.InstanceID, e.ami, err)
 	}
+	// The waiting comment says the build finished; the answer is a new
+	// comment, so that the person who waited hears of it.
 	comments := botComments(e.gh, "packit/ogr", 7)
-	if len(comments) != 1 || !strings.Contains(comments[0].Body, "your VM is ready") ||
-		!strings.Contains(comments[0].Body, "Packit's build `"+packitCheck+"` of `aaaaaaa` ([check run](https://github.com/") {
-		t.Errorf("ready comment (edited from the waiting one): %+v", comments)
+	if len(comments) != 2 || !strings.Contains(comments[0].Body, "finished; launching") || !strings.Contains(comments[1].Body, "your VM is ready") ||
+		!strings.Contains(comments[1].Body, "Packit's build `"+packitCheck+"` of `aaaaaaa` ([check run](https://github.com/") {
+		t.Errorf("comments: %+v", comments)
+	}
+	// Its lifetime starts when it is launched, not when it began to wait.
+	if life := l.ExpiresAt.Sub(l.CreatedAt); life < 2*time.Hour || life > 2*time.Hour+time.Minute || !l.CreatedAt.After(waiting.CreatedAt) {
+		t.Errorf("lifetime from %s to %s (waiting since %s)", l.CreatedAt, l.ExpiresAt, waiting.CreatedAt)
 	}
 }
 
@@ -137,9 +144,9 @@ func TestPackitFailedBuildIsReported(t *testing.T) {
 	e.command(c)
 	e.finishPackit(build, "failure")
 	l := e.waitState(e.launchOf(c).ID, store.StateFailed)
-	waitFor(t, func() bool {
+	waitFor(t, func() bool { // the waiting comment says so, and a new one tells the person
 		got := botComments(e.gh, "packit/ogr", 7)
-		return len(got) == 1 && strings.Contains(got[0].Body, "/packit vm-image-build")
+		return len(got) == 2 && strings.Contains(got[0].Body, "failed") && strings.Contains(got[1].Body, "/packit vm-image-build")
 	})
 	if cr := checkRunFor(t, e.gh, l.ID); cr.Status != "completed" || cr.Conclusion != "failure" {
 		t.Errorf("check run %s/%s", cr.Status, cr.Conclusion)
@@ -208,7 +215,7 @@ func TestPackitPushCancelsTheWait(t *testing.T) {
 	}
 	waitFor(t, func() bool {
 		got := botComments(e.gh, "packit/ogr", 7)
-		return len(got) == 1 && strings.Contains(got[0].Body, "was cancelled")
+		return len(got) == 2 && strings.Contains(got[0].Body, "was cancelled") && strings.Contains(got[1].Body, "a new push")
 	})
 }
 
@@ -233,5 +240,45 @@ func TestPackitStopCancelsAWaitingLaunch(t *testing.T) {
 	}
 	if cr := checkRunFor(t, e.gh, l.ID); cr.Status != "completed" || cr.Conclusion != "neutral" {
 		t.Errorf("check run %s/%s", cr.Status, cr.Conclusion)
+	}
+}
+
+// A poll that meets a GitHub outage does not end the wait: the next poll
+// comes all the same, and the launch goes ahead once GitHub answers.
+func TestPackitWaitSurvivesPollErrors(t *testing.T) {
+	e := newPackitEnv(t)
+	build := e.packitBuilding(headSHA)
+	c := defaultComment("/launch")
+	e.command(c)
+	waiting := e.waitState(e.launchOf(c).ID, store.StateWaiting)
+	e.gh.FailNext(http.MethodGet, "/repos/packit/ogr/pulls/7", http.StatusBadGateway, 20) // more than a job's retries
+	e.finishPackit(build, "success")
+	if l := e.waitState(waiting.ID, store.StateRunning); l.Image != e.ami {
+		t.Fatalf("image %s", l.Image)
+	}
+}
+
+// Packit's older name for the check run, vm-image-build-<target>, counts too.
+func TestPackitOlderCheckRunNameIsRead(t *testing.T) {
+	e := newPackitEnv(t)
+	e.gh.AddCheckRun("packit/ogr", githubtest.CheckRun{AppSlug: "packit-as-a-service", HeadSHA: headSHA, Name: "vm-image-build-" + packitTarget,
+		Status: "completed", Conclusion: "success", Title: "VM Image build is complete", Summary: packitSummary("us-east-1", e.ami)})
+	if l := e.launch(defaultComment("/launch")); l.State != store.StateRunning || l.Image != e.ami {
+		t.Fatalf("record: %s %s", l.State, l.Image)
+	}
+}
+
+// Who may launch is checked again when the build is done.
+func TestPackitPermissionIsCheckedAgainWhenTheBuildIsDone(t *testing.T) {
+	e := newPackitEnv(t)
+	build := e.packitBuilding(headSHA)
+	c := defaultComment("/launch")
+	e.command(c)
+	l := e.waitState(e.launchOf(c).ID, store.StateWaiting)
+	e.gh.SetPermission("packit/ogr", "alice", "read")
+	e.finishPackit(build, "success")
+	failed := e.waitState(l.ID, store.StateFailed)
+	if !strings.Contains(failed.Failure, "no longer launch") {
+		t.Errorf("failure %q", failed.Failure)
 	}
 }

@@ -8,7 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-github/v60/github"
+
 	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/mdsafe"
 	"github.com/packit/packit-launch/store"
 )
 
@@ -17,13 +20,30 @@ import (
 const JobPackitWait = "packit-wait"
 
 type packitWaitJob struct {
-	LaunchID string `json:"launch_id"`
+	LaunchID string    `json:"launch_id"`
+	At       time.Time `json:"at"` // the poll this job is; see store.Launch.PackitPollAt
 }
 
-// schedulePackitWait queues the next poll of a waiting launch.
+// schedulePackitWait makes the poll at `at` the waiting launch's one live
+// poll (an older one still queued then does nothing) and queues it.
 func (ls *Launches) schedulePackitWait(ctx context.Context, l *store.Launch, at time.Time) error {
-	payload, _ := json.Marshal(packitWaitJob{LaunchID: l.ID})
-	err := ls.queue.EnqueueAt(ctx, store.Job{Kind: JobPackitWait, ID: fmt.Sprintf("packit-wait:%s:%d", l.ID, at.Unix()), Payload: payload,
+	at = at.UTC().Truncate(time.Millisecond)
+	saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+		if x.State != store.StateWaiting {
+			return store.ErrNoChange
+		}
+		x.PackitPollAt = at
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*l = *saved
+	if l.State != store.StateWaiting {
+		return nil
+	}
+	payload, _ := json.Marshal(packitWaitJob{LaunchID: l.ID, At: at})
+	err = ls.queue.EnqueueAt(ctx, store.Job{Kind: JobPackitWait, ID: fmt.Sprintf("packit-wait:%s:%d", l.ID, at.UnixMilli()), Payload: payload,
 		Queue: store.QueueLifecycle, MaxRetry: 5}, at)
 	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
 		return fmt.Errorf("schedule Packit wait: %w", err)
@@ -32,7 +52,7 @@ func (ls *Launches) schedulePackitWait(ctx context.Context, l *store.Launch, at 
 }
 
 // startWaiting tells the PR that the launch waits for Packit's build (the
-// sticky comment the answer later replaces) and schedules the first poll.
+// sticky comment) and starts polling, once: a retried command finds both done.
 func (ls *Launches) startWaiting(ctx context.Context, t *Thread, l *store.Launch) error {
 	if !l.Reported {
 		id, err := t.Post(ctx, l.CommentID, waitingComment(l))
@@ -48,22 +68,46 @@ func (ls *Launches) startWaiting(ctx context.Context, t *Thread, l *store.Launch
 		}
 		*l = *saved
 	}
+	if !l.PackitPollAt.IsZero() {
+		return nil
+	}
 	return ls.schedulePackitWait(ctx, l, ls.now().Add(ls.PackitPollEvery))
 }
 
 // HandlePackitWait polls the build a waiting launch waits for: a new push or
 // a closed PR ends the wait, a failed build fails the launch, a successful
 // one is launched once the person may still launch; otherwise it polls
-// again, until packitWaitFor has passed.
+// again, until packitWaitFor has passed. A poll that fails (GitHub, Redis)
+// does not end the chain: the next poll is scheduled all the same.
 func (ls *Launches) HandlePackitWait(ctx context.Context, payload []byte) error {
 	var j packitWaitJob
 	if err := json.Unmarshal(payload, &j); err != nil {
 		return store.SkipRetry(err)
 	}
 	l, err := ls.findLaunch(ctx, j.LaunchID)
-	if err != nil || l == nil || l.State != store.StateWaiting {
-		return err // gone, stopped, or already on its way
+	if err != nil || l == nil {
+		return err
 	}
+	switch {
+	case l.State == store.StateAccepted && l.PackitTarget != "" && !l.Reported:
+		// An earlier run moved it on but may not have queued its launch.
+		return ls.queueLaunch(ctx, l)
+	case l.State != store.StateWaiting || !l.PackitPollAt.Equal(j.At.UTC().Truncate(time.Millisecond)):
+		return nil // stopped, on its way, or a stale duplicate poll
+	}
+	err = ls.pollPackit(ctx, l)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	ls.log.Warn("Packit wait: poll failed; polling again", "launch", l.ID, "err", err)
+	if serr := ls.schedulePackitWait(ctx, l, ls.now().Add(ls.PackitPollEvery)); serr != nil {
+		return errors.Join(err, serr) // retried as a job
+	}
+	return nil
+}
+
+// pollPackit is one look at a waiting launch's build.
+func (ls *Launches) pollPackit(ctx context.Context, l *store.Launch) error {
 	t, err := ls.thread(ctx, l)
 	if err != nil {
 		return err
@@ -71,7 +115,7 @@ func (ls *Launches) HandlePackitWait(ctx context.Context, payload []byte) error 
 	if reason, err := ls.records.StopRequested(ctx, l.ID); err != nil {
 		return err
 	} else if reason != "" {
-		return ls.ended(ctx, l, reason)
+		return ls.cancelWaiting(ctx, t, l, reason, false)
 	}
 	owner, name, _ := strings.Cut(l.Repo, "/")
 	pr, _, err := t.gh.PullRequests.Get(ctx, owner, name, l.PR)
@@ -80,9 +124,9 @@ func (ls *Launches) HandlePackitWait(ctx context.Context, payload []byte) error 
 	}
 	switch {
 	case pr.GetState() != "open":
-		return ls.ended(ctx, l, reasonPRClosed)
+		return ls.cancelWaiting(ctx, t, l, reasonPRClosed, true)
 	case pr.GetHead().GetSHA() != l.PackitSHA:
-		return ls.ended(ctx, l, fmt.Sprintf("a new push (%s) replaced the commit whose build it waited for; comment `/launch` again once Packit has built the new one", shortSHA(pr.GetHead().GetSHA())))
+		return ls.cancelWaiting(ctx, t, l, fmt.Sprintf("a new push (%s) replaced the commit whose build it waited for; comment `/launch` again once Packit has built the new one", shortSHA(pr.GetHead().GetSHA())), true)
 	}
 	builds, _, err := packitBuilds(ctx, t.gh, l.Repo, l.PackitSHA, l.PackitTarget, ls.cfg.Packit.AppSlugs)
 	if err != nil {
@@ -91,68 +135,134 @@ func (ls *Launches) HandlePackitWait(ctx context.Context, payload []byte) error 
 	now := ls.now()
 	if len(builds) == 0 || !builds[0].done() {
 		if now.Sub(l.CreatedAt) > packitWaitFor {
-			return ls.failWaiting(ctx, l, fmt.Sprintf("Packit's build did not finish within %s", packitWaitFor),
+			return ls.failWaiting(ctx, t, l, fmt.Sprintf("Packit's build did not finish within %s", packitWaitFor),
 				"Comment `/launch` again when the build has finished.")
 		}
 		return ls.schedulePackitWait(ctx, l, now.Add(ls.PackitPollEvery))
 	}
 	b := builds[0]
 	if !b.succeeded() {
-		return ls.failWaiting(ctx, l, fmt.Sprintf("Packit's build ended with %s and reported no AWS image", b.Conclusion),
+		return ls.failWaiting(ctx, t, l, fmt.Sprintf("Packit's build ended with %s and reported no AWS image", b.Conclusion),
 			"Comment `/packit vm-image-build` to build it again, then `/launch`.")
 	}
-	// Re-check who asked: access may have changed while it waited.
-	err = authorize(ctx, t.gh, ls.cfg, l.Repo, l.Owner, config.ActionLaunch, "")
-	var refusal *config.Refusal
-	if errors.As(err, &refusal) {
-		return ls.failWaiting(ctx, l, "the person who asked may no longer launch here", refusal.Reason)
-	}
-	if err != nil {
-		return err
+	if why, advice := ls.mayStillLaunch(ctx, t, l); why != "" {
+		return ls.failWaiting(ctx, t, l, why, advice)
 	}
 	if b.Region != l.Region {
-		return ls.failWaiting(ctx, l, fmt.Sprintf("Packit built the image in %s, but the machine launches in %s", b.Region, l.Region),
+		return ls.failWaiting(ctx, t, l, fmt.Sprintf("Packit built the image in %s, but the machine launches in %s", b.Region, l.Region),
 			"A maintainer can set the machine's `region` to the image's (if its profile allows it).")
 	}
 	started := false
-	_, err = ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
-		if x.State != store.StateWaiting {
-			started = false
+	saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+		started = x.State == store.StateWaiting
+		if !started {
 			return store.ErrNoChange
 		}
-		// Its lifetime starts now, not when it began to wait.
+		// Its lifetime starts now, not when it began to wait; the answer is
+		// a new comment, so that the person hears of it.
 		shift := now.Sub(x.CreatedAt)
 		x.CreatedAt, x.ExpiresAt, x.HardExpiresAt = now, x.ExpiresAt.Add(shift), x.HardExpiresAt.Add(shift)
-		x.Image, x.PackitBuildURL, x.State, x.Reported = b.AMI, b.URL, store.StateAccepted, false
-		started = true
+		x.Image, x.PackitBuildURL, x.State, x.Reported, x.CommentID = b.AMI, b.URL, store.StateAccepted, false, 0
 		return nil
 	})
 	if err != nil || !started {
 		return err
 	}
 	ls.log.Info("Packit's build finished; launching", "launch", l.ID, "image", b.AMI, "build", b.URL)
-	err = ls.queue.Enqueue(ctx, store.Job{Kind: JobLaunch, ID: "launch:" + l.ID, Payload: []byte(l.ID), Queue: store.QueueLifecycle, MaxRetry: ls.MaxRetry})
+	if _, err := ls.records.AddInstanceHours(ctx, saved.Project, now, saved.Lifetime.Hours()); err != nil {
+		ls.log.Warn("count instance-hours", "launch", l.ID, "err", err)
+	}
+	if _, err := t.Post(ctx, l.CommentID, fmt.Sprintf("%s Packit's build %s of %s finished; launching %s (launch `%s`).",
+		mdsafe.Mention(l.Owner), mdsafe.Code("vm-image-build:"+l.PackitTarget), shortSHA(l.PackitSHA), mdsafe.Code(l.Machine), l.ID)); err != nil {
+		t.log.Warn("edit the waiting comment", "err", err)
+	}
+	if err := ls.patchCheckRun(ctx, t, saved, "in_progress", "", launchingTitle(saved), launchingSummary(saved), []*github.CheckRunAction{}, now); err != nil {
+		t.log.Warn("show the launch on its check run", "err", err)
+	}
+	return ls.queueLaunch(ctx, saved)
+}
+
+// mayStillLaunch re-checks, when the build is done, what a /launch is
+// checked for: the instance, the project and the person may have changed
+// during the wait. A non-empty why says what stops it.
+func (ls *Launches) mayStillLaunch(ctx context.Context, t *Thread, l *store.Launch) (why, advice string) {
+	if _, ok := ls.cfg.ProjectFor(l.Repo); !ok {
+		return "this repository is no longer trusted by this instance", "Ask its operators."
+	}
+	if ls.cfg.Paused {
+		return "launching is paused by the operators", ls.cfg.PausedMessage
+	}
+	if reason := ls.blocked.Load(); reason != nil {
+		return "this instance's setup check is failing", "Please tell its operators; comment `/launch` again later."
+	}
+	err := authorize(ctx, t.gh, ls.cfg, l.Repo, l.Owner, config.ActionLaunch, "")
+	var refusal *config.Refusal
+	if errors.As(err, &refusal) {
+		return "you may no longer launch here", refusal.Reason
+	}
+	if err != nil {
+		return "your permission could not be checked", "Comment `/launch` again in a few minutes."
+	}
+	return "", ""
+}
+
+// queueLaunch queues a launch's job (once: the id dedupes).
+func (ls *Launches) queueLaunch(ctx context.Context, l *store.Launch) error {
+	err := ls.queue.Enqueue(ctx, store.Job{Kind: JobLaunch, ID: "launch:" + l.ID, Payload: []byte(l.ID), Queue: store.QueueLifecycle, MaxRetry: ls.MaxRetry})
 	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
 		return err
 	}
 	return nil
 }
 
-// failWaiting ends a waiting launch as failed, saying why and what to do.
-func (ls *Launches) failWaiting(ctx context.Context, l *store.Launch, failure, advice string) error {
+// cancelWaiting ends a launch that is still waiting, through the record's
+// guard: if it moved on meanwhile, it is stopped the way a launch is. tell
+// posts a new comment, for ends the person did not ask for.
+func (ls *Launches) cancelWaiting(ctx context.Context, t *Thread, l *store.Launch, reason string, tell bool) error {
 	now := ls.now().UTC()
+	cancelled := false
 	saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
-		if x.State != store.StateWaiting {
+		cancelled = x.State == store.StateWaiting
+		if !cancelled {
 			return store.ErrNoChange
 		}
-		x.State, x.Failure, x.FailureAdvice, x.EndedAt = store.StateFailed, failure, advice, now
+		x.State, x.EndedAt, x.EndReason = store.StateEnded, now, reason
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if saved.State != store.StateFailed {
-		return nil
+	*l = *saved
+	if !cancelled {
+		return ls.terminate(ctx, l, reason)
 	}
-	return ls.refresh(ctx, saved)
+	if err := ls.refresh(ctx, l); err != nil {
+		return err
+	}
+	if tell && t != nil {
+		return t.Comment(ctx, fmt.Sprintf("%s %s", mdsafe.Mention(l.Owner), endedText(l)))
+	}
+	return nil
+}
+
+// failWaiting ends a waiting launch as failed, saying why and what to do in
+// a new comment (the person may have waited hours).
+func (ls *Launches) failWaiting(ctx context.Context, t *Thread, l *store.Launch, failure, advice string) error {
+	now := ls.now().UTC()
+	failed := false
+	saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+		failed = x.State == store.StateWaiting
+		if !failed {
+			return store.ErrNoChange
+		}
+		x.State, x.Failure, x.FailureAdvice, x.EndedAt = store.StateFailed, failure, advice, now
+		return nil
+	})
+	if err != nil || !failed {
+		return err
+	}
+	if err := ls.refresh(ctx, saved); err != nil {
+		return err
+	}
+	return t.Comment(ctx, failedComment(saved))
 }

@@ -31,7 +31,11 @@ func failedTitle(l *store.Launch) string { return fmt.Sprintf("Launching %s fail
 
 // what describes the machine: image, type and region.
 func what(l *store.Launch) string {
-	return fmt.Sprintf("image %s, %s in %s", mdsafe.Code(l.Image), mdsafe.Code(l.InstanceType), mdsafe.Code(l.Region))
+	image := mdsafe.Code(l.Image)
+	if l.Image == "" && l.PackitTarget != "" {
+		image = "from Packit's build " + mdsafe.Code("vm-image-build:"+l.PackitTarget)
+	}
+	return fmt.Sprintf("image %s, %s in %s", image, mdsafe.Code(l.InstanceType), mdsafe.Code(l.Region))
 }
 
 // connect is the ssh command, or an honest note when no address is known.

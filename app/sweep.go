@@ -111,6 +111,11 @@ func (ls *Launches) settle(ctx context.Context, res provision.SweepResult, now t
 			err = ls.settleGone(ctx, l, now)
 		case (l.State == store.StateAccepted || l.State == store.StateLaunching) && now.Sub(l.CreatedAt) > stuckAfter:
 			err = ls.settleStuck(ctx, l, in, isLive, res.Listed[l.Region])
+		case l.State == store.StateWaiting && now.Sub(l.PackitPollAt) > 10*ls.PackitPollEvery:
+			// Its polls stopped (a worker lost it, or it was never scheduled):
+			// poll again; past its wait, the poll ends it.
+			ls.log.Warn("settle: a launch waiting for Packit had no poll; polling again", "launch", l.ID)
+			err = ls.schedulePackitWait(ctx, l, now)
 		}
 		if err != nil {
 			ls.log.Warn("settle", "launch", l.ID, "err", err)

@@ -53,17 +53,20 @@ type Launch struct {
 	// PackitTarget is set when the image is the one Packit built for the PR
 	// (its vm-image-build target); PackitSHA is the commit it was built
 	// from and PackitBuildURL Packit's check run.
-	PackitTarget     string   `json:"packit_target,omitempty"`
-	PackitSHA        string   `json:"packit_sha,omitempty"`
-	PackitBuildURL   string   `json:"packit_build_url,omitempty"`
-	Region           string   `json:"region"`
-	InstanceType     string   `json:"instance_type"`
-	SSHUser          string   `json:"ssh_user"`
-	Profile          string   `json:"profile"`
-	LaunchTemplateID string   `json:"launch_template_id,omitempty"` // the profile's base template
-	SecurityGroupIDs []string `json:"security_group_ids,omitempty"`
-	SubnetID         string   `json:"subnet_id,omitempty"`
-	Project          string   `json:"project"`
+	PackitTarget   string `json:"packit_target,omitempty"`
+	PackitSHA      string `json:"packit_sha,omitempty"`
+	PackitBuildURL string `json:"packit_build_url,omitempty"`
+	// PackitPollAt is when the one live poll of a waiting launch is due:
+	// a poll job for another time is a stale duplicate and does nothing.
+	PackitPollAt     time.Time `json:"packit_poll_at,omitzero"`
+	Region           string    `json:"region"`
+	InstanceType     string    `json:"instance_type"`
+	SSHUser          string    `json:"ssh_user"`
+	Profile          string    `json:"profile"`
+	LaunchTemplateID string    `json:"launch_template_id,omitempty"` // the profile's base template
+	SecurityGroupIDs []string  `json:"security_group_ids,omitempty"`
+	SubnetID         string    `json:"subnet_id,omitempty"`
+	Project          string    `json:"project"`
 	// TemplateID is the per-launch template the bot created for this launch.
 	TemplateID string        `json:"template_id,omitempty"`
 	Lifetime   time.Duration `json:"lifetime"`
