@@ -247,7 +247,10 @@ func (in *Intake) acceptButton(w http.ResponseWriter, r *http.Request, body []by
 		return
 	}
 	job := ButtonJob{Delivery: r.Header.Get("X-GitHub-Delivery"), InstallationID: ev.GetInstallation().GetID(), Repo: ev.GetRepo().GetFullName(), LaunchID: ev.GetCheckRun().GetExternalID(),
-		Action: ev.GetRequestedAction().Identifier, Sender: ev.GetSender().GetLogin()}
+		Action: ev.GetRequestedAction().Identifier, Sender: ev.GetSender().GetLogin(), CheckRunID: ev.GetCheckRun().GetID()}
+	if prs := ev.GetCheckRun().PullRequests; len(prs) > 0 {
+		job.PR = prs[0].GetNumber()
+	}
 	in.enqueue(w, r, JobButton, job, in.log.With("repo", job.Repo, "launch", job.LaunchID, "action", job.Action, "user", job.Sender))
 }
 

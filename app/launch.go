@@ -56,6 +56,7 @@ type provisioner interface {
 	Terminate(ctx context.Context, l *store.Launch, reason string) error
 	MarkEnded(ctx context.Context, l *store.Launch, reason string) error
 	TerminateInstance(ctx context.Context, region, instanceID string) error
+	InstanceTags(ctx context.Context, region, instanceID string) (map[string]string, error)
 	Extend(ctx context.Context, l *store.Launch, d time.Duration) error
 	Due(ctx context.Context, region, instanceID string, now time.Time) (due bool, expiresAt time.Time, gone bool, err error)
 	Sweep(ctx context.Context, regions []string, pol provision.Policy, now time.Time) (provision.SweepResult, error)
@@ -116,6 +117,7 @@ func (ls *Launches) Handlers() map[string]func(context.Context, []byte) error {
 		JobUninstalled:  ls.HandleInstallation,
 		JobReposRemoved: ls.HandleInstallation,
 		JobPackitWait:   ls.HandlePackitWait,
+		JobTellEnded:    ls.HandleTellEnded,
 	}
 	for kind, fn := range handlers {
 		handlers[kind] = holdingRateLimits(fn, ls.now, ls.log)

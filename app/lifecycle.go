@@ -58,6 +58,8 @@ type ButtonJob struct {
 	LaunchID       string `json:"launch_id"`
 	Action         string `json:"action"`
 	Sender         string `json:"sender"`
+	CheckRunID     int64  `json:"check_run_id,omitempty"`
+	PR             int    `json:"pr,omitempty"` // the check run's pull request, when GitHub names one
 }
 
 // PRClosedJob is a closed or merged pull request.
@@ -132,7 +134,12 @@ func (ls *Launches) HandleExpire(ctx context.Context, payload []byte) error {
 	}
 	l, err := ls.records.GetLaunch(ctx, j.LaunchID)
 	if errors.Is(err, store.ErrNotFound) {
-		ls.log.Warn("ended a VM without a launch record", "launch", j.LaunchID, "instance", j.InstanceID)
+		ls.log.Warn("ended a VM without a launch record; telling its PR from its tags", "launch", j.LaunchID, "instance", j.InstanceID)
+		if tags, err := ls.prov.InstanceTags(ctx, j.Region, j.InstanceID); err != nil {
+			ls.log.Warn("read the ended VM's tags", "launch", j.LaunchID, "err", err)
+		} else if vm, ok := EndedVMFromTags(j.InstanceID, tags, ls.now(), reasonExpired); ok {
+			ls.tellEnded(ctx, vm)
+		}
 		return nil
 	}
 	if err != nil {
@@ -493,6 +500,34 @@ func (ls *Launches) stop(ctx context.Context, t *Thread, job CommandJob, launche
 // its owner, so it names the person without mentioning them.
 func stoppedBy(user string) string { return mdsafe.Login(user) + " stopped it" }
 
+// answerEndedButton answers a button of a launch the bot no longer knows
+// (its record is gone): the check run is completed without buttons, and the
+// person is told, so that a click is never met with silence.
+func (ls *Launches) answerEndedButton(ctx context.Context, j ButtonJob) error {
+	gh, err := ls.clients.Client(ctx, j.InstallationID)
+	if err != nil {
+		return err
+	}
+	vm := EndedVM{LaunchID: j.LaunchID, Repo: j.Repo, PR: j.PR, CheckRunID: j.CheckRunID, EndedAt: ls.now().UTC()}
+	owner, name, _ := strings.Cut(j.Repo, "/")
+	if j.CheckRunID != 0 {
+		update := map[string]any{"status": "completed", "conclusion": "neutral", "completed_at": vm.EndedAt.Format(time.RFC3339), "actions": []any{},
+			"output": map[string]string{"title": "This VM has already ended", "summary": fmt.Sprintf("VM `%s` has already ended; its buttons do nothing now. Comment `/launch` for a new one.", mdsafe.Code(j.LaunchID))}}
+		req, err := gh.NewRequest(http.MethodPatch, fmt.Sprintf("repos/%s/%s/check-runs/%d", owner, name, j.CheckRunID), update)
+		if err == nil {
+			_, err = gh.Do(ctx, req, nil)
+		}
+		if err != nil && !permanent(err) {
+			return fmt.Errorf("update check run: %w", err)
+		}
+	}
+	if j.PR == 0 {
+		return nil
+	}
+	t := newThread(gh, j.Repo, j.PR, 0, j.Sender, "", ls.log)
+	return t.Comment(ctx, fmt.Sprintf("%s this VM (%s) has already ended, so its buttons do nothing now. Comment `/launch` for a new one.", mdsafe.Mention(j.Sender), mdsafe.Code(j.LaunchID)))
+}
+
 // buttonActions are the check run's buttons as config.Permit knows them.
 var buttonActions = map[string]config.Action{actionExtend: config.ActionExtend, actionTerminate: config.ActionStop}
 
@@ -505,7 +540,7 @@ func (ls *Launches) HandleButton(ctx context.Context, payload []byte) error {
 	}
 	l, err := ls.records.GetLaunch(ctx, j.LaunchID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil // not ours, or long gone
+		return ls.answerEndedButton(ctx, j)
 	}
 	if err != nil {
 		return err

@@ -151,7 +151,7 @@ func TestCheckRunButtons(t *testing.T) {
 	l := e.launch(defaultComment("/launch"))
 	post := func(identifier, sender string) {
 		t.Helper()
-		if status := e.post("check_run", buttonPayload("packit/ogr", l.ID, identifier, sender)); status != http.StatusAccepted {
+		if status := e.post("check_run", buttonPayload("packit/ogr", l.ID, identifier, sender, l.CheckRunID, l.PR)); status != http.StatusAccepted {
 			t.Fatalf("button: status %d", status)
 		}
 	}

@@ -20,6 +20,10 @@ var (
 		Name: "packit_launch_commands_total",
 		Help: "Commands handled, by command and outcome (answered; refused, with a comment saying why; failed: every retry failed and the PR got an apology; unanswered: not even the apology got through).",
 	}, []string{"command", "outcome"})
+	prUpdatesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "packit_launch_pr_told_without_record_total",
+		Help: "PRs told that a VM ended whose launch record was gone (sweeper, timer, vms terminate), by outcome (told; failed: the app was uninstalled, the repository is gone, or GitHub kept failing).",
+	}, []string{"outcome"})
 	rateLimitedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "packit_launch_github_rate_limited_total",
 		Help: "Jobs that hit GitHub's rate limit, by what became of them (held: queued again for the reset; not_held: the reset was over an hour away, retried as usual).",

@@ -119,11 +119,12 @@ func webhookRequest(event, delivery string, body []byte) *http.Request {
 }
 
 // buttonPayload is a check_run requested_action delivery for a launch's check run.
-func buttonPayload(repo, launchID, identifier, sender string) []byte {
+func buttonPayload(repo, launchID, identifier, sender string, checkRunID int64, pr int) []byte {
 	owner, name, _ := strings.Cut(repo, "/")
 	b, _ := json.Marshal(map[string]any{
-		"action":           "requested_action",
-		"check_run":        map[string]any{"id": 77, "name": "packit-launch (fedora)", "external_id": launchID, "status": "completed", "head_sha": strings.Repeat("a", 40)},
+		"action": "requested_action",
+		"check_run": map[string]any{"id": checkRunID, "name": "packit-launch (fedora)", "external_id": launchID, "status": "completed", "head_sha": strings.Repeat("a", 40),
+			"pull_requests": []map[string]any{{"number": pr, "head": map[string]any{"sha": strings.Repeat("a", 40)}, "base": map[string]any{"ref": "main"}}}},
 		"requested_action": map[string]any{"identifier": identifier},
 		"repository":       map[string]any{"name": name, "full_name": repo, "owner": map[string]any{"login": owner}},
 		"sender":           map[string]any{"login": sender, "type": "User"},

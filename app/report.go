@@ -90,7 +90,7 @@ func details(l *store.Launch, now time.Time) string {
 }
 
 func readyComment(l *store.Launch, now time.Time) string {
-	return fmt.Sprintf("%s your VM is ready 🚀\n\n%s", mdsafe.Mention(l.Owner), details(l, now))
+	return withMarker(l.ID, fmt.Sprintf("%s your VM is ready 🚀\n\n%s", mdsafe.Mention(l.Owner), details(l, now)))
 }
 
 func checkSummary(l *store.Launch, now time.Time) string {
@@ -119,7 +119,7 @@ func failureText(l *store.Launch) string {
 }
 
 func failedComment(l *store.Launch) string {
-	return fmt.Sprintf("%s %s", mdsafe.Mention(l.Owner), failureText(l))
+	return withMarker(l.ID, fmt.Sprintf("%s %s", mdsafe.Mention(l.Owner), failureText(l)))
 }
 
 // endReason says in a few words why a launch ended, for /launch status.
@@ -146,7 +146,7 @@ func slowText(l *store.Launch, cause string, until time.Time) string {
 }
 
 func slowComment(l *store.Launch, cause string, until time.Time) string {
-	return fmt.Sprintf("%s %s I will update this comment when the VM is ready or if it fails.", mdsafe.Mention(l.Owner), slowText(l, cause, until))
+	return withMarker(l.ID, fmt.Sprintf("%s %s I will update this comment when the VM is ready or if it fails.", mdsafe.Mention(l.Owner), slowText(l, cause, until)))
 }
 
 func slowSummary(l *store.Launch, cause string, until time.Time) string {
@@ -171,7 +171,7 @@ func endedText(l *store.Launch) string {
 }
 
 func endedComment(l *store.Launch) string {
-	return fmt.Sprintf("%s %s\n\nComment `/launch` for a new one.", mdsafe.Mention(l.Owner), endedText(l))
+	return withMarker(l.ID, fmt.Sprintf("%s %s\n\nComment `/launch` for a new one.", mdsafe.Mention(l.Owner), endedText(l)))
 }
 
 // statusComment lists a PR's VMs for /launch status.
@@ -234,5 +234,5 @@ func waitingText(l *store.Launch) string {
 }
 
 func waitingComment(l *store.Launch) string {
-	return mdsafe.Mention(l.Owner) + " " + waitingText(l)
+	return withMarker(l.ID, mdsafe.Mention(l.Owner)+" "+waitingText(l))
 }

@@ -47,8 +47,16 @@ func (ls *Launches) Sweep(ctx context.Context) {
 	}
 	defer unlock()
 	for _, s := range res.Swept {
-		if l, err := ls.records.GetLaunch(ctx, s.LaunchID); err == nil && !l.State.Ended() {
-			if err := ls.ended(ctx, l, reasonExpired+" (found by the sweeper: "+s.Reason+")"); err != nil {
+		reason := reasonExpired + " (found by the sweeper: " + s.Reason + ")"
+		l, err := ls.records.GetLaunch(ctx, s.LaunchID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// Its record is gone: its tags still say whose PR to tell.
+			if vm, ok := EndedVMFromTags(s.InstanceID, s.Tags, now, reason); ok {
+				ls.tellEnded(ctx, vm)
+			}
+		case err == nil && !l.State.Ended():
+			if err := ls.ended(ctx, l, reason); err != nil {
 				ls.log.Warn("sweep: report", "launch", l.ID, "err", err)
 			}
 		}

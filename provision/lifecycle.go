@@ -36,7 +36,7 @@ const EarlyTolerance = 30 * time.Second
 // and its volumes at birth, so a VM carries its own expiry before the bot
 // ever sees its id.
 func BirthTags(l *store.Launch) map[string]string {
-	return map[string]string{
+	tags := map[string]string{
 		ec2.TagManaged:       "true",
 		ec2.TagLaunch:        l.ID,
 		ec2.TagRepo:          l.Repo,
@@ -46,6 +46,10 @@ func BirthTags(l *store.Launch) map[string]string {
 		ec2.TagHardExpiresAt: formatTime(l.HardExpiresAt),
 		TagProfile:           l.Profile,
 	}
+	if l.CheckRunID != 0 {
+		tags[ec2.TagCheckRun] = strconv.FormatInt(l.CheckRunID, 10)
+	}
+	return tags
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -168,6 +172,16 @@ func (p *Provisioner) Due(ctx context.Context, region, instanceID string, now ti
 
 // TerminateInstance ends an instance known only by its tags (its record may
 // be gone).
+// InstanceTags are an instance's tags (terminated ones keep theirs for a
+// while): what is known of a launch whose record is gone.
+func (p *Provisioner) InstanceTags(ctx context.Context, region, instanceID string) (map[string]string, error) {
+	in, err := p.cloud.Describe(ctx, region, instanceID)
+	if err != nil || in == nil {
+		return nil, err
+	}
+	return in.Tags, nil
+}
+
 func (p *Provisioner) TerminateInstance(ctx context.Context, region, instanceID string) error {
 	if err := p.cloud.Terminate(ctx, region, instanceID); err != nil {
 		return err

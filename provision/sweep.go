@@ -36,6 +36,7 @@ func PolicyFor(cfg *config.Server) Policy {
 // Swept is a VM the sweeper terminated.
 type Swept struct {
 	LaunchID, Region, InstanceID, Reason string
+	Tags                                 map[string]string // the instance's: they tell its PR when the record is gone
 }
 
 // Overdue decides whether a managed instance must end now, and why. Pure.
@@ -89,7 +90,7 @@ func (p *Provisioner) Sweep(ctx context.Context, regions []string, pol Policy, n
 			}
 			terminatedTotal.WithLabelValues("sweeper").Inc()
 			p.log.Info("sweeper terminated a VM", "launch", in.Tags[ec2.TagLaunch], "instance", in.ID, "region", region, "reason", reason)
-			res.Swept = append(res.Swept, Swept{LaunchID: in.Tags[ec2.TagLaunch], Region: region, InstanceID: in.ID, Reason: reason})
+			res.Swept = append(res.Swept, Swept{LaunchID: in.Tags[ec2.TagLaunch], Region: region, InstanceID: in.ID, Reason: reason, Tags: in.Tags})
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,19 +11,42 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/google/go-github/v60/github"
 
+	"github.com/packit/packit-launch/app/githubtest"
 	"github.com/packit/packit-launch/provision/ec2"
 	"github.com/packit/packit-launch/provision/ec2/ec2test"
 )
 
 // TestOperatorAWSCommands runs `aws bootstrap`, `vms list` and `vms
 // terminate` against moto_server, configured the way an operator would:
-// through the AWS SDK's own environment.
+// through the AWS SDK's own environment. The terminated VM has no launch
+// record anywhere: its PR (on a fake GitHub) is told from its tags.
 func TestOperatorAWSCommands(t *testing.T) {
 	moto := ec2test.StartMoto(t)
 	dir := inDir(t)
-	for k, v := range map[string]string{"AWS_ENDPOINT_URL": moto, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ROLE_ARN": "", "REDIS_URL": ""} {
+	gh := githubtest.NewServer()
+	t.Cleanup(gh.Close)
+	for k, v := range map[string]string{"AWS_ENDPOINT_URL": moto, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ROLE_ARN": "", "REDIS_URL": "",
+		"GITHUB_APP_ID": fmt.Sprint(gh.AppID), "GITHUB_PRIVATE_KEY": string(gh.PrivateKeyPEM), "GITHUB_API_URL": gh.URL + "/"} {
 		t.Setenv(k, v)
+	}
+	// The PR as the bot left it: a check run with buttons and the sticky comment.
+	gh.SetPull("packit/ogr", githubtest.PullRequest{Number: 7, State: "open", HeadSHA: strings.Repeat("a", 40), HeadRef: "feature", BaseRef: "main"})
+	bot, err := gh.Client(githubtest.DefaultInstallationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, _, err := bot.Checks.CreateCheckRun(context.Background(), "packit", "ogr", github.CreateCheckRunOptions{Name: "packit-launch (fedora)", HeadSHA: strings.Repeat("a", 40),
+		ExternalID: github.String("k3x9p2ab"), Status: github.String("completed"), Conclusion: github.String("success"),
+		Actions: []*github.CheckRunAction{{Label: "Terminate", Description: "Terminate the VM now", Identifier: "terminate"}},
+		Output:  &github.CheckRunOutput{Title: github.String("fedora is running"), Summary: github.String("ssh fedora@192.0.2.1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sticky, _, err := bot.Issues.CreateComment(context.Background(), "packit", "ogr", 7, &github.IssueComment{Body: github.String("@alice your VM is ready\n\n[packit-launch]: #launch-k3x9p2ab")})
+	if err != nil {
+		t.Fatal(err)
 	}
 	cfgFile := filepath.Join(dir, "packit-launch.yaml")
 	os.WriteFile(cfgFile, []byte("profiles:\n  small:\n    instance_types: [t3.small]\n    regions: [us-east-1]\n    max_lifetime: 8h\n"), 0o600)
@@ -38,6 +62,7 @@ func TestOperatorAWSCommands(t *testing.T) {
 		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: []types.Tag{
 			{Key: aws.String(ec2.TagManaged), Value: aws.String("true")}, {Key: aws.String(ec2.TagLaunch), Value: aws.String("k3x9p2ab")},
 			{Key: aws.String(ec2.TagRepo), Value: aws.String("packit/ogr")}, {Key: aws.String(ec2.TagPR), Value: aws.String("7")},
+			{Key: aws.String(ec2.TagOwner), Value: aws.String("alice")}, {Key: aws.String(ec2.TagCheckRun), Value: aws.String(fmt.Sprint(cr.GetID()))},
 		}}},
 	})
 	if err != nil {
@@ -53,8 +78,16 @@ func TestOperatorAWSCommands(t *testing.T) {
 		t.Errorf("terminating an unknown id: %d %s", code, errs)
 	}
 	code, out, errs = runCmd("vms", "terminate", "k3x9p2ab")
-	if code != 0 || !strings.Contains(out, "terminated "+id) {
+	if code != 0 || !strings.Contains(out, "terminated "+id) || !strings.Contains(out, "told packit/ogr#7") {
 		t.Fatalf("vms terminate: %d\n%s\n%s", code, out, errs)
+	}
+	if c, _ := gh.Comment("packit/ogr", sticky.GetID()); !strings.Contains(c.Body, "was terminated") || !strings.Contains(c.Body, "an operator terminated it") {
+		t.Errorf("sticky comment after vms terminate:\n%s", c.Body)
+	}
+	for _, run := range gh.CheckRuns("packit/ogr") {
+		if run.ID == cr.GetID() && (run.Conclusion != "neutral" || len(run.Actions) != 0 || run.Name != "packit-launch (fedora)") {
+			t.Errorf("check run after vms terminate: %+v", run)
+		}
 	}
 	desc, err := cl.DescribeInstances(context.Background(), &awsec2.DescribeInstancesInput{InstanceIds: []string{id}})
 	if err != nil {

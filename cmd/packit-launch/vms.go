@@ -6,9 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/packit/packit-launch/app"
+	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/provision/ec2"
 )
 
@@ -52,21 +56,22 @@ func vms(ctx context.Context, args []string, stdout io.Writer) error {
 	if *all == (len(ids) > 0) {
 		return &badSetup{errors.New("vms terminate: give launch or instance ids, or --all")}
 	}
+	tell := prTeller(ctx, cfg, stdout)
 	var errs []error
 	for _, id := range ids {
-		if !terminateMatching(ctx, cloud, live, id, stdout, &errs) {
+		if !terminateMatching(ctx, cloud, live, id, stdout, &errs, tell) {
 			errs = append(errs, fmt.Errorf("%s: no live VM of the bot has this launch or instance id", id))
 		}
 	}
 	if *all {
 		for _, in := range live {
-			terminateMatching(ctx, cloud, []ec2.Instance{in}, in.ID, stdout, &errs)
+			terminateMatching(ctx, cloud, []ec2.Instance{in}, in.ID, stdout, &errs, tell)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func terminateMatching(ctx context.Context, cloud *ec2.Cloud, live []ec2.Instance, id string, stdout io.Writer, errs *[]error) bool {
+func terminateMatching(ctx context.Context, cloud *ec2.Cloud, live []ec2.Instance, id string, stdout io.Writer, errs *[]error, tell func(ec2.Instance)) bool {
 	found := false
 	for _, in := range live {
 		if in.ID != id && !strings.EqualFold(in.Tags[ec2.TagLaunch], id) {
@@ -78,8 +83,46 @@ func terminateMatching(ctx context.Context, cloud *ec2.Cloud, live []ec2.Instanc
 			continue
 		}
 		fmt.Fprintf(stdout, "terminated %s (launch %s) in %s\n", in.ID, orDash(in.Tags[ec2.TagLaunch]), in.Region)
+		tell(in)
 	}
 	return found
+}
+
+// prTeller tells a terminated VM's PR from its tags, when the GitHub App
+// settings are there; the VM is ended either way, and a PR that cannot be
+// told is only reported. (A VM with a record is settled by the sweeper too.)
+func prTeller(ctx context.Context, cfg *config.Server, stdout io.Writer) func(ec2.Instance) {
+	noop := func(ec2.Instance) {}
+	if cfg.GitHub.AppID == 0 || (cfg.GitHub.PrivateKey == "" && cfg.GitHub.PrivateKeyPath == "") {
+		fmt.Fprintln(stdout, "(the GitHub App settings are not set: the PRs of terminated VMs are told by the bot's sweeper only if it has their records)")
+		return noop
+	}
+	key, err := privateKey(cfg)
+	if err != nil {
+		fmt.Fprintf(stdout, "cannot tell PRs: %v\n", err)
+		return noop
+	}
+	inst, err := app.NewInstallations(cfg.GitHub.AppID, key, cfg.GitHub.APIURL)
+	if err != nil {
+		fmt.Fprintf(stdout, "cannot tell PRs: %v\n", err)
+		return noop
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return func(in ec2.Instance) {
+		vm, ok := app.EndedVMFromTags(in.ID, in.Tags, time.Now(), "an operator terminated it")
+		if !ok {
+			return
+		}
+		gh, err := inst.ForRepo(ctx, vm.Repo)
+		if err == nil {
+			err = app.TellEnded(ctx, gh, vm, log)
+		}
+		if err != nil {
+			fmt.Fprintf(stdout, "could not tell %s#%d: %v\n", vm.Repo, vm.PR, err)
+			return
+		}
+		fmt.Fprintf(stdout, "told %s#%d\n", vm.Repo, vm.PR)
+	}
 }
 
 func orDash(s string) string {

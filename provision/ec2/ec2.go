@@ -30,6 +30,7 @@ const (
 	TagOwner         = "packit-launch:owner"
 	TagExpiresAt     = "packit-launch:expires-at"      // RFC 3339 UTC
 	TagHardExpiresAt = "packit-launch:hard-expires-at" // RFC 3339 UTC
+	TagCheckRun      = "packit-launch:check-run-id"    // the launch's check run, so its PR can be told without Redis
 	TagTemplateOf    = "aws:ec2launchtemplate:id"      // set by EC2 itself
 )
 

@@ -1,0 +1,186 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bradleyfalzon/ghinstallation/v2"
+	"github.com/google/go-github/v60/github"
+
+	"github.com/packit/packit-launch/mdsafe"
+	"github.com/packit/packit-launch/provision/ec2"
+	"github.com/packit/packit-launch/store"
+)
+
+// A VM can end without its record: Redis was flushed or failed over, the
+// embedded store restarted, retention passed. Its tags still say whose it
+// was, so its PR is told all the same: the check run completed without
+// buttons, the sticky comment (found by its marker) saying so.
+
+// JobTellEnded is the queue kind of telling a PR that a VM without a record ended.
+const JobTellEnded = "tell-ended"
+
+// EndedVM is what a VM's tags say of a launch whose record is gone.
+type EndedVM struct {
+	LaunchID   string    `json:"launch_id"`
+	Repo       string    `json:"repo"`
+	PR         int       `json:"pr"`
+	Owner      string    `json:"owner"`
+	InstanceID string    `json:"instance_id"`
+	CheckRunID int64     `json:"check_run_id,omitempty"`
+	EndedAt    time.Time `json:"ended_at"`
+	Reason     string    `json:"reason"`
+}
+
+// EndedVMFromTags reads an ended VM's tags; ok is false when they do not
+// name a launch on a PR (not the bot's, or tags lost).
+func EndedVMFromTags(instanceID string, tags map[string]string, at time.Time, reason string) (EndedVM, bool) {
+	pr, err := strconv.Atoi(tags[ec2.TagPR])
+	vm := EndedVM{LaunchID: tags[ec2.TagLaunch], Repo: tags[ec2.TagRepo], PR: pr, Owner: tags[ec2.TagOwner],
+		InstanceID: instanceID, EndedAt: at.UTC(), Reason: reason}
+	vm.CheckRunID, _ = strconv.ParseInt(tags[ec2.TagCheckRun], 10, 64)
+	owner, name, _ := strings.Cut(vm.Repo, "/")
+	return vm, err == nil && pr > 0 && vm.LaunchID != "" && owner != "" && name != ""
+}
+
+// stickyMarker marks a launch's sticky comment so that it can be found
+// without the record: a link reference definition, which renders as nothing.
+func stickyMarker(launchID string) string { return "[packit-launch]: #launch-" + launchID }
+
+// withMarker ends a sticky comment body with its launch's marker.
+func withMarker(launchID, body string) string { return body + "\n\n" + stickyMarker(launchID) }
+
+// endedVMText says when and why a VM without a record ended.
+func endedVMText(vm EndedVM) string {
+	return fmt.Sprintf("VM `%s` (instance %s) was terminated at %s because %s.",
+		vm.LaunchID, mdsafe.Code(vm.InstanceID), vm.EndedAt.Format("2006-01-02 15:04 UTC"), vm.Reason)
+}
+
+// TellEnded puts an ended VM on its PR from its tags alone: the check run
+// completed without buttons, the sticky comment edited (or, if it cannot be
+// found, a new one). Termination never waits for it.
+func TellEnded(ctx context.Context, gh *github.Client, vm EndedVM, log *slog.Logger) error {
+	owner, name, _ := strings.Cut(vm.Repo, "/")
+	text := endedVMText(vm)
+	if vm.CheckRunID != 0 {
+		// No name: the check run keeps the one it has, which only the record knew.
+		update := map[string]any{
+			"status": "completed", "conclusion": "neutral", "completed_at": vm.EndedAt.Format(time.RFC3339),
+			"output":  map[string]string{"title": "The VM was terminated", "summary": text},
+			"actions": []any{},
+		}
+		req, err := gh.NewRequest(http.MethodPatch, fmt.Sprintf("repos/%s/%s/check-runs/%d", owner, name, vm.CheckRunID), update)
+		if err == nil {
+			_, err = gh.Do(ctx, req, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("update check run: %w", err)
+		}
+	}
+	t := newThread(gh, vm.Repo, vm.PR, 0, vm.Owner, "", log)
+	id, err := findSticky(ctx, gh, vm)
+	if err != nil {
+		return err
+	}
+	_, err = t.Post(ctx, id, withMarker(vm.LaunchID, fmt.Sprintf("%s %s\n\nComment `/launch` for a new one.", mdsafe.Mention(vm.Owner), text)))
+	if errors.Is(err, errAnswerRefused) {
+		log.Error("the PR could not be told a VM ended", "launch", vm.LaunchID, "err", err)
+		return nil
+	}
+	return err
+}
+
+// maxStickyPages bounds the search for a sticky comment (100 comments a page).
+const maxStickyPages = 10
+
+// findSticky finds the launch's sticky comment by its marker; 0 when none.
+func findSticky(ctx context.Context, gh *github.Client, vm EndedVM) (int64, error) {
+	owner, name, _ := strings.Cut(vm.Repo, "/")
+	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
+	for range maxStickyPages {
+		page, resp, err := gh.Issues.ListComments(ctx, owner, name, vm.PR, opts)
+		if err != nil {
+			return 0, fmt.Errorf("list comments: %w", err)
+		}
+		for _, c := range page {
+			// Only the bot's own: a person may quote the marker.
+			if c.GetUser().GetType() == "Bot" && strings.Contains(c.GetBody(), stickyMarker(vm.LaunchID)) {
+				return c.GetID(), nil
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	return 0, nil
+}
+
+// ForRepo is a client for the installation that covers repo, found with
+// the App's own JWT (a VM's tags name its repository, not its installation).
+func (i *Installations) ForRepo(ctx context.Context, repo string) (*github.Client, error) {
+	tr, err := ghinstallation.NewAppsTransport(i.base, i.appID, i.key)
+	if err != nil {
+		return nil, errors.New("cannot use the GitHub App private key")
+	}
+	tr.BaseURL = strings.TrimSuffix(i.baseURL.String(), "/")
+	app := github.NewClient(&http.Client{Transport: tr, Timeout: 30 * time.Second})
+	app.BaseURL = i.baseURL
+	owner, name, _ := strings.Cut(repo, "/")
+	inst, _, err := app.Apps.FindRepositoryInstallation(ctx, owner, name)
+	if err != nil {
+		return nil, fmt.Errorf("find the installation of %s: %w", repo, err)
+	}
+	return i.Client(ctx, inst.GetID())
+}
+
+// repoClients gives a client for the installation that covers a repository.
+type repoClients interface {
+	ForRepo(ctx context.Context, repo string) (*github.Client, error)
+}
+
+// tellEnded queues telling a PR that a VM without a record ended.
+func (ls *Launches) tellEnded(ctx context.Context, vm EndedVM) {
+	payload, _ := json.Marshal(vm)
+	err := ls.queue.Enqueue(ctx, store.Job{Kind: JobTellEnded, ID: "tell-ended:" + vm.LaunchID, Payload: payload, Queue: store.QueueLifecycle, MaxRetry: 3})
+	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
+		ls.log.Warn("queue telling the PR a VM ended", "launch", vm.LaunchID, "err", err)
+	}
+}
+
+// HandleTellEnded tells a PR that a VM without a record ended. A PR that
+// cannot be told (app uninstalled, repository gone) is logged and counted,
+// not retried forever.
+func (ls *Launches) HandleTellEnded(ctx context.Context, payload []byte) error {
+	var vm EndedVM
+	if err := json.Unmarshal(payload, &vm); err != nil {
+		return store.SkipRetry(err)
+	}
+	rc, ok := ls.clients.(repoClients)
+	if !ok {
+		return store.SkipRetry(errors.New("no way to find a repository's installation"))
+	}
+	gh, err := rc.ForRepo(ctx, vm.Repo)
+	if err == nil {
+		err = TellEnded(ctx, gh, vm, ls.log)
+	}
+	switch {
+	case err == nil:
+		prUpdatesTotal.WithLabelValues("told").Inc()
+		return nil
+	case permanent(err) || isNotFound(err):
+		ls.log.Warn("the PR of a VM without a record cannot be told", "launch", vm.LaunchID, "repo", vm.Repo, "pr", vm.PR, "err", err)
+		prUpdatesTotal.WithLabelValues("failed").Inc()
+		return store.SkipRetry(err)
+	case store.FinalAttempt(ctx):
+		prUpdatesTotal.WithLabelValues("failed").Inc()
+	}
+	return err
+}
