@@ -37,8 +37,16 @@ wrk.method = "POST"
 local f = io.open("$work/body.json", "rb"); wrk.body = f:read("*a"); f:close()
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-GitHub-Event"] = "issue_comment"
-wrk.headers["X-GitHub-Delivery"] = "load"
 wrk.headers["X-Hub-Signature-256"] = "sha256=$sig"
+-- A delivery id of its own per request, as GitHub sends: a repeated id
+-- would be a duplicate (answered 200, nothing queued) for a command.
+counter = 0
+thread_id = math.random(1e9)
+request = function()
+  counter = counter + 1
+  wrk.headers["X-GitHub-Delivery"] = "load-" .. thread_id .. "-" .. counter
+  return wrk.format()
+end
 done = function(summary, latency, requests)
   io.write(string.format("non-2xx or errors: %d\n", summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
