@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -39,15 +40,22 @@ type EndedVM struct {
 	Reason     string    `json:"reason"`
 }
 
+// Tag values are set by the bot, but anyone with access to the account can
+// set tags too: only well-formed ones are believed.
+var (
+	launchIDRE = regexp.MustCompile(`^[23456789abcdefghjkmnpqrstuvwxyz]{8}$`)
+	repoRE     = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$`)
+	loginRE    = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`)
+)
+
 // EndedVMFromTags reads an ended VM's tags; ok is false when they do not
-// name a launch on a PR (not the bot's, or tags lost).
+// name a launch on a PR (not the bot's, tags lost or not well-formed).
 func EndedVMFromTags(instanceID string, tags map[string]string, at time.Time, reason string) (EndedVM, bool) {
 	pr, err := strconv.Atoi(tags[ec2.TagPR])
 	vm := EndedVM{LaunchID: tags[ec2.TagLaunch], Repo: tags[ec2.TagRepo], PR: pr, Owner: tags[ec2.TagOwner],
 		InstanceID: instanceID, EndedAt: at.UTC(), Reason: reason}
 	vm.CheckRunID, _ = strconv.ParseInt(tags[ec2.TagCheckRun], 10, 64)
-	owner, name, _ := strings.Cut(vm.Repo, "/")
-	return vm, err == nil && pr > 0 && vm.LaunchID != "" && owner != "" && name != ""
+	return vm, err == nil && pr > 0 && launchIDRE.MatchString(vm.LaunchID) && repoRE.MatchString(vm.Repo) && loginRE.MatchString(vm.Owner)
 }
 
 // stickyMarker marks a launch's sticky comment so that it can be found
@@ -59,14 +67,19 @@ func withMarker(launchID, body string) string { return body + "\n\n" + stickyMar
 
 // endedVMText says when and why a VM without a record ended.
 func endedVMText(vm EndedVM) string {
-	return fmt.Sprintf("VM `%s` (instance %s) was terminated at %s because %s.",
-		vm.LaunchID, mdsafe.Code(vm.InstanceID), vm.EndedAt.Format("2006-01-02 15:04 UTC"), vm.Reason)
+	return fmt.Sprintf("VM %s (instance %s) was terminated at %s because %s.",
+		mdsafe.Code(vm.LaunchID), mdsafe.Code(vm.InstanceID), vm.EndedAt.Format("2006-01-02 15:04 UTC"), vm.Reason)
 }
 
 // TellEnded puts an ended VM on its PR from its tags alone: the check run
-// completed without buttons, the sticky comment edited (or, if it cannot be
-// found, a new one). Termination never waits for it.
-func TellEnded(ctx context.Context, gh *github.Client, vm EndedVM, log *slog.Logger) error {
+// completed without buttons, and the sticky comment (one of botLogin's)
+// edited, or, if it cannot be found, a new one; each is tried whatever
+// becomes of the other. Termination never waits for it.
+func TellEnded(ctx context.Context, gh *github.Client, botLogin string, vm EndedVM, log *slog.Logger) error {
+	return errors.Join(endCheckRun(ctx, gh, vm), endSticky(ctx, gh, botLogin, vm, log))
+}
+
+func endCheckRun(ctx context.Context, gh *github.Client, vm EndedVM) error {
 	owner, name, _ := strings.Cut(vm.Repo, "/")
 	text := endedVMText(vm)
 	if vm.CheckRunID != 0 {
@@ -84,12 +97,16 @@ func TellEnded(ctx context.Context, gh *github.Client, vm EndedVM, log *slog.Log
 			return fmt.Errorf("update check run: %w", err)
 		}
 	}
+	return nil
+}
+
+func endSticky(ctx context.Context, gh *github.Client, botLogin string, vm EndedVM, log *slog.Logger) error {
 	t := newThread(gh, vm.Repo, vm.PR, 0, vm.Owner, "", log)
-	id, err := findSticky(ctx, gh, vm)
+	id, err := findSticky(ctx, gh, botLogin, vm)
 	if err != nil {
 		return err
 	}
-	_, err = t.Post(ctx, id, withMarker(vm.LaunchID, fmt.Sprintf("%s %s\n\nComment `/launch` for a new one.", mdsafe.Mention(vm.Owner), text)))
+	_, err = t.Post(ctx, id, withMarker(vm.LaunchID, fmt.Sprintf("%s %s\n\nComment `/launch` for a new one.", mdsafe.Mention(vm.Owner), endedVMText(vm))))
 	if errors.Is(err, errAnswerRefused) {
 		log.Error("the PR could not be told a VM ended", "launch", vm.LaunchID, "err", err)
 		return nil
@@ -100,8 +117,10 @@ func TellEnded(ctx context.Context, gh *github.Client, vm EndedVM, log *slog.Log
 // maxStickyPages bounds the search for a sticky comment (100 comments a page).
 const maxStickyPages = 10
 
-// findSticky finds the launch's sticky comment by its marker; 0 when none.
-func findSticky(ctx context.Context, gh *github.Client, vm EndedVM) (int64, error) {
+// findSticky finds the launch's sticky comment by its marker among
+// botLogin's comments (the marker is public: another app's bot may quote
+// it); 0 when none. Launches from before the marker have none.
+func findSticky(ctx context.Context, gh *github.Client, botLogin string, vm EndedVM) (int64, error) {
 	owner, name, _ := strings.Cut(vm.Repo, "/")
 	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
 	for range maxStickyPages {
@@ -110,8 +129,7 @@ func findSticky(ctx context.Context, gh *github.Client, vm EndedVM) (int64, erro
 			return 0, fmt.Errorf("list comments: %w", err)
 		}
 		for _, c := range page {
-			// Only the bot's own: a person may quote the marker.
-			if c.GetUser().GetType() == "Bot" && strings.Contains(c.GetBody(), stickyMarker(vm.LaunchID)) {
+			if strings.EqualFold(c.GetUser().GetLogin(), botLogin) && strings.Contains(c.GetBody(), stickyMarker(vm.LaunchID)) {
 				return c.GetID(), nil
 			}
 		}
@@ -124,26 +142,32 @@ func findSticky(ctx context.Context, gh *github.Client, vm EndedVM) (int64, erro
 }
 
 // ForRepo is a client for the installation that covers repo, found with
-// the App's own JWT (a VM's tags name its repository, not its installation).
-func (i *Installations) ForRepo(ctx context.Context, repo string) (*github.Client, error) {
+// the App's own JWT (a VM's tags name its repository, not its
+// installation), and the login the App comments as.
+func (i *Installations) ForRepo(ctx context.Context, repo string) (*github.Client, string, error) {
 	tr, err := ghinstallation.NewAppsTransport(i.base, i.appID, i.key)
 	if err != nil {
-		return nil, errors.New("cannot use the GitHub App private key")
+		return nil, "", errors.New("cannot use the GitHub App private key")
 	}
 	tr.BaseURL = strings.TrimSuffix(i.baseURL.String(), "/")
 	app := github.NewClient(&http.Client{Transport: tr, Timeout: 30 * time.Second})
 	app.BaseURL = i.baseURL
+	self, _, err := app.Apps.Get(ctx, "")
+	if err != nil {
+		return nil, "", fmt.Errorf("read the GitHub App: %w", err)
+	}
 	owner, name, _ := strings.Cut(repo, "/")
 	inst, _, err := app.Apps.FindRepositoryInstallation(ctx, owner, name)
 	if err != nil {
-		return nil, fmt.Errorf("find the installation of %s: %w", repo, err)
+		return nil, "", fmt.Errorf("find the installation of %s: %w", repo, err)
 	}
-	return i.Client(ctx, inst.GetID())
+	gh, err := i.Client(ctx, inst.GetID())
+	return gh, self.GetSlug() + "[bot]", err
 }
 
 // repoClients gives a client for the installation that covers a repository.
 type repoClients interface {
-	ForRepo(ctx context.Context, repo string) (*github.Client, error)
+	ForRepo(ctx context.Context, repo string) (*github.Client, string, error)
 }
 
 // tellEnded queues telling a PR that a VM without a record ended.
@@ -167,9 +191,9 @@ func (ls *Launches) HandleTellEnded(ctx context.Context, payload []byte) error {
 	if !ok {
 		return store.SkipRetry(errors.New("no way to find a repository's installation"))
 	}
-	gh, err := rc.ForRepo(ctx, vm.Repo)
+	gh, bot, err := rc.ForRepo(ctx, vm.Repo)
 	if err == nil {
-		err = TellEnded(ctx, gh, vm, ls.log)
+		err = TellEnded(ctx, gh, bot, vm, ls.log)
 	}
 	switch {
 	case err == nil:

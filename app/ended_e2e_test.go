@@ -38,21 +38,65 @@ func TestSweeperEndingAVMWithoutItsRecordTellsThePR(t *testing.T) {
 	}
 }
 
-func TestButtonOfAnEndedLaunchIsAnswered(t *testing.T) {
+// Buttons of a launch whose record is gone: its VM may still run (Extend
+// says why it cannot, Terminate ends it and the PR shows it), and once the
+// VM is gone a click is answered with "already ended".
+func TestButtonOfALaunchWithoutItsRecordIsAnswered(t *testing.T) {
 	e := newLaunchEnv(t)
 	l := e.launch(defaultComment("/launch"))
 	storetest.Flush(t, e.redisURL)
-	if status := e.post("check_run", buttonPayload("packit/ogr", l.ID, "extend", "alice", l.CheckRunID, l.PR)); status != http.StatusAccepted {
-		t.Fatalf("button: status %d", status)
+	press := func(action string) string {
+		t.Helper()
+		before := len(botComments(e.gh, "packit/ogr", 7))
+		if status := e.post("check_run", buttonPayload("packit/ogr", l.ID, action, "alice", l.CheckRunID, l.PR)); status != http.StatusAccepted {
+			t.Fatalf("button: status %d", status)
+		}
+		var last string
+		waitFor(t, func() bool {
+			got := botComments(e.gh, "packit/ogr", 7)
+			if len(got) > before {
+				last = got[len(got)-1].Body
+			}
+			return last != "" || (action == "terminate" && e.terminated(l.InstanceID))
+		})
+		return last
 	}
-	waitFor(t, func() bool {
-		got := botComments(e.gh, "packit/ogr", 7)
-		return strings.Contains(got[len(got)-1].Body, "has already ended")
+	if got := press("extend"); !strings.Contains(got, "I lost my record") || e.terminated(l.InstanceID) {
+		t.Fatalf("Extend on a live VM without a record: %q", got)
+	}
+	press("terminate")
+	e.waitTerminated(l.InstanceID)
+	waitFor(t, func() bool { // told from its tags
+		c, _ := e.gh.Comment("packit/ogr", l.CommentID)
+		return strings.Contains(c.Body, "was terminated") && strings.Contains(c.Body, "`alice` stopped it")
 	})
-	if cr := checkRunFor(t, e.gh, l.ID); cr.Status != "completed" || len(cr.Actions) != 0 || !strings.Contains(cr.Title, "already ended") {
+	if got := press("extend"); !strings.Contains(got, "has already ended") {
+		t.Fatalf("a button once the VM is gone: %q", got)
+	}
+	if cr := checkRunFor(t, e.gh, l.ID); cr.Status != "completed" || len(cr.Actions) != 0 {
 		t.Errorf("check run: %+v", cr)
 	}
-	if e.terminated(l.InstanceID) {
-		t.Error("an Extend click on an unknown launch terminated a VM")
+}
+
+// Tags are believed only when well-formed: anyone in the AWS account can tag.
+func TestEndedVMTagsMustBeWellFormed(t *testing.T) {
+	good := map[string]string{"packit-launch:launch-id": "k3x9p2ab", "packit-launch:repo": "packit/ogr", "packit-launch:pr": "7", "packit-launch:owner": "alice"}
+	if _, ok := EndedVMFromTags("i-1", good, time.Now(), "x"); !ok {
+		t.Fatal("well-formed tags refused")
+	}
+	for key, bad := range map[string]string{
+		"packit-launch:launch-id": "x` ![p](https://evil.example/p.png) @org/team `",
+		"packit-launch:owner":     "org/team",
+		"packit-launch:repo":      "packit",
+		"packit-launch:pr":        "-1",
+	} {
+		tags := map[string]string{}
+		for k, v := range good {
+			tags[k] = v
+		}
+		tags[key] = bad
+		if _, ok := EndedVMFromTags("i-1", tags, time.Now(), "x"); ok {
+			t.Errorf("%s=%q accepted", key, bad)
+		}
 	}
 }

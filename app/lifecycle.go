@@ -15,6 +15,7 @@ import (
 	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/mdsafe"
 	"github.com/packit/packit-launch/provision"
+	"github.com/packit/packit-launch/provision/ec2"
 	"github.com/packit/packit-launch/store"
 )
 
@@ -500,13 +501,24 @@ func (ls *Launches) stop(ctx context.Context, t *Thread, job CommandJob, launche
 // its owner, so it names the person without mentioning them.
 func stoppedBy(user string) string { return mdsafe.Login(user) + " stopped it" }
 
-// answerEndedButton answers a button of a launch the bot no longer knows
-// (its record is gone): the check run is completed without buttons, and the
-// person is told, so that a click is never met with silence.
+// answerEndedButton answers a button of a launch the bot has no record of.
+// Its VM may still run (the record was lost, not the VM): then Terminate
+// ends it, as the person may, and Extend says why it cannot. A VM that is
+// gone gets its check run completed without buttons and the person told,
+// so that a click is never met with silence.
 func (ls *Launches) answerEndedButton(ctx context.Context, j ButtonJob) error {
 	gh, err := ls.clients.Client(ctx, j.InstallationID)
 	if err != nil {
 		return err
+	}
+	live, err := ls.prov.ListManaged(ctx, ls.cfg.Regions())
+	if err != nil {
+		return err
+	}
+	for _, in := range live {
+		if in.Tags[ec2.TagLaunch] == j.LaunchID && in.Tags[ec2.TagRepo] == j.Repo {
+			return ls.answerUnrecordedButton(ctx, gh, j, in)
+		}
 	}
 	vm := EndedVM{LaunchID: j.LaunchID, Repo: j.Repo, PR: j.PR, CheckRunID: j.CheckRunID, EndedAt: ls.now().UTC()}
 	owner, name, _ := strings.Cut(j.Repo, "/")
@@ -526,6 +538,38 @@ func (ls *Launches) answerEndedButton(ctx context.Context, j ButtonJob) error {
 	}
 	t := newThread(gh, j.Repo, j.PR, 0, j.Sender, "", ls.log)
 	return t.Comment(ctx, fmt.Sprintf("%s this VM (%s) has already ended, so its buttons do nothing now. Comment `/launch` for a new one.", mdsafe.Mention(j.Sender), mdsafe.Code(j.LaunchID)))
+}
+
+// answerUnrecordedButton handles a button of a live VM whose record is gone.
+func (ls *Launches) answerUnrecordedButton(ctx context.Context, gh *github.Client, j ButtonJob, in ec2.Instance) error {
+	t := newThread(gh, j.Repo, j.PR, 0, j.Sender, "", ls.log)
+	if j.Action != actionTerminate {
+		if j.PR == 0 {
+			return nil
+		}
+		return t.Comment(ctx, fmt.Sprintf("%s I lost my record of VM %s, so I cannot extend it; it ends as planned (%s). Its **Terminate** button still works.",
+			mdsafe.Mention(j.Sender), mdsafe.Code(j.LaunchID), mdsafe.Code(in.Tags[ec2.TagExpiresAt])))
+	}
+	owner := in.Tags[ec2.TagOwner]
+	err := authorize(ctx, gh, ls.cfg, j.Repo, j.Sender, config.ActionStop, owner)
+	var refusal *config.Refusal
+	if errors.As(err, &refusal) {
+		if j.PR == 0 {
+			return nil
+		}
+		return t.Comment(ctx, fmt.Sprintf("%s %s (button of %s)", mdsafe.Mention(j.Sender), refusal.Reason, mdsafe.Code(j.LaunchID)))
+	}
+	if err != nil {
+		return err
+	}
+	if err := ls.prov.TerminateInstance(ctx, in.Region, in.ID); err != nil {
+		return err
+	}
+	ls.log.Info("terminated a VM without a record by its button", "launch", j.LaunchID, "instance", in.ID, "sender", j.Sender)
+	if vm, ok := EndedVMFromTags(in.ID, in.Tags, ls.now(), stoppedBy(j.Sender)); ok {
+		ls.tellEnded(ctx, vm)
+	}
+	return nil
 }
 
 // buttonActions are the check run's buttons as config.Permit knows them.

@@ -170,8 +170,6 @@ func (p *Provisioner) Due(ctx context.Context, region, instanceID string, now ti
 	return !now.Add(EarlyTolerance).Before(exp), exp, false, nil
 }
 
-// TerminateInstance ends an instance known only by its tags (its record may
-// be gone).
 // InstanceTags are an instance's tags (terminated ones keep theirs for a
 // while): what is known of a launch whose record is gone.
 func (p *Provisioner) InstanceTags(ctx context.Context, region, instanceID string) (map[string]string, error) {
@@ -182,6 +180,8 @@ func (p *Provisioner) InstanceTags(ctx context.Context, region, instanceID strin
 	return in.Tags, nil
 }
 
+// TerminateInstance ends an instance known only by its tags (its record may
+// be gone).
 func (p *Provisioner) TerminateInstance(ctx context.Context, region, instanceID string) error {
 	if err := p.cloud.Terminate(ctx, region, instanceID); err != nil {
 		return err

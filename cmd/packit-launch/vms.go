@@ -56,22 +56,29 @@ func vms(ctx context.Context, args []string, stdout io.Writer) error {
 	if *all == (len(ids) > 0) {
 		return &badSetup{errors.New("vms terminate: give launch or instance ids, or --all")}
 	}
-	tell := prTeller(ctx, cfg, stdout)
 	var errs []error
+	var ended []ec2.Instance
 	for _, id := range ids {
-		if !terminateMatching(ctx, cloud, live, id, stdout, &errs, tell) {
+		if !terminateMatching(ctx, cloud, live, id, stdout, &errs, &ended) {
 			errs = append(errs, fmt.Errorf("%s: no live VM of the bot has this launch or instance id", id))
 		}
 	}
 	if *all {
 		for _, in := range live {
-			terminateMatching(ctx, cloud, []ec2.Instance{in}, in.ID, stdout, &errs, tell)
+			terminateMatching(ctx, cloud, []ec2.Instance{in}, in.ID, stdout, &errs, &ended)
 		}
+	}
+	// Every VM first; then their PRs, within a bound.
+	tellCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	tell := prTeller(tellCtx, cfg, stdout)
+	for _, in := range ended {
+		tell(in)
 	}
 	return errors.Join(errs...)
 }
 
-func terminateMatching(ctx context.Context, cloud *ec2.Cloud, live []ec2.Instance, id string, stdout io.Writer, errs *[]error, tell func(ec2.Instance)) bool {
+func terminateMatching(ctx context.Context, cloud *ec2.Cloud, live []ec2.Instance, id string, stdout io.Writer, errs *[]error, ended *[]ec2.Instance) bool {
 	found := false
 	for _, in := range live {
 		if in.ID != id && !strings.EqualFold(in.Tags[ec2.TagLaunch], id) {
@@ -83,7 +90,7 @@ func terminateMatching(ctx context.Context, cloud *ec2.Cloud, live []ec2.Instanc
 			continue
 		}
 		fmt.Fprintf(stdout, "terminated %s (launch %s) in %s\n", in.ID, orDash(in.Tags[ec2.TagLaunch]), in.Region)
-		tell(in)
+		*ended = append(*ended, in)
 	}
 	return found
 }
@@ -113,9 +120,9 @@ func prTeller(ctx context.Context, cfg *config.Server, stdout io.Writer) func(ec
 		if !ok {
 			return
 		}
-		gh, err := inst.ForRepo(ctx, vm.Repo)
+		gh, bot, err := inst.ForRepo(ctx, vm.Repo)
 		if err == nil {
-			err = app.TellEnded(ctx, gh, vm, log)
+			err = app.TellEnded(ctx, gh, bot, vm, log)
 		}
 		if err != nil {
 			fmt.Fprintf(stdout, "could not tell %s#%d: %v\n", vm.Repo, vm.PR, err)
