@@ -21,8 +21,10 @@ demo: build
 	./bin/packit-launch demo
 
 # The whole suite with the race detector; brings up what a fresh machine lacks.
+# Then a short run of each fuzz target (make fuzz runs them long).
 test: tools
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) fuzz FUZZTIME=10s
 
 tools:
 	@bash scripts/ensure-tools.sh
@@ -34,5 +36,10 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# Every parser that reads what the public sends: the comment grammar, the
+# repo config and the webhook intake. FUZZTIME=10m for a real run.
+FUZZTIME ?= 10m
 fuzz:
-	$(GO) test ./commands -run '^$$' -fuzz FuzzParse -fuzztime 30s
+	$(GO) test ./commands -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./config -run '^$$' -fuzz '^FuzzParseRepo$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./app -run '^$$' -fuzz '^FuzzIntake$$' -fuzztime $(FUZZTIME)

@@ -45,7 +45,7 @@ type Machine struct {
 	Image        Image    `yaml:"image"`
 	Region       string   `yaml:"region"`
 	InstanceType string   `yaml:"instance_type"`
-	Lifetime     Duration `yaml:"lifetime"`
+	Lifetime     Duration `yaml:"lifetime,omitempty"` // zero: the profile's default
 	SSHUser      string   `yaml:"ssh_user"`
 	// Profile names the server profile it must fit; empty means the project's first.
 	Profile string `yaml:"profile"`
