@@ -27,7 +27,6 @@ const launchRetries = 20
 type launchRecords interface {
 	CreateLaunch(ctx context.Context, l *store.Launch) (*store.Launch, bool, error)
 	GetLaunch(ctx context.Context, id string) (*store.Launch, error)
-	SaveLaunch(ctx context.Context, l *store.Launch) error
 	LaunchesByPR(ctx context.Context, repo string, pr int) ([]*store.Launch, error)
 	ActiveLaunches(ctx context.Context) ([]*store.Launch, error)
 	UpdateLaunch(ctx context.Context, id string, fn func(*store.Launch) error) (*store.Launch, error)
