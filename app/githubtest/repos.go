@@ -188,13 +188,8 @@ func (rs *repoState) pullCommits(number int) []string {
 // listPullCommits answers GET /repos/{o}/{r}/pulls/{n}/commits: the
 // commits oldest first, paginated (GitHub lists at most 250).
 func (s *Server) listPullCommits(w http.ResponseWriter, r *http.Request) {
-	n, err := strconv.Atoi(r.PathValue("number"))
-	s.mu.Lock()
-	rs := s.repo(repoName(r))
-	pr, ok := rs.pulls[n]
-	if err != nil || !ok {
-		s.mu.Unlock()
-		writeError(w, http.StatusNotFound, "Not Found")
+	rs, n, pr, ok := s.lockPull(w, r)
+	if !ok {
 		return
 	}
 	shas := rs.pullCommits(n)
@@ -262,7 +257,9 @@ func (s *Server) repoJSON(rs *repoState) map[string]any {
 	}
 }
 
-func (s *Server) getPull(w http.ResponseWriter, r *http.Request) {
+// lockPull takes mu and finds the request's pull request; when there is
+// none it answers 404, releases mu and reports false.
+func (s *Server) lockPull(w http.ResponseWriter, r *http.Request) (*repoState, int, PullRequest, bool) {
 	n, err := strconv.Atoi(r.PathValue("number"))
 	s.mu.Lock()
 	rs := s.repo(repoName(r))
@@ -270,6 +267,14 @@ func (s *Server) getPull(w http.ResponseWriter, r *http.Request) {
 	if err != nil || !ok {
 		s.mu.Unlock()
 		writeError(w, http.StatusNotFound, "Not Found")
+		return nil, 0, PullRequest{}, false
+	}
+	return rs, n, pr, true
+}
+
+func (s *Server) getPull(w http.ResponseWriter, r *http.Request) {
+	rs, n, pr, ok := s.lockPull(w, r)
+	if !ok {
 		return
 	}
 	headRepo := s.repo(pr.HeadRepo)
