@@ -16,14 +16,16 @@ run: build
 	./bin/packit-launch serve --config $(CONFIG)
 
 # The whole bot against local fakes (GitHub, Launch service) and moto_server:
-# a /launch conversation on a pretend PR, as a reviewer sees it.
-demo: build
-	./bin/packit-launch demo
+# a /launch conversation on a pretend PR, as a reviewer sees it. A binary of
+# its own (-tags demo): the one make build makes ships none of the fakes.
+demo:
+	$(GO) build -tags demo -o bin/packit-launch-demo ./cmd/packit-launch
+	./bin/packit-launch-demo demo
 
 # The whole suite with the race detector; brings up what a fresh machine lacks.
 # Then a short run of each fuzz target (make fuzz runs them long).
 test: tools
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -timeout 30m -tags demo ./...
 	$(MAKE) fuzz FUZZTIME=10s
 
 tools:

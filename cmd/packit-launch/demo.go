@@ -1,3 +1,5 @@
+//go:build demo
+
 package main
 
 import (
@@ -153,10 +155,12 @@ func startDemoWorld(ctx context.Context) (w *demoWorld, stop func(), err error) 
 	}, stop, nil
 }
 
-// demo runs the real bot (the same wiring as serve) against the demo world
+// playDemo runs the real bot (the same wiring as serve) against the demo world
 // and plays one pull request conversation, printing what a reviewer would
 // see on the PR. Nothing leaves this machine and no account is needed.
-func demo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
+func init() { demo = playDemo }
+
+func playDemo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	say := func(format string, args ...any) { fmt.Fprintf(stdout, format+"\n", args...) }

@@ -27,6 +27,7 @@ Usage:
                                                  create a profile's SSH-only security group and base template
   packit-launch demo                             the whole bot on this machine against fakes (needs moto_server):
                                                  a /launch conversation on a pretend PR, as a reviewer sees it
+                                                 (only in the binary that make demo builds, with -tags demo)
   packit-launch help
 
 Settings come from the config file (--config, PACKIT_LAUNCH_CONFIG, or ./packit-launch.yaml),
@@ -38,6 +39,10 @@ func main() {
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// demo is set only in a binary built with -tags demo: the production binary
+// must not link the fakes it plays against (nor the testing package).
+var demo func(ctx context.Context, stdout io.Writer, log *slog.Logger) error
 
 // exitUsage is returned for bad invocations and invalid config.
 const exitUsage = 2
@@ -69,6 +74,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		err = awsBootstrap(ctx, args[2:], stdout)
 	case "demo":
+		if demo == nil {
+			fmt.Fprintln(stderr, "packit-launch: this binary is built without the demo (it would ship the test fakes); run `make demo`, which builds with -tags demo")
+			return exitUsage
+		}
 		// The conversation is the output; the bot's log only when it errs.
 		err = demo(ctx, stdout, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	case "help", "-h", "--help":

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -183,6 +184,20 @@ func expectEndpoints(t *testing.T, addr string) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
 			t.Errorf("GET %s: %d, want 200 with %q", path, resp.StatusCode, want)
+		}
+	}
+}
+
+// The production binary links none of the fakes, nor the testing package:
+// the demo that plays against them is built only with -tags demo.
+func TestBinaryShipsNoTestCode(t *testing.T) {
+	out, err := exec.CommandContext(t.Context(), "go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep == "testing" || dep == "net/http/httptest" || strings.HasSuffix(dep, "test") && strings.HasPrefix(dep, "github.com/packit/packit-launch/") {
+			t.Errorf("the binary links %s", dep)
 		}
 	}
 }
