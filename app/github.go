@@ -12,6 +12,7 @@ import (
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v60/github"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Installations makes GitHub clients that act as the app's installations.
@@ -22,8 +23,12 @@ type Installations struct {
 	base    http.RoundTripper
 
 	mu      sync.Mutex
-	clients map[int64]*github.Client
+	clients *lru.Cache[int64, *github.Client]
 }
+
+// maxClients bounds the client cache: each holds an installation's token;
+// an installation used again after eviction just fetches a new one.
+const maxClients = 1024
 
 // NewInstallations checks the private key and API URL (which must end in /).
 func NewInstallations(appID int64, privateKeyPEM []byte, apiURL string) (*Installations, error) {
@@ -35,7 +40,11 @@ func NewInstallations(appID int64, privateKeyPEM []byte, apiURL string) (*Instal
 		// The error can quote key material; say only what is wrong.
 		return nil, errors.New("GITHUB_PRIVATE_KEY is not a valid RSA private key in PEM form: download a new one from the GitHub App's settings page")
 	}
-	return &Installations{appID: appID, key: privateKeyPEM, baseURL: u, base: http.DefaultTransport, clients: map[int64]*github.Client{}}, nil
+	clients, err := lru.New[int64, *github.Client](maxClients)
+	if err != nil {
+		return nil, err
+	}
+	return &Installations{appID: appID, key: privateKeyPEM, baseURL: u, base: http.DefaultTransport, clients: clients}, nil
 }
 
 // Client returns a client for installation id; tokens are fetched and
@@ -43,7 +52,7 @@ func NewInstallations(appID int64, privateKeyPEM []byte, apiURL string) (*Instal
 func (i *Installations) Client(_ context.Context, id int64) (*github.Client, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if c, ok := i.clients[id]; ok {
+	if c, ok := i.clients.Get(id); ok {
 		return c, nil
 	}
 	tr, err := ghinstallation.New(i.base, i.appID, id, i.key)
@@ -53,7 +62,7 @@ func (i *Installations) Client(_ context.Context, id int64) (*github.Client, err
 	tr.BaseURL = strings.TrimSuffix(i.baseURL.String(), "/")
 	c := github.NewClient(&http.Client{Transport: tr, Timeout: 30 * time.Second})
 	c.BaseURL = i.baseURL
-	i.clients[id] = c
+	i.clients.Add(id, c)
 	return c, nil
 }
 

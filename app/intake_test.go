@@ -221,7 +221,8 @@ func TestRoutes(t *testing.T) {
 	if w := serve(h, r); w.Code != http.StatusOK {
 		t.Errorf("webhook path: %d", w.Code)
 	}
-	noSecret := Routes("/hooks", nil, func(context.Context) error { return errors.New("dial tcp 10.0.0.7:6379: connection refused") }, quiet)
+	redisDown := &NotReady{Part: "the state store (Redis) does not answer", Err: errors.New("dial tcp 10.0.0.7:6379: connection refused")}
+	noSecret := Routes("/hooks", nil, func(context.Context) error { return redisDown }, quiet)
 	r = webhookRequest("ping", "x", []byte("{}"))
 	r.URL.Path = "/hooks"
 	if w := serve(noSecret, r); w.Code != http.StatusNotFound {

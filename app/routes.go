@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -12,7 +13,8 @@ import (
 
 // Routes is the HTTP surface: the webhook (only when intake is set, i.e.
 // a webhook secret exists), liveness, readiness and Prometheus metrics.
-// /readyz names only the failing part (it may be public); the details go to log.
+// /readyz names only the failing part (it may be public: see NotReady); the
+// details go to the log.
 func Routes(webhookPath string, intake http.Handler, ready func(ctx context.Context) error, log *slog.Logger) http.Handler {
 	r := mux.NewRouter()
 	if intake != nil {
@@ -27,10 +29,31 @@ func Routes(webhookPath string, intake http.Handler, ready func(ctx context.Cont
 		defer cancel()
 		if err := ready(ctx); err != nil {
 			log.Warn("not ready", "err", err)
-			writeText(w, http.StatusServiceUnavailable, "not ready: the state store (Redis) does not answer; details are in the log")
+			part := "a part of the bot does not work"
+			var nr *NotReady
+			if errors.As(err, &nr) {
+				part = nr.Part
+			}
+			writeText(w, http.StatusServiceUnavailable, "not ready: "+part+"; details are in the log")
 			return
 		}
 		writeText(w, http.StatusOK, "ready")
 	}).Methods(http.MethodGet)
 	return r
 }
+
+// NotReady says which part of the bot does not work, briefly enough for
+// anyone to read; Err is for the log only.
+type NotReady struct {
+	Part string
+	Err  error
+}
+
+func (n *NotReady) Error() string {
+	if n.Err == nil {
+		return n.Part
+	}
+	return n.Part + ": " + n.Err.Error()
+}
+
+func (n *NotReady) Unwrap() error { return n.Err }

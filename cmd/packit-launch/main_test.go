@@ -106,7 +106,8 @@ func TestServeStartsOnTheExampleConfig(t *testing.T) {
 		t.Setenv(k, "")
 	}
 	addr, logs, stop := startRun(t, "serve", "--config", filepath.Join(examples, "packit-launch.yaml"))
-	expectEndpoints(t, addr)
+	// Not ready, and /readyz says which part is missing (first the webhook).
+	expectEndpoints(t, addr, http.StatusServiceUnavailable, "not ready: the webhook endpoint is not served: GITHUB_WEBHOOK_SECRET is not set")
 	resp, err := http.Post("http://"+addr+"/api/github/webhooks", "application/json", strings.NewReader("{}"))
 	if err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("webhook without a secret: %v %v", resp, err)
@@ -138,7 +139,7 @@ func TestWorkerServesHealthAndMetrics(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	addr, logs, stop := startRun(t, "worker", "--config", filepath.Join(examples, "packit-launch.yaml"))
-	expectEndpoints(t, addr)
+	expectEndpoints(t, addr, http.StatusOK, "ready")
 	if code := stop(); code != 0 {
 		t.Errorf("exit code %d\n%s", code, logs.String())
 	}
@@ -172,9 +173,13 @@ func startRun(t *testing.T, args ...string) (addr string, logs *syncBuffer, stop
 }
 
 // expectEndpoints checks the probes and the metrics page an operator scrapes.
-func expectEndpoints(t *testing.T, addr string) {
+func expectEndpoints(t *testing.T, addr string, readyCode int, ready string) {
 	t.Helper()
-	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "packit_launch_managed_vms"} {
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": ready, "/metrics": "packit_launch_managed_vms"} {
+		code := http.StatusOK
+		if path == "/readyz" {
+			code = readyCode
+		}
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {
 			t.Errorf("GET %s: %v", path, err)
@@ -182,8 +187,8 @@ func expectEndpoints(t *testing.T, addr string) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
-			t.Errorf("GET %s: %d, want 200 with %q", path, resp.StatusCode, want)
+		if resp.StatusCode != code || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d %q, want %d with %q", path, resp.StatusCode, body, code, want)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/netutil"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/packit/packit-launch/app"
 	"github.com/packit/packit-launch/config"
@@ -45,7 +46,9 @@ type bot struct {
 	packitPollEvery time.Duration
 }
 
-// runBot runs the bot until ctx ends.
+// runBot runs the bot until ctx ends, or until one of its parts fails:
+// they run as a group, so a dead worker also stops intake (commands accepted
+// with nothing to run them would wait unseen).
 func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 	cfg := b.cfg
 	missing := cfg.Missing()
@@ -61,95 +64,138 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 		return err
 	}
 	defer st.Close()
-
 	if !web && st.Embedded() {
 		return &badSetup{errors.New("REDIS_URL: a separate worker must share the server's Redis; set REDIS_URL to it")}
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	worker, launches, err := newWorker(ctx, b, st, log)
-	switch {
-	case err != nil:
-		return &badSetup{err}
-	case worker != nil:
-		queues := []string{store.QueueCommands}
-		if launches != nil {
-			queues = append(queues, store.QueueLifecycle)
-		}
-		qw := st.NewWorker(10, log, queues...)
-		worker.Register(qw)
-		if launches != nil {
-			launches.Register(qw)
-			// Every replica sweeps: the AWS part needs no coordination.
-			wg.Add(1)
-			go func() { defer wg.Done(); launches.RunSweeper(ctx, cfg.SweepInterval.D()) }()
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); errs <- qw.Run(ctx) }()
-		log.Info("worker started", "launching", launches != nil)
-	}
-	if launches == nil && len(cfg.Regions()) > 0 {
-		// Launching is off here, but VMs launched before must still end.
-		if cloud, err := newCloud(b); err != nil {
-			log.Error("no AWS sweeper on this replica", "err", err)
-		} else {
-			wg.Add(1)
-			go func() { defer wg.Done(); sweepAWSOnly(ctx, cfg, cloud, log) }()
-		}
-	}
-	switch {
-	case worker != nil:
-	case !web:
-		return &badSetup{errors.New("GITHUB_APP_ID and GITHUB_PRIVATE_KEY(_PATH) are needed to run a worker")}
-	default:
-		log.Error("worker not started: GitHub App credentials are missing")
 	}
 	queueDepth := st.QueueCollector()
 	if err := prometheus.Register(queueDepth); err == nil {
 		defer prometheus.Unregister(queueDepth)
 	}
-	if !web {
-		// Probes and metrics only; the work matters more than them.
-		ln, err := net.Listen("tcp", cfg.ListenAddr)
-		if err != nil {
-			log.Error("health and metrics endpoints not served", "err", fmt.Errorf("LISTEN_ADDR %s: %w", cfg.ListenAddr, err))
-		} else {
-			log.Info("listening", "addr", ln.Addr().String(), "webhook_served", false)
-			b.announce(ln)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := serveHTTP(ctx, ln, app.Routes("", nil, st.Ping, log)); err != nil {
-					log.Error("health and metrics endpoints stopped", "err", err)
-				}
-			}()
-		}
-		wg.Wait()
-		return firstErr(errs)
-	}
 
-	// Accepting commands nobody will run would lose them: with an embedded
-	// store only this process's worker can run them.
-	var intake http.Handler
-	switch secret := cfg.GitHub.WebhookSecret.Reveal(); {
-	case secret == "":
-		log.Error("webhook endpoint not served: GITHUB_WEBHOOK_SECRET is not set")
-	case worker == nil && st.Embedded():
-		log.Error("webhook endpoint not served: no worker can run commands (set the GitHub App credentials, or REDIS_URL for separate workers)")
-	default:
-		intake = app.NewIntake(secret, st, st.Queue(), log)
-	}
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	g, gctx := errgroup.WithContext(ctx)
+	h := &health{}
+	worker, err := startWorker(gctx, g, b, st, h, web, log)
 	if err != nil {
-		return &badSetup{fmt.Errorf("LISTEN_ADDR %s: %w", cfg.ListenAddr, err)}
-	}
-	log.Info("listening", "addr", ln.Addr().String(), "webhook", cfg.GitHub.WebhookPath, "webhook_served", intake != nil)
-	b.announce(ln)
-	if err := serveHTTP(ctx, ln, app.Routes(cfg.GitHub.WebhookPath, intake, st.Ping, log)); err != nil {
 		return err
 	}
-	wg.Wait()
-	return firstErr(errs)
+	var intake http.Handler
+	if web {
+		intake = newIntake(cfg, st, worker, h, log)
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	switch {
+	case err != nil && web:
+		return &badSetup{fmt.Errorf("LISTEN_ADDR %s: %w", cfg.ListenAddr, err)}
+	case err != nil:
+		// Probes and metrics only: the work matters more than them.
+		log.Error("health and metrics endpoints not served", "err", fmt.Errorf("LISTEN_ADDR %s: %w", cfg.ListenAddr, err))
+	default:
+		log.Info("listening", "addr", ln.Addr().String(), "webhook", cfg.GitHub.WebhookPath, "webhook_served", intake != nil)
+		b.announce(ln)
+		routes := app.Routes(cfg.GitHub.WebhookPath, intake, h.ready(st, web), log)
+		g.Go(func() error { return serveHTTP(gctx, ln, routes) })
+	}
+	return g.Wait()
+}
+
+// startWorker starts, in g, the worker (when the GitHub App settings are
+// there), the lifecycle with its sweeper and setup check (when the Launch
+// service settings are too), or an AWS-only sweeper. It returns nil when no
+// worker runs here.
+func startWorker(ctx context.Context, g *errgroup.Group, b bot, st *store.Store, h *health, web bool, log *slog.Logger) (*app.Worker, error) {
+	cfg := b.cfg
+	worker, launches, check, err := newWorker(ctx, b, st, log)
+	switch {
+	case err != nil:
+		return nil, &badSetup{err}
+	case worker == nil && !web:
+		return nil, &badSetup{errors.New("GITHUB_APP_ID and GITHUB_PRIVATE_KEY(_PATH) are needed to run a worker")}
+	case worker == nil:
+		h.down("worker", "the worker is not running: the GitHub App settings are missing", nil)
+		log.Error("worker not started: GitHub App credentials are missing")
+	}
+	if launches != nil {
+		g.Go(func() error { launches.RunSweeper(ctx, cfg.SweepInterval.D()); return nil })
+		g.Go(func() error { watchSetup(ctx, launches, check, cfg.SweepInterval.D(), log); return nil })
+	} else if len(cfg.Regions()) > 0 {
+		// Launching is off here, but VMs launched before must still end.
+		if cloud, err := newCloud(ctx, b); err != nil {
+			log.Error("no AWS sweeper on this replica", "err", err)
+		} else {
+			g.Go(func() error { sweepAWSOnly(ctx, cfg, cloud, log); return nil })
+		}
+	}
+	if worker == nil {
+		return nil, nil
+	}
+	queues := []string{store.QueueCommands}
+	if launches != nil {
+		queues = append(queues, store.QueueLifecycle)
+	}
+	qw := st.NewWorker(10, log, queues...)
+	worker.Register(qw)
+	if launches != nil {
+		launches.Register(qw)
+	}
+	g.Go(func() error {
+		err := qw.Run(ctx)
+		h.down("worker", "the worker stopped", err)
+		if err == nil && ctx.Err() == nil {
+			err = errors.New("the worker stopped")
+		}
+		return err
+	})
+	log.Info("worker started", "launching", launches != nil)
+	return worker, nil
+}
+
+// newIntake is the webhook handler, or nil (and /readyz says why) when the
+// webhook cannot be served: accepting commands nobody will run would lose
+// them, and with an embedded store only this process's worker can run them.
+func newIntake(cfg *config.Server, st *store.Store, worker *app.Worker, h *health, log *slog.Logger) http.Handler {
+	switch secret := cfg.GitHub.WebhookSecret.Reveal(); {
+	case secret == "":
+		h.down("webhook", "the webhook endpoint is not served: GITHUB_WEBHOOK_SECRET is not set", nil)
+		log.Error("webhook endpoint not served: GITHUB_WEBHOOK_SECRET is not set")
+	case worker == nil && st.Embedded():
+		h.down("webhook", "the webhook endpoint is not served: no worker can run commands", nil)
+		log.Error("webhook endpoint not served: no worker can run commands (set the GitHub App credentials, or REDIS_URL for separate workers)")
+	default:
+		return app.NewIntake(secret, st, st.Queue(), log)
+	}
+	return nil
+}
+
+// health is what /readyz reports: the store answers and no part this
+// process runs is down.
+type health struct {
+	mu    sync.Mutex
+	parts map[string]*app.NotReady
+}
+
+func (h *health) down(part, why string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.parts == nil {
+		h.parts = map[string]*app.NotReady{}
+	}
+	h.parts[part] = &app.NotReady{Part: why, Err: err}
+}
+
+func (h *health) ready(st *store.Store, web bool) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := st.Ping(ctx); err != nil {
+			return &app.NotReady{Part: "the state store (Redis) does not answer", Err: err}
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, part := range []string{"webhook", "worker"} {
+			if nr := h.parts[part]; nr != nil {
+				return nr
+			}
+		}
+		return nil
+	}
 }
 
 // maxConnections bounds open connections, so that memory stays bounded
@@ -186,52 +232,55 @@ func (b bot) announce(ln net.Listener) {
 	}
 }
 
+// setupCheck asks the Launch service and AWS whether the setup works.
+type setupCheck func(context.Context) error
+
 // newWorker returns a nil worker when the GitHub App credentials are
 // missing, and nil launches when the Launch service settings are.
-func newWorker(ctx context.Context, b bot, st *store.Store, log *slog.Logger) (*app.Worker, *app.Launches, error) {
+func newWorker(ctx context.Context, b bot, st *store.Store, log *slog.Logger) (*app.Worker, *app.Launches, setupCheck, error) {
 	cfg := b.cfg
 	if cfg.GitHub.AppID == 0 || (cfg.GitHub.PrivateKey == "" && cfg.GitHub.PrivateKeyPath == "") {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	key, err := privateKey(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	inst, err := app.NewInstallations(cfg.GitHub.AppID, key, cfg.GitHub.APIURL)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	launches, err := newLaunches(ctx, b, st, inst, log)
+	launches, check, err := newLaunches(ctx, b, st, inst, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var launcher app.Launcher // stays a nil interface without launches
 	if launches != nil {
 		launcher = launches
 	}
-	return app.NewWorker(cfg, inst, st, launcher, log), launches, nil
+	return app.NewWorker(cfg, inst, st, launcher, log), launches, check, nil
 }
 
 // newLaunches returns nil when the Launch service settings are missing; the
 // worker then says so on the PR. Launching needs the bot's own AWS access
 // too: without it nothing could end the VMs.
-func newLaunches(ctx context.Context, b bot, st *store.Store, inst *app.Installations, log *slog.Logger) (*app.Launches, error) {
+func newLaunches(ctx context.Context, b bot, st *store.Store, inst *app.Installations, log *slog.Logger) (*app.Launches, setupCheck, error) {
 	cfg, l := b.cfg, b.cfg.Launch
 	if !launchSettings(cfg) {
 		log.Error("launching disabled: Launch service settings are missing")
-		return nil, nil
+		return nil, nil, nil
 	}
 	if len(cfg.Regions()) == 0 {
 		log.Error("launching disabled: no profile allows any region")
-		return nil, nil
+		return nil, nil, nil
 	}
-	cloud, err := newCloud(b)
+	cloud, err := newCloud(ctx, b)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	api, err := newLaunchAPI(cfg, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	prov := provision.New(api, st, l.SourceID, provision.Options{Cloud: cloud}, log)
 	launches := app.NewLaunches(cfg, st, st.Queue(), prov, inst, log)
@@ -242,25 +291,27 @@ func newLaunches(ctx context.Context, b bot, st *store.Store, inst *app.Installa
 		return provision.CheckSetup(ctx, api, l.SourceID, l.CredentialsSetting(), cloud)
 	}
 	checkSetup(ctx, launches, check, log) // before the first command is taken
-	go func() {
-		t := time.NewTicker(cfg.SweepInterval.D())
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				checkSetup(ctx, launches, check, log)
-			}
+	return launches, check, nil
+}
+
+// watchSetup checks the setup again every interval until ctx ends.
+func watchSetup(ctx context.Context, launches *app.Launches, check setupCheck, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			checkSetup(ctx, launches, check, log)
 		}
-	}()
-	return launches, nil
+	}
 }
 
 // checkSetup blocks new launches while the Launch source or the AWS account
 // is certainly wrong (the lifecycle of running VMs goes on), and lets them
 // through again once fixed; an uncertain failure changes nothing.
-func checkSetup(ctx context.Context, launches *app.Launches, check func(context.Context) error, log *slog.Logger) {
+func checkSetup(ctx context.Context, launches *app.Launches, check setupCheck, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var setup *provision.SetupError
@@ -299,9 +350,9 @@ func newLaunchAPI(cfg *config.Server, log *slog.Logger) (*launchapi.Client, erro
 }
 
 // newCloud is the bot's own AWS access in every region a profile allows.
-func newCloud(b bot) (*ec2.Cloud, error) {
+func newCloud(ctx context.Context, b bot) (*ec2.Cloud, error) {
 	cfg := b.cfg
-	cloud, err := ec2.New(context.Background(), ec2.Config{Regions: cfg.Regions(), RoleARN: cfg.AWS.RoleARN, ExternalID: cfg.AWS.ExternalID.Reveal(),
+	cloud, err := ec2.New(ctx, ec2.Config{Regions: cfg.Regions(), RoleARN: cfg.AWS.RoleARN, ExternalID: cfg.AWS.ExternalID.Reveal(),
 		Endpoint: b.awsEndpoint, Credentials: b.awsCreds})
 	if err != nil {
 		return nil, fmt.Errorf("AWS settings: %w", err)
@@ -325,14 +376,5 @@ func sweepAWSOnly(ctx context.Context, cfg *config.Server, cloud *ec2.Cloud, log
 			return
 		case <-t.C:
 		}
-	}
-}
-
-func firstErr(errs chan error) error {
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
 	}
 }

@@ -75,7 +75,7 @@ func checkOnline(ctx context.Context, cfg *config.Server, out io.Writer) (failed
 	if len(cfg.Regions()) == 0 {
 		return failed
 	}
-	cloud, err := newCloud(bot{cfg: cfg})
+	cloud, err := newCloud(ctx, bot{cfg: cfg})
 	if err != nil {
 		report("AWS access", err)
 		return failed

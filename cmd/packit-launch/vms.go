@@ -31,7 +31,7 @@ func vms(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(cfg.Regions()) == 0 {
 		return &badSetup{errors.New("the config has no profile with regions: nothing to look at")}
 	}
-	cloud, err := newCloud(bot{cfg: cfg})
+	cloud, err := newCloud(ctx, bot{cfg: cfg})
 	if err != nil {
 		return &badSetup{err}
 	}
@@ -154,7 +154,7 @@ func awsBootstrap(ctx context.Context, args []string, stdout io.Writer) error {
 	if !ok {
 		return &badSetup{fmt.Errorf("--profile %q: no such profile in the config", *profile)}
 	}
-	cloud, err := newCloud(bot{cfg: cfg})
+	cloud, err := newCloud(ctx, bot{cfg: cfg})
 	if err != nil {
 		return &badSetup{err}
 	}
