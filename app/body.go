@@ -137,6 +137,15 @@ func (k *keeper) drop() {
 	k.fromPool, k.bytes, k.keeping = 0, nil, false
 }
 
+// next is where the next read goes while the body is kept, or why it can
+// no longer be kept (too slow, too big, no memory).
+func (k *keeper) next() ([]byte, readOutcome) {
+	if time.Now().After(k.until) {
+		return nil, bodyTooSlow
+	}
+	return k.room()
+}
+
 // room returns the free tail of the buffer, growing it by doubling within
 // MaxKeptBytes and, past smallBodyBytes, the large pool; why says what
 // stopped it.
@@ -168,7 +177,7 @@ func (k *keeper) room() ([]byte, readOutcome) {
 
 // readSigned reads at most MaxWebhookBytes of r through the HMAC and keeps
 // the bytes when keep allows. sizeHint is the announced Content-Length (-1
-// when unknown). setDeadline, when not nil, sets the connection's read
+// when unknown). setDeadline sets the connection's read
 // deadline: a sender that stalls while its bytes are kept is cut off from
 // keeping at keepFor, then read (only hashed) until ctx's deadline. The
 // caller must call release, after which the bytes must not be used.
@@ -181,9 +190,6 @@ func (in *Intake) readSigned(ctx context.Context, r io.Reader, want []byte, keep
 	out.outcome = bodyNotWanted
 	out.release = k.drop
 	deadline, _ := ctx.Deadline()
-	if setDeadline == nil {
-		setDeadline = func(time.Time) {}
-	}
 	if keep {
 		if sizeHint > MaxKeptBytes {
 			out.outcome = bodyTooLarge
@@ -208,16 +214,11 @@ func (in *Intake) readSigned(ctx context.Context, r io.Reader, want []byte, keep
 	for {
 		buf := *chunk
 		if out.outcome == bodyKept {
-			if time.Now().After(k.until) {
-				stopKeeping(bodyTooSlow)
-				continue
+			if room, why := k.next(); why == bodyKept {
+				buf = room
+			} else {
+				stopKeeping(why) // and read on into the chunk, only hashing
 			}
-			room, why := k.room()
-			if why != bodyKept {
-				stopKeeping(why)
-				continue
-			}
-			buf = room
 		}
 		n, rerr := r.Read(buf)
 		total += int64(n)

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,47 +14,16 @@ import (
 	"github.com/google/go-github/v60/github"
 
 	"github.com/packit/packit-launch/mdsafe"
-	"github.com/packit/packit-launch/provision/ec2"
+	"github.com/packit/packit-launch/provision"
 	"github.com/packit/packit-launch/store"
 )
 
-// A VM can end without its record: Redis was flushed or failed over, the
-// embedded store restarted, retention passed. Its tags still say whose it
-// was, so its PR is told all the same: the check run completed without
-// buttons, the sticky comment (found by its marker) saying so.
+// A VM that ended without its record (provision.EndedVM) is told on its PR
+// all the same: the check run completed without buttons, the sticky comment
+// (found by its marker) saying so.
 
 // JobTellEnded is the queue kind of telling a PR that a VM without a record ended.
 const JobTellEnded = "tell-ended"
-
-// EndedVM is what a VM's tags say of a launch whose record is gone.
-type EndedVM struct {
-	LaunchID   string    `json:"launch_id"`
-	Repo       string    `json:"repo"`
-	PR         int       `json:"pr"`
-	Owner      string    `json:"owner"`
-	InstanceID string    `json:"instance_id"`
-	CheckRunID int64     `json:"check_run_id,omitempty"`
-	EndedAt    time.Time `json:"ended_at"`
-	Reason     string    `json:"reason"`
-}
-
-// Tag values are set by the bot, but anyone with access to the account can
-// set tags too: only well-formed ones are believed.
-var (
-	launchIDRE = regexp.MustCompile(`^[23456789abcdefghjkmnpqrstuvwxyz]{8}$`)
-	repoRE     = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$`)
-	loginRE    = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`)
-)
-
-// EndedVMFromTags reads an ended VM's tags; ok is false when they do not
-// name a launch on a PR (not the bot's, tags lost or not well-formed).
-func EndedVMFromTags(instanceID string, tags map[string]string, at time.Time, reason string) (EndedVM, bool) {
-	pr, err := strconv.Atoi(tags[ec2.TagPR])
-	vm := EndedVM{LaunchID: tags[ec2.TagLaunch], Repo: tags[ec2.TagRepo], PR: pr, Owner: tags[ec2.TagOwner],
-		InstanceID: instanceID, EndedAt: at.UTC(), Reason: reason}
-	vm.CheckRunID, _ = strconv.ParseInt(tags[ec2.TagCheckRun], 10, 64)
-	return vm, err == nil && pr > 0 && launchIDRE.MatchString(vm.LaunchID) && repoRE.MatchString(vm.Repo) && loginRE.MatchString(vm.Owner)
-}
 
 // stickyMarker marks a launch's sticky comment so that it can be found
 // without the record: a link reference definition, which renders as nothing.
@@ -66,7 +33,7 @@ func stickyMarker(launchID string) string { return "[packit-launch]: #launch-" +
 func withMarker(launchID, body string) string { return body + "\n\n" + stickyMarker(launchID) }
 
 // endedVMText says when and why a VM without a record ended.
-func endedVMText(vm EndedVM) string {
+func endedVMText(vm provision.EndedVM) string {
 	return fmt.Sprintf("VM %s (instance %s) was terminated at %s because %s.",
 		mdsafe.Code(vm.LaunchID), mdsafe.Code(vm.InstanceID), vm.EndedAt.Format("2006-01-02 15:04 UTC"), vm.Reason)
 }
@@ -75,11 +42,11 @@ func endedVMText(vm EndedVM) string {
 // completed without buttons, and the sticky comment (one of botLogin's)
 // edited, or, if it cannot be found, a new one; each is tried whatever
 // becomes of the other. Termination never waits for it.
-func TellEnded(ctx context.Context, gh *github.Client, botLogin string, vm EndedVM, log *slog.Logger) error {
+func TellEnded(ctx context.Context, gh *github.Client, botLogin string, vm provision.EndedVM, log *slog.Logger) error {
 	return errors.Join(endCheckRun(ctx, gh, vm), endSticky(ctx, gh, botLogin, vm, log))
 }
 
-func endCheckRun(ctx context.Context, gh *github.Client, vm EndedVM) error {
+func endCheckRun(ctx context.Context, gh *github.Client, vm provision.EndedVM) error {
 	owner, name, _ := strings.Cut(vm.Repo, "/")
 	text := endedVMText(vm)
 	if vm.CheckRunID != 0 {
@@ -100,7 +67,7 @@ func endCheckRun(ctx context.Context, gh *github.Client, vm EndedVM) error {
 	return nil
 }
 
-func endSticky(ctx context.Context, gh *github.Client, botLogin string, vm EndedVM, log *slog.Logger) error {
+func endSticky(ctx context.Context, gh *github.Client, botLogin string, vm provision.EndedVM, log *slog.Logger) error {
 	t := newThread(gh, vm.Repo, vm.PR, 0, vm.Owner, "", log)
 	id, err := findSticky(ctx, gh, botLogin, vm)
 	if err != nil {
@@ -120,7 +87,7 @@ const maxStickyPages = 10
 // findSticky finds the launch's sticky comment by its marker among
 // botLogin's comments (the marker is public: another app's bot may quote
 // it); 0 when none. Launches from before the marker have none.
-func findSticky(ctx context.Context, gh *github.Client, botLogin string, vm EndedVM) (int64, error) {
+func findSticky(ctx context.Context, gh *github.Client, botLogin string, vm provision.EndedVM) (int64, error) {
 	owner, name, _ := strings.Cut(vm.Repo, "/")
 	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
 	for range maxStickyPages {
@@ -170,8 +137,8 @@ type repoClients interface {
 	ForRepo(ctx context.Context, repo string) (*github.Client, string, error)
 }
 
-// tellEnded queues telling a PR that a VM without a record ended.
-func (ls *Launches) tellEnded(ctx context.Context, vm EndedVM) {
+// Ended queues telling a PR that a VM without a record ended.
+func (ls *Launches) Ended(ctx context.Context, vm provision.EndedVM) {
 	payload, _ := json.Marshal(vm)
 	err := ls.queue.Enqueue(ctx, store.Job{Kind: JobTellEnded, ID: "tell-ended:" + vm.LaunchID, Payload: payload, Queue: store.QueueLifecycle, MaxRetry: 3})
 	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
@@ -183,7 +150,7 @@ func (ls *Launches) tellEnded(ctx context.Context, vm EndedVM) {
 // cannot be told (app uninstalled, repository gone) is logged and counted,
 // not retried forever.
 func (ls *Launches) HandleTellEnded(ctx context.Context, payload []byte) error {
-	var vm EndedVM
+	var vm provision.EndedVM
 	if err := json.Unmarshal(payload, &vm); err != nil {
 		return store.SkipRetry(err)
 	}

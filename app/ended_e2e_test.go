@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packit/packit-launch/provision"
 	"github.com/packit/packit-launch/store/storetest"
 )
 
@@ -17,8 +18,8 @@ func TestSweeperEndingAVMWithoutItsRecordTellsThePR(t *testing.T) {
 	e := newLaunchEnv(t, lifetime("4s"))
 	l := e.launch(defaultComment("/launch"))
 	storetest.Flush(t, e.redisURL) // the record is gone (a flushed or failed-over Redis)
-	e.launches.now = func() time.Time { return l.ExpiresAt.Add(time.Second) }
-	e.launches.Sweep(context.Background())
+	e.launches.lc.SetClock(func() time.Time { return l.ExpiresAt.Add(time.Second) })
+	e.launches.lc.Sweep(context.Background())
 	if !e.terminated(l.InstanceID) {
 		t.Fatal("the sweeper did not end the VM")
 	}
@@ -81,7 +82,7 @@ func TestButtonOfALaunchWithoutItsRecordIsAnswered(t *testing.T) {
 // Tags are believed only when well-formed: anyone in the AWS account can tag.
 func TestEndedVMTagsMustBeWellFormed(t *testing.T) {
 	good := map[string]string{"packit-launch:launch-id": "k3x9p2ab", "packit-launch:repo": "packit/ogr", "packit-launch:pr": "7", "packit-launch:owner": "alice"}
-	if _, ok := EndedVMFromTags("i-1", good, time.Now(), "x"); !ok {
+	if _, ok := provision.EndedVMFromTags("i-1", good, time.Now(), "x"); !ok {
 		t.Fatal("well-formed tags refused")
 	}
 	for key, bad := range map[string]string{
@@ -95,7 +96,7 @@ func TestEndedVMTagsMustBeWellFormed(t *testing.T) {
 			tags[k] = v
 		}
 		tags[key] = bad
-		if _, ok := EndedVMFromTags("i-1", tags, time.Now(), "x"); ok {
+		if _, ok := provision.EndedVMFromTags("i-1", tags, time.Now(), "x"); ok {
 			t.Errorf("%s=%q accepted", key, bad)
 		}
 	}

@@ -171,7 +171,7 @@ func (in *Intake) validSignature(header string, body []byte) bool {
 	if !ok {
 		return false
 	}
-	got, err := in.readSigned(context.Background(), bytes.NewReader(body), want, false, int64(len(body)), nil)
+	got, err := in.readSigned(context.Background(), bytes.NewReader(body), want, false, int64(len(body)), func(time.Time) {})
 	got.release()
 	return err == nil && got.valid
 }
@@ -330,7 +330,7 @@ func (in *Intake) queueOnce(ctx context.Context, kind, delivery string, job any,
 		log.Error("encode job", "err", err)
 		return http.StatusInternalServerError, "cannot encode job"
 	}
-	queued := store.Job{Kind: kind, ID: "delivery:" + delivery, Payload: payload, Queue: store.QueueLifecycle, MaxRetry: lifecycleRetries}
+	queued := store.Job{Kind: kind, ID: "delivery:" + delivery, Payload: payload, Queue: store.QueueLifecycle, MaxRetry: eventRetries}
 	if kind == JobCommand {
 		// A command is answered within seconds or not at all (its last attempt says so).
 		queued.Queue, queued.MaxRetry = store.QueueCommands, 3

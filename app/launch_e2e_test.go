@@ -430,7 +430,7 @@ func hasGET(api *launchapitest.Server, prefix string) bool {
 
 func TestLaunchServiceDownIsReportedAfterTheLastAttempt(t *testing.T) {
 	e := newLaunchEnv(t)
-	e.launches.MaxRetry = 0 // the first attempt is the last
+	e.launches.lc.MaxRetry = 0 // the first attempt is the last
 	e.api.InjectFault(launchapitest.Fault{Method: http.MethodPost, Path: "/pubkeys", Status: http.StatusServiceUnavailable, Times: -1})
 	c := defaultComment("/launch")
 	l := e.launch(c)
@@ -468,7 +468,7 @@ func TestLaunchRepeatedCommandLaunchesOnce(t *testing.T) {
 // it passes they go through again.
 func TestLaunchRefusedWhileSetupIsBroken(t *testing.T) {
 	e := newLaunchEnv(t)
-	if !e.launches.Block("the Launch source launches into another AWS account") {
+	if !e.launches.lc.Block("the Launch source launches into another AWS account") {
 		t.Fatal("Block reported no change")
 	}
 	got := e.command(defaultComment("/launch"))
@@ -478,7 +478,7 @@ func TestLaunchRefusedWhileSetupIsBroken(t *testing.T) {
 	if len(e.reservationRequests()) != 0 {
 		t.Error("a reservation was created while blocked")
 	}
-	e.launches.Unblock()
+	e.launches.lc.Unblock()
 	c := defaultComment("/launch")
 	if l := e.launch(c); l.State != store.StateRunning {
 		t.Errorf("after unblocking: %s", l.State)

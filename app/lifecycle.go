@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,41 +16,21 @@ import (
 	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/mdsafe"
 	"github.com/packit/packit-launch/provision"
-	"github.com/packit/packit-launch/provision/ec2"
 	"github.com/packit/packit-launch/store"
 )
 
-// Queue kinds of the lifecycle: timers and GitHub events that end VMs.
+// Queue kinds of the GitHub events that end or extend VMs.
 const (
-	JobExpire         = "expire"
-	JobWarn           = "warn"
-	JobButton         = "button"
-	JobPRClosed       = "pr-closed"
-	JobUninstalled    = "uninstalled"
-	JobReposRemoved   = "repos-removed"
-	warnBefore        = 15 * time.Minute
-	buttonExtendStep  = time.Hour
-	actionExtend      = "extend"
-	actionTerminate   = "terminate"
-	lifecycleRetries  = 20
-	reasonExpired     = "its lifetime ended"
-	reasonPRClosed    = "the pull request was closed"
-	reasonUninstalled = "the GitHub App was uninstalled from the repository"
-	reasonUntrusted   = "the repository is no longer trusted by this instance"
+	JobButton        = "button"
+	JobPRClosed      = "pr-closed"
+	JobUninstalled   = "uninstalled"
+	JobReposRemoved  = "repos-removed"
+	buttonExtendStep = time.Hour
+	actionExtend     = "extend"
+	actionTerminate  = "terminate"
+	// eventRetries bounds attempts at a GitHub event's job (exponential backoff, hours).
+	eventRetries = 20
 )
-
-// expireJob is self-sufficient: it can end the VM even if Redis lost the record.
-type expireJob struct {
-	LaunchID   string    `json:"launch_id"`
-	Region     string    `json:"region"`
-	InstanceID string    `json:"instance_id"`
-	ExpiresAt  time.Time `json:"expires_at"`
-}
-
-type warnJob struct {
-	LaunchID  string    `json:"launch_id"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
 
 // ButtonJob is a click on a check run's Extend or Terminate button.
 type ButtonJob struct {
@@ -76,109 +57,8 @@ type InstallationJob struct {
 	Repos          []string `json:"repos,omitempty"` // empty: the whole installation
 }
 
-// schedule sets the timers of a running launch: the terminate job at its
-// expiry and the warning before it. Job ids carry the expiry, so scheduling
-// the same expiry twice is harmless and an extension adds new timers; the
-// old ones find a later expiry on the instance and do nothing.
-func (ls *Launches) schedule(ctx context.Context, l *store.Launch) error {
-	at := l.ExpiresAt.Unix()
-	if err := ls.scheduleExpiry(ctx, expireJob{LaunchID: l.ID, Region: l.Region, InstanceID: l.InstanceID, ExpiresAt: l.ExpiresAt}); err != nil {
-		return err
-	}
-	if warnAt := l.ExpiresAt.Add(-warnBefore); warnAt.After(ls.now()) {
-		w, _ := json.Marshal(warnJob{LaunchID: l.ID, ExpiresAt: l.ExpiresAt})
-		err := ls.queue.EnqueueAt(ctx, store.Job{Kind: JobWarn, ID: fmt.Sprintf("warn:%s:%d", l.ID, at), Payload: w, Queue: store.QueueLifecycle, MaxRetry: 3}, warnAt)
-		if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
-			return fmt.Errorf("schedule warning: %w", err)
-		}
-	}
-	return nil
-}
-
-// scheduleExpiry queues the terminate job for j.ExpiresAt (once per expiry).
-func (ls *Launches) scheduleExpiry(ctx context.Context, j expireJob) error {
-	payload, _ := json.Marshal(j)
-	err := ls.queue.EnqueueAt(ctx, store.Job{Kind: JobExpire, ID: fmt.Sprintf("expire:%s:%d", j.LaunchID, j.ExpiresAt.Unix()), Payload: payload,
-		Queue: store.QueueLifecycle, MaxRetry: lifecycleRetries}, j.ExpiresAt)
-	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
-		return fmt.Errorf("schedule termination: %w", err)
-	}
-	return nil
-}
-
-// HandleExpire terminates a VM at its expiry, after checking the expiry the
-// instance itself carries: an extension may have moved it.
-func (ls *Launches) HandleExpire(ctx context.Context, payload []byte) error {
-	var j expireJob
-	if err := json.Unmarshal(payload, &j); err != nil {
-		return store.SkipRetry(err)
-	}
-	due, carried, gone, err := ls.prov.Due(ctx, j.Region, j.InstanceID, ls.now())
-	if err != nil {
-		return err
-	}
-	if !gone && !due {
-		if !carried.After(j.ExpiresAt) {
-			// Fired early (a replica's clock is off): this very job is the
-			// timer for that expiry, so it must run again, not re-queue itself.
-			return fmt.Errorf("expiry timer for %s fired %s early", j.LaunchID, carried.Sub(ls.now()).Round(time.Second))
-		}
-		// Extended: the timer for the later expiry takes over.
-		j.ExpiresAt = carried
-		return ls.scheduleExpiry(ctx, j)
-	}
-	if due {
-		// The VM first, whatever the record says (it may be lost, stale or unaware of this instance).
-		if err := ls.prov.TerminateInstance(ctx, j.Region, j.InstanceID); err != nil {
-			return err
-		}
-	}
-	l, err := ls.records.GetLaunch(ctx, j.LaunchID)
-	if errors.Is(err, store.ErrNotFound) {
-		ls.log.Warn("ended a VM without a launch record; telling its PR from its tags", "launch", j.LaunchID, "instance", j.InstanceID)
-		if tags, err := ls.prov.InstanceTags(ctx, j.Region, j.InstanceID); err != nil {
-			ls.log.Warn("read the ended VM's tags", "launch", j.LaunchID, "err", err)
-		} else if vm, ok := EndedVMFromTags(j.InstanceID, tags, ls.now(), reasonExpired); ok {
-			ls.tellEnded(ctx, vm)
-		}
-		return nil
-	}
-	if err != nil {
-		return err // retried: the VM is gone by then, and the record gets ended
-	}
-	if l.State.Ended() {
-		return nil
-	}
-	reason := reasonExpired
-	if gone && !due {
-		reason = "its instance was already gone"
-	}
-	if l.InstanceID == "" {
-		l.InstanceID = j.InstanceID
-	}
-	return ls.ended(ctx, l, reason)
-}
-
-// findLaunch reads a launch record; one that is gone (retention passed, or
-// never the bot's) is nil, which the lifecycle's jobs take as nothing to do.
-func (ls *Launches) findLaunch(ctx context.Context, id string) (*store.Launch, error) {
-	l, err := ls.records.GetLaunch(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	return l, err
-}
-
-// HandleWarn tells the owner a VM ends soon, unless it was extended or ended.
-func (ls *Launches) HandleWarn(ctx context.Context, payload []byte) error {
-	var j warnJob
-	if err := json.Unmarshal(payload, &j); err != nil {
-		return store.SkipRetry(err)
-	}
-	l, err := ls.findLaunch(ctx, j.LaunchID)
-	if err != nil || l == nil || l.State != store.StateRunning || !l.ExpiresAt.Equal(j.ExpiresAt) {
-		return err
-	}
+// Warn tells the owner a VM ends soon.
+func (ls *Launches) Warn(ctx context.Context, l *store.Launch) error {
 	t, err := ls.thread(ctx, l)
 	if err != nil {
 		return err
@@ -191,44 +71,8 @@ func (ls *Launches) HandleWarn(ctx context.Context, payload []byte) error {
 		mdsafe.Mention(l.Owner), l.ID, mdsafe.Code(l.Machine), whenUTC(l.ExpiresAt, ls.now()), extend))
 }
 
-// terminate ends a launch's VM and shows it on the PR. A launch still in
-// flight is asked to end as soon as its VM is up (ErrStillLaunching).
-func (ls *Launches) terminate(ctx context.Context, l *store.Launch, reason string) error {
-	if l.State == store.StateWaiting {
-		return ls.cancelWaiting(ctx, nil, l, reason, false) // no VM yet: the wait ends
-	}
-	err := ls.prov.Terminate(ctx, l, reason)
-	if errors.Is(err, provision.ErrStillLaunching) {
-		if rerr := ls.records.RequestStop(ctx, l.ID, reason); rerr != nil {
-			return rerr
-		}
-		// It may have come up between our read and the request.
-		fresh, ferr := ls.records.GetLaunch(ctx, l.ID)
-		if ferr != nil || fresh.InstanceID == "" || fresh.State.Ended() {
-			return err
-		}
-		*l = *fresh
-		if err := ls.prov.Terminate(ctx, l, reason); err != nil {
-			return err
-		}
-		return ls.refresh(ctx, l)
-	}
-	if err != nil {
-		return err
-	}
-	return ls.refresh(ctx, l)
-}
-
-// ended records a launch whose VM is already gone and shows it on the PR.
-func (ls *Launches) ended(ctx context.Context, l *store.Launch, reason string) error {
-	if err := ls.prov.MarkEnded(ctx, l, reason); err != nil {
-		return err
-	}
-	return ls.refresh(ctx, l)
-}
-
-// refresh brings the sticky comment and the check run up to date with the record.
-func (ls *Launches) refresh(ctx context.Context, l *store.Launch) error {
+// Refresh brings the sticky comment and the check run up to date with the record.
+func (ls *Launches) Refresh(ctx context.Context, l *store.Launch) error {
 	if !l.Reported {
 		return nil // the launch job reports the outcome itself
 	}
@@ -260,7 +104,7 @@ func (ls *Launches) refresh(ctx context.Context, l *store.Launch) error {
 		return err
 	}
 	if id != l.CommentID { // the sticky comment was deleted and posted anew
-		saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error { x.CommentID = id; return nil })
+		saved, err := ls.marks.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error { x.CommentID = id; return nil })
 		if err != nil {
 			return err
 		}
@@ -344,7 +188,7 @@ func (ls *Launches) thread(ctx context.Context, l *store.Launch) (*Thread, error
 
 // Manage runs /launch status, extend and stop on the command's PR.
 func (ls *Launches) Manage(ctx context.Context, t *Thread, job CommandJob, cmd commands.Command) error {
-	launches, err := ls.records.LaunchesByPR(ctx, job.Repo, job.Number)
+	launches, err := ls.lc.OnPR(ctx, job.Repo, job.Number)
 	if err != nil {
 		return err
 	}
@@ -383,53 +227,14 @@ func (ls *Launches) extendOwn(ctx context.Context, t *Thread, job CommandJob, la
 	return t.Comment(ctx, fmt.Sprintf("%s %s", mdsafe.Mention(job.User), strings.Join(lines, "\n")))
 }
 
-// extendOnce extends one launch once per delivery: a retried or held job
-// (its answer failed, or one of several VMs did) does not extend it again,
-// and its answer says what the first attempt did.
+// extendOnce extends one launch (once per delivery) and says what happened, in one line.
 func (ls *Launches) extendOnce(ctx context.Context, delivery string, l *store.Launch, d time.Duration) (string, error) {
-	key := "extend:" + delivery + ":" + l.ID
-	first, err := ls.records.FirstNotice(ctx, key, 24*time.Hour)
-	if err != nil {
-		return "", err
-	}
-	if !first {
-		return extendedLine(l, ls.now()), nil
-	}
-	line, err := ls.extend(ctx, l, d)
-	var refusal *config.Refusal
-	if err != nil && !errors.As(err, &refusal) {
-		// Not applied: let the retry extend it.
-		if ferr := ls.records.ForgetNotice(context.WithoutCancel(ctx), key); ferr != nil {
-			ls.log.Warn("forget extension", "launch", l.ID, "err", ferr)
-		}
-	}
-	return line, err
-}
-
-// extend moves one launch's expiry and says what happened, in one line.
-func (ls *Launches) extend(ctx context.Context, l *store.Launch, d time.Duration) (string, error) {
-	if d == 0 {
-		d = l.ExtendStep
-	}
-	if err := ls.checkBudget(ctx, l, d); err != nil {
-		return "", err
-	}
-	before := l.ExpiresAt
-	err := ls.prov.Extend(ctx, l, d)
+	err := ls.lc.Extend(ctx, delivery, l, d)
 	if errors.Is(err, provision.ErrAtHardExpiry) {
 		return fmt.Sprintf("`%s` is already at its latest possible end, %s; it cannot be extended.", l.ID, whenUTC(l.HardExpiresAt, ls.now())), nil
 	}
 	if err != nil {
 		return "", err
-	}
-	if err := ls.schedule(ctx, l); err != nil {
-		return "", err
-	}
-	if _, err := ls.records.AddInstanceHours(ctx, l.Project, ls.now(), l.ExpiresAt.Sub(before).Hours()); err != nil {
-		ls.log.Warn("count instance-hours", "launch", l.ID, "err", err)
-	}
-	if err := ls.refresh(ctx, l); err != nil {
-		ls.log.Warn("refresh after extend", "launch", l.ID, "err", err)
 	}
 	return extendedLine(l, ls.now()), nil
 }
@@ -480,7 +285,7 @@ func (ls *Launches) stop(ctx context.Context, t *Thread, job CommandJob, launche
 	}
 	var lines []string
 	for _, l := range allowed {
-		err := ls.terminate(ctx, l, stoppedBy(job.User))
+		err := ls.lc.Stop(ctx, l, stoppedBy(job.User))
 		if errors.Is(err, provision.ErrStillLaunching) {
 			lines = append(lines, fmt.Sprintf("`%s` is still launching; it will be terminated as soon as it is up.", l.ID))
 			continue
@@ -511,16 +316,14 @@ func (ls *Launches) answerEndedButton(ctx context.Context, j ButtonJob) error {
 	if err != nil {
 		return err
 	}
-	live, err := ls.prov.ListManaged(ctx, ls.cfg.Regions())
+	live, err := ls.lc.FindUnrecorded(ctx, j.LaunchID, j.Repo)
 	if err != nil {
 		return err
 	}
-	for _, in := range live {
-		if in.Tags[ec2.TagLaunch] == j.LaunchID && in.Tags[ec2.TagRepo] == j.Repo {
-			return ls.answerUnrecordedButton(ctx, gh, j, in)
-		}
+	if live != nil {
+		return ls.answerUnrecordedButton(ctx, gh, j, live)
 	}
-	vm := EndedVM{LaunchID: j.LaunchID, Repo: j.Repo, PR: j.PR, CheckRunID: j.CheckRunID, EndedAt: ls.now().UTC()}
+	vm := provision.EndedVM{LaunchID: j.LaunchID, Repo: j.Repo, PR: j.PR, CheckRunID: j.CheckRunID, EndedAt: ls.now().UTC()}
 	owner, name, _ := strings.Cut(j.Repo, "/")
 	if j.CheckRunID != 0 {
 		update := map[string]any{"status": "completed", "conclusion": "neutral", "completed_at": vm.EndedAt.Format(time.RFC3339), "actions": []any{},
@@ -541,17 +344,16 @@ func (ls *Launches) answerEndedButton(ctx context.Context, j ButtonJob) error {
 }
 
 // answerUnrecordedButton handles a button of a live VM whose record is gone.
-func (ls *Launches) answerUnrecordedButton(ctx context.Context, gh *github.Client, j ButtonJob, in ec2.Instance) error {
+func (ls *Launches) answerUnrecordedButton(ctx context.Context, gh *github.Client, j ButtonJob, vm *provision.VM) error {
 	t := newThread(gh, j.Repo, j.PR, 0, j.Sender, "", ls.log)
 	if j.Action != actionTerminate {
 		if j.PR == 0 {
 			return nil
 		}
 		return t.Comment(ctx, fmt.Sprintf("%s I lost my record of VM %s, so I cannot extend it; it ends as planned (%s). Its **Terminate** button still works.",
-			mdsafe.Mention(j.Sender), mdsafe.Code(j.LaunchID), mdsafe.Code(in.Tags[ec2.TagExpiresAt])))
+			mdsafe.Mention(j.Sender), mdsafe.Code(j.LaunchID), mdsafe.Code(vm.ExpiresAt)))
 	}
-	owner := in.Tags[ec2.TagOwner]
-	err := authorize(ctx, gh, ls.cfg, j.Repo, j.Sender, config.ActionStop, owner)
+	err := authorize(ctx, gh, ls.cfg, j.Repo, j.Sender, config.ActionStop, vm.Owner)
 	var refusal *config.Refusal
 	if errors.As(err, &refusal) {
 		if j.PR == 0 {
@@ -562,14 +364,8 @@ func (ls *Launches) answerUnrecordedButton(ctx context.Context, gh *github.Clien
 	if err != nil {
 		return err
 	}
-	if err := ls.prov.TerminateInstance(ctx, in.Region, in.ID); err != nil {
-		return err
-	}
-	ls.log.Info("terminated a VM without a record by its button", "launch", j.LaunchID, "instance", in.ID, "sender", j.Sender)
-	if vm, ok := EndedVMFromTags(in.ID, in.Tags, ls.now(), stoppedBy(j.Sender)); ok {
-		ls.tellEnded(ctx, vm)
-	}
-	return nil
+	ls.log.Info("terminating a VM without a record by its button", "launch", j.LaunchID, "instance", vm.InstanceID, "sender", j.Sender)
+	return ls.lc.EndUnrecorded(ctx, vm, stoppedBy(j.Sender))
 }
 
 // buttonActions are the check run's buttons as config.Permit knows them.
@@ -582,12 +378,12 @@ func (ls *Launches) HandleButton(ctx context.Context, payload []byte) error {
 	if err := json.Unmarshal(payload, &j); err != nil {
 		return store.SkipRetry(err)
 	}
-	l, err := ls.records.GetLaunch(ctx, j.LaunchID)
-	if errors.Is(err, store.ErrNotFound) {
-		return ls.answerEndedButton(ctx, j)
-	}
+	l, err := ls.lc.Get(ctx, j.LaunchID)
 	if err != nil {
 		return err
+	}
+	if l == nil {
+		return ls.answerEndedButton(ctx, j)
 	}
 	if l.Repo != j.Repo {
 		return store.SkipRetry(fmt.Errorf("button for launch %s came from %s", l.ID, j.Repo))
@@ -624,7 +420,7 @@ func (ls *Launches) HandleButton(ctx context.Context, payload []byte) error {
 		}
 		return t.Comment(ctx, fmt.Sprintf("%s %s", mdsafe.Mention(j.Sender), line))
 	case actionTerminate:
-		err := ls.terminate(ctx, l, stoppedBy(j.Sender))
+		err := ls.lc.Stop(ctx, l, stoppedBy(j.Sender))
 		if errors.Is(err, provision.ErrStillLaunching) {
 			return nil
 		}
@@ -639,12 +435,11 @@ func (ls *Launches) HandlePRClosed(ctx context.Context, payload []byte) error {
 	if err := json.Unmarshal(payload, &j); err != nil {
 		return store.SkipRetry(err)
 	}
-	launches, err := ls.records.LaunchesByPR(ctx, j.Repo, j.Number)
+	launches, err := ls.lc.OnPR(ctx, j.Repo, j.Number)
 	if err != nil {
 		return err
 	}
-	active := liveOnly(launches)
-	if len(active) == 0 {
+	if !slices.ContainsFunc(launches, func(l *store.Launch) bool { return !l.State.Ended() }) {
 		return nil
 	}
 	if project, ok := ls.cfg.ProjectFor(j.Repo); ok {
@@ -664,7 +459,7 @@ func (ls *Launches) HandlePRClosed(ctx context.Context, payload []byte) error {
 			return nil
 		}
 	}
-	return ls.terminateAll(ctx, active, reasonPRClosed)
+	return ls.lc.EndPR(ctx, j.Repo, j.Number)
 }
 
 // HandleInstallation terminates the VMs of an installation that is gone, or
@@ -674,85 +469,5 @@ func (ls *Launches) HandleInstallation(ctx context.Context, payload []byte) erro
 	if err := json.Unmarshal(payload, &j); err != nil {
 		return store.SkipRetry(err)
 	}
-	all, err := ls.records.ActiveLaunches(ctx)
-	if err != nil {
-		return err
-	}
-	var mine []*store.Launch
-	for _, l := range all {
-		if l.InstallationID == j.InstallationID && (len(j.Repos) == 0 || containsFold(j.Repos, l.Repo)) {
-			mine = append(mine, l)
-		}
-	}
-	var errs []error
-	for _, l := range liveOnly(mine) {
-		// The app can no longer write to the PR: end the VM and the record only.
-		if l.State == store.StateWaiting {
-			// No VM yet, and the PR can no longer be told: end the record only, if it still waits.
-			_, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
-				if x.State != store.StateWaiting {
-					return store.ErrNoChange
-				}
-				x.State, x.EndedAt, x.EndReason = store.StateEnded, ls.now().UTC(), reasonUninstalled
-				return nil
-			})
-			errs = append(errs, err)
-			continue
-		}
-		err := ls.prov.Terminate(ctx, l, reasonUninstalled)
-		if errors.Is(err, provision.ErrStillLaunching) {
-			err = ls.records.RequestStop(ctx, l.ID, reasonUninstalled)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (ls *Launches) terminateAll(ctx context.Context, launches []*store.Launch, reason string) error {
-	var errs []error
-	for _, l := range launches {
-		if err := ls.terminate(ctx, l, reason); err != nil && !errors.Is(err, provision.ErrStillLaunching) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func liveOnly(ls []*store.Launch) []*store.Launch {
-	var out []*store.Launch
-	for _, l := range ls {
-		if !l.State.Ended() {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// checkBudget refuses an extension that would pass its project's daily
-// instance-hours.
-func (ls *Launches) checkBudget(ctx context.Context, l *store.Launch, d time.Duration) error {
-	project, ok := ls.cfg.ProjectFor(l.Repo)
-	if !ok || project.Limits.DailyInstanceHours <= 0 {
-		return nil
-	}
-	used, err := ls.records.InstanceHours(ctx, project.Name(), ls.now())
-	if err != nil {
-		return err
-	}
-	if used+d.Hours() > project.Limits.DailyInstanceHours {
-		return refuse("Extending `%s` by %s would pass this project's %.0f instance-hours for today (UTC; %.1f used).",
-			l.ID, commands.FormatDuration(d), project.Limits.DailyInstanceHours, used)
-	}
-	return nil
+	return ls.lc.EndInstallation(ctx, j.InstallationID, j.Repos)
 }

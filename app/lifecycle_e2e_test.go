@@ -46,7 +46,7 @@ func TestExpiryTerminatesTheVMAndSaysSo(t *testing.T) {
 	l := e.launch(defaultComment("/launch"))
 	ended := e.waitState(l.ID, store.StateEnded)
 	e.waitTerminated(l.InstanceID)
-	if ended.EndReason != reasonExpired || ended.EndedAt.Before(l.ExpiresAt.Add(-provision.EarlyTolerance)) {
+	if ended.EndReason != provision.ReasonExpired || ended.EndedAt.Before(l.ExpiresAt.Add(-provision.EarlyTolerance)) {
 		t.Errorf("ended: %s at %s, expiry %s", ended.EndReason, ended.EndedAt, l.ExpiresAt)
 	}
 	waitFor(t, func() bool { return strings.Contains(botComments(e.gh, "packit/ogr", 7)[0].Body, "was terminated at") })
@@ -75,17 +75,17 @@ func TestExtendThenTheOldTimerDoesNothing(t *testing.T) {
 		t.Errorf("the instance's tag %s was not moved first", tag)
 	}
 	// The original timer fires (here: right at the old expiry) and must not terminate.
-	e.launches.now = func() time.Time { return l.ExpiresAt }
-	old, _ := json.Marshal(expireJob{LaunchID: l.ID, Region: l.Region, InstanceID: l.InstanceID, ExpiresAt: l.ExpiresAt})
-	if err := e.launches.HandleExpire(context.Background(), old); err != nil {
+	e.launches.lc.SetClock(func() time.Time { return l.ExpiresAt })
+	old, _ := json.Marshal(map[string]any{"launch_id": l.ID, "region": l.Region, "instance_id": l.InstanceID, "expires_at": l.ExpiresAt}) // a queued timer, as stored
+	if err := e.launches.lc.HandleExpire(context.Background(), old); err != nil {
 		t.Fatal(err)
 	}
 	if e.terminated(l.InstanceID) {
 		t.Fatal("an extended VM was terminated at its old expiry")
 	}
 	// At the new expiry it ends.
-	e.launches.now = func() time.Time { return ext.ExpiresAt.Add(time.Second) }
-	if err := e.launches.HandleExpire(context.Background(), old); err != nil {
+	e.launches.lc.SetClock(func() time.Time { return ext.ExpiresAt.Add(time.Second) })
+	if err := e.launches.lc.HandleExpire(context.Background(), old); err != nil {
 		t.Fatal(err)
 	}
 	e.waitTerminated(l.InstanceID)
@@ -183,7 +183,7 @@ func TestPRClosedTerminatesUnlessKept(t *testing.T) {
 		t.Fatalf("status %d", status)
 	}
 	e.waitTerminated(l.InstanceID)
-	if ended := e.waitState(l.ID, store.StateEnded); ended.EndReason != reasonPRClosed {
+	if ended := e.waitState(l.ID, store.StateEnded); ended.EndReason != provision.ReasonPRClosed {
 		t.Errorf("reason %q", ended.EndReason)
 	}
 
@@ -223,14 +223,14 @@ func TestSweeperAfterRedisWasFlushed(t *testing.T) {
 	second := e.launch(c)
 	storetest.Flush(t, e.redisURL)
 	// A sweep after the first VM's expiry, before the second's timer existed again.
-	e.launches.now = func() time.Time { return first.ExpiresAt.Add(time.Second) }
-	e.launches.Sweep(context.Background())
+	e.launches.lc.SetClock(func() time.Time { return first.ExpiresAt.Add(time.Second) })
+	e.launches.lc.Sweep(context.Background())
 	if !e.terminated(first.InstanceID) {
 		t.Fatal("the sweeper did not end an expired VM without Redis records")
 	}
 	// The second's timer was re-created from its tags and ends it on time.
-	e.launches.now = time.Now
-	e.launches.Sweep(context.Background())
+	e.launches.lc.SetClock(time.Now)
+	e.launches.lc.Sweep(context.Background())
 	e.waitTerminated(second.InstanceID)
 }
 
@@ -239,8 +239,8 @@ func TestSweeperWithoutRedisStillTerminates(t *testing.T) {
 	l := e.launch(defaultComment("/launch"))
 	e.stop()
 	e.st.Close() // Redis unreachable from this replica
-	e.launches.now = func() time.Time { return l.ExpiresAt.Add(time.Minute) }
-	e.launches.Sweep(context.Background())
+	e.launches.lc.SetClock(func() time.Time { return l.ExpiresAt.Add(time.Minute) })
+	e.launches.lc.Sweep(context.Background())
 	if !e.terminated(l.InstanceID) {
 		t.Fatal("the sweeper needs only AWS")
 	}
@@ -253,8 +253,8 @@ func TestSweeperDeletesOrphanedTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.launches.now = func() time.Time { return time.Now().Add(3 * time.Hour) }
-	e.launches.Sweep(context.Background())
+	e.launches.lc.SetClock(func() time.Time { return time.Now().Add(3 * time.Hour) })
+	e.launches.lc.Sweep(context.Background())
 	templates, err := e.cloud.ListManagedTemplates(context.Background(), "us-east-1")
 	if err != nil {
 		t.Fatal(err)
@@ -345,9 +345,9 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestWarningBeforeExpiry(t *testing.T) {
 	e := newLaunchEnv(t)
 	l := e.launch(defaultComment("/launch"))
-	warn, _ := json.Marshal(warnJob{LaunchID: l.ID, ExpiresAt: l.ExpiresAt})
-	e.launches.now = func() time.Time { return l.ExpiresAt.Add(-15 * time.Minute) }
-	if err := e.launches.HandleWarn(context.Background(), warn); err != nil {
+	warn, _ := json.Marshal(map[string]any{"launch_id": l.ID, "expires_at": l.ExpiresAt}) // a queued warning, as stored
+	e.launches.lc.SetClock(func() time.Time { return l.ExpiresAt.Add(-15 * time.Minute) })
+	if err := e.launches.lc.HandleWarn(context.Background(), warn); err != nil {
 		t.Fatal(err)
 	}
 	got := botComments(e.gh, "packit/ogr", 7)
@@ -356,11 +356,11 @@ func TestWarningBeforeExpiry(t *testing.T) {
 		t.Fatalf("warning: %+v", got)
 	}
 	// After an extension the old warning stays silent.
-	e.launches.now = time.Now
+	e.launches.lc.SetClock(time.Now)
 	c := defaultComment("/launch extend")
 	e.command(c)
 	before := len(botComments(e.gh, "packit/ogr", 7))
-	if err := e.launches.HandleWarn(context.Background(), warn); err != nil {
+	if err := e.launches.lc.HandleWarn(context.Background(), warn); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(botComments(e.gh, "packit/ogr", 7)); n != before {
@@ -372,9 +372,9 @@ func TestNoLongerTrustedProjectsLoseTheirVMs(t *testing.T) {
 	e := newLaunchEnv(t)
 	l := e.launch(defaultComment("/launch"))
 	e.cfg.Projects[0].Exclude = []string{"packit/ogr"} // the operator withdraws trust
-	e.launches.Sweep(context.Background())
+	e.launches.lc.Sweep(context.Background())
 	e.waitTerminated(l.InstanceID)
-	if ended := e.waitState(l.ID, store.StateEnded); ended.EndReason != reasonUntrusted {
+	if ended := e.waitState(l.ID, store.StateEnded); ended.EndReason != provision.ReasonUntrusted {
 		t.Errorf("reason %q", ended.EndReason)
 	}
 }
@@ -434,8 +434,8 @@ func TestSweeperSettlesRecordsThatAWSContradicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A quarter of an hour later (a VM that only just came up is left alone).
-	e.launches.now = func() time.Time { return time.Now().Add(15 * time.Minute) }
-	e.launches.Sweep(ctx)
+	e.launches.lc.SetClock(func() time.Time { return time.Now().Add(15 * time.Minute) })
+	e.launches.lc.Sweep(ctx)
 	adopted, _ := e.st.GetLaunch(ctx, stuck.ID)
 	if adopted.State != store.StateRunning || adopted.InstanceID != stuck.InstanceID || !adopted.Reported {
 		t.Errorf("stuck launch not adopted: %+v", adopted)
@@ -485,16 +485,16 @@ func TestQuotaCountsAVMWithOverriddenTagsOnce(t *testing.T) {
 func TestExpiryTimerFiredEarlyRunsAgain(t *testing.T) {
 	e := newLaunchEnv(t)
 	l := e.launch(defaultComment("/launch"))
-	e.launches.now = func() time.Time { return l.ExpiresAt.Add(-time.Minute) }
-	job, _ := json.Marshal(expireJob{LaunchID: l.ID, Region: l.Region, InstanceID: l.InstanceID, ExpiresAt: l.ExpiresAt})
-	if err := e.launches.HandleExpire(context.Background(), job); err == nil || !strings.Contains(err.Error(), "early") {
+	e.launches.lc.SetClock(func() time.Time { return l.ExpiresAt.Add(-time.Minute) })
+	job, _ := json.Marshal(map[string]any{"launch_id": l.ID, "region": l.Region, "instance_id": l.InstanceID, "expires_at": l.ExpiresAt}) // a queued timer, as stored
+	if err := e.launches.lc.HandleExpire(context.Background(), job); err == nil || !strings.Contains(err.Error(), "early") {
 		t.Fatalf("early timer: %v, want an error so that it is retried", err)
 	}
 	if e.terminated(l.InstanceID) {
 		t.Fatal("terminated a minute early")
 	}
-	e.launches.now = func() time.Time { return l.ExpiresAt }
-	if err := e.launches.HandleExpire(context.Background(), job); err != nil {
+	e.launches.lc.SetClock(func() time.Time { return l.ExpiresAt })
+	if err := e.launches.lc.HandleExpire(context.Background(), job); err != nil {
 		t.Fatal(err)
 	}
 	e.waitTerminated(l.InstanceID)

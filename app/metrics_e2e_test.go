@@ -49,9 +49,9 @@ func TestMetricsFollowLaunchesRefusalsAndSweeps(t *testing.T) {
 		t.Fatalf("usage answer: %+v", got)
 	}
 	// Three hours on, the sweeper finds the VM past its expiry.
-	e.launches.now = func() time.Time { return time.Now().Add(3 * time.Hour) }
+	e.launches.lc.SetClock(func() time.Time { return time.Now().Add(3 * time.Hour) })
 	swept := time.Now().Unix()
-	e.launches.Sweep(context.Background())
+	e.launches.lc.Sweep(context.Background())
 	e.waitTerminated(l.InstanceID)
 
 	after := scrape(t, e.web.URL)

@@ -44,7 +44,7 @@ var (
 func newPackitEnv(t *testing.T) *launchEnv {
 	e := newLaunchEnv(t)
 	e.gh.SetFile("packit/ogr", "main", config.RepoConfigPath, packitRepo)
-	e.launches.PackitPollEvery = 200 * time.Millisecond
+	e.launches.lc.PackitPollEvery = 200 * time.Millisecond
 	return e
 }
 
@@ -221,7 +221,7 @@ func TestPackitPushCancelsTheWait(t *testing.T) {
 
 func TestPackitStopCancelsAWaitingLaunch(t *testing.T) {
 	e := newPackitEnv(t)
-	e.launches.PackitPollEvery = time.Hour // only the stop ends it
+	e.launches.lc.PackitPollEvery = time.Hour // only the stop ends it
 	e.packitBuilding(headSHA)
 	c := defaultComment("/launch")
 	e.command(c)

@@ -6,50 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/google/go-github/v60/github"
 
 	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/mdsafe"
+	"github.com/packit/packit-launch/provision"
 	"github.com/packit/packit-launch/store"
 )
-
-// JobPackitWait is the queue kind of a poll of the Packit build a waiting
-// launch waits for; its timers are the lifecycle's own, not command retries.
-const JobPackitWait = "packit-wait"
-
-type packitWaitJob struct {
-	LaunchID string    `json:"launch_id"`
-	At       time.Time `json:"at"` // the poll this job is; see store.Launch.PackitPollAt
-}
-
-// schedulePackitWait makes the poll at `at` the waiting launch's one live
-// poll (an older one still queued then does nothing) and queues it.
-func (ls *Launches) schedulePackitWait(ctx context.Context, l *store.Launch, at time.Time) error {
-	at = at.UTC().Truncate(time.Millisecond)
-	saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
-		if x.State != store.StateWaiting {
-			return store.ErrNoChange
-		}
-		x.PackitPollAt = at
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	*l = *saved
-	if l.State != store.StateWaiting {
-		return nil
-	}
-	payload, _ := json.Marshal(packitWaitJob{LaunchID: l.ID, At: at})
-	err = ls.queue.EnqueueAt(ctx, store.Job{Kind: JobPackitWait, ID: fmt.Sprintf("packit-wait:%s:%d", l.ID, at.UnixMilli()), Payload: payload,
-		Queue: store.QueueLifecycle, MaxRetry: 5}, at)
-	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
-		return fmt.Errorf("schedule Packit wait: %w", err)
-	}
-	return nil
-}
 
 // startWaiting tells the PR that the launch waits for Packit's build (the
 // sticky comment) and starts polling, once: a retried command finds both done.
@@ -59,7 +23,7 @@ func (ls *Launches) startWaiting(ctx context.Context, t *Thread, l *store.Launch
 		if err != nil {
 			return err
 		}
-		saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+		saved, err := ls.marks.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
 			x.CommentID, x.Reported = id, true
 			return nil
 		})
@@ -71,7 +35,7 @@ func (ls *Launches) startWaiting(ctx context.Context, t *Thread, l *store.Launch
 	if !l.PackitPollAt.IsZero() {
 		return nil
 	}
-	return ls.schedulePackitWait(ctx, l, ls.now().Add(ls.PackitPollEvery))
+	return ls.lc.SchedulePackitPoll(ctx, l, ls.now().Add(ls.lc.PackitPollEvery))
 }
 
 // HandlePackitWait polls the build a waiting launch waits for: a new push or
@@ -80,19 +44,19 @@ func (ls *Launches) startWaiting(ctx context.Context, t *Thread, l *store.Launch
 // again, until packitWaitFor has passed. A poll that fails (GitHub, Redis)
 // does not end the chain: the next poll is scheduled all the same.
 func (ls *Launches) HandlePackitWait(ctx context.Context, payload []byte) error {
-	var j packitWaitJob
+	var j provision.PackitPoll
 	if err := json.Unmarshal(payload, &j); err != nil {
 		return store.SkipRetry(err)
 	}
-	l, err := ls.findLaunch(ctx, j.LaunchID)
+	l, err := ls.lc.Get(ctx, j.LaunchID)
 	if err != nil || l == nil {
 		return err
 	}
 	switch {
 	case l.State == store.StateAccepted && l.PackitTarget != "" && !l.Reported:
 		// An earlier run moved it on but may not have queued its launch.
-		return ls.queueLaunch(ctx, l)
-	case l.State != store.StateWaiting || !l.PackitPollAt.Equal(j.At.UTC().Truncate(time.Millisecond)):
+		return ls.lc.Start(ctx, l)
+	case !provision.IsLivePoll(l, j.At):
 		return nil // stopped, on its way, or a stale duplicate poll
 	}
 	err = ls.pollPackit(ctx, l)
@@ -100,7 +64,7 @@ func (ls *Launches) HandlePackitWait(ctx context.Context, payload []byte) error 
 		return err
 	}
 	ls.log.Warn("Packit wait: poll failed; polling again", "launch", l.ID, "err", err)
-	if serr := ls.schedulePackitWait(ctx, l, ls.now().Add(ls.PackitPollEvery)); serr != nil {
+	if serr := ls.lc.SchedulePackitPoll(ctx, l, ls.now().Add(ls.lc.PackitPollEvery)); serr != nil {
 		return errors.Join(err, serr) // retried as a job
 	}
 	return nil
@@ -112,7 +76,7 @@ func (ls *Launches) pollPackit(ctx context.Context, l *store.Launch) error {
 	if err != nil {
 		return err
 	}
-	if reason, err := ls.records.StopRequested(ctx, l.ID); err != nil {
+	if reason, err := ls.lc.StopRequested(ctx, l.ID); err != nil {
 		return err
 	} else if reason != "" {
 		return ls.cancelWaiting(ctx, t, l, reason, false)
@@ -124,7 +88,7 @@ func (ls *Launches) pollPackit(ctx context.Context, l *store.Launch) error {
 	}
 	switch {
 	case pr.GetState() != "open":
-		return ls.cancelWaiting(ctx, t, l, reasonPRClosed, true)
+		return ls.cancelWaiting(ctx, t, l, provision.ReasonPRClosed, true)
 	case pr.GetHead().GetSHA() != l.PackitSHA:
 		return ls.cancelWaiting(ctx, t, l, fmt.Sprintf("a new push (%s) replaced the commit whose build it waited for; comment `/launch` again once Packit has built the new one", shortSHA(pr.GetHead().GetSHA())), true)
 	}
@@ -138,7 +102,7 @@ func (ls *Launches) pollPackit(ctx context.Context, l *store.Launch) error {
 			return ls.failWaiting(ctx, t, l, fmt.Sprintf("Packit's build did not finish within %s", packitWaitFor),
 				"Comment `/launch` again when the build has finished.")
 		}
-		return ls.schedulePackitWait(ctx, l, now.Add(ls.PackitPollEvery))
+		return ls.lc.SchedulePackitPoll(ctx, l, now.Add(ls.lc.PackitPollEvery))
 	}
 	b := builds[0]
 	if !b.succeeded() {
@@ -152,34 +116,19 @@ func (ls *Launches) pollPackit(ctx context.Context, l *store.Launch) error {
 		return ls.failWaiting(ctx, t, l, fmt.Sprintf("Packit built the image in %s, but the machine launches in %s", b.Region, l.Region),
 			"A maintainer can set the machine's `region` to the image's (if its profile allows it).")
 	}
-	started := false
-	saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
-		started = x.State == store.StateWaiting
-		if !started {
-			return store.ErrNoChange
-		}
-		// Its lifetime starts now, not when it began to wait; the answer is
-		// a new comment, so that the person hears of it.
-		shift := now.Sub(x.CreatedAt)
-		x.CreatedAt, x.ExpiresAt, x.HardExpiresAt = now, x.ExpiresAt.Add(shift), x.HardExpiresAt.Add(shift)
-		x.Image, x.PackitBuildURL, x.State, x.Reported, x.CommentID = b.AMI, b.URL, store.StateAccepted, false, 0
-		return nil
-	})
-	if err != nil || !started {
+	waitComment := l.CommentID
+	// The answer is a new comment, so that the person hears of it.
+	if started, err := ls.lc.BuildReady(ctx, l, b.AMI, b.URL); err != nil || !started {
 		return err
 	}
-	ls.log.Info("Packit's build finished; launching", "launch", l.ID, "image", b.AMI, "build", b.URL)
-	if _, err := ls.records.AddInstanceHours(ctx, saved.Project, now, saved.Lifetime.Hours()); err != nil {
-		ls.log.Warn("count instance-hours", "launch", l.ID, "err", err)
-	}
-	if _, err := t.Post(ctx, l.CommentID, fmt.Sprintf("%s Packit's build %s of %s finished; launching %s (launch `%s`).",
+	if _, err := t.Post(ctx, waitComment, fmt.Sprintf("%s Packit's build %s of %s finished; launching %s (launch `%s`).",
 		mdsafe.Mention(l.Owner), mdsafe.Code("vm-image-build:"+l.PackitTarget), shortSHA(l.PackitSHA), mdsafe.Code(l.Machine), l.ID)); err != nil {
 		t.log.Warn("edit the waiting comment", "err", err)
 	}
-	if err := ls.patchCheckRun(ctx, t, saved, "in_progress", "", launchingTitle(saved), launchingSummary(saved), []*github.CheckRunAction{}, now); err != nil {
+	if err := ls.patchCheckRun(ctx, t, l, "in_progress", "", launchingTitle(l), launchingSummary(l), []*github.CheckRunAction{}, now); err != nil {
 		t.log.Warn("show the launch on its check run", "err", err)
 	}
-	return ls.queueLaunch(ctx, saved)
+	return ls.lc.Start(ctx, l)
 }
 
 // mayStillLaunch re-checks, when the build is done, what a /launch is
@@ -192,7 +141,7 @@ func (ls *Launches) mayStillLaunch(ctx context.Context, t *Thread, l *store.Laun
 	if ls.cfg.Paused {
 		return "launching is paused by the operators", ls.cfg.PausedMessage
 	}
-	if reason := ls.blocked.Load(); reason != nil {
+	if ls.lc.Accepting() != nil {
 		return "this instance's setup check is failing", "Please tell its operators; comment `/launch` again later."
 	}
 	err := authorize(ctx, t.gh, ls.cfg, l.Repo, l.Owner, config.ActionLaunch, "")
@@ -206,63 +155,23 @@ func (ls *Launches) mayStillLaunch(ctx context.Context, t *Thread, l *store.Laun
 	return "", ""
 }
 
-// queueLaunch queues a launch's job (once: the id dedupes).
-func (ls *Launches) queueLaunch(ctx context.Context, l *store.Launch) error {
-	err := ls.queue.Enqueue(ctx, store.Job{Kind: JobLaunch, ID: "launch:" + l.ID, Payload: []byte(l.ID), Queue: store.QueueLifecycle, MaxRetry: ls.MaxRetry})
-	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
-		return err
-	}
-	return nil
-}
-
-// cancelWaiting ends a launch that is still waiting, through the record's
-// guard: if it moved on meanwhile, it is stopped the way a launch is. tell
-// posts a new comment, for ends the person did not ask for.
+// cancelWaiting ends a launch that is still waiting (if it moved on
+// meanwhile, it is stopped the way a launch is). tell posts a new comment,
+// for ends the person did not ask for.
 func (ls *Launches) cancelWaiting(ctx context.Context, t *Thread, l *store.Launch, reason string, tell bool) error {
-	now := ls.now().UTC()
-	cancelled := false
-	saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
-		cancelled = x.State == store.StateWaiting
-		if !cancelled {
-			return store.ErrNoChange
-		}
-		x.State, x.EndedAt, x.EndReason = store.StateEnded, now, reason
-		return nil
-	})
-	if err != nil {
+	cancelled, err := ls.lc.CancelWaiting(ctx, l, reason)
+	if err != nil || !cancelled || !tell {
 		return err
 	}
-	*l = *saved
-	if !cancelled {
-		return ls.terminate(ctx, l, reason)
-	}
-	if err := ls.refresh(ctx, l); err != nil {
-		return err
-	}
-	if tell && t != nil {
-		return t.Comment(ctx, fmt.Sprintf("%s %s", mdsafe.Mention(l.Owner), endedText(l)))
-	}
-	return nil
+	return t.Comment(ctx, fmt.Sprintf("%s %s", mdsafe.Mention(l.Owner), endedText(l)))
 }
 
 // failWaiting ends a waiting launch as failed, saying why and what to do in
 // a new comment (the person may have waited hours).
 func (ls *Launches) failWaiting(ctx context.Context, t *Thread, l *store.Launch, failure, advice string) error {
-	now := ls.now().UTC()
-	failed := false
-	saved, err := ls.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
-		failed = x.State == store.StateWaiting
-		if !failed {
-			return store.ErrNoChange
-		}
-		x.State, x.Failure, x.FailureAdvice, x.EndedAt = store.StateFailed, failure, advice, now
-		return nil
-	})
+	failed, err := ls.lc.FailWaiting(ctx, l, failure, advice)
 	if err != nil || !failed {
 		return err
 	}
-	if err := ls.refresh(ctx, saved); err != nil {
-		return err
-	}
-	return t.Comment(ctx, failedComment(saved))
+	return t.Comment(ctx, failedComment(l))
 }

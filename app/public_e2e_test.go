@@ -194,7 +194,7 @@ func TestHostileStopTargetsAndLaunchErrorsNeverRender(t *testing.T) {
 // is retried, and the final answer replaces that note.
 func TestStalledLaunchTellsThePRWhatFailsAndUntilWhen(t *testing.T) {
 	e := newLaunchEnv(t)
-	e.launches.StillTryingAfter = 0 // tell at the first failed attempt
+	e.launches.lc.StillTryingAfter = 0 // tell at the first failed attempt
 	e.api.InjectFault(launchapitest.Fault{Method: http.MethodPost, Path: "/pubkeys", Status: http.StatusInternalServerError, Times: -1})
 	c := defaultComment("/launch")
 	if status := e.post("issue_comment", c.postTo(e.gh)); status != http.StatusAccepted {

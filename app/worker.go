@@ -139,19 +139,8 @@ func (w *Worker) handle(ctx context.Context, t *Thread, job CommandJob, log *slo
 	if !ok {
 		return w.untrusted(ctx, t, job)
 	}
-	// Measured to when the bot received it: time spent waiting for GitHub's
-	// rate limit to reset does not make a command stale.
-	received := job.ReceivedAt
-	if received.IsZero() {
-		received = w.now()
-	}
-	if held := w.now().Sub(received); held > maxHeldAge {
-		return refuse("This command reached me at %s UTC, but GitHub's rate limit kept me from acting on it until now, so I did not. Comment it again if you still want it.",
-			received.UTC().Format("2006-01-02 15:04"))
-	}
-	if age := received.Sub(job.CommentedAt); age > MaxCommandAge {
-		return refuse("This command was written at %s UTC, more than %d minutes ago (it reached me late or was delivered again), so I did not act on it. Comment it again if you still want it.",
-			job.CommentedAt.UTC().Format("2006-01-02 15:04"), int(MaxCommandAge.Minutes()))
+	if err := w.stale(job); err != nil {
+		return err
 	}
 	cmd, err := commands.Parse(job.Line)
 	var usage *commands.UsageError
@@ -173,7 +162,31 @@ func (w *Worker) handle(ctx context.Context, t *Thread, job CommandJob, log *slo
 		}
 		return w.launcher.Manage(ctx, t, job, cmd)
 	}
+	return w.launch(ctx, t, job, project, cmd, log)
+}
 
+// stale refuses a command too old to act on. Its age is measured to when
+// the bot received it: time spent waiting for GitHub's rate limit to reset
+// does not make a command stale, up to maxHeldAge.
+func (w *Worker) stale(job CommandJob) error {
+	received := job.ReceivedAt
+	if received.IsZero() {
+		received = w.now()
+	}
+	if held := w.now().Sub(received); held > maxHeldAge {
+		return refuse("This command reached me at %s UTC, but GitHub's rate limit kept me from acting on it until now, so I did not. Comment it again if you still want it.",
+			received.UTC().Format("2006-01-02 15:04"))
+	}
+	if age := received.Sub(job.CommentedAt); age > MaxCommandAge {
+		return refuse("This command was written at %s UTC, more than %d minutes ago (it reached me late or was delivered again), so I did not act on it. Comment it again if you still want it.",
+			job.CommentedAt.UTC().Format("2006-01-02 15:04"), int(MaxCommandAge.Minutes()))
+	}
+	return nil
+}
+
+// launch decides a /launch (permission, open PR, the base branch's
+// machines, Packit's build) and hands it to the launcher.
+func (w *Worker) launch(ctx context.Context, t *Thread, job CommandJob, project *config.Project, cmd commands.Command, log *slog.Logger) error {
 	if err := authorize(ctx, t.gh, w.cfg, job.Repo, job.User, config.ActionLaunch, ""); err != nil {
 		return err
 	}

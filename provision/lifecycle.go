@@ -4,232 +4,331 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
-	"github.com/packit/packit-launch/provision/ec2"
+	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/store"
 )
 
-// cloud is the bot's own AWS access: everything the Launch service cannot do.
-type cloud interface {
-	CreateLaunchTemplate(ctx context.Context, region string, in ec2.TemplateInput) (string, error)
-	DeleteLaunchTemplate(ctx context.Context, region, templateID string) error
-	ListManagedTemplates(ctx context.Context, region string) ([]ec2.Template, error)
-	TagInstance(ctx context.Context, region, instanceID string, tags map[string]string) error
-	Describe(ctx context.Context, region, instanceID string) (*ec2.Instance, error)
-	ListManaged(ctx context.Context, region string) ([]ec2.Instance, error)
-	Terminate(ctx context.Context, region string, instanceIDs ...string) error
-	PublicAddress(ctx context.Context, region, instanceID string) (ipv4, dns string, err error)
-	Regions() []string
+// A launch's life, as a state machine over its record (store.Launch):
+//
+//	waiting ──build ready──▶ accepted ──▶ launching ──▶ running ──▶ terminated
+//	   │                        │             │            (expiry, stop, PR closed,
+//	   └──cancelled/failed──────┴──failed─────┘             uninstall, sweeper)
+//
+// Every transition goes through the store's guarded update, which never
+// revives an ended record. Lifecycle decides; a Reporter (the GitHub side)
+// shows each outcome on the launch's pull request.
+
+// Queue kinds of the lifecycle's own jobs.
+const (
+	JobLaunch = "launch"
+	JobExpire = "expire"
+	JobWarn   = "warn"
+	// JobPackitWait polls the build a waiting launch waits for; its handler
+	// is the GitHub side's (it reads Packit's check runs), its timers are these.
+	JobPackitWait = "packit-wait"
+)
+
+// End reasons the lifecycle gives on its own.
+const (
+	ReasonExpired     = "its lifetime ended"
+	ReasonPRClosed    = "the pull request was closed"
+	ReasonUninstalled = "the GitHub App was uninstalled from the repository"
+	ReasonUntrusted   = "the repository is no longer trusted by this instance"
+	reasonGone        = "its instance was already gone"
+)
+
+const (
+	// launchRetries bounds attempts at a launch whose errors may pass (with
+	// exponential backoff, hours); the last attempt reports the failure.
+	launchRetries    = 20
+	lifecycleRetries = 20
+	warnBefore       = 15 * time.Minute
+	// reportFor bounds how long a settled launch keeps trying to tell its PR.
+	reportFor = 24 * time.Hour
+	// packitPollEvery is how often a waiting launch looks at Packit's build.
+	packitPollEvery = time.Minute
+)
+
+// Reporter shows a launch on its pull request. Lifecycle calls it after each
+// transition; an error from it retries the job that called it.
+type Reporter interface {
+	// Outcome puts a settled launch's outcome on its PR, once, and keeps
+	// it in step with whatever happened to the launch meanwhile.
+	Outcome(ctx context.Context, l *store.Launch) error
+	// Refresh brings the PR's sticky comment and check run in step with a
+	// launch already reported.
+	Refresh(ctx context.Context, l *store.Launch) error
+	// Slow tells the PR once that a launch is slower than usual: cause is
+	// the last attempt's failure ("" while the Launch service is working),
+	// until when it is retried.
+	Slow(ctx context.Context, l *store.Launch, cause string, until time.Time)
+	// Warn tells the owner that the VM ends soon.
+	Warn(ctx context.Context, l *store.Launch) error
+	// Ended tells the PR of a VM that ended without its record (best effort).
+	Ended(ctx context.Context, vm EndedVM)
 }
 
-// TagProfile names the profile a VM was launched under, so the sweeper can
-// apply its maximum lifetime without Redis.
-const TagProfile = "packit-launch:profile"
-
-// EarlyTolerance is how early a timer may fire and still terminate: queues
-// fire a little early or late.
-const EarlyTolerance = 30 * time.Second
-
-// BirthTags are put on the launch template, and through it on the instance
-// and its volumes at birth, so a VM carries its own expiry before the bot
-// ever sees its id.
-func BirthTags(l *store.Launch) map[string]string {
-	tags := map[string]string{
-		ec2.TagManaged:       "true",
-		ec2.TagLaunch:        l.ID,
-		ec2.TagRepo:          l.Repo,
-		ec2.TagPR:            strconv.Itoa(l.PR),
-		ec2.TagOwner:         l.Owner,
-		ec2.TagExpiresAt:     formatTime(l.ExpiresAt),
-		ec2.TagHardExpiresAt: formatTime(l.HardExpiresAt),
-		TagProfile:           l.Profile,
-	}
-	if l.CheckRunID != 0 {
-		tags[ec2.TagCheckRun] = strconv.FormatInt(l.CheckRunID, 10)
-	}
-	return tags
+// Records keeps launch records, locks and quota counters (*store.Store).
+type Records interface {
+	CreateLaunch(ctx context.Context, l *store.Launch) (*store.Launch, bool, error)
+	GetLaunch(ctx context.Context, id string) (*store.Launch, error)
+	LaunchesByPR(ctx context.Context, repo string, pr int) ([]*store.Launch, error)
+	ActiveLaunches(ctx context.Context) ([]*store.Launch, error)
+	UpdateLaunch(ctx context.Context, id string, fn func(*store.Launch) error) (*store.Launch, error)
+	RequestStop(ctx context.Context, id, reason string) error
+	StopRequested(ctx context.Context, id string) (string, error)
+	FirstNotice(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	ForgetNotice(ctx context.Context, key string) error
+	TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error)
+	Lock(ctx context.Context, name string, ttl, wait time.Duration) (func(), error)
+	AddInstanceHours(ctx context.Context, project string, day time.Time, hours float64) (float64, error)
+	InstanceHours(ctx context.Context, project string, day time.Time) (float64, error)
+	PubkeyUse
 }
 
-func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-// ErrStillLaunching means a launch has no VM to act on yet.
-var ErrStillLaunching = errors.New("still launching")
-
-// ErrAtHardExpiry means an extension cannot move the expiry any later.
-var ErrAtHardExpiry = errors.New("already at its latest possible end")
-
-// Terminate ends a launch's VM and records when and why. Terminating an
-// already ended launch does nothing; l is updated to the saved record.
-func (p *Provisioner) Terminate(ctx context.Context, l *store.Launch, reason string) error {
-	if l.State.Ended() {
-		return nil
-	}
-	if l.InstanceID == "" {
-		return ErrStillLaunching
-	}
-	if err := p.cloud.Terminate(ctx, l.Region, l.InstanceID); err != nil {
-		return fmt.Errorf("terminate launch %s: %w", l.ID, err)
-	}
-	p.log.Info("launch terminated", "launch", l.ID, "instance", l.InstanceID, "reason", reason)
-	ended, err := p.markEnded(ctx, l, reason)
-	if ended { // counted once, by whoever ended the record
-		terminatedTotal.WithLabelValues("record").Inc()
-	}
-	return err
+// Scheduler queues jobs now or later (*store.Queue).
+type Scheduler interface {
+	Enqueue(ctx context.Context, j store.Job) error
+	EnqueueAt(ctx context.Context, j store.Job, at time.Time) error
 }
 
-// markEnded records a launch's VM as gone, unless another writer already
-// did; ended says whether this call did.
-func (p *Provisioner) markEnded(ctx context.Context, l *store.Launch, reason string) (ended bool, err error) {
-	instance, now := l.InstanceID, p.now().UTC()
-	saved, err := p.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
-		if x.State.Ended() {
-			ended = false
-			return store.ErrNoChange
-		}
-		ended = true
-		x.State, x.EndedAt, x.EndReason = store.StateEnded, now, reason
-		if x.InstanceID == "" {
-			x.InstanceID = instance
-		}
-		return nil
-	})
-	if err != nil {
-		return false, err
-	}
-	*l = *saved
-	return ended, nil
+// Lifecycle carries launches from the decision to the end of their VM.
+type Lifecycle struct {
+	// MaxRetry bounds attempts at a launch job; the last one reports.
+	MaxRetry int
+	// StillTryingAfter is when a launch that has not got through to the
+	// Launch service or AWS tells its PR it is still being retried.
+	StillTryingAfter time.Duration
+	// PackitPollEvery is how often a launch waiting for Packit's build looks.
+	PackitPollEvery time.Duration
+
+	cfg     *config.Server
+	records Records
+	queue   Scheduler
+	prov    *Provisioner
+	report  Reporter
+	now     func() time.Time
+	log     *slog.Logger
+	blocked atomic.Pointer[string] // why new launches are refused, when the setup is broken
 }
 
-// MarkEnded records a launch whose VM is already gone.
-func (p *Provisioner) MarkEnded(ctx context.Context, l *store.Launch, reason string) error {
-	_, err := p.markEnded(ctx, l, reason)
-	return err
+// NewLifecycle wires the lifecycle; report shows its outcomes.
+func NewLifecycle(cfg *config.Server, recs Records, q Scheduler, prov *Provisioner, report Reporter, log *slog.Logger) *Lifecycle {
+	return &Lifecycle{MaxRetry: launchRetries, StillTryingAfter: 3 * time.Minute, PackitPollEvery: packitPollEvery,
+		cfg: cfg, records: recs, queue: q, prov: prov, report: report, now: time.Now, log: log}
 }
 
-// Extend moves a running launch's expiry by d from its current expiry,
-// never past its hard expiry: the instance's tag first (the sweeper's
-// truth), then the record. l is updated to the saved record.
-func (p *Provisioner) Extend(ctx context.Context, l *store.Launch, d time.Duration) error {
-	cur, err := p.records.UpdateLaunch(ctx, l.ID, func(*store.Launch) error { return store.ErrNoChange }) // a fresh read
-	if err != nil {
-		return err
+// SetClock replaces the lifecycle's clock (tests move time).
+func (lc *Lifecycle) SetClock(now func() time.Time) { lc.now = now }
+
+// Now is the lifecycle's time.
+func (lc *Lifecycle) Now() time.Time { return lc.now() }
+
+// Block refuses new launches (the lifecycle of running VMs goes on) until
+// Unblock; reason is for the logs. It reports whether this changed anything.
+func (lc *Lifecycle) Block(reason string) bool { return lc.blocked.Swap(&reason) == nil }
+
+// Unblock lets new launches through again; it reports whether they were blocked.
+func (lc *Lifecycle) Unblock() bool { return lc.blocked.Swap(nil) != nil }
+
+// Accepting refuses a new launch while the setup check fails, and is nil otherwise.
+func (lc *Lifecycle) Accepting() error {
+	if reason := lc.blocked.Load(); reason != nil {
+		lc.log.Warn("launch refused: the setup check failed", "problem", *reason)
+		return refuse("I cannot launch VMs right now: this packit-launch instance's setup check is failing (its operators can see why in its log). Please tell them; VMs already running are not affected.")
 	}
-	if cur.State != store.StateRunning {
-		if cur.State.Ended() {
-			return fmt.Errorf("launch %s has ended", l.ID)
-		}
-		return ErrStillLaunching
-	}
-	next := earliest(cur.ExpiresAt.Add(d), cur.HardExpiresAt)
-	if !next.After(cur.ExpiresAt) {
-		*l = *cur
-		return ErrAtHardExpiry
-	}
-	if err := p.cloud.TagInstance(ctx, cur.Region, cur.InstanceID, map[string]string{ec2.TagExpiresAt: formatTime(next)}); err != nil {
-		return fmt.Errorf("extend launch %s: %w", l.ID, err)
-	}
-	saved, err := p.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
-		if x.State != store.StateRunning || !next.After(x.ExpiresAt) {
-			return store.ErrNoChange
-		}
-		x.ExpiresAt = next
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	*l = *saved
 	return nil
 }
 
-// Due decides, from the instance's own tags, whether a timer that fired now
-// should terminate it. It returns the expiry the instance carries; gone
-// reports an instance that is already terminated or unknown.
-func (p *Provisioner) Due(ctx context.Context, region, instanceID string, now time.Time) (due bool, expiresAt time.Time, gone bool, err error) {
-	in, err := p.cloud.Describe(ctx, region, instanceID)
-	var nf *ec2.NotFoundError
-	if errors.As(err, &nf) {
-		return false, time.Time{}, true, nil
+// Handlers are the lifecycle's own jobs by queue kind.
+func (lc *Lifecycle) Handlers() map[string]func(context.Context, []byte) error {
+	return map[string]func(context.Context, []byte) error{
+		JobLaunch: lc.HandleLaunch,
+		JobExpire: lc.HandleExpire,
+		JobWarn:   lc.HandleWarn,
 	}
-	if err != nil {
-		return false, time.Time{}, false, err
-	}
-	if in.State == "shutting-down" || in.State == "terminated" {
-		return false, time.Time{}, true, nil
-	}
-	exp, err := time.Parse(time.RFC3339, in.Tags[ec2.TagExpiresAt])
-	if err != nil { // no readable expiry: the timer's own time stands
-		return true, time.Time{}, false, nil
-	}
-	if hard, err := time.Parse(time.RFC3339, in.Tags[ec2.TagHardExpiresAt]); err == nil && hard.Before(exp) {
-		exp = hard
-	}
-	return !now.Add(EarlyTolerance).Before(exp), exp, false, nil
 }
 
-// InstanceTags are an instance's tags (terminated ones keep theirs for a
-// while): what is known of a launch whose record is gone.
-func (p *Provisioner) InstanceTags(ctx context.Context, region, instanceID string) (map[string]string, error) {
-	in, err := p.cloud.Describe(ctx, region, instanceID)
-	if err != nil || in == nil {
+// Get reads a launch record; one that is gone (retention passed, or never
+// the bot's) is nil.
+func (lc *Lifecycle) Get(ctx context.Context, id string) (*store.Launch, error) {
+	l, err := lc.records.GetLaunch(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return l, err
+}
+
+// OnPR lists a pull request's launches, oldest first.
+func (lc *Lifecycle) OnPR(ctx context.Context, repo string, pr int) ([]*store.Launch, error) {
+	return lc.records.LaunchesByPR(ctx, repo, pr)
+}
+
+// StopRequested is the reason a stop was asked for a launch still in flight, or "".
+func (lc *Lifecycle) StopRequested(ctx context.Context, id string) (string, error) {
+	return lc.records.StopRequested(ctx, id)
+}
+
+// Request is a launch the decision allowed.
+type Request struct {
+	Launch store.Launch // who, where and what; id, times and state are set here
+	// Lifetime and MaxLifetime start at the launch (for a waiting one, at
+	// the end of its wait).
+	Lifetime, MaxLifetime time.Duration
+	// Wait: the image is a Packit build still in progress.
+	Wait bool
+}
+
+// Accept records an allowed launch once per command, under one lock so
+// that quotas hold across replicas. A repeated command gets the launch
+// already recorded. Refusals are *config.Refusal.
+func (lc *Lifecycle) Accept(ctx context.Context, req Request) (*store.Launch, error) {
+	if err := lc.Accepting(); err != nil {
 		return nil, err
 	}
-	return in.Tags, nil
+	in := req.Launch
+	project, ok := lc.cfg.ProjectFor(in.Repo)
+	if !ok {
+		return nil, refuse("This repository is no longer trusted by this instance.")
+	}
+	// The TTL outlasts the AWS listing under it (each call has 30 s).
+	unlock, err := lc.records.Lock(ctx, "quota", 3*time.Minute, time.Minute)
+	if err != nil {
+		return nil, fmt.Errorf("quota lock: %w", err)
+	}
+	defer unlock()
+	existing, err := lc.existing(ctx, in.Repo, in.PR, in.CommandCommentID)
+	if err != nil || existing != nil {
+		return existing, err // a retried or repeated command
+	}
+	now := lc.now().UTC()
+	if err := lc.checkQuotas(ctx, project, in.Owner, in.Repo, req.Lifetime, now); err != nil {
+		return nil, err
+	}
+	in.ID, in.Project, in.CreatedAt = "", project.Name(), now
+	in.ExpiresAt, in.HardExpiresAt = now.Add(req.Lifetime), now.Add(req.MaxLifetime)
+	in.Lifetime, in.State = req.Lifetime, store.StateAccepted
+	if req.Wait {
+		in.State = store.StateWaiting
+	}
+	l, created, err := lc.records.CreateLaunch(ctx, &in)
+	if err != nil {
+		return nil, fmt.Errorf("record launch: %w", err)
+	}
+	if created {
+		lc.log.Info("launch recorded", "launch", l.ID, "repo", l.Repo, "pr", l.PR, "machine", l.Machine, "key", l.KeyFingerprint, "expires", l.ExpiresAt)
+	}
+	if created && l.State != store.StateWaiting { // a wait counts when its VM is launched
+		lc.countHours(ctx, l, l.Lifetime)
+	}
+	return l, nil
 }
 
-// TerminateInstance ends an instance known only by its tags (its record may
-// be gone).
-func (p *Provisioner) TerminateInstance(ctx context.Context, region, instanceID string) error {
-	if err := p.cloud.Terminate(ctx, region, instanceID); err != nil {
+// existing returns the launch already recorded for a command, if any.
+func (lc *Lifecycle) existing(ctx context.Context, repo string, pr int, commentID int64) (*store.Launch, error) {
+	launches, err := lc.records.LaunchesByPR(ctx, repo, pr)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range launches {
+		if l.CommandCommentID == commentID {
+			return l, nil
+		}
+	}
+	return nil, nil
+}
+
+func (lc *Lifecycle) countHours(ctx context.Context, l *store.Launch, d time.Duration) {
+	if _, err := lc.records.AddInstanceHours(ctx, l.Project, lc.now(), d.Hours()); err != nil {
+		lc.log.Warn("count instance-hours", "launch", l.ID, "err", err)
+	}
+}
+
+// Start queues an accepted launch's job (once: the id dedupes).
+func (lc *Lifecycle) Start(ctx context.Context, l *store.Launch) error {
+	err := lc.queue.Enqueue(ctx, store.Job{Kind: JobLaunch, ID: "launch:" + l.ID, Payload: []byte(l.ID), Queue: store.QueueLifecycle, MaxRetry: lc.MaxRetry})
+	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
 		return err
 	}
-	terminatedTotal.WithLabelValues("timer").Inc()
 	return nil
 }
 
-// CleanUpFailed terminates whatever instance a failed reservation left.
-func (p *Provisioner) CleanUpFailed(ctx context.Context, l *store.Launch) {
-	if p.cloud == nil || l.ReservationID == 0 {
-		return
+// HandleLaunch runs a launch job: provision, then report. It is safe to run
+// again at any point: the record says what is done.
+func (lc *Lifecycle) HandleLaunch(ctx context.Context, payload []byte) error {
+	l, err := lc.records.GetLaunch(ctx, string(payload))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.SkipRetry(err)
 	}
-	res, err := p.api.GetAWSReservation(ctx, l.ReservationID)
 	if err != nil {
-		p.log.Warn("failed launch: cannot look for instances to clean up (the sweeper will find them)", "launch", l.ID, "err", err)
-		return
+		return err
 	}
-	for _, in := range res.Instances {
-		if in.ID == "" {
-			continue
-		}
-		if err := p.cloud.Terminate(ctx, l.Region, in.ID); err != nil {
-			p.log.Warn("failed launch: terminate its instance (the sweeper will retry)", "launch", l.ID, "instance", in.ID, "err", err)
-			continue
-		}
-		l.InstanceID = in.ID
-		terminatedTotal.WithLabelValues("failed_launch").Inc()
-		p.log.Info("failed launch: terminated the instance it left", "launch", l.ID, "instance", in.ID)
+	log := lc.log.With("launch", l.ID, "repo", l.Repo, "pr", l.PR)
+	if l.State == store.StateWaiting {
+		return nil // its Packit wait starts the launch when the image is there
 	}
+	if !l.State.Ended() && l.State != store.StateRunning {
+		if err := lc.provision(ctx, l, log); err != nil {
+			return err
+		}
+	}
+	if l.State == store.StateRunning {
+		// Timers first: a VM must never run without its end scheduled.
+		if err := lc.schedule(ctx, l); err != nil {
+			return err
+		}
+		// A stop, PR close or uninstall that came while it was launching.
+		if reason, err := lc.records.StopRequested(ctx, l.ID); err != nil {
+			return err
+		} else if reason != "" {
+			if err := lc.prov.Terminate(ctx, l, reason); err != nil {
+				return err
+			}
+		}
+	}
+	err = lc.report.Outcome(ctx, l)
+	if err != nil && store.FinalAttempt(ctx) && ctx.Err() == nil && lc.now().Sub(l.CreatedAt) < reportFor {
+		// Settled but not told: a check run must not stay in progress, so
+		// the report is tried again later as a fresh job.
+		log.Error("reporting the launch kept failing; trying again later", "err", err)
+		return store.HoldUntil(lc.now().Add(10*time.Minute), err)
+	}
+	return err
 }
 
-// ListManaged lists the live managed VMs of the given regions: AWS's view.
-func (p *Provisioner) ListManaged(ctx context.Context, regions []string) ([]ec2.Instance, error) {
-	var all []ec2.Instance
-	for _, region := range regions {
-		in, err := p.cloud.ListManaged(ctx, region)
-		if err != nil {
-			return nil, fmt.Errorf("list VMs in %s: %w", region, err)
-		}
-		all = append(all, in...)
+// provision is one attempt at bringing l to running; nil once l is settled
+// (running, failed or ended), an error to try again.
+func (lc *Lifecycle) provision(ctx context.Context, l *store.Launch, log *slog.Logger) error {
+	until := l.CreatedAt.Add(store.RetrySpan(lc.MaxRetry))
+	err := lc.prov.Launch(ctx, l, func() { lc.report.Slow(ctx, l, "", until) })
+	if errors.Is(err, ErrEndedElsewhere) {
+		return nil // l is now the stored, ended record: report it
 	}
-	return all, nil
+	var failure *Failure
+	if err == nil || errors.As(err, &failure) {
+		return nil
+	}
+	if !store.FinalAttempt(ctx) || ctx.Err() != nil {
+		log.Warn("launch attempt failed; will retry", "err", err)
+		if lc.now().Sub(l.CreatedAt) >= lc.StillTryingAfter && ctx.Err() == nil {
+			lc.report.Slow(ctx, l, Cause(err), until)
+		}
+		return err
+	}
+	if l.ReservationID != 0 || l.State == store.StateLaunching {
+		// A VM may still come of it: the sweeper's reconciler settles it
+		// from AWS instead of telling the PR it failed.
+		log.Error("launch attempts exhausted with a reservation in flight; left to the reconciler", "err", err)
+		return err
+	}
+	lc.prov.GiveUp(ctx, l, err)
+	return nil
 }
 
-func earliest(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
+func refuse(format string, args ...any) error {
+	return &config.Refusal{Reason: fmt.Sprintf(format, args...)}
 }

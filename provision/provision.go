@@ -68,7 +68,8 @@ type Options struct {
 	Wait launchapi.WaitOptions
 	// Cloud is the bot's own AWS access (*ec2.Cloud): per-launch templates,
 	// tags, addresses the service lacks, termination. Nil only in tests of
-	// the Launch service part; serve refuses to launch without it.
+	// the Launch service part: every call that acts on a VM then fails
+	// (errNoAWS); serve refuses to launch without it.
 	Cloud cloud
 	Now   func() time.Time
 }
@@ -98,6 +99,34 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 		return nil
 	}
 	log := p.log.With("launch", l.ID, "repo", l.Repo, "pr", l.PR)
+	for _, step := range []func(context.Context, *store.Launch, *slog.Logger) error{p.ensurePubkey, p.ensureTemplate, p.reserve} {
+		if err := step(ctx, l, log); err != nil {
+			return err
+		}
+	}
+	if err := p.await(ctx, l, onSlow); err != nil {
+		return err
+	}
+	// The lifetime counts from when the VM runs, not from when it was asked for.
+	if running := p.now().UTC().Add(l.Lifetime); running.After(l.ExpiresAt) {
+		l.ExpiresAt = earliest(running, l.HardExpiresAt)
+	}
+	if err := p.tagAndAddress(ctx, l, log); err != nil {
+		return err
+	}
+	l.State = store.StateRunning
+	l.LaunchedAt = p.now().UTC()
+	log.Info("launch running", "instance", l.InstanceID, "reservation", l.ReservationID, "address", l.PublicIPv4)
+	if err := p.save(ctx, l); err != nil {
+		return err
+	}
+	launchesTotal.WithLabelValues("running").Inc()
+	launchSeconds.Observe(l.LaunchedAt.Sub(l.CreatedAt).Seconds())
+	return nil
+}
+
+// ensurePubkey registers the person's key with the Launch service, once.
+func (p *Provisioner) ensurePubkey(ctx context.Context, l *store.Launch, log *slog.Logger) error {
 	if l.PubkeyID == 0 {
 		pk, err := p.api.EnsurePubkey(ctx, PubkeyName(l.Owner, l.KeyBody), l.KeyBody)
 		if err != nil {
@@ -111,27 +140,31 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 	if err := p.records.TouchPubkey(ctx, l.PubkeyID, p.now()); err != nil {
 		log.Warn("remember pubkey use", "err", err)
 	}
-	if p.cloud != nil && l.TemplateID == "" {
-		id, err := p.cloud.CreateLaunchTemplate(ctx, l.Region, ec2.TemplateInput{
-			LaunchID: l.ID, BaseTemplateID: l.LaunchTemplateID, SecurityGroupIDs: l.SecurityGroupIDs, SubnetID: l.SubnetID, Tags: BirthTags(l),
-		})
-		if ec2.IsSetupError(err) {
-			log.Error("create launch template: AWS refused the operator's setup", "err", err)
-			return p.failed(ctx, l, &Failure{Message: fmt.Sprintf("AWS refused to create the VM's launch template (%s)", ec2.ErrorCode(err)), Advice: operatorsAdvice})
-		}
-		if err != nil {
-			return fmt.Errorf("create launch template: %w", err)
-		}
-		l.TemplateID = id
-		if err := p.save(ctx, l); err != nil {
-			return err
-		}
+	return nil
+}
+
+// ensureTemplate creates the launch's own template, once: it carries the
+// birth tags and the profile's guardrails.
+func (p *Provisioner) ensureTemplate(ctx context.Context, l *store.Launch, log *slog.Logger) error {
+	if p.cloud == nil || l.TemplateID != "" {
+		return nil
 	}
-	if l.ReservationID == 0 {
-		if err := p.reserve(ctx, l, log); err != nil {
-			return err
-		}
+	id, err := p.cloud.CreateLaunchTemplate(ctx, l.Region, ec2.TemplateInput{
+		LaunchID: l.ID, BaseTemplateID: l.LaunchTemplateID, SecurityGroupIDs: l.SecurityGroupIDs, SubnetID: l.SubnetID, Tags: BirthTags(l),
+	})
+	if ec2.IsSetupError(err) {
+		log.Error("create launch template: AWS refused the operator's setup", "err", err)
+		return p.failed(ctx, l, &Failure{Message: fmt.Sprintf("AWS refused to create the VM's launch template (%s)", ec2.ErrorCode(err)), Advice: operatorsAdvice})
 	}
+	if err != nil {
+		return fmt.Errorf("create launch template: %w", err)
+	}
+	l.TemplateID = id
+	return p.save(ctx, l)
+}
+
+// await waits for the reservation and takes its instance.
+func (p *Provisioner) await(ctx context.Context, l *store.Launch, onSlow func()) error {
 	opts := p.wait
 	opts.OnSlow = onSlow
 	res, err := p.api.WaitReservation(ctx, l.ReservationID, opts)
@@ -153,45 +186,40 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 	}
 	in := res.Instances[0]
 	l.InstanceID, l.PublicIPv4, l.PublicDNS, l.PrivateIPv4 = in.ID, in.PublicIPv4, in.PublicDNS, in.PrivateIPv4
-	// The lifetime counts from when the VM runs, not from when it was asked for.
-	if running := p.now().UTC().Add(l.Lifetime); running.After(l.ExpiresAt) {
-		l.ExpiresAt = earliest(running, l.HardExpiresAt)
+	return nil
+}
+
+// tagAndAddress puts the birth tags on the instance itself and looks up an
+// address the service did not report.
+func (p *Provisioner) tagAndAddress(ctx context.Context, l *store.Launch, log *slog.Logger) error {
+	if p.cloud == nil {
+		return nil
 	}
-	if p.cloud != nil {
-		// Real EC2 may not keep template tags when the service passes its own:
-		// without its tags a VM would be ended early by the sweeper's grace rule.
-		if err := p.cloud.TagInstance(ctx, l.Region, l.InstanceID, BirthTags(l)); err != nil {
-			if serr := p.save(ctx, l); serr != nil {
-				log.Warn("save launch", "err", serr)
-			}
-			if !ec2.IsSetupError(err) {
-				return fmt.Errorf("tag instance %s: %w", l.InstanceID, err)
-			}
-			// Without its tags nothing would know when to end it: end it now,
-			// and say it ended only once AWS has agreed.
-			log.Error("tag instance: AWS refused the operator's setup; ending the VM", "instance", l.InstanceID, "err", err)
-			if terr := p.cloud.Terminate(ctx, l.Region, l.InstanceID); terr != nil {
-				return fmt.Errorf("tag instance %s refused (%v), and terminating it failed: %w", l.InstanceID, err, terr)
-			}
-			terminatedTotal.WithLabelValues("failed_launch").Inc()
-			return p.failed(ctx, l, &Failure{Message: fmt.Sprintf("AWS refused to tag the VM with its expiry (%s), so it was terminated", ec2.ErrorCode(err)), Advice: operatorsAdvice})
+	// Real EC2 may not keep template tags when the service passes its own:
+	// without its tags a VM would be ended early by the sweeper's grace rule.
+	if err := p.cloud.TagInstance(ctx, l.Region, l.InstanceID, BirthTags(l)); err != nil {
+		if serr := p.save(ctx, l); serr != nil {
+			log.Warn("save launch", "err", serr)
 		}
-		if l.PublicIPv4 == "" && l.PublicDNS == "" {
-			ip, dns, err := p.cloud.PublicAddress(ctx, l.Region, l.InstanceID)
-			if err != nil {
-				log.Warn("no public address from the Launch service, and looking it up failed", "instance", l.InstanceID, "err", err)
-			}
-			l.PublicIPv4, l.PublicDNS = ip, dns
+		if !ec2.IsSetupError(err) {
+			return fmt.Errorf("tag instance %s: %w", l.InstanceID, err)
 		}
+		// Without its tags nothing would know when to end it: end it now,
+		// and say it ended only once AWS has agreed.
+		log.Error("tag instance: AWS refused the operator's setup; ending the VM", "instance", l.InstanceID, "err", err)
+		if terr := p.cloud.Terminate(ctx, l.Region, l.InstanceID); terr != nil {
+			return fmt.Errorf("tag instance %s refused (%v), and terminating it failed: %w", l.InstanceID, err, terr)
+		}
+		terminatedTotal.WithLabelValues("failed_launch").Inc()
+		return p.failed(ctx, l, &Failure{Message: fmt.Sprintf("AWS refused to tag the VM with its expiry (%s), so it was terminated", ec2.ErrorCode(err)), Advice: operatorsAdvice})
 	}
-	l.State = store.StateRunning
-	l.LaunchedAt = p.now().UTC()
-	log.Info("launch running", "instance", l.InstanceID, "reservation", l.ReservationID, "address", l.PublicIPv4)
-	if err := p.save(ctx, l); err != nil {
-		return err
+	if l.PublicIPv4 == "" && l.PublicDNS == "" {
+		ip, dns, err := p.cloud.PublicAddress(ctx, l.Region, l.InstanceID)
+		if err != nil {
+			log.Warn("no public address from the Launch service, and looking it up failed", "instance", l.InstanceID, "err", err)
+		}
+		l.PublicIPv4, l.PublicDNS = ip, dns
 	}
-	launchesTotal.WithLabelValues("running").Inc()
-	launchSeconds.Observe(l.LaunchedAt.Sub(l.CreatedAt).Seconds())
 	return nil
 }
 
@@ -199,6 +227,9 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 // attempt created: the launch is marked launching before the create is sent,
 // so a launching record without a reservation id may have one.
 func (p *Provisioner) reserve(ctx context.Context, l *store.Launch, log *slog.Logger) error {
+	if l.ReservationID != 0 {
+		return nil
+	}
 	if l.State == store.StateLaunching {
 		found, err := p.api.FindAWSReservation(ctx, l.ReservationName())
 		if err != nil {

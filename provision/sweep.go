@@ -70,6 +70,9 @@ type SweepResult struct {
 // needing only AWS.
 func (p *Provisioner) Sweep(ctx context.Context, regions []string, pol Policy, now time.Time) (SweepResult, error) {
 	res := SweepResult{Listed: map[string]bool{}}
+	if p.cloud == nil {
+		return res, errNoAWS
+	}
 	var errs []error
 	for _, region := range regions {
 		instances, err := p.cloud.ListManaged(ctx, region)

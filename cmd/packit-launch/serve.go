@@ -115,7 +115,7 @@ func startWorker(ctx context.Context, g *errgroup.Group, b bot, st *store.Store,
 		log.Error("worker not started: GitHub App credentials are missing")
 	}
 	if launches != nil {
-		g.Go(func() error { launches.RunSweeper(ctx, cfg.SweepInterval.D()); return nil })
+		g.Go(func() error { launches.Lifecycle().RunSweeper(ctx, cfg.SweepInterval.D()); return nil })
 		g.Go(func() error { watchSetup(ctx, launches, check, cfg.SweepInterval.D(), log); return nil })
 	} else if len(cfg.Regions()) > 0 {
 		// Launching is off here, but VMs launched before must still end.
@@ -285,7 +285,7 @@ func newLaunches(ctx context.Context, b bot, st *store.Store, inst *app.Installa
 	prov := provision.New(api, st, l.SourceID, provision.Options{Cloud: cloud}, log)
 	launches := app.NewLaunches(cfg, st, st.Queue(), prov, inst, log)
 	if b.packitPollEvery > 0 {
-		launches.PackitPollEvery = b.packitPollEvery
+		launches.Lifecycle().PackitPollEvery = b.packitPollEvery
 	}
 	check := func(ctx context.Context) error {
 		return provision.CheckSetup(ctx, api, l.SourceID, l.CredentialsSetting(), cloud)
@@ -317,13 +317,13 @@ func checkSetup(ctx context.Context, launches *app.Launches, check setupCheck, l
 	var setup *provision.SetupError
 	switch err := check(ctx); {
 	case errors.As(err, &setup):
-		if launches.Block(setup.Problem) {
+		if launches.Lifecycle().Block(setup.Problem) {
 			log.Error("new launches refused until the setup is fixed (checked again every sweep interval): " + setup.Problem)
 		}
 	case err != nil:
 		log.Warn("could not finish checking the Launch source and AWS account", "err", err)
 	default:
-		if launches.Unblock() {
+		if launches.Lifecycle().Unblock() {
 			log.Info("setup check passes again; launching")
 		}
 	}

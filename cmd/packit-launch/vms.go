@@ -13,6 +13,7 @@ import (
 
 	"github.com/packit/packit-launch/app"
 	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/provision"
 	"github.com/packit/packit-launch/provision/ec2"
 )
 
@@ -116,7 +117,7 @@ func prTeller(ctx context.Context, cfg *config.Server, stdout io.Writer) func(ec
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return func(in ec2.Instance) {
-		vm, ok := app.EndedVMFromTags(in.ID, in.Tags, time.Now(), "an operator terminated it")
+		vm, ok := provision.EndedVMFromTags(in.ID, in.Tags, time.Now(), "an operator terminated it")
 		if !ok {
 			return
 		}

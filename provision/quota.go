@@ -1,4 +1,4 @@
-package app
+package provision
 
 import (
 	"context"
@@ -17,16 +17,16 @@ type holder struct{ launchID, owner, repo string }
 
 // countHolders is AWS's view of live managed VMs plus launches still in
 // flight (they have no instance yet), each counted once.
-func (ls *Launches) countHolders(ctx context.Context) ([]holder, error) {
+func (lc *Lifecycle) countHolders(ctx context.Context) ([]holder, error) {
 	seen := map[string]bool{}
 	var out []holder
-	active, err := ls.records.ActiveLaunches(ctx)
+	active, err := lc.records.ActiveLaunches(ctx)
 	if err != nil {
 		return nil, err
 	}
 	// The configured regions only: a region a record still names may refuse
 	// access, and must not block every /launch (its records count below).
-	live, err := ls.prov.ListManaged(ctx, ls.cfg.Regions())
+	live, err := lc.prov.ListManaged(ctx, lc.cfg.Regions())
 	if err != nil {
 		return nil, err
 	}
@@ -67,10 +67,10 @@ func (ls *Launches) countHolders(ctx context.Context) ([]holder, error) {
 
 // checkQuotas refuses a launch that would pass a limit, naming the limit and
 // the VMs that hold it. The caller holds the quota lock.
-func (ls *Launches) checkQuotas(ctx context.Context, project *config.Project, owner, repo string, lifetime time.Duration, now time.Time) error {
-	holders, err := ls.countHolders(ctx)
+func (lc *Lifecycle) checkQuotas(ctx context.Context, project *config.Project, owner, repo string, lifetime time.Duration, now time.Time) error {
+	holders, err := lc.countHolders(ctx)
 	if ec2.IsSetupError(err) {
-		ls.log.Error("count VMs: AWS refused the bot's access", "err", err)
+		lc.log.Error("count VMs: AWS refused the bot's access", "err", err)
 		return refuse("I cannot launch right now: AWS refused the bot's access (%s) when counting running VMs. This is a problem with the bot's setup, not with your pull request; please tell the operators.", ec2.ErrorCode(err))
 	}
 	if err != nil {
@@ -98,11 +98,11 @@ func (ls *Launches) checkQuotas(ctx context.Context, project *config.Project, ow
 	if err := check(project.Limits.PerRepo, "This repository already has", func(h holder) bool { return strings.EqualFold(h.repo, repo) }); err != nil {
 		return err
 	}
-	if err := check(ls.cfg.Limits.TotalVMs, "This packit-launch instance already has", func(holder) bool { return true }); err != nil {
+	if err := check(lc.cfg.Limits.TotalVMs, "This packit-launch instance already has", func(holder) bool { return true }); err != nil {
 		return err
 	}
 	if budget := project.Limits.DailyInstanceHours; budget > 0 {
-		used, err := ls.records.InstanceHours(ctx, project.Name(), now)
+		used, err := lc.records.InstanceHours(ctx, project.Name(), now)
 		if err != nil {
 			return err
 		}
