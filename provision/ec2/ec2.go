@@ -40,6 +40,10 @@ const callTimeout = 30 * time.Second
 // defaultPageSize is the MaxResults used for DescribeInstances (AWS allows 5–1000).
 const defaultPageSize = 1000
 
+// defaultTemplatePageSize is the MaxResults used for DescribeLaunchTemplates
+// (AWS allows 1–200).
+const defaultTemplatePageSize = 200
+
 // liveStates are the instance states that still cost money or can come back.
 var liveStates = []string{"pending", "running", "stopping", "stopped"}
 
@@ -59,11 +63,12 @@ type Config struct {
 // Cloud talks to EC2: the configured regions, and any other region it is
 // asked about (a VM launched under an older config must still be ended).
 type Cloud struct {
-	regions  []string
-	awsCfg   aws.Config
-	mu       sync.Mutex
-	clients  map[string]*ec2.Client
-	pageSize int32
+	regions []string
+	awsCfg  aws.Config
+	mu      sync.Mutex
+	clients map[string]*ec2.Client
+	// MaxResults of DescribeInstances and of DescribeLaunchTemplates
+	pageSize, templatePageSize int32
 }
 
 // New builds one EC2 client per region. It does not call AWS: credentials are
@@ -96,10 +101,11 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	}
 
 	c := &Cloud{
-		regions:  slices.Clone(cfg.Regions),
-		awsCfg:   awsCfg,
-		clients:  make(map[string]*ec2.Client, len(cfg.Regions)),
-		pageSize: defaultPageSize,
+		regions:          slices.Clone(cfg.Regions),
+		awsCfg:           awsCfg,
+		clients:          make(map[string]*ec2.Client, len(cfg.Regions)),
+		pageSize:         defaultPageSize,
+		templatePageSize: defaultTemplatePageSize,
 	}
 	for _, region := range cfg.Regions {
 		if region == "" {

@@ -289,8 +289,8 @@ func (c *Cloud) ListManagedTemplates(ctx context.Context, region string) ([]Temp
 	}
 	pages := ec2.NewDescribeLaunchTemplatesPaginator(cl, &ec2.DescribeLaunchTemplatesInput{
 		Filters: []types.Filter{{Name: aws.String("tag:" + TagManaged), Values: []string{"true"}}},
-		// 200 is EC2's maximum; without it moto returns only 15 and no token.
-		MaxResults: aws.Int32(200),
+		// Without it moto returns only 15 and no token.
+		MaxResults: aws.Int32(c.templatePageSize),
 	})
 	var out []Template
 	for pages.HasMorePages() {
