@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v60/github"
 
 	"github.com/packit/packit-launch/mdsafe"
@@ -112,13 +111,7 @@ func findSticky(ctx context.Context, gh *github.Client, botLogin string, vm prov
 // the App's own JWT (a VM's tags name its repository, not its
 // installation), and the login the App comments as.
 func (i *Installations) ForRepo(ctx context.Context, repo string) (*github.Client, string, error) {
-	tr, err := ghinstallation.NewAppsTransport(i.base, i.appID, i.key)
-	if err != nil {
-		return nil, "", errors.New("cannot use the GitHub App private key")
-	}
-	tr.BaseURL = strings.TrimSuffix(i.baseURL.String(), "/")
-	app := github.NewClient(&http.Client{Transport: tr, Timeout: 30 * time.Second})
-	app.BaseURL = i.baseURL
+	app := i.app
 	self, _, err := app.Apps.Get(ctx, "")
 	if err != nil {
 		return nil, "", fmt.Errorf("read the GitHub App: %w", err)

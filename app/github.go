@@ -22,6 +22,9 @@ type Installations struct {
 	baseURL *url.URL
 	base    http.RoundTripper
 
+	// app acts as the App itself (its JWT): finding installations, reading the App.
+	app *github.Client
+
 	mu      sync.Mutex
 	clients *lru.Cache[int64, *github.Client]
 }
@@ -36,15 +39,19 @@ func NewInstallations(appID int64, privateKeyPEM []byte, apiURL string) (*Instal
 	if err != nil || !strings.HasSuffix(u.Path, "/") {
 		return nil, fmt.Errorf("GITHUB_API_URL %q must be an absolute URL ending in /", apiURL)
 	}
-	if _, err := ghinstallation.NewAppsTransport(http.DefaultTransport, appID, privateKeyPEM); err != nil {
+	tr, err := ghinstallation.NewAppsTransport(http.DefaultTransport, appID, privateKeyPEM)
+	if err != nil {
 		// The error can quote key material; say only what is wrong.
 		return nil, errors.New("GITHUB_PRIVATE_KEY is not a valid RSA private key in PEM form: download a new one from the GitHub App's settings page")
 	}
+	tr.BaseURL = strings.TrimSuffix(u.String(), "/")
+	app := github.NewClient(&http.Client{Transport: tr, Timeout: 30 * time.Second})
+	app.BaseURL = u
 	clients, err := lru.New[int64, *github.Client](maxClients)
 	if err != nil {
 		return nil, err
 	}
-	return &Installations{appID: appID, key: privateKeyPEM, baseURL: u, base: http.DefaultTransport, clients: clients}, nil
+	return &Installations{appID: appID, key: privateKeyPEM, baseURL: u, base: http.DefaultTransport, app: app, clients: clients}, nil
 }
 
 // Client returns a client for installation id; tokens are fetched and

@@ -2,14 +2,9 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"slices"
-	"strings"
-	"time"
 
-	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v60/github"
 )
 
@@ -43,13 +38,7 @@ func AppProblems(a *github.App) []string {
 // App reads the GitHub App itself (authenticated as the App) and how many
 // installations it has.
 func (i *Installations) App(ctx context.Context) (*github.App, int, error) {
-	tr, err := ghinstallation.NewAppsTransport(i.base, i.appID, i.key)
-	if err != nil {
-		return nil, 0, errors.New("cannot use the GitHub App private key")
-	}
-	tr.BaseURL = strings.TrimSuffix(i.baseURL.String(), "/")
-	gh := github.NewClient(&http.Client{Transport: tr, Timeout: 30 * time.Second})
-	gh.BaseURL = i.baseURL
+	gh := i.app
 	app, _, err := gh.Apps.Get(ctx, "")
 	if err != nil {
 		return nil, 0, fmt.Errorf("read the GitHub App %d: %w", i.appID, err)

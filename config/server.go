@@ -16,12 +16,10 @@ import (
 
 // Defaults from DESIGN.md's operator interface.
 const (
-	DefaultGitHubAPIURL   = "https://api.github.com/"
-	DefaultWebhookPath    = "/api/github/webhooks"
-	DefaultLaunchAPIURL   = "https://console.redhat.com/api/provisioning/v1"
-	DefaultLaunchTokenURL = "https://sso.redhat.com/auth/realms/redhat-external/protocol/openid-connect/token"
-	DefaultListenAddr     = "127.0.0.1:3000"
-	DefaultUntrusted      = "This repository is not among the projects this packit-launch instance trusts, so `/launch` does nothing here. " +
+	DefaultGitHubAPIURL = "https://api.github.com/"
+	DefaultWebhookPath  = "/api/github/webhooks"
+	DefaultListenAddr   = "127.0.0.1:3000"
+	DefaultUntrusted    = "This repository is not among the projects this packit-launch instance trusts, so `/launch` does nothing here. " +
 		"Ask the operators of this instance to add it to their configuration."
 )
 
@@ -61,8 +59,8 @@ type GitHub struct {
 }
 
 type Launch struct {
-	APIURL       string `yaml:"api_url"`
-	TokenURL     string `yaml:"token_url"`
+	APIURL       string `yaml:"api_url"`   // "": launchapi.DefaultBaseURL
+	TokenURL     string `yaml:"token_url"` // "": launchapi.DefaultTokenURL
 	ClientID     string `yaml:"client_id"`
 	ClientSecret Secret `yaml:"client_secret"`
 	OfflineToken Secret `yaml:"offline_token"`
@@ -222,8 +220,6 @@ func (s *Server) applyDefaults() {
 		s.GitHub.APIURL += "/" // go-github requires it
 	}
 	def(&s.GitHub.WebhookPath, DefaultWebhookPath)
-	def(&s.Launch.APIURL, DefaultLaunchAPIURL)
-	def(&s.Launch.TokenURL, DefaultLaunchTokenURL)
 	def(&s.ListenAddr, DefaultListenAddr)
 	def(&s.UntrustedMessage, DefaultUntrusted)
 	if s.SweepInterval == 0 {

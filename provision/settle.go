@@ -13,14 +13,20 @@ import (
 // RunSweeper sweeps every interval until ctx ends. Every replica runs one:
 // the AWS part needs no coordination, the Redis part takes a lock.
 func (lc *Lifecycle) RunSweeper(ctx context.Context, interval time.Duration) {
+	lc.Sweep(ctx)
+	Every(ctx, interval, lc.Sweep)
+}
+
+// Every runs fn every interval until ctx ends, the first time one interval from now.
+func Every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		lc.Sweep(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			fn(ctx)
 		}
 	}
 }

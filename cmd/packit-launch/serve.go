@@ -296,16 +296,7 @@ func newLaunches(ctx context.Context, b bot, st *store.Store, inst *app.Installa
 
 // watchSetup checks the setup again every interval until ctx ends.
 func watchSetup(ctx context.Context, launches *app.Launches, check setupCheck, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			checkSetup(ctx, launches, check, log)
-		}
-	}
+	provision.Every(ctx, every, func(ctx context.Context) { checkSetup(ctx, launches, check, log) })
 }
 
 // checkSetup blocks new launches while the Launch source or the AWS account
@@ -365,16 +356,11 @@ func newCloud(ctx context.Context, b bot) (*ec2.Cloud, error) {
 func sweepAWSOnly(ctx context.Context, cfg *config.Server, cloud *ec2.Cloud, log *slog.Logger) {
 	prov := provision.New(nil, nil, "", provision.Options{Cloud: cloud}, log)
 	pol := provision.PolicyFor(cfg)
-	t := time.NewTicker(cfg.SweepInterval.D())
-	defer t.Stop()
-	for {
+	sweep := func(ctx context.Context) {
 		if _, err := prov.Sweep(ctx, cfg.Regions(), pol, time.Now()); err != nil {
 			log.Error("sweep", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
+	sweep(ctx)
+	provision.Every(ctx, cfg.SweepInterval.D(), sweep)
 }
