@@ -72,6 +72,21 @@ func fromTemplate(id string) func(*awsec2.RunInstancesInput) {
 	}
 }
 
+// template creates a launch template with the given tags on the template
+// itself (not on what is launched from it).
+func (e *env) template(t *testing.T, name string, tags map[string]string) string {
+	t.Helper()
+	tmpl, err := e.raw.CreateLaunchTemplate(t.Context(), &awsec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String(name),
+		LaunchTemplateData: &types.RequestLaunchTemplateData{InstanceType: types.InstanceTypeT3Micro},
+		TagSpecifications:  []types.TagSpecification{{ResourceType: types.ResourceTypeLaunchTemplate, Tags: tagList(tags)}},
+	})
+	if err != nil {
+		t.Fatalf("CreateLaunchTemplate %s: %v", name, err)
+	}
+	return aws.ToString(tmpl.LaunchTemplate.LaunchTemplateId)
+}
+
 // defaultVersion reads a template's default version back from EC2.
 func (e *env) defaultVersion(t *testing.T, templateID string) *types.ResponseLaunchTemplateData {
 	t.Helper()

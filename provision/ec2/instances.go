@@ -106,6 +106,22 @@ const maxFilterValues = 200
 // overridden or lost: the aws:ec2launchtemplate:id tag cannot be removed.
 // A profile's base template does not count: people may launch from it
 // themselves (the console lists the account's templates).
+//
+// It asks for the tagged instances first, then only for the instances of
+// the per-launch templates that no tagged instance was launched from: a
+// launch runs one instance from its own template, so once that instance is
+// found by its tags, asking for its template's instances would fetch it
+// again and nothing else. A template counts as found only through an
+// instance's aws:ec2launchtemplate:id tag, which EC2 sets and nobody can
+// change, never through TagLaunch, which can be overwritten: a VM whose
+// TagLaunch names another launch must not hide that launch's VM.
+//
+// What this gives up: a second live instance from the same per-launch
+// template that lacks TagManaged=true (say a duplicate reservation whose
+// tags the Launch service overrode) is not listed while a sibling is found
+// by its tags. Once the sibling is gone it is listed again, if its
+// template is still there: a template deleted meanwhile (CleanTemplates
+// judges templates by this listing) leaves it unlisted for good.
 func (c *Cloud) ListManaged(ctx context.Context, region string) ([]Instance, error) {
 	cl, err := c.client(region)
 	if err != nil {
@@ -115,29 +131,18 @@ func (c *Cloud) ListManaged(ctx context.Context, region string) ([]Instance, err
 	if err != nil {
 		return nil, err
 	}
-	filterSets := [][]types.Filter{{
-		{Name: aws.String("tag:" + TagManaged), Values: []string{"true"}},
-	}}
-	templates = slices.DeleteFunc(templates, func(t Template) bool { return t.LaunchID == "" })
-	for start := 0; start < len(templates); start += maxFilterValues {
-		var ids []string
-		for _, t := range templates[start:min(start+maxFilterValues, len(templates))] {
-			ids = append(ids, t.ID)
-		}
-		filterSets = append(filterSets, []types.Filter{{Name: aws.String("tag:" + TagTemplateOf), Values: ids}})
-	}
 
 	var out []Instance
 	seen := map[string]bool{}
-	for _, filters := range filterSets {
-		filters = append(filters, types.Filter{Name: aws.String("instance-state-name"), Values: liveStates})
+	list := func(filter types.Filter) error {
+		filters := []types.Filter{filter, {Name: aws.String("instance-state-name"), Values: liveStates}}
 		pages := ec2.NewDescribeInstancesPaginator(cl, &ec2.DescribeInstancesInput{Filters: filters, MaxResults: aws.Int32(c.pageSize)})
 		for pages.HasMorePages() {
 			pageCtx, cancel := withTimeout(ctx)
 			page, err := pages.NextPage(pageCtx)
 			cancel()
 			if err != nil {
-				return nil, fmt.Errorf("ec2: list managed instances in %s: %w", region, err)
+				return fmt.Errorf("ec2: list managed instances in %s: %w", region, err)
 			}
 			for _, r := range page.Reservations {
 				for _, i := range r.Instances {
@@ -148,6 +153,27 @@ func (c *Cloud) ListManaged(ctx context.Context, region string) ([]Instance, err
 					}
 				}
 			}
+		}
+		return nil
+	}
+
+	if err := list(types.Filter{Name: aws.String("tag:" + TagManaged), Values: []string{"true"}}); err != nil {
+		return nil, err
+	}
+	found := map[string]bool{} // template ids the tagged instances were launched from
+	for _, inst := range out {
+		if inst.LaunchTemplateID != "" {
+			found[inst.LaunchTemplateID] = true
+		}
+	}
+	templates = slices.DeleteFunc(templates, func(t Template) bool { return t.LaunchID == "" || found[t.ID] })
+	for chunk := range slices.Chunk(templates, maxFilterValues) {
+		ids := make([]string, 0, len(chunk))
+		for _, t := range chunk {
+			ids = append(ids, t.ID)
+		}
+		if err := list(types.Filter{Name: aws.String("tag:" + TagTemplateOf), Values: ids}); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -3,6 +3,7 @@ package ec2_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -82,21 +83,7 @@ func TestListManaged(t *testing.T) {
 	}
 	// Launched from a per-launch template, but its own tags lack TagManaged:
 	// found through aws:ec2launchtemplate:id.
-	managedTemplate := func(name string, tags map[string]string) string {
-		var ts []types.Tag
-		for k, v := range tags {
-			ts = append(ts, types.Tag{Key: aws.String(k), Value: aws.String(v)})
-		}
-		tmpl, err := e.raw.CreateLaunchTemplate(t.Context(), &awsec2.CreateLaunchTemplateInput{
-			LaunchTemplateName: aws.String(name),
-			LaunchTemplateData: &types.RequestLaunchTemplateData{InstanceType: types.InstanceTypeT3Micro},
-			TagSpecifications:  []types.TagSpecification{{ResourceType: types.ResourceTypeLaunchTemplate, Tags: ts}},
-		})
-		if err != nil {
-			t.Fatalf("CreateLaunchTemplate: %v", err)
-		}
-		return aws.ToString(tmpl.LaunchTemplate.LaunchTemplateId)
-	}
+	managedTemplate := func(name string, tags map[string]string) string { return e.template(t, name, tags) }
 	tmplID := managedTemplate("packit-launch-l-untagged", map[string]string{ec2.TagManaged: "true", ec2.TagLaunch: "l-untagged"})
 	byTemplate := e.run(t, fromTemplate(tmplID), withTags(map[string]string{"Name": "no-managed-tag"}))
 	want = append(want, byTemplate)
@@ -143,6 +130,52 @@ func TestListManaged(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(ids, want) {
 		t.Errorf("ListManaged = %v, want %v", ids, want)
+	}
+}
+
+// A VM found by its tags must not stand in for another launch's VM: here
+// one VM's TagLaunch names a second launch, whose own VM lost its tags to
+// the Launch service's, and a third launch's VM is tagged as it should be.
+// Only the template a tagged VM was launched from (its
+// aws:ec2launchtemplate:id) may be left out of the template query.
+func TestListManagedTagsOverriddenWhileAnotherLaunchIsTagged(t *testing.T) {
+	e := newEnv(t)
+	perLaunch := func(launchID string) string {
+		return e.template(t, "packit-launch-"+launchID, map[string]string{ec2.TagManaged: "true", ec2.TagLaunch: launchID})
+	}
+	birth := func(launchID string) map[string]string {
+		return map[string]string{ec2.TagManaged: "true", ec2.TagLaunch: launchID, ec2.TagExpiresAt: "2030-01-01T00:00:00Z"}
+	}
+	overridden := func(launchID string) map[string]string {
+		return map[string]string{"Name": "packit-launch " + launchID, "rh-rid": "rid", "rh-org": "12345"}
+	}
+	ta, tb, tc, td := perLaunch("l-a"), perLaunch("l-b"), perLaunch("l-c"), perLaunch("l-d")
+	forged := e.run(t, fromTemplate(ta), withTags(birth("l-b"))) // launch l-a's VM, claiming to be l-b's
+	hidden := e.run(t, fromTemplate(tb), withTags(overridden("l-b")))
+	tagged := e.run(t, fromTemplate(tc), withTags(birth("l-c")))
+	alone := e.run(t, fromTemplate(td), withTags(overridden("l-d")))
+	want := map[string]string{forged: ta, hidden: tb, tagged: tc, alone: td}
+
+	got, err := e.cloud.ListManaged(t.Context(), region)
+	if err != nil {
+		t.Fatalf("ListManaged: %v", err)
+	}
+	listed := map[string]bool{}
+	for _, inst := range got {
+		if listed[inst.ID] {
+			t.Errorf("instance %s listed twice", inst.ID)
+		}
+		listed[inst.ID] = true
+		if tmpl, ok := want[inst.ID]; !ok {
+			t.Errorf("instance %s listed, want only %v", inst.ID, slices.Sorted(maps.Keys(want)))
+		} else if inst.LaunchTemplateID != tmpl {
+			t.Errorf("instance %s: LaunchTemplateID = %q, want %q", inst.ID, inst.LaunchTemplateID, tmpl)
+		}
+	}
+	for id := range want {
+		if !listed[id] {
+			t.Errorf("instance %s not listed (forged %s, overridden %s, tagged %s, overridden alone %s)", id, forged, hidden, tagged, alone)
+		}
 	}
 }
 

@@ -25,6 +25,9 @@ type fleetSpec struct {
 	Birth      int // with the bot's birth tags (so both of ListManaged's filters find it)
 	Stopped    int // of Birth, how many are stopped (still live)
 	Overridden int // its tags replaced by the Launch service's (found by template only)
+	// Birth tags, but TagLaunch names the launch of one of the Overridden
+	// VMs (at most Overridden): found by tag, it must not hide that VM.
+	Forged int
 	// Managed and live, birth tags but no template (found by tag only).
 	TagOnly int
 
@@ -35,7 +38,7 @@ type fleetSpec struct {
 	Terminated   int // birth-tagged from a per-launch template that is still there, but terminated
 }
 
-func (s fleetSpec) managed() int { return s.Birth + s.Overridden + s.TagOnly }
+func (s fleetSpec) managed() int { return s.Birth + s.Overridden + s.Forged + s.TagOnly }
 
 // fleetVM is one instance to seed.
 type fleetVM struct {
@@ -97,9 +100,17 @@ func (s fleetSpec) build() fleet {
 		}
 		return fleetVM{template: t, tags: vmTags(id), state: state, managed: true}
 	})
+	var overridden []string // their launch ids
 	add(s.Overridden, func(int) fleetVM {
 		id, t := perLaunch()
+		overridden = append(overridden, id)
 		return fleetVM{template: t, tags: map[string]string{"Name": "packit-launch " + id, "rh-rid": "rid", "rh-org": "12345"}, state: "running", managed: true}
+	})
+	add(s.Forged, func(i int) fleetVM {
+		id, t := perLaunch()
+		tags := vmTags(id)
+		tags[ec2.TagLaunch] = overridden[i]
+		return fleetVM{template: t, tags: tags, state: "running", managed: true}
 	})
 	add(s.TagOnly, func(int) fleetVM {
 		launch++
@@ -172,28 +183,31 @@ func pages(n, size int) int { return max(1, (n+size-1)/size) }
 // page sizes, the way EC2 pages (MaxResults counts matching items):
 // DescribeLaunchTemplates pages over the managed templates; DescribeInstances
 // pages over the live TagManaged=true instances, then, for each chunk of
-// MaxFilterValues per-launch templates (in the order EC2 listed them, which
-// is creation order in both moto and the fake), over the live instances
-// launched from that chunk. An instance that matches both filters (every
-// birth-tagged VM from a per-launch template) is fetched twice.
+// MaxFilterValues per-launch templates that no such instance was launched
+// from (in the order EC2 listed them, which is creation order in both moto
+// and the fake), over the live instances launched from that chunk. No
+// instance is fetched twice unless a template has both a tagged and an
+// untagged live instance, which no fleet here has.
 func (s seeded) wantCalls(pageSize, templatePageSize int) map[string]int {
-	var perLaunch []int // template indexes
-	for i, tags := range s.templates {
-		if tags[ec2.TagLaunch] != "" {
-			perLaunch = append(perLaunch, i)
-		}
-	}
 	tagged := 0
 	liveFrom := map[int]int{} // template index -> live instances from it
+	taggedFrom := map[int]bool{}
 	for _, vm := range s.vms {
 		if vm.state == "terminated" {
 			continue
 		}
 		if vm.tags[ec2.TagManaged] == "true" {
 			tagged++
+			taggedFrom[vm.template] = true
 		}
 		if vm.template >= 0 {
 			liveFrom[vm.template]++
+		}
+	}
+	var perLaunch []int // template indexes left to ask about
+	for i, tags := range s.templates {
+		if tags[ec2.TagLaunch] != "" && !taggedFrom[i] {
+			perLaunch = append(perLaunch, i)
 		}
 	}
 	di := pages(tagged, pageSize)
@@ -305,7 +319,7 @@ func setDiff(a, b []string) []string {
 
 // smallFleet has pages to turn at page size 5 in every one of ListManaged's
 // listings, and something of each kind it must leave out.
-var smallFleet = fleetSpec{Birth: 20, Stopped: 1, Overridden: 3, TagOnly: 2, Others: 2, FromBase: 1, ManagedFalse: 1, Terminated: 2}
+var smallFleet = fleetSpec{Birth: 20, Stopped: 1, Overridden: 3, Forged: 2, TagOnly: 2, Others: 2, FromBase: 1, ManagedFalse: 1, Terminated: 2}
 
 // TestListManagedCallsArePages proves the call-count formula the 10k
 // benchmark relies on, on a fleet small enough for moto: ListManaged's AWS
@@ -318,16 +332,18 @@ var smallFleet = fleetSpec{Birth: 20, Stopped: 1, Overridden: 3, TagOnly: 2, Oth
 func TestListManagedCallsArePages(t *testing.T) {
 	const pageSize = 5
 	f := smallFleet.build()
-	// By hand: 26 managed templates (1 base, 25 per-launch, the 2
+	// By hand: 28 managed templates (1 base, 27 per-launch, the 2
 	// terminated VMs' among them): one page of 200, or 6 of 5. Live
-	// TagManaged instances: 20 birth + 2 tag-only = 22, 5 pages; live
-	// instances from the one chunk of per-launch templates: 20 + 3 = 23,
-	// 5 pages.
+	// TagManaged instances: 20 birth + 2 forged + 2 tag-only = 24, 5
+	// pages. They were launched from 22 of the per-launch templates (the
+	// forged ones' TagLaunch does not count); the other 5 (3 overridden, 2
+	// terminated) make one chunk, whose 3 live instances fit one page.
 	handCount := func(templatePageSize int) map[string]int {
-		return map[string]int{"DescribeLaunchTemplates": map[int]int{200: 1, 5: 6}[templatePageSize], "DescribeInstances": 10}
+		return map[string]int{"DescribeLaunchTemplates": map[int]int{200: 1, 5: 6}[templatePageSize], "DescribeInstances": 6}
 	}
 
-	run := func(t *testing.T, s seeded, endpoint string, counter *callCounter, templatePageSize int) {
+	// served, when not nil, counts the instance records EC2 answered with.
+	run := func(t *testing.T, s seeded, endpoint string, counter *callCounter, templatePageSize int, served func() int) {
 		want := handCount(templatePageSize)
 		if got := s.wantCalls(pageSize, templatePageSize); !maps.Equal(got, want) {
 			t.Fatalf("wantCalls = %v, counted by hand %v", got, want)
@@ -339,6 +355,9 @@ func TestListManagedCallsArePages(t *testing.T) {
 		ec2.SetPageSize(cloud, pageSize)
 		ec2.SetTemplatePageSize(cloud, int32(templatePageSize))
 		counter.take()
+		if served != nil {
+			served()
+		}
 		got, err := cloud.ListManaged(t.Context(), region)
 		if err != nil {
 			t.Fatalf("ListManaged: %v", err)
@@ -347,6 +366,9 @@ func TestListManagedCallsArePages(t *testing.T) {
 		calls, retries := counter.take()
 		if !maps.Equal(calls, want) {
 			t.Errorf("ListManaged made %v, want %v", calls, want)
+		}
+		if served != nil {
+			checkServed(t, served(), len(got), retries, pageSize)
 		}
 		t.Logf("calls %v, SDK retries %d", calls, retries)
 	}
@@ -362,17 +384,29 @@ func TestListManagedCallsArePages(t *testing.T) {
 		counter := &callCounter{next: httputil.NewSingleHostReverseProxy(target)}
 		srv := httptest.NewServer(counter)
 		t.Cleanup(srv.Close)
-		run(t, s, srv.URL, counter, ec2.DefaultTemplatePageSize)
+		run(t, s, srv.URL, counter, ec2.DefaultTemplatePageSize, nil)
 	})
 	t.Run("fake", func(t *testing.T) {
 		t.Parallel()
 		fake := newFakeEC2()
+		fake.latency = benchLatency // fewer SDK retries (see callCounter), so served is exact more often
 		s := f.seed(t, fakeSeeder{fake})
 		counter := &callCounter{next: fake}
 		srv := httptest.NewServer(counter)
 		t.Cleanup(srv.Close)
-		run(t, s, srv.URL, counter, 5)
+		run(t, s, srv.URL, counter, 5, fake.takeServed)
 	})
+}
+
+// checkServed asserts that EC2 answered with each listed instance once:
+// served records for listed instances, give or take the pages the SDK's
+// retries fetched again (at most pageSize records each).
+func checkServed(tb testing.TB, served, listed, retries, pageSize int) {
+	tb.Helper()
+	if served < listed || served > listed+retries*pageSize {
+		tb.Fatalf("EC2 answered with %d instance records for %d instances (%d SDK retries of up to %d each): some were fetched twice",
+			served, listed, retries, pageSize)
+	}
 }
 
 // The fake refuses what EC2 refuses, so a test cannot pass on a request EC2
