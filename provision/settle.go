@@ -35,9 +35,9 @@ func Every(ctx context.Context, interval time.Duration, fn func(context.Context)
 // answers, brings records, timers and templates in line with AWS.
 func (lc *Lifecycle) Sweep(ctx context.Context) {
 	now := lc.now()
-	active, err := lc.records.ActiveLaunches(ctx)
-	if err != nil {
-		lc.log.Warn("sweep: Redis unavailable; sweeping AWS anyway", "err", err)
+	active, activeErr := lc.records.ActiveLaunches(ctx)
+	if activeErr != nil {
+		lc.log.Warn("sweep: Redis unavailable; sweeping AWS anyway", "err", activeErr)
 	}
 	res, err := lc.prov.Sweep(ctx, lc.regions(active), PolicyFor(lc.cfg), now)
 	if err != nil {
@@ -66,9 +66,17 @@ func (lc *Lifecycle) Sweep(ctx context.Context) {
 			}
 		}
 	}
-	lc.reconcile(ctx, res.Live, now)
-	lc.settle(ctx, res, now)
-	if n, err := lc.prov.CleanTemplates(ctx, lc.records, res, now); err != nil {
+	if activeErr != nil {
+		return // records, timers and templates are judged against the records
+	}
+	// Records read before AWS was listed: what came up since waits for the
+	// next sweep, and what the sweeper just ended is done.
+	active = slices.DeleteFunc(active, func(l *store.Launch) bool {
+		return slices.ContainsFunc(res.Swept, func(s Swept) bool { return s.LaunchID == l.ID })
+	})
+	lc.reconcile(ctx, active, res.Live)
+	lc.settle(ctx, active, res, now)
+	if n, err := lc.prov.CleanTemplates(ctx, lc.records, active, res, now); err != nil {
 		lc.log.Warn("sweep: templates", "err", err)
 	} else if n > 0 {
 		lc.log.Info("sweep: deleted launch templates", "count", n)
@@ -104,16 +112,11 @@ const settleGrace = 10 * time.Minute
 
 // settle repairs records that AWS contradicts: launches stuck in flight (a
 // lost job, retries exhausted), and running records whose VM is gone.
-func (lc *Lifecycle) settle(ctx context.Context, res SweepResult, now time.Time) {
+func (lc *Lifecycle) settle(ctx context.Context, active []*store.Launch, res SweepResult, now time.Time) {
 	byLaunch, byInstance := map[string]ec2.Instance{}, map[string]bool{}
 	for _, in := range res.Live {
 		byLaunch[in.Tags[ec2.TagLaunch]] = in
 		byInstance[in.ID] = true
-	}
-	active, err := lc.records.ActiveLaunches(ctx)
-	if err != nil {
-		lc.log.Warn("settle", "err", err)
-		return
 	}
 	for _, l := range active {
 		in, isLive := byLaunch[l.ID]
@@ -188,17 +191,24 @@ func (lc *Lifecycle) settleStuck(ctx context.Context, l *store.Launch, in ec2.In
 }
 
 // reconcile re-creates missing timers for live VMs and ends the VMs of
-// projects the config no longer trusts.
-func (lc *Lifecycle) reconcile(ctx context.Context, live []ec2.Instance, now time.Time) {
+// projects the config no longer trusts. A running record whose expiry is the
+// one its VM carries had its timers set when it came up or was extended;
+// the others (a record lost, an expiry moved elsewhere) are timed by tags.
+// The sweeper itself ends whatever is overdue, timers or not.
+func (lc *Lifecycle) reconcile(ctx context.Context, active []*store.Launch, live []ec2.Instance) {
+	records := make(map[string]*store.Launch, len(active))
+	for _, l := range active {
+		records[l.ID] = l
+	}
 	for _, in := range live {
 		id := in.Tags[ec2.TagLaunch]
 		exp, err := time.Parse(time.RFC3339, in.Tags[ec2.TagExpiresAt])
 		if id == "" || err != nil {
 			continue // the sweeper's grace rule handles it
 		}
-		l, err := lc.records.GetLaunch(ctx, id)
-		if err != nil {
-			l = &store.Launch{ID: id, Region: in.Region, InstanceID: in.ID} // the record was lost: time by tags
+		l, ok := records[id]
+		if !ok {
+			l = &store.Launch{ID: id, Region: in.Region, InstanceID: in.ID} // no live record: time by tags
 		}
 		if _, trusted := lc.cfg.ProjectFor(in.Tags[ec2.TagRepo]); !trusted && l.Repo != "" {
 			if err := lc.Stop(ctx, l, ReasonUntrusted); err != nil {
@@ -206,11 +216,15 @@ func (lc *Lifecycle) reconcile(ctx context.Context, live []ec2.Instance, now tim
 			}
 			continue
 		}
-		l.ExpiresAt = exp
-		if l.InstanceID == "" {
-			l.InstanceID, l.Region = in.ID, in.Region
+		if ok && l.State == store.StateRunning && l.ExpiresAt.Equal(exp) {
+			continue
 		}
-		if err := lc.schedule(ctx, l); err != nil {
+		timed := *l
+		timed.ExpiresAt = exp
+		if timed.InstanceID == "" {
+			timed.InstanceID, timed.Region = in.ID, in.Region
+		}
+		if err := lc.schedule(ctx, &timed); err != nil {
 			lc.log.Warn("sweep: timer", "launch", id, "err", err)
 		}
 	}

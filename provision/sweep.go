@@ -117,11 +117,18 @@ const orphanAge = 2 * time.Hour
 
 // CleanTemplates deletes per-launch templates whose instance is gone:
 // ended launches, and templates older than orphanAge that no live VM uses.
-// Only regions whose listing succeeded are judged.
-func (p *Provisioner) CleanTemplates(ctx context.Context, recs LaunchLookup, res SweepResult, now time.Time) (deleted int, err error) {
+// active are the live launch records; only templates younger than
+// orphanAge of other launches are looked up one by one. Only regions whose
+// listing succeeded are judged, and a template is deleted only once EC2
+// confirms that no live instance was launched from it.
+func (p *Provisioner) CleanTemplates(ctx context.Context, recs LaunchLookup, active []*store.Launch, res SweepResult, now time.Time) (deleted int, err error) {
 	used := map[string]bool{}
 	for _, in := range res.Live {
 		used[in.LaunchTemplateID] = true
+	}
+	live := make(map[string]*store.Launch, len(active))
+	for _, l := range active {
+		live[l.ID] = l
 	}
 	var errs []error
 	for region := range res.Listed {
@@ -130,28 +137,68 @@ func (p *Provisioner) CleanTemplates(ctx context.Context, recs LaunchLookup, res
 			errs = append(errs, err)
 			continue
 		}
+		var doomed []string
 		for _, t := range templates {
 			if t.LaunchID == "" || used[t.ID] {
 				continue // bootstrap base templates carry no launch id
 			}
-			l, lerr := recs.GetLaunch(ctx, t.LaunchID)
-			switch {
-			case lerr != nil && !errors.Is(lerr, store.ErrNotFound):
-				errs = append(errs, lerr)
-				continue
-			case lerr == nil && l.State.Ended():
-				// its instance is gone: delete now
-			case now.Sub(t.CreatedAt) < orphanAge:
-				continue // a launch may still be starting from it
-			case lerr == nil && (l.State == store.StateAccepted || l.State == store.StateLaunching):
-				continue // still in flight: the reconciler settles it first
-			}
-			if err := p.cloud.DeleteLaunchTemplate(ctx, region, t.ID); err != nil {
+			gone, err := templateGone(ctx, recs, live, t, now)
+			if err != nil {
 				errs = append(errs, err)
-				continue
+			} else if gone {
+				doomed = append(doomed, t.ID)
 			}
-			deleted++
 		}
+		n, err := p.deleteTemplates(ctx, region, doomed)
+		deleted += n
+		errs = append(errs, err)
+	}
+	return deleted, errors.Join(errs...)
+}
+
+// templateGone decides whether a per-launch template no listed VM uses can go.
+func templateGone(ctx context.Context, recs LaunchLookup, live map[string]*store.Launch, t ec2.Template, now time.Time) (bool, error) {
+	if l, ok := live[t.LaunchID]; ok {
+		inFlight := l.State == store.StateAccepted || l.State == store.StateLaunching
+		return !inFlight && now.Sub(t.CreatedAt) >= orphanAge, nil // in flight: the reconciler settles it first
+	}
+	if now.Sub(t.CreatedAt) >= orphanAge {
+		return true, nil
+	}
+	l, err := recs.GetLaunch(ctx, t.LaunchID) // young: only an ended record lets it go now
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil // a launch may still be starting from it
+	}
+	return err == nil && l.State.Ended(), err
+}
+
+// deleteTemplates deletes templates, except those EC2 still shows a live
+// instance of (one ListManaged did not list: its tags lost while a sibling
+// was found by its own): those stay, so that the next listing finds it.
+func (p *Provisioner) deleteTemplates(ctx context.Context, region string, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	stillUsed, err := p.cloud.LiveFromTemplates(ctx, region, ids)
+	if err != nil {
+		return 0, err
+	}
+	keep := map[string]bool{}
+	for _, in := range stillUsed {
+		keep[in.LaunchTemplateID] = true
+		p.log.Warn("a VM the listing missed runs from a template about to be deleted; the template stays so that the next sweep finds it", "instance", in.ID, "template", in.LaunchTemplateID, "region", region)
+	}
+	var errs []error
+	deleted := 0
+	for _, id := range ids {
+		if keep[id] {
+			continue
+		}
+		if err := p.cloud.DeleteLaunchTemplate(ctx, region, id); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		deleted++
 	}
 	return deleted, errors.Join(errs...)
 }

@@ -19,6 +19,7 @@ type cloud interface {
 	TagInstance(ctx context.Context, region, instanceID string, tags map[string]string) error
 	Describe(ctx context.Context, region, instanceID string) (*ec2.Instance, error)
 	ListManaged(ctx context.Context, region string) ([]ec2.Instance, error)
+	LiveFromTemplates(ctx context.Context, region string, templateIDs []string) ([]ec2.Instance, error)
 	Terminate(ctx context.Context, region string, instanceIDs ...string) error
 	PublicAddress(ctx context.Context, region, instanceID string) (ipv4, dns string, err error)
 	Regions() []string

@@ -119,64 +119,103 @@ const maxFilterValues = 200
 // What this gives up: a second live instance from the same per-launch
 // template that lacks TagManaged=true (say a duplicate reservation whose
 // tags the Launch service overrode) is not listed while a sibling is found
-// by its tags. Once the sibling is gone it is listed again, if its
-// template is still there: a template deleted meanwhile (CleanTemplates
-// judges templates by this listing) leaves it unlisted for good.
+// by its tags. Once the sibling is gone it is listed again, as long as its
+// template is there: so nothing deletes a per-launch template without
+// asking LiveFromTemplates first (provision's CleanTemplates does).
 func (c *Cloud) ListManaged(ctx context.Context, region string) ([]Instance, error) {
-	cl, err := c.client(region)
-	if err != nil {
-		return nil, err
-	}
 	templates, err := c.ListManagedTemplates(ctx, region)
 	if err != nil {
 		return nil, err
 	}
-
-	var out []Instance
-	seen := map[string]bool{}
-	list := func(filter types.Filter) error {
-		filters := []types.Filter{filter, {Name: aws.String("instance-state-name"), Values: liveStates}}
-		pages := ec2.NewDescribeInstancesPaginator(cl, &ec2.DescribeInstancesInput{Filters: filters, MaxResults: aws.Int32(c.pageSize)})
-		for pages.HasMorePages() {
-			pageCtx, cancel := withTimeout(ctx)
-			page, err := pages.NextPage(pageCtx)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("ec2: list managed instances in %s: %w", region, err)
-			}
-			for _, r := range page.Reservations {
-				for _, i := range r.Instances {
-					inst := toInstance(region, i)
-					if !seen[inst.ID] {
-						seen[inst.ID] = true
-						out = append(out, inst)
-					}
-				}
-			}
-		}
-		return nil
+	l, err := c.lister(region)
+	if err != nil {
+		return nil, err
 	}
-
-	if err := list(types.Filter{Name: aws.String("tag:" + TagManaged), Values: []string{"true"}}); err != nil {
+	if err := l.list(ctx, types.Filter{Name: aws.String("tag:" + TagManaged), Values: []string{"true"}}); err != nil {
 		return nil, err
 	}
 	found := map[string]bool{} // template ids the tagged instances were launched from
-	for _, inst := range out {
+	for _, inst := range l.out {
 		if inst.LaunchTemplateID != "" {
 			found[inst.LaunchTemplateID] = true
 		}
 	}
-	templates = slices.DeleteFunc(templates, func(t Template) bool { return t.LaunchID == "" || found[t.ID] })
-	for chunk := range slices.Chunk(templates, maxFilterValues) {
-		ids := make([]string, 0, len(chunk))
-		for _, t := range chunk {
-			ids = append(ids, t.ID)
-		}
-		if err := list(types.Filter{Name: aws.String("tag:" + TagTemplateOf), Values: ids}); err != nil {
-			return nil, err
+	var rest []string
+	for _, t := range templates {
+		if t.LaunchID != "" && !found[t.ID] {
+			rest = append(rest, t.ID)
 		}
 	}
-	return out, nil
+	if err := l.fromTemplates(ctx, rest); err != nil {
+		return nil, err
+	}
+	return l.out, nil
+}
+
+// LiveFromTemplates lists the live instances launched from the given
+// templates, whatever their tags: before a template is deleted, nothing
+// launched from it may be left to run unseen.
+func (c *Cloud) LiveFromTemplates(ctx context.Context, region string, templateIDs []string) ([]Instance, error) {
+	l, err := c.lister(region)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.fromTemplates(ctx, templateIDs); err != nil {
+		return nil, err
+	}
+	return l.out, nil
+}
+
+// instanceLister collects live instances over several queries, each once.
+type instanceLister struct {
+	cl       *ec2.Client
+	region   string
+	pageSize int32
+	seen     map[string]bool
+	out      []Instance
+}
+
+func (c *Cloud) lister(region string) (*instanceLister, error) {
+	cl, err := c.client(region)
+	if err != nil {
+		return nil, err
+	}
+	return &instanceLister{cl: cl, region: region, pageSize: c.pageSize, seen: map[string]bool{}}, nil
+}
+
+// fromTemplates lists the live instances launched from templateIDs, in
+// chunks within EC2's filter limits.
+func (l *instanceLister) fromTemplates(ctx context.Context, templateIDs []string) error {
+	for ids := range slices.Chunk(templateIDs, maxFilterValues) {
+		if err := l.list(ctx, types.Filter{Name: aws.String("tag:" + TagTemplateOf), Values: ids}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// list adds the live instances filter matches, page by page.
+func (l *instanceLister) list(ctx context.Context, filter types.Filter) error {
+	filters := []types.Filter{filter, {Name: aws.String("instance-state-name"), Values: liveStates}}
+	pages := ec2.NewDescribeInstancesPaginator(l.cl, &ec2.DescribeInstancesInput{Filters: filters, MaxResults: aws.Int32(l.pageSize)})
+	for pages.HasMorePages() {
+		pageCtx, cancel := withTimeout(ctx)
+		page, err := pages.NextPage(pageCtx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("ec2: list managed instances in %s: %w", l.region, err)
+		}
+		for _, r := range page.Reservations {
+			for _, i := range r.Instances {
+				inst := toInstance(l.region, i)
+				if !l.seen[inst.ID] {
+					l.seen[inst.ID] = true
+					l.out = append(l.out, inst)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Terminate terminates each id in its own call, because a batch with one
