@@ -204,28 +204,6 @@ func (s *Store) GetLaunch(ctx context.Context, id string) (*Launch, error) {
 	return &l, nil
 }
 
-// SaveLaunch writes a launch record. Once ended it leaves the active set
-// and expires after EndedRetention.
-func (s *Store) SaveLaunch(ctx context.Context, l *Launch) error {
-	data, err := json.Marshal(l)
-	if err != nil {
-		return err
-	}
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		if l.State.Ended() {
-			p.Set(ctx, launchKey(l.ID), data, EndedRetention)
-			p.SRem(ctx, activeKey, l.ID)
-		} else {
-			p.Set(ctx, launchKey(l.ID), data, 0)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("redis: save launch %s: %w", l.ID, err)
-	}
-	return nil
-}
-
 // LaunchesByPR lists a PR's launches, oldest first.
 func (s *Store) LaunchesByPR(ctx context.Context, repo string, pr int) ([]*Launch, error) {
 	return s.launchesIn(ctx, prKey(repo, pr))

@@ -52,8 +52,7 @@ func TestLaunchRecords(t *testing.T) {
 		t.Errorf("by owner: %s, want %s", got, want)
 	}
 
-	a.State, a.InstanceID = StateRunning, "i-0abc"
-	if err := s.SaveLaunch(ctx, a); err != nil {
+	if _, err := s.UpdateLaunch(ctx, a.ID, func(x *Launch) error { x.State, x.InstanceID = StateRunning, "i-0abc"; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.GetLaunch(ctx, a.ID)
@@ -63,8 +62,7 @@ func TestLaunchRecords(t *testing.T) {
 	if ttl := s.Redis().TTL(ctx, launchKey(a.ID)).Val(); ttl != -1 {
 		t.Errorf("a running launch must not expire, TTL %s", ttl)
 	}
-	a.State = StateEnded
-	if err := s.SaveLaunch(ctx, a); err != nil {
+	if _, err := s.UpdateLaunch(ctx, a.ID, func(x *Launch) error { x.State = StateEnded; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if ttl := s.Redis().TTL(ctx, launchKey(a.ID)).Val(); ttl < EndedRetention-time.Minute {
