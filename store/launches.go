@@ -254,11 +254,17 @@ func sortByCreation(ls []*Launch) {
 // ErrNoChange from an UpdateLaunch callback leaves the record as it is.
 var ErrNoChange = errors.New("no change")
 
+// ErrEnded means an update would revive an ended launch: its VM is gone
+// (or going), so a late writer must not make it look live again.
+var ErrEnded = errors.New("launch has ended")
+
 // UpdateLaunch applies fn to the current record and saves it atomically
 // (optimistic: retried if another writer got there first), so that
 // concurrent handlers — a timer, an extension, the launch job — never undo
 // each other's changes. Writers that collide back off for a random, growing
 // pause so that a burst of them spreads out instead of colliding again.
+// An ended record stays ended: if fn makes it live again, nothing is
+// written and UpdateLaunch returns the stored record and ErrEnded.
 func (s *Store) UpdateLaunch(ctx context.Context, id string, fn func(*Launch) error) (*Launch, error) {
 	var out *Launch
 	for attempt := range updateAttempts {
@@ -279,9 +285,18 @@ func (s *Store) UpdateLaunch(ctx context.Context, id string, fn func(*Launch) er
 			if err := json.Unmarshal(data, &l); err != nil {
 				return fmt.Errorf("decode launch %s: %w", id, err)
 			}
+			wasEnded := l.State.Ended()
 			if err := fn(&l); err != nil {
 				out = &l
 				return err
+			}
+			if wasEnded && !l.State.Ended() {
+				var stored Launch
+				if err := json.Unmarshal(data, &stored); err != nil {
+					return fmt.Errorf("decode launch %s: %w", id, err)
+				}
+				out = &stored
+				return fmt.Errorf("%w: %s", ErrEnded, id)
 			}
 			next, err := json.Marshal(&l)
 			if err != nil {

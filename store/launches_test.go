@@ -123,3 +123,35 @@ func TestUpdateLaunchIsAtomic(t *testing.T) {
 		t.Errorf("stop reason %q", r)
 	}
 }
+
+// An ended launch stays ended: a late writer holding an old copy cannot
+// make it live again, and nothing it asked for is written.
+func TestUpdateLaunchRefusesToReviveAnEndedLaunch(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, storetest.StartRedis(t))
+	l, _, err := s.CreateLaunch(ctx, &Launch{Repo: "packit/ogr", PR: 1, Owner: "alice", CommandCommentID: 1, State: StateRunning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateLaunch(ctx, l.ID, func(x *Launch) error { x.State, x.EndReason = StateEnded, "expired"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Redis().Get(ctx, launchKey(l.ID)).Val()
+	got, err := s.UpdateLaunch(ctx, l.ID, func(x *Launch) error { x.State, x.InstanceID = StateRunning, "i-0late"; return nil })
+	if !errors.Is(err, ErrEnded) || !strings.Contains(err.Error(), l.ID) {
+		t.Fatalf("reviving an ended launch: %v", err)
+	}
+	if got == nil || got.State != StateEnded || got.InstanceID != "" {
+		t.Errorf("ErrEnded should come with the stored record, got %+v", got)
+	}
+	if after := s.Redis().Get(ctx, launchKey(l.ID)).Val(); after != before {
+		t.Errorf("the refused update was written:\n%s\n%s", before, after)
+	}
+	if active, _ := s.ActiveLaunches(ctx); len(active) != 0 {
+		t.Error("a refused revival made the launch active")
+	}
+	// Changes that keep it ended are fine: failed → terminated, reported.
+	if _, err := s.UpdateLaunch(ctx, l.ID, func(x *Launch) error { x.State, x.Reported = StateFailed, true; return nil }); err != nil {
+		t.Errorf("an ended launch must still take updates that keep it ended: %v", err)
+	}
+}
