@@ -32,7 +32,8 @@ const (
 // Ended reports whether nothing more will happen to the launch's VM.
 func (s State) Ended() bool { return s == StateFailed || s == StateEnded }
 
-// EndedRetention is how long records of ended launches are kept.
+// EndedRetention is how long records of ended launches are kept, unless
+// the store was opened with another (Options).
 const EndedRetention = 30 * 24 * time.Hour
 
 // Launch is the record of one /launch and the VM it produces.
@@ -149,7 +150,7 @@ func (s *Store) CreateLaunch(ctx context.Context, l *Launch) (stored *Launch, cr
 		if err != nil {
 			return nil, false, fmt.Errorf("launch id: %w", err)
 		}
-		ok, err := s.rdb.SetNX(ctx, commandKey(l), id, DeliveryTTL).Result()
+		ok, err := s.rdb.SetNX(ctx, commandKey(l), id, s.deliveryTTL).Result()
 		if err != nil {
 			return nil, false, fmt.Errorf("redis: %w", err)
 		}
@@ -304,7 +305,7 @@ func (s *Store) UpdateLaunch(ctx context.Context, id string, fn func(*Launch) er
 			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				if l.State.Ended() {
-					p.Set(ctx, launchKey(id), next, EndedRetention)
+					p.Set(ctx, launchKey(id), next, s.endedRetention)
 					p.SRem(ctx, activeKey, id)
 				} else {
 					p.Set(ctx, launchKey(id), next, 0)
@@ -347,7 +348,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // RequestStop asks an in-flight launch to end its VM as soon as it has one.
 func (s *Store) RequestStop(ctx context.Context, id, reason string) error {
-	return s.rdb.Set(ctx, "launch-stop:"+id, reason, EndedRetention).Err()
+	return s.rdb.Set(ctx, "launch-stop:"+id, reason, s.endedRetention).Err()
 }
 
 // StopRequested returns the reason a stop was requested for a launch, or "".

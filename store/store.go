@@ -19,18 +19,42 @@ import (
 // redelivery for 3 days.
 const DeliveryTTL = 72 * time.Hour
 
+// Options are a store's retentions. A zero field takes its default.
+type Options struct {
+	// EndedRetention is how long ended launches are kept (default EndedRetention).
+	EndedRetention time.Duration
+	// DeliveryTTL is how long a delivery id is remembered (default DeliveryTTL).
+	DeliveryTTL time.Duration
+}
+
 // Store is the bot's Redis.
 type Store struct {
-	rdb       *redis.Client
-	embedded  *miniredis.Miniredis
-	stop      chan struct{}
-	closeOnce sync.Once
+	rdb            *redis.Client
+	embedded       *miniredis.Miniredis
+	stop           chan struct{}
+	closeOnce      sync.Once
+	endedRetention time.Duration
+	deliveryTTL    time.Duration
 }
 
 // Open connects to url (redis:// or rediss://), or starts an embedded Redis
-// when url is empty.
+// when url is empty, with the default retentions.
 func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
-	s := &Store{stop: make(chan struct{})}
+	return OpenWith(ctx, url, Options{}, log)
+}
+
+// OpenWith is Open with other retentions, e.g. short ones for tests.
+func OpenWith(ctx context.Context, url string, o Options, log *slog.Logger) (*Store, error) {
+	if o.EndedRetention < 0 || o.DeliveryTTL < 0 {
+		return nil, errors.New("store retentions must not be negative")
+	}
+	s := &Store{stop: make(chan struct{}), endedRetention: EndedRetention, deliveryTTL: DeliveryTTL}
+	if o.EndedRetention > 0 {
+		s.endedRetention = o.EndedRetention
+	}
+	if o.DeliveryTTL > 0 {
+		s.deliveryTTL = o.DeliveryTTL
+	}
 	if url == "" {
 		mr := miniredis.NewMiniRedis()
 		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
@@ -100,15 +124,16 @@ func (s *Store) Close() error {
 const pendingDeliveryTTL = 2 * time.Minute
 
 // FirstDelivery claims a webhook delivery id and reports whether it is new.
-// The claim is short-lived until ConfirmDelivery makes it last DeliveryTTL.
+// The claim is short-lived until ConfirmDelivery makes it last the store's
+// delivery TTL.
 func (s *Store) FirstDelivery(ctx context.Context, id string) (bool, error) {
-	return s.once(ctx, "delivery:"+id, pendingDeliveryTTL)
+	return s.once(ctx, "delivery:"+id, min(pendingDeliveryTTL, s.deliveryTTL))
 }
 
-// ConfirmDelivery keeps a claimed delivery id for DeliveryTTL, once its
-// work is safely queued.
+// ConfirmDelivery keeps a claimed delivery id for the store's delivery TTL
+// (DeliveryTTL by default), once its work is safely queued.
 func (s *Store) ConfirmDelivery(ctx context.Context, id string) error {
-	return s.rdb.Expire(ctx, "delivery:"+id, DeliveryTTL).Err()
+	return s.rdb.Expire(ctx, "delivery:"+id, s.deliveryTTL).Err()
 }
 
 // ForgetDelivery undoes FirstDelivery when the delivery could not be queued,

@@ -111,3 +111,49 @@ func TestOpenRejectsBadURLWithoutEchoingIt(t *testing.T) {
 		t.Fatalf("bad URL: %v", err)
 	}
 }
+
+func openWith(t *testing.T, url string, o Options) *Store {
+	t.Helper()
+	s, err := OpenWith(context.Background(), url, o, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Injected retentions are the ones the store writes with.
+func TestOpenWithRetentions(t *testing.T) {
+	ctx := context.Background()
+	s := openWith(t, storetest.StartRedis(t), Options{EndedRetention: 7 * time.Minute, DeliveryTTL: 5 * time.Minute})
+	about := func(key string, want time.Duration) {
+		t.Helper()
+		if ttl := s.Redis().PTTL(ctx, key).Val(); ttl <= want-time.Minute || ttl > want {
+			t.Errorf("%s: TTL %s, want about %s", key, ttl, want)
+		}
+	}
+	if _, err := s.FirstDelivery(ctx, "d-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConfirmDelivery(ctx, "d-1"); err != nil {
+		t.Fatal(err)
+	}
+	about("delivery:d-1", 5*time.Minute)
+	l, _, err := s.CreateLaunch(ctx, &Launch{Repo: "packit/ogr", PR: 1, Owner: "alice", CommandCommentID: 1, State: StateRunning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	about(commandKey(l), 5*time.Minute)
+	if _, err := s.UpdateLaunch(ctx, l.ID, func(x *Launch) error { x.State = StateEnded; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	about(launchKey(l.ID), 7*time.Minute)
+	if err := s.RequestStop(ctx, l.ID, "pr closed"); err != nil {
+		t.Fatal(err)
+	}
+	about("launch-stop:"+l.ID, 7*time.Minute)
+
+	if _, err := OpenWith(ctx, "", Options{EndedRetention: -time.Second}, quiet); err == nil {
+		t.Error("a negative retention must be refused")
+	}
+}
