@@ -137,7 +137,6 @@ func commandKey(l *Launch) string {
 	return fmt.Sprintf("launch-by-command:%s:%d", l.Repo, l.CommandCommentID)
 }
 func prKey(repo string, pr int) string { return fmt.Sprintf("launches:pr:%s#%d", repo, pr) }
-func ownerKey(owner string) string     { return "launches:owner:" + owner }
 
 const activeKey = "launches:active"
 
@@ -177,7 +176,6 @@ func (s *Store) CreateLaunch(ctx context.Context, l *Launch) (stored *Launch, cr
 		}
 		_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.SAdd(ctx, prKey(l.Repo, l.PR), id)
-			p.SAdd(ctx, ownerKey(l.Owner), id)
 			p.SAdd(ctx, activeKey, id)
 			return nil
 		})
@@ -208,11 +206,6 @@ func (s *Store) GetLaunch(ctx context.Context, id string) (*Launch, error) {
 // LaunchesByPR lists a PR's launches, oldest first.
 func (s *Store) LaunchesByPR(ctx context.Context, repo string, pr int) ([]*Launch, error) {
 	return s.launchesIn(ctx, prKey(repo, pr))
-}
-
-// LaunchesByOwner lists a person's launches, oldest first.
-func (s *Store) LaunchesByOwner(ctx context.Context, owner string) ([]*Launch, error) {
-	return s.launchesIn(ctx, ownerKey(owner))
 }
 
 // ActiveLaunches lists launches that have not ended.
