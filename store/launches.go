@@ -132,60 +132,62 @@ func newID() (string, error) {
 	return string(b), nil
 }
 
-func launchKey(id string) string { return "launch:" + id }
-func commandKey(l *Launch) string {
-	return fmt.Sprintf("launch-by-command:%s:%d", l.Repo, l.CommandCommentID)
-}
-func prKey(repo string, pr int) string { return fmt.Sprintf("launches:pr:%s#%d", repo, pr) }
-
-const activeKey = "launches:active"
-
 // CreateLaunch stores a new launch under a fresh id, once per command
 // comment: a second call for the same comment (a retried job, a repeated
-// delivery) returns the launch already created and created=false.
+// delivery) returns the launch already created and created=false. The
+// command's claim, the record and its indexes are written in one MULTI, so
+// a crash leaves either all of them or none.
 func (s *Store) CreateLaunch(ctx context.Context, l *Launch) (stored *Launch, created bool, err error) {
+	ckey := commandKey(l)
 	for range 5 {
 		id, err := newID()
 		if err != nil {
 			return nil, false, fmt.Errorf("launch id: %w", err)
 		}
-		ok, err := s.rdb.SetNX(ctx, commandKey(l), id, s.deliveryTTL).Result()
-		if err != nil {
-			return nil, false, fmt.Errorf("redis: %w", err)
-		}
-		if !ok {
-			existing, err := s.rdb.Get(ctx, commandKey(l)).Result()
-			if err != nil {
-				return nil, false, fmt.Errorf("redis: %w", err)
+		var existing *Launch
+		err = s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			prior, err := tx.Get(ctx, ckey).Result()
+			if err == nil {
+				existing, err = s.GetLaunch(ctx, prior)
+				return err
 			}
-			got, err := s.GetLaunch(ctx, existing)
-			return got, false, err
+			if !errors.Is(err, redis.Nil) {
+				return err
+			}
+			if n, err := tx.Exists(ctx, launchKey(id)).Result(); err != nil {
+				return err
+			} else if n > 0 {
+				return errIDTaken
+			}
+			fresh := *l
+			fresh.ID = id
+			data, err := json.Marshal(&fresh)
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Set(ctx, ckey, id, s.deliveryTTL)
+				return s.writeLaunch(ctx, p, nil, &fresh, data)
+			})
+			return err
+		}, ckey, launchKey(id))
+		switch {
+		case existing != nil:
+			return existing, false, nil
+		case errors.Is(err, errIDTaken) || errors.Is(err, redis.TxFailedErr):
+			// An id collision (extremely rare), or another call for the same
+			// command got there first: the next round tells which.
+			continue
+		case err != nil:
+			return nil, false, fmt.Errorf("redis: create launch: %w", err)
 		}
 		l.ID = id
-		data, err := json.Marshal(l)
-		if err != nil {
-			return nil, false, err
-		}
-		claimed, err := s.rdb.SetNX(ctx, launchKey(id), data, 0).Result()
-		if err != nil {
-			return nil, false, fmt.Errorf("redis: %w", err)
-		}
-		if !claimed { // an id collision: extremely rare, try another
-			s.rdb.Del(ctx, commandKey(l))
-			continue
-		}
-		_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.SAdd(ctx, prKey(l.Repo, l.PR), id)
-			p.SAdd(ctx, activeKey, id)
-			return nil
-		})
-		if err != nil {
-			return nil, false, fmt.Errorf("redis: index launch: %w", err)
-		}
 		return l, true, nil
 	}
 	return nil, false, errors.New("could not find a free launch id")
 }
+
+var errIDTaken = errors.New("launch id taken")
 
 // GetLaunch reads a launch record.
 func (s *Store) GetLaunch(ctx context.Context, id string) (*Launch, error) {
@@ -206,11 +208,6 @@ func (s *Store) GetLaunch(ctx context.Context, id string) (*Launch, error) {
 // LaunchesByPR lists a PR's launches, oldest first.
 func (s *Store) LaunchesByPR(ctx context.Context, repo string, pr int) ([]*Launch, error) {
 	return s.launchesIn(ctx, prKey(repo, pr))
-}
-
-// ActiveLaunches lists launches that have not ended.
-func (s *Store) ActiveLaunches(ctx context.Context) ([]*Launch, error) {
-	return s.launchesIn(ctx, activeKey)
 }
 
 // launchesIn reads the launches an index names, dropping ids whose records
@@ -279,6 +276,7 @@ func (s *Store) UpdateLaunch(ctx context.Context, id string, fn func(*Launch) er
 			if err := json.Unmarshal(data, &l); err != nil {
 				return fmt.Errorf("decode launch %s: %w", id, err)
 			}
+			before := l
 			wasEnded := l.State.Ended()
 			if err := fn(&l); err != nil {
 				out = &l
@@ -297,13 +295,7 @@ func (s *Store) UpdateLaunch(ctx context.Context, id string, fn func(*Launch) er
 				return err
 			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				if l.State.Ended() {
-					p.Set(ctx, launchKey(id), next, s.endedRetention)
-					p.SRem(ctx, activeKey, id)
-				} else {
-					p.Set(ctx, launchKey(id), next, 0)
-				}
-				return nil
+				return s.writeLaunch(ctx, p, &before, &l, next)
 			})
 			out = &l
 			return err

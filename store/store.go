@@ -77,6 +77,10 @@ func OpenWith(ctx context.Context, url string, o Options, log *slog.Logger) (*St
 		s.Close()
 		return nil, fmt.Errorf("connect to redis at %s: %w", opts.Addr, err)
 	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("migrate the store's indexes: %w", err)
+	}
 	return s, nil
 }
 
