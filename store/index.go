@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,7 +16,19 @@ func launchKey(id string) string { return "launch:" + id }
 func commandKey(l *Launch) string {
 	return fmt.Sprintf("launch-by-command:%s:%d", l.Repo, l.CommandCommentID)
 }
-func prKey(repo string, pr int) string { return fmt.Sprintf("launches:pr:%s#%d", repo, pr) }
+
+// A PR's launches: the live ones in a SET, the ended ones in a ZSET scored
+// by when they ended (ms), kept for the retention like their records.
+const (
+	prLivePrefix  = "launches:pr:"
+	prEndedPrefix = "launches:pr-ended:"
+)
+
+func prRef(repo string, pr int) string { return fmt.Sprintf("%s#%d", repo, pr) }
+func prKey(repo string, pr int) string { return prLivePrefix + prRef(repo, pr) }
+func prEndedKey(repo string, pr int) string {
+	return prEndedPrefix + prRef(repo, pr)
+}
 
 // liveKey is the hash of live launches: id → Active, as JSON.
 const liveKey = "launches:live"
@@ -50,13 +63,19 @@ func (l *Launch) active() Active {
 
 // writeLaunch queues, inside a MULTI, the write of l's record (data) and
 // the index changes that go with it, so that records and indexes never
-// disagree: a live launch is in the live hash, with a fresh summary; an
-// ended one leaves it and its record expires after the retention. prev is
-// the stored record before this write, nil for a new launch.
+// disagree: a live launch is in the live hash, with a fresh summary, and in
+// its PR's live set; an ended one leaves both for its PR's ended set, and
+// its record expires after the retention. prev is the stored record before
+// this write, nil for a new launch.
 func (s *Store) writeLaunch(ctx context.Context, p redis.Pipeliner, prev, l *Launch, data []byte) error {
+	if prev != nil && (prev.Repo != l.Repo || prev.PR != l.PR) {
+		p.SRem(ctx, prKey(prev.Repo, prev.PR), l.ID)
+		p.ZRem(ctx, prEndedKey(prev.Repo, prev.PR), l.ID)
+	}
 	if l.State.Ended() {
 		p.Set(ctx, launchKey(l.ID), data, s.endedRetention)
 		p.HDel(ctx, liveKey, l.ID)
+		s.endInPR(ctx, p, prRef(l.Repo, l.PR), time.Now(), l.ID)
 		return nil
 	}
 	summary, err := json.Marshal(l.active())
@@ -67,6 +86,79 @@ func (s *Store) writeLaunch(ctx context.Context, p redis.Pipeliner, prev, l *Lau
 	p.HSet(ctx, liveKey, l.ID, summary)
 	p.SAdd(ctx, prKey(l.Repo, l.PR), l.ID)
 	return nil
+}
+
+// endInPR queues the move of ids from a PR's live set to its ended set.
+// They are scored by now, when their records' retention starts (not by
+// EndedAt, which callers may take from another clock), and the ended set
+// drops what is past the retention and expires with the last record.
+func (s *Store) endInPR(ctx context.Context, p redis.Pipeliner, ref string, now time.Time, ids ...string) {
+	ended := prEndedPrefix + ref
+	p.SRem(ctx, prLivePrefix+ref, ids)
+	zs := make([]redis.Z, len(ids))
+	for i, id := range ids {
+		zs[i] = redis.Z{Score: msScore(now), Member: id}
+	}
+	p.ZAdd(ctx, ended, zs...)
+	p.ZRemRangeByScore(ctx, ended, "-inf", "("+strconv.FormatFloat(msScore(now.Add(-s.endedRetention)), 'f', -1, 64))
+	p.Expire(ctx, ended, s.endedRetention)
+}
+
+func msScore(t time.Time) float64 { return float64(t.UnixMilli()) }
+
+// LaunchesByPR lists a PR's live launches and those ended within the
+// retention, oldest first: two round trips (the ids, then the records).
+// Ids whose records are gone leave the indexes; an ended launch still in
+// the live set (written by the previous version) moves to the ended set.
+func (s *Store) LaunchesByPR(ctx context.Context, repo string, pr int) ([]*Launch, error) {
+	ref, now := prRef(repo, pr), time.Now()
+	var live, ended *redis.StringSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		live = p.SMembers(ctx, prLivePrefix+ref)
+		ended = p.ZRangeByScore(ctx, prEndedPrefix+ref, &redis.ZRangeBy{
+			Min: "(" + strconv.FormatFloat(msScore(now.Add(-s.endedRetention)), 'f', -1, 64),
+			Max: "+inf",
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis: launches of %s: %w", ref, err)
+	}
+	ids := live.Val()
+	inLive := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		inLive[id] = true
+	}
+	for _, id := range ended.Val() {
+		if !inLive[id] {
+			ids = append(ids, id)
+		}
+	}
+	found, missing, err := s.readLaunches(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var moved []string
+	for _, l := range found {
+		if inLive[l.ID] && l.State.Ended() {
+			moved = append(moved, l.ID)
+		}
+	}
+	if len(missing) > 0 || len(moved) > 0 {
+		// Best effort: the next read repairs what this one could not.
+		s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			if len(missing) > 0 {
+				p.SRem(ctx, prLivePrefix+ref, missing)
+				p.ZRem(ctx, prEndedPrefix+ref, missing)
+			}
+			if len(moved) > 0 {
+				s.endInPR(ctx, p, ref, now, moved...)
+			}
+			return nil
+		})
+	}
+	sortByCreation(found)
+	return found, nil
 }
 
 // mgetChunk bounds the ids asked for in one MGET, so that no single

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/packit/packit-launch/store/storetest"
 )
 
@@ -202,5 +204,114 @@ func TestOpenMigratesTheActiveSet(t *testing.T) {
 	}
 	if n := s.Redis().Exists(ctx, legacyActiveKey).Val(); n != 0 {
 		t.Error("the legacy active set came back and stayed")
+	}
+}
+
+func launchIDs(ls []*Launch, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	out := ""
+	for _, l := range ls {
+		out += l.ID + ","
+	}
+	return out
+}
+
+func end(t *testing.T, s *Store, id string) {
+	t.Helper()
+	if _, err := s.UpdateLaunch(context.Background(), id, func(x *Launch) error {
+		x.State, x.EndedAt = StateEnded, time.Now()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An ended launch leaves its PR's live set in the MULTI that ends it, and
+// stays listed from the ended set for as long as its record is kept.
+func TestLaunchesByPRKeepsEndedOnesForTheRetention(t *testing.T) {
+	ctx := context.Background()
+	const retention = time.Hour
+	s := openWith(t, storetest.StartRedis(t), Options{EndedRetention: retention})
+	rdb := s.Redis()
+	a, _, _ := s.CreateLaunch(ctx, fixture(1, "alice", 7))
+	b, _, _ := s.CreateLaunch(ctx, fixture(2, "bob", 7))
+	c, _, _ := s.CreateLaunch(ctx, fixture(3, "alice", 8))
+	end(t, s, a.ID)
+	if rdb.SIsMember(ctx, prKey("packit/ogr", 7), a.ID).Val() {
+		t.Error("an ended launch stayed in its PR's live set")
+	}
+	if _, err := rdb.ZScore(ctx, prEndedKey("packit/ogr", 7), a.ID).Result(); err != nil {
+		t.Errorf("an ended launch is not in its PR's ended set: %v", err)
+	}
+	if ttl := rdb.PTTL(ctx, prEndedKey("packit/ogr", 7)).Val(); ttl <= retention-time.Minute || ttl > retention {
+		t.Errorf("ended set TTL %s, want about %s", ttl, retention)
+	}
+	if got, want := launchIDs(s.LaunchesByPR(ctx, "packit/ogr", 7)), a.ID+","+b.ID+","; got != want {
+		t.Errorf("by PR: %s, want %s (ended ones too, by creation)", got, want)
+	}
+
+	// Each add trims what is past the retention.
+	old := msScore(time.Now().Add(-retention - time.Minute))
+	rdb.ZAdd(ctx, prEndedKey("packit/ogr", 7), redis.Z{Score: old, Member: "ancient"})
+	end(t, s, b.ID)
+	if _, err := rdb.ZScore(ctx, prEndedKey("packit/ogr", 7), "ancient").Result(); err == nil {
+		t.Error("an entry past the retention was not trimmed")
+	}
+	// A record that is gone leaves the ended set when read.
+	rdb.Del(ctx, launchKey(a.ID))
+	if got, want := launchIDs(s.LaunchesByPR(ctx, "packit/ogr", 7)), b.ID+","; got != want {
+		t.Errorf("by PR with a record gone: %s, want %s", got, want)
+	}
+	if _, err := rdb.ZScore(ctx, prEndedKey("packit/ogr", 7), a.ID).Result(); err == nil {
+		t.Error("a gone record stayed in the ended set")
+	}
+
+	// The previous version left ended ids in the live set: a read moves them.
+	legacy := fixture(4, "carol", 8)
+	legacy.ID, legacy.State = "legacy01", StateFailed
+	data, _ := json.Marshal(legacy)
+	rdb.Set(ctx, launchKey(legacy.ID), data, time.Hour)
+	rdb.SAdd(ctx, prKey("packit/ogr", 8), legacy.ID)
+	if got, want := launchIDs(s.LaunchesByPR(ctx, "packit/ogr", 8)), c.ID+","+legacy.ID+","; got != want {
+		t.Errorf("by PR with a legacy ended id: %s, want %s", got, want)
+	}
+	if got := rdb.SMembers(ctx, prKey("packit/ogr", 8)).Val(); len(got) != 1 || got[0] != c.ID {
+		t.Errorf("live set after the read: %v, want [%s]", got, c.ID)
+	}
+	if got := launchIDs(s.LaunchesByPR(ctx, "packit/ogr", 8)); got != c.ID+","+legacy.ID+"," {
+		t.Errorf("by PR after the move: %s", got)
+	}
+}
+
+// Open drops the previous version's owner sets and empties its PR live
+// sets of ended and expired ids.
+func TestOpenTidiesLegacyIndexes(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.StartRedis(t)
+	seeder := open(t, url)
+	live, ended := fixture(1, "alice", 7), fixture(2, "bob", 7)
+	live.ID, ended.ID = "legacy01", "legacy02"
+	ended.State = StateEnded
+	seedLegacy(t, seeder, []*Launch{live, ended})
+	seeder.Redis().SAdd(ctx, prKey("packit/ogr", 9), "expired1")
+
+	s := open(t, url)
+	rdb := s.Redis()
+	if k := rdb.Keys(ctx, legacyOwnerPrefix+"*").Val(); len(k) != 0 {
+		t.Errorf("owner sets left: %v", k)
+	}
+	if got := rdb.SMembers(ctx, prKey("packit/ogr", 7)).Val(); len(got) != 1 || got[0] != live.ID {
+		t.Errorf("PR live set %v, want [%s]", got, live.ID)
+	}
+	if rdb.Exists(ctx, prKey("packit/ogr", 9)).Val() != 0 {
+		t.Error("a PR set naming only expired launches is still there")
+	}
+	if got, want := launchIDs(s.LaunchesByPR(ctx, "packit/ogr", 7)), live.ID+","+ended.ID+","; got != want {
+		t.Errorf("by PR: %s, want %s", got, want)
+	}
+	if got := rdb.ZRange(ctx, prEndedKey("packit/ogr", 7), 0, -1).Val(); len(got) != 1 || got[0] != ended.ID {
+		t.Errorf("PR ended set %v, want [%s]", got, ended.ID)
 	}
 }

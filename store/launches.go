@@ -205,34 +205,6 @@ func (s *Store) GetLaunch(ctx context.Context, id string) (*Launch, error) {
 	return &l, nil
 }
 
-// LaunchesByPR lists a PR's launches, oldest first.
-func (s *Store) LaunchesByPR(ctx context.Context, repo string, pr int) ([]*Launch, error) {
-	return s.launchesIn(ctx, prKey(repo, pr))
-}
-
-// launchesIn reads the launches an index names, dropping ids whose records
-// have expired from the index as it goes.
-func (s *Store) launchesIn(ctx context.Context, index string) ([]*Launch, error) {
-	ids, err := s.rdb.SMembers(ctx, index).Result()
-	if err != nil {
-		return nil, fmt.Errorf("redis: %s: %w", index, err)
-	}
-	var out []*Launch
-	for _, id := range ids {
-		l, err := s.GetLaunch(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			s.rdb.SRem(ctx, index, id)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	sortByCreation(out)
-	return out, nil
-}
-
 func sortByCreation(ls []*Launch) {
 	slices.SortFunc(ls, func(a, b *Launch) int {
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
