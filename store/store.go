@@ -1,6 +1,32 @@
 // Package store keeps packit-launch's state in Redis: delivery dedupe,
 // one-time notices, and the job queue's wiring. With no Redis URL it runs an
 // embedded in-process Redis (miniredis) whose state is lost on exit.
+//
+// Every key the store writes has a TTL or an owner that deletes it, so that
+// Redis does not grow with the number of launches ever made ("retention" is
+// Options.EndedRetention, 30 days by default; "delivery TTL" is
+// Options.DeliveryTTL, 72 h):
+//
+//	launch:<id>                       live: no TTL, owned by the launch's lifecycle (the
+//	                                  sweeper ends it at the latest); ended: retention
+//	launch-by-command:<repo>:<comment> delivery TTL
+//	launch-stop:<id>                  retention
+//	launches:live (HASH id → Active)  an entry per live launch, HDEL'd when it ends
+//	launches:pr:<repo>#<pr> (SET)     live ids, SREM'd when they end (an empty set is gone)
+//	launches:pr-ended:<repo>#<pr>     ZSET of ended ids, trimmed past the retention and
+//	                                  EXPIREd to it on each add
+//	delivery:<id>                     2 min until confirmed, then delivery TTL
+//	notice:<key>                      the caller's TTL (must be positive)
+//	lock:<name>                       the caller's TTL (must be positive); unlock deletes it
+//	instance-hours:<project>:<day>    48 h, set in the MULTI that adds to it
+//	pubkeys:last-used (HASH)          one key; an entry per pubkey in use, dropped by
+//	                                  ForgetPubkey when provision deletes the pubkey
+//	launches:active, launches:owner:* the previous version's indexes: Open deletes them
+//
+// The job queue's keys (asynq:*) are asynq's: a completed job is kept 24 h
+// (asynq.Retention in EnqueueAt) so that its id still refuses a duplicate;
+// a job that failed for good is archived by asynq (90 days, at most 10,000
+// per queue) unless EnqueueAt replaces it. metrics.go only reads.
 package store
 
 import (
@@ -153,6 +179,9 @@ func (s *Store) FirstNotice(ctx context.Context, key string, ttl time.Duration) 
 }
 
 func (s *Store) once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, fmt.Errorf("%s: the TTL must be positive, not %s", key, ttl) // else it stays forever
+	}
 	ok, err := s.rdb.SetNX(ctx, key, 1, ttl).Result()
 	if err != nil {
 		return false, fmt.Errorf("redis SETNX %s: %w", key, err)

@@ -157,3 +157,39 @@ func TestOpenWithRetentions(t *testing.T) {
 		t.Error("a negative retention must be refused")
 	}
 }
+
+// Keys that no one deletes must expire: counters, locks and notices.
+func TestCountersLocksAndNoticesExpire(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, storetest.StartRedis(t))
+	day := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	if total, err := s.AddInstanceHours(ctx, "fedora", day, 1.5); err != nil || total != 1.5 {
+		t.Fatalf("add instance-hours: %v %v", total, err)
+	}
+	if total, _ := s.AddInstanceHours(ctx, "fedora", day, 2); total != 3.5 {
+		t.Errorf("total %v, want 3.5", total)
+	}
+	if ttl := s.Redis().TTL(ctx, hoursKey("fedora", day)).Val(); ttl <= hoursTTL-time.Minute || ttl > hoursTTL {
+		t.Errorf("instance-hours TTL %s, want about %s", ttl, hoursTTL)
+	}
+	unlock, err := s.TryLock(ctx, "sweeper", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl := s.Redis().TTL(ctx, "lock:sweeper").Val(); ttl <= 0 {
+		t.Errorf("lock TTL %s", ttl)
+	}
+	unlock()
+	if s.Redis().Exists(ctx, "lock:sweeper").Val() != 0 {
+		t.Error("unlock left the lock")
+	}
+	if _, err := s.TryLock(ctx, "forever", 0); err == nil {
+		t.Error("a lock without a TTL must be refused")
+	}
+	if _, err := s.FirstNotice(ctx, "forever", 0); err == nil {
+		t.Error("a notice without a TTL must be refused")
+	}
+	if n := s.Redis().Exists(ctx, "lock:forever", "notice:forever").Val(); n != 0 {
+		t.Errorf("%d keys without a TTL written", n)
+	}
+}
