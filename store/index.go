@@ -100,11 +100,12 @@ func (s *Store) endInPR(ctx context.Context, p redis.Pipeliner, ref string, now 
 		zs[i] = redis.Z{Score: msScore(now), Member: id}
 	}
 	p.ZAdd(ctx, ended, zs...)
-	p.ZRemRangeByScore(ctx, ended, "-inf", "("+strconv.FormatFloat(msScore(now.Add(-s.endedRetention)), 'f', -1, 64))
+	p.ZRemRangeByScore(ctx, ended, "-inf", "("+msArg(now.Add(-s.endedRetention)))
 	p.Expire(ctx, ended, s.endedRetention)
 }
 
 func msScore(t time.Time) float64 { return float64(t.UnixMilli()) }
+func msArg(t time.Time) string    { return strconv.FormatInt(t.UnixMilli(), 10) }
 
 // LaunchesByPR lists a PR's live launches and those ended within the
 // retention, oldest first: two round trips (the ids, then the records).
@@ -116,7 +117,7 @@ func (s *Store) LaunchesByPR(ctx context.Context, repo string, pr int) ([]*Launc
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		live = p.SMembers(ctx, prLivePrefix+ref)
 		ended = p.ZRangeByScore(ctx, prEndedPrefix+ref, &redis.ZRangeBy{
-			Min: "(" + strconv.FormatFloat(msScore(now.Add(-s.endedRetention)), 'f', -1, 64),
+			Min: "(" + msArg(now.Add(-s.endedRetention)),
 			Max: "+inf",
 		})
 		return nil

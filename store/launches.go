@@ -179,7 +179,7 @@ func (s *Store) CreateLaunch(ctx context.Context, l *Launch) (stored *Launch, cr
 			// command got there first: the next round tells which.
 			continue
 		case err != nil:
-			return nil, false, fmt.Errorf("redis: create launch: %w", err)
+			return nil, false, fmt.Errorf("create launch: %w", err)
 		}
 		l.ID = id
 		return l, true, nil
