@@ -32,7 +32,8 @@ const (
 // Ended reports whether nothing more will happen to the launch's VM.
 func (s State) Ended() bool { return s == StateFailed || s == StateEnded }
 
-// EndedRetention is how long records of ended launches are kept.
+// EndedRetention is how long records of ended launches are kept, unless
+// the store was opened with another (Options).
 const EndedRetention = 30 * 24 * time.Hour
 
 // Launch is the record of one /launch and the VM it produces.
@@ -131,62 +132,62 @@ func newID() (string, error) {
 	return string(b), nil
 }
 
-func launchKey(id string) string { return "launch:" + id }
-func commandKey(l *Launch) string {
-	return fmt.Sprintf("launch-by-command:%s:%d", l.Repo, l.CommandCommentID)
-}
-func prKey(repo string, pr int) string { return fmt.Sprintf("launches:pr:%s#%d", repo, pr) }
-func ownerKey(owner string) string     { return "launches:owner:" + owner }
-
-const activeKey = "launches:active"
-
 // CreateLaunch stores a new launch under a fresh id, once per command
 // comment: a second call for the same comment (a retried job, a repeated
-// delivery) returns the launch already created and created=false.
+// delivery) returns the launch already created and created=false. The
+// command's claim, the record and its indexes are written in one MULTI, so
+// a crash leaves either all of them or none.
 func (s *Store) CreateLaunch(ctx context.Context, l *Launch) (stored *Launch, created bool, err error) {
+	ckey := commandKey(l)
 	for range 5 {
 		id, err := newID()
 		if err != nil {
 			return nil, false, fmt.Errorf("launch id: %w", err)
 		}
-		ok, err := s.rdb.SetNX(ctx, commandKey(l), id, DeliveryTTL).Result()
-		if err != nil {
-			return nil, false, fmt.Errorf("redis: %w", err)
-		}
-		if !ok {
-			existing, err := s.rdb.Get(ctx, commandKey(l)).Result()
-			if err != nil {
-				return nil, false, fmt.Errorf("redis: %w", err)
+		var existing *Launch
+		err = s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			prior, err := tx.Get(ctx, ckey).Result()
+			if err == nil {
+				existing, err = s.GetLaunch(ctx, prior)
+				return err
 			}
-			got, err := s.GetLaunch(ctx, existing)
-			return got, false, err
+			if !errors.Is(err, redis.Nil) {
+				return err
+			}
+			if n, err := tx.Exists(ctx, launchKey(id)).Result(); err != nil {
+				return err
+			} else if n > 0 {
+				return errIDTaken
+			}
+			fresh := *l
+			fresh.ID = id
+			data, err := json.Marshal(&fresh)
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Set(ctx, ckey, id, s.deliveryTTL)
+				return s.writeLaunch(ctx, p, nil, &fresh, data)
+			})
+			return err
+		}, ckey, launchKey(id))
+		switch {
+		case existing != nil:
+			return existing, false, nil
+		case errors.Is(err, errIDTaken) || errors.Is(err, redis.TxFailedErr):
+			// An id collision (extremely rare), or another call for the same
+			// command got there first: the next round tells which.
+			continue
+		case err != nil:
+			return nil, false, fmt.Errorf("create launch: %w", err)
 		}
 		l.ID = id
-		data, err := json.Marshal(l)
-		if err != nil {
-			return nil, false, err
-		}
-		claimed, err := s.rdb.SetNX(ctx, launchKey(id), data, 0).Result()
-		if err != nil {
-			return nil, false, fmt.Errorf("redis: %w", err)
-		}
-		if !claimed { // an id collision: extremely rare, try another
-			s.rdb.Del(ctx, commandKey(l))
-			continue
-		}
-		_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.SAdd(ctx, prKey(l.Repo, l.PR), id)
-			p.SAdd(ctx, ownerKey(l.Owner), id)
-			p.SAdd(ctx, activeKey, id)
-			return nil
-		})
-		if err != nil {
-			return nil, false, fmt.Errorf("redis: index launch: %w", err)
-		}
 		return l, true, nil
 	}
 	return nil, false, errors.New("could not find a free launch id")
 }
+
+var errIDTaken = errors.New("launch id taken")
 
 // GetLaunch reads a launch record.
 func (s *Store) GetLaunch(ctx context.Context, id string) (*Launch, error) {
@@ -204,66 +205,6 @@ func (s *Store) GetLaunch(ctx context.Context, id string) (*Launch, error) {
 	return &l, nil
 }
 
-// SaveLaunch writes a launch record. Once ended it leaves the active set
-// and expires after EndedRetention.
-func (s *Store) SaveLaunch(ctx context.Context, l *Launch) error {
-	data, err := json.Marshal(l)
-	if err != nil {
-		return err
-	}
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		if l.State.Ended() {
-			p.Set(ctx, launchKey(l.ID), data, EndedRetention)
-			p.SRem(ctx, activeKey, l.ID)
-		} else {
-			p.Set(ctx, launchKey(l.ID), data, 0)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("redis: save launch %s: %w", l.ID, err)
-	}
-	return nil
-}
-
-// LaunchesByPR lists a PR's launches, oldest first.
-func (s *Store) LaunchesByPR(ctx context.Context, repo string, pr int) ([]*Launch, error) {
-	return s.launchesIn(ctx, prKey(repo, pr))
-}
-
-// LaunchesByOwner lists a person's launches, oldest first.
-func (s *Store) LaunchesByOwner(ctx context.Context, owner string) ([]*Launch, error) {
-	return s.launchesIn(ctx, ownerKey(owner))
-}
-
-// ActiveLaunches lists launches that have not ended.
-func (s *Store) ActiveLaunches(ctx context.Context) ([]*Launch, error) {
-	return s.launchesIn(ctx, activeKey)
-}
-
-// launchesIn reads the launches an index names, dropping ids whose records
-// have expired from the index as it goes.
-func (s *Store) launchesIn(ctx context.Context, index string) ([]*Launch, error) {
-	ids, err := s.rdb.SMembers(ctx, index).Result()
-	if err != nil {
-		return nil, fmt.Errorf("redis: %s: %w", index, err)
-	}
-	var out []*Launch
-	for _, id := range ids {
-		l, err := s.GetLaunch(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			s.rdb.SRem(ctx, index, id)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	sortByCreation(out)
-	return out, nil
-}
-
 func sortByCreation(ls []*Launch) {
 	slices.SortFunc(ls, func(a, b *Launch) int {
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
@@ -276,11 +217,17 @@ func sortByCreation(ls []*Launch) {
 // ErrNoChange from an UpdateLaunch callback leaves the record as it is.
 var ErrNoChange = errors.New("no change")
 
+// ErrEnded means an update would revive an ended launch: its VM is gone
+// (or going), so a late writer must not make it look live again.
+var ErrEnded = errors.New("launch has ended")
+
 // UpdateLaunch applies fn to the current record and saves it atomically
 // (optimistic: retried if another writer got there first), so that
 // concurrent handlers — a timer, an extension, the launch job — never undo
 // each other's changes. Writers that collide back off for a random, growing
 // pause so that a burst of them spreads out instead of colliding again.
+// An ended record stays ended: if fn makes it live again, nothing is
+// written and UpdateLaunch returns the stored record and ErrEnded.
 func (s *Store) UpdateLaunch(ctx context.Context, id string, fn func(*Launch) error) (*Launch, error) {
 	var out *Launch
 	for attempt := range updateAttempts {
@@ -301,22 +248,26 @@ func (s *Store) UpdateLaunch(ctx context.Context, id string, fn func(*Launch) er
 			if err := json.Unmarshal(data, &l); err != nil {
 				return fmt.Errorf("decode launch %s: %w", id, err)
 			}
+			before := l
+			wasEnded := l.State.Ended()
 			if err := fn(&l); err != nil {
 				out = &l
 				return err
+			}
+			if wasEnded && !l.State.Ended() {
+				var stored Launch
+				if err := json.Unmarshal(data, &stored); err != nil {
+					return fmt.Errorf("decode launch %s: %w", id, err)
+				}
+				out = &stored
+				return fmt.Errorf("%w: %s", ErrEnded, id)
 			}
 			next, err := json.Marshal(&l)
 			if err != nil {
 				return err
 			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				if l.State.Ended() {
-					p.Set(ctx, launchKey(id), next, EndedRetention)
-					p.SRem(ctx, activeKey, id)
-				} else {
-					p.Set(ctx, launchKey(id), next, 0)
-				}
-				return nil
+				return s.writeLaunch(ctx, p, &before, &l, next)
 			})
 			out = &l
 			return err
@@ -354,7 +305,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // RequestStop asks an in-flight launch to end its VM as soon as it has one.
 func (s *Store) RequestStop(ctx context.Context, id, reason string) error {
-	return s.rdb.Set(ctx, "launch-stop:"+id, reason, EndedRetention).Err()
+	return s.rdb.Set(ctx, "launch-stop:"+id, reason, s.endedRetention).Err()
 }
 
 // StopRequested returns the reason a stop was requested for a launch, or "".

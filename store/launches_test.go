@@ -48,12 +48,8 @@ func TestLaunchRecords(t *testing.T) {
 	if got, want := ids(s.LaunchesByPR(ctx, "packit/ogr", 7)), a.ID+","+b.ID; got != want {
 		t.Errorf("by PR: %s, want %s", got, want)
 	}
-	if got, want := ids(s.LaunchesByOwner(ctx, "alice")), a.ID+","+c.ID; got != want {
-		t.Errorf("by owner: %s, want %s", got, want)
-	}
 
-	a.State, a.InstanceID = StateRunning, "i-0abc"
-	if err := s.SaveLaunch(ctx, a); err != nil {
+	if _, err := s.UpdateLaunch(ctx, a.ID, func(x *Launch) error { x.State, x.InstanceID = StateRunning, "i-0abc"; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.GetLaunch(ctx, a.ID)
@@ -63,8 +59,7 @@ func TestLaunchRecords(t *testing.T) {
 	if ttl := s.Redis().TTL(ctx, launchKey(a.ID)).Val(); ttl != -1 {
 		t.Errorf("a running launch must not expire, TTL %s", ttl)
 	}
-	a.State = StateEnded
-	if err := s.SaveLaunch(ctx, a); err != nil {
+	if _, err := s.UpdateLaunch(ctx, a.ID, func(x *Launch) error { x.State = StateEnded; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if ttl := s.Redis().TTL(ctx, launchKey(a.ID)).Val(); ttl < EndedRetention-time.Minute {
@@ -123,5 +118,37 @@ func TestUpdateLaunchIsAtomic(t *testing.T) {
 	}
 	if r, _ := s.StopRequested(ctx, l.ID); r != "pr closed" {
 		t.Errorf("stop reason %q", r)
+	}
+}
+
+// An ended launch stays ended: a late writer holding an old copy cannot
+// make it live again, and nothing it asked for is written.
+func TestUpdateLaunchRefusesToReviveAnEndedLaunch(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, storetest.StartRedis(t))
+	l, _, err := s.CreateLaunch(ctx, &Launch{Repo: "packit/ogr", PR: 1, Owner: "alice", CommandCommentID: 1, State: StateRunning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateLaunch(ctx, l.ID, func(x *Launch) error { x.State, x.EndReason = StateEnded, "expired"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Redis().Get(ctx, launchKey(l.ID)).Val()
+	got, err := s.UpdateLaunch(ctx, l.ID, func(x *Launch) error { x.State, x.InstanceID = StateRunning, "i-0late"; return nil })
+	if !errors.Is(err, ErrEnded) || !strings.Contains(err.Error(), l.ID) {
+		t.Fatalf("reviving an ended launch: %v", err)
+	}
+	if got == nil || got.State != StateEnded || got.InstanceID != "" {
+		t.Errorf("ErrEnded should come with the stored record, got %+v", got)
+	}
+	if after := s.Redis().Get(ctx, launchKey(l.ID)).Val(); after != before {
+		t.Errorf("the refused update was written:\n%s\n%s", before, after)
+	}
+	if active, _ := s.ActiveLaunches(ctx); len(active) != 0 {
+		t.Error("a refused revival made the launch active")
+	}
+	// Changes that keep it ended are fine: failed → terminated, reported.
+	if _, err := s.UpdateLaunch(ctx, l.ID, func(x *Launch) error { x.State, x.Reported = StateFailed, true; return nil }); err != nil {
+		t.Errorf("an ended launch must still take updates that keep it ended: %v", err)
 	}
 }

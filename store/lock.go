@@ -20,6 +20,10 @@ var unlockScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] the
 // TryLock takes the named lock for ttl if it is free. The returned unlock
 // releases it only if it is still ours.
 func (s *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (unlock func(), err error) {
+	if ttl <= 0 {
+		// A lock without a TTL would outlive a replica that dies holding it.
+		return nil, fmt.Errorf("lock %s: the TTL must be positive, not %s", name, ttl)
+	}
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
@@ -52,16 +56,25 @@ func (s *Store) Lock(ctx context.Context, name string, ttl, wait time.Duration) 
 	}
 }
 
+// hoursTTL keeps a day's instance-hours past the end of the UTC day
+// they count, whatever the time zone of the reader.
+const hoursTTL = 48 * time.Hour
+
 // AddInstanceHours adds to a project's instance-hours for a UTC day and
 // returns the new total.
 func (s *Store) AddInstanceHours(ctx context.Context, project string, day time.Time, hours float64) (float64, error) {
 	key := hoursKey(project, day)
-	total, err := s.rdb.IncrByFloat(ctx, key, hours).Result()
+	var total *redis.FloatCmd
+	// In one MULTI: a counter created without its EXPIRE would stay forever.
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		total = p.IncrByFloat(ctx, key, hours)
+		p.Expire(ctx, key, hoursTTL)
+		return nil
+	})
 	if err != nil {
-		return 0, fmt.Errorf("redis: %w", err)
+		return 0, fmt.Errorf("redis: add instance-hours: %w", err)
 	}
-	s.rdb.Expire(ctx, key, 48*time.Hour)
-	return total, nil
+	return total.Val(), nil
 }
 
 // InstanceHours is a project's instance-hours so far on a UTC day.

@@ -1,6 +1,32 @@
 // Package store keeps packit-launch's state in Redis: delivery dedupe,
 // one-time notices, and the job queue's wiring. With no Redis URL it runs an
 // embedded in-process Redis (miniredis) whose state is lost on exit.
+//
+// Every key the store writes has a TTL or an owner that deletes it, so that
+// Redis does not grow with the number of launches ever made ("retention" is
+// Options.EndedRetention, 30 days by default; "delivery TTL" is
+// Options.DeliveryTTL, 72 h):
+//
+//	launch:<id>                       live: no TTL, owned by the launch's lifecycle (the
+//	                                  sweeper ends it at the latest); ended: retention
+//	launch-by-command:<repo>:<comment> delivery TTL
+//	launch-stop:<id>                  retention
+//	launches:live (HASH id → Active)  an entry per live launch, HDEL'd when it ends
+//	launches:pr:<repo>#<pr> (SET)     live ids, SREM'd when they end (an empty set is gone)
+//	launches:pr-ended:<repo>#<pr>     ZSET of ended ids, trimmed past the retention and
+//	                                  EXPIREd to it on each add
+//	delivery:<id>                     2 min until confirmed, then delivery TTL
+//	notice:<key>                      the caller's TTL (must be positive)
+//	lock:<name>                       the caller's TTL (must be positive); unlock deletes it
+//	instance-hours:<project>:<day>    48 h, set in the MULTI that adds to it
+//	pubkeys:last-used (HASH)          one key; an entry per pubkey in use, dropped by
+//	                                  ForgetPubkey when provision deletes the pubkey
+//	launches:active, launches:owner:* the previous version's indexes: Open deletes them
+//
+// The job queue's keys (asynq:*) are asynq's: a completed job is kept 24 h
+// (asynq.Retention in EnqueueAt) so that its id still refuses a duplicate;
+// a job that failed for good is archived by asynq (90 days, at most 10,000
+// per queue) unless EnqueueAt replaces it. metrics.go only reads.
 package store
 
 import (
@@ -19,18 +45,42 @@ import (
 // redelivery for 3 days.
 const DeliveryTTL = 72 * time.Hour
 
+// Options are a store's retentions. A zero field takes its default.
+type Options struct {
+	// EndedRetention is how long ended launches are kept (default EndedRetention).
+	EndedRetention time.Duration
+	// DeliveryTTL is how long a delivery id is remembered (default DeliveryTTL).
+	DeliveryTTL time.Duration
+}
+
 // Store is the bot's Redis.
 type Store struct {
-	rdb       *redis.Client
-	embedded  *miniredis.Miniredis
-	stop      chan struct{}
-	closeOnce sync.Once
+	rdb            *redis.Client
+	embedded       *miniredis.Miniredis
+	stop           chan struct{}
+	closeOnce      sync.Once
+	endedRetention time.Duration
+	deliveryTTL    time.Duration
 }
 
 // Open connects to url (redis:// or rediss://), or starts an embedded Redis
-// when url is empty.
+// when url is empty, with the default retentions.
 func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
-	s := &Store{stop: make(chan struct{})}
+	return OpenWith(ctx, url, Options{}, log)
+}
+
+// OpenWith is Open with other retentions, e.g. short ones for tests.
+func OpenWith(ctx context.Context, url string, o Options, log *slog.Logger) (*Store, error) {
+	if o.EndedRetention < 0 || o.DeliveryTTL < 0 {
+		return nil, errors.New("store retentions must not be negative")
+	}
+	s := &Store{stop: make(chan struct{}), endedRetention: EndedRetention, deliveryTTL: DeliveryTTL}
+	if o.EndedRetention > 0 {
+		s.endedRetention = o.EndedRetention
+	}
+	if o.DeliveryTTL > 0 {
+		s.deliveryTTL = o.DeliveryTTL
+	}
 	if url == "" {
 		mr := miniredis.NewMiniRedis()
 		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
@@ -52,6 +102,10 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 	if err := s.rdb.Ping(pingCtx).Err(); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("connect to redis at %s: %w", opts.Addr, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("migrate the store's indexes: %w", err)
 	}
 	return s, nil
 }
@@ -100,15 +154,16 @@ func (s *Store) Close() error {
 const pendingDeliveryTTL = 2 * time.Minute
 
 // FirstDelivery claims a webhook delivery id and reports whether it is new.
-// The claim is short-lived until ConfirmDelivery makes it last DeliveryTTL.
+// The claim is short-lived until ConfirmDelivery makes it last the store's
+// delivery TTL.
 func (s *Store) FirstDelivery(ctx context.Context, id string) (bool, error) {
-	return s.once(ctx, "delivery:"+id, pendingDeliveryTTL)
+	return s.once(ctx, "delivery:"+id, min(pendingDeliveryTTL, s.deliveryTTL))
 }
 
-// ConfirmDelivery keeps a claimed delivery id for DeliveryTTL, once its
-// work is safely queued.
+// ConfirmDelivery keeps a claimed delivery id for the store's delivery TTL
+// (DeliveryTTL by default), once its work is safely queued.
 func (s *Store) ConfirmDelivery(ctx context.Context, id string) error {
-	return s.rdb.Expire(ctx, "delivery:"+id, DeliveryTTL).Err()
+	return s.rdb.Expire(ctx, "delivery:"+id, s.deliveryTTL).Err()
 }
 
 // ForgetDelivery undoes FirstDelivery when the delivery could not be queued,
@@ -124,6 +179,9 @@ func (s *Store) FirstNotice(ctx context.Context, key string, ttl time.Duration) 
 }
 
 func (s *Store) once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, fmt.Errorf("%s: the TTL must be positive, not %s", key, ttl) // else it stays forever
+	}
 	ok, err := s.rdb.SetNX(ctx, key, 1, ttl).Result()
 	if err != nil {
 		return false, fmt.Errorf("redis SETNX %s: %w", key, err)

@@ -111,3 +111,85 @@ func TestOpenRejectsBadURLWithoutEchoingIt(t *testing.T) {
 		t.Fatalf("bad URL: %v", err)
 	}
 }
+
+func openWith(t *testing.T, url string, o Options) *Store {
+	t.Helper()
+	s, err := OpenWith(context.Background(), url, o, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Injected retentions are the ones the store writes with.
+func TestOpenWithRetentions(t *testing.T) {
+	ctx := context.Background()
+	s := openWith(t, storetest.StartRedis(t), Options{EndedRetention: 7 * time.Minute, DeliveryTTL: 5 * time.Minute})
+	about := func(key string, want time.Duration) {
+		t.Helper()
+		if ttl := s.Redis().PTTL(ctx, key).Val(); ttl <= want-time.Minute || ttl > want {
+			t.Errorf("%s: TTL %s, want about %s", key, ttl, want)
+		}
+	}
+	if _, err := s.FirstDelivery(ctx, "d-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConfirmDelivery(ctx, "d-1"); err != nil {
+		t.Fatal(err)
+	}
+	about("delivery:d-1", 5*time.Minute)
+	l, _, err := s.CreateLaunch(ctx, &Launch{Repo: "packit/ogr", PR: 1, Owner: "alice", CommandCommentID: 1, State: StateRunning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	about(commandKey(l), 5*time.Minute)
+	if _, err := s.UpdateLaunch(ctx, l.ID, func(x *Launch) error { x.State = StateEnded; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	about(launchKey(l.ID), 7*time.Minute)
+	if err := s.RequestStop(ctx, l.ID, "pr closed"); err != nil {
+		t.Fatal(err)
+	}
+	about("launch-stop:"+l.ID, 7*time.Minute)
+
+	if _, err := OpenWith(ctx, "", Options{EndedRetention: -time.Second}, quiet); err == nil {
+		t.Error("a negative retention must be refused")
+	}
+}
+
+// Keys that no one deletes must expire: counters, locks and notices.
+func TestCountersLocksAndNoticesExpire(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, storetest.StartRedis(t))
+	day := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	if total, err := s.AddInstanceHours(ctx, "fedora", day, 1.5); err != nil || total != 1.5 {
+		t.Fatalf("add instance-hours: %v %v", total, err)
+	}
+	if total, _ := s.AddInstanceHours(ctx, "fedora", day, 2); total != 3.5 {
+		t.Errorf("total %v, want 3.5", total)
+	}
+	if ttl := s.Redis().TTL(ctx, hoursKey("fedora", day)).Val(); ttl <= hoursTTL-time.Minute || ttl > hoursTTL {
+		t.Errorf("instance-hours TTL %s, want about %s", ttl, hoursTTL)
+	}
+	unlock, err := s.TryLock(ctx, "sweeper", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl := s.Redis().TTL(ctx, "lock:sweeper").Val(); ttl <= 0 {
+		t.Errorf("lock TTL %s", ttl)
+	}
+	unlock()
+	if s.Redis().Exists(ctx, "lock:sweeper").Val() != 0 {
+		t.Error("unlock left the lock")
+	}
+	if _, err := s.TryLock(ctx, "forever", 0); err == nil {
+		t.Error("a lock without a TTL must be refused")
+	}
+	if _, err := s.FirstNotice(ctx, "forever", 0); err == nil {
+		t.Error("a notice without a TTL must be refused")
+	}
+	if n := s.Redis().Exists(ctx, "lock:forever", "notice:forever").Val(); n != 0 {
+		t.Errorf("%d keys without a TTL written", n)
+	}
+}

@@ -21,34 +21,47 @@ const InstallHint = "apt-get update && apt-get install -y redis-server"
 // returns its URL. A missing redis-server fails the test loudly.
 func StartRedis(t testing.TB) string {
 	t.Helper()
+	url, stop, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return url
+}
+
+// Start starts a private redis-server on a unix socket and returns its URL
+// and how to stop it, for fixtures that outlive one test (benchmarks).
+func Start() (url string, stop func(), err error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Fatalf("redis-server is not installed; `make test` installs it, or run: %s", InstallHint)
+		return "", nil, fmt.Errorf("redis-server is not installed; `make test` installs it, or run: %s", InstallHint)
 	}
 	dir, err := os.MkdirTemp("", "redis")
 	if err != nil {
-		t.Fatal(err)
+		return "", nil, err
 	}
 	sock := filepath.Join(dir, "redis.sock")
 	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no", "--dir", dir)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		os.RemoveAll(dir)
+		return "", nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("start redis-server: %w", err)
 	}
-	t.Cleanup(func() {
+	stop = func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		_ = os.RemoveAll(dir)
-	})
+	}
 	go func() { // drain its log so it never blocks
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 		}
 	}()
-	url := "unix://" + sock
+	url = "unix://" + sock
 	opts, _ := redis.ParseURL(url)
 	c := redis.NewClient(opts)
 	defer c.Close()
@@ -58,10 +71,11 @@ func StartRedis(t testing.TB) string {
 		err := c.Ping(ctx).Err()
 		cancel()
 		if err == nil {
-			return url
+			return url, stop, nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("redis-server did not answer on %s: %v", sock, err)
+			stop()
+			return "", nil, fmt.Errorf("redis-server did not answer on %s: %w", sock, err)
 		}
 		time.Sleep(20 * time.Millisecond) // waiting for a process to come up, not synchronising test logic
 	}

@@ -1,0 +1,285 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func launchKey(id string) string { return "launch:" + id }
+func commandKey(l *Launch) string {
+	return fmt.Sprintf("launch-by-command:%s:%d", l.Repo, l.CommandCommentID)
+}
+
+// A PR's launches: the live ones in a SET, the ended ones in a ZSET scored
+// by when they ended (ms), kept for the retention like their records.
+const (
+	prLivePrefix  = "launches:pr:"
+	prEndedPrefix = "launches:pr-ended:"
+)
+
+func prRef(repo string, pr int) string { return fmt.Sprintf("%s#%d", repo, pr) }
+func prKey(repo string, pr int) string { return prLivePrefix + prRef(repo, pr) }
+func prEndedKey(repo string, pr int) string {
+	return prEndedPrefix + prRef(repo, pr)
+}
+
+// liveKey is the hash of live launches: id → Active, as JSON.
+const liveKey = "launches:live"
+
+// legacyActiveKey is the set of live ids that liveKey replaced. Open
+// migrates it, and so do the live reads, should a replica of the previous
+// version still write it during a rolling upgrade.
+const legacyActiveKey = "launches:active"
+
+// Active is what the live index keeps of a launch: enough to list, count
+// and sweep live launches without reading their records.
+type Active struct {
+	ID             string    `json:"id"`
+	Owner          string    `json:"owner"`
+	Repo           string    `json:"repo"`
+	PR             int       `json:"pr"`
+	InstallationID int64     `json:"installation_id"`
+	Region         string    `json:"region,omitempty"`
+	InstanceID     string    `json:"instance_id,omitempty"`
+	TemplateID     string    `json:"template_id,omitempty"`
+	State          State     `json:"state"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+func (l *Launch) active() Active {
+	return Active{
+		ID: l.ID, Owner: l.Owner, Repo: l.Repo, PR: l.PR, InstallationID: l.InstallationID,
+		Region: l.Region, InstanceID: l.InstanceID, TemplateID: l.TemplateID,
+		State: l.State, CreatedAt: l.CreatedAt,
+	}
+}
+
+// writeLaunch queues, inside a MULTI, the write of l's record (data) and
+// the index changes that go with it, so that records and indexes never
+// disagree: a live launch is in the live hash, with a fresh summary, and in
+// its PR's live set; an ended one leaves both for its PR's ended set, and
+// its record expires after the retention. prev is the stored record before
+// this write, nil for a new launch.
+func (s *Store) writeLaunch(ctx context.Context, p redis.Pipeliner, prev, l *Launch, data []byte) error {
+	if prev != nil && (prev.Repo != l.Repo || prev.PR != l.PR) {
+		p.SRem(ctx, prKey(prev.Repo, prev.PR), l.ID)
+		p.ZRem(ctx, prEndedKey(prev.Repo, prev.PR), l.ID)
+	}
+	if l.State.Ended() {
+		p.Set(ctx, launchKey(l.ID), data, s.endedRetention)
+		p.HDel(ctx, liveKey, l.ID)
+		s.endInPR(ctx, p, prRef(l.Repo, l.PR), time.Now(), l.ID)
+		return nil
+	}
+	summary, err := json.Marshal(l.active())
+	if err != nil {
+		return err
+	}
+	p.Set(ctx, launchKey(l.ID), data, 0)
+	p.HSet(ctx, liveKey, l.ID, summary)
+	p.SAdd(ctx, prKey(l.Repo, l.PR), l.ID)
+	return nil
+}
+
+// endInPR queues the move of ids from a PR's live set to its ended set.
+// They are scored by now, when their records' retention starts (not by
+// EndedAt, which callers may take from another clock), and the ended set
+// drops what is past the retention and expires with the last record.
+func (s *Store) endInPR(ctx context.Context, p redis.Pipeliner, ref string, now time.Time, ids ...string) {
+	ended := prEndedPrefix + ref
+	p.SRem(ctx, prLivePrefix+ref, ids)
+	zs := make([]redis.Z, len(ids))
+	for i, id := range ids {
+		zs[i] = redis.Z{Score: msScore(now), Member: id}
+	}
+	p.ZAdd(ctx, ended, zs...)
+	p.ZRemRangeByScore(ctx, ended, "-inf", "("+msArg(now.Add(-s.endedRetention)))
+	p.Expire(ctx, ended, s.endedRetention)
+}
+
+func msScore(t time.Time) float64 { return float64(t.UnixMilli()) }
+func msArg(t time.Time) string    { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// LaunchesByPR lists a PR's live launches and those ended within the
+// retention, oldest first: two round trips (the ids, then the records).
+// Ids whose records are gone leave the indexes; an ended launch still in
+// the live set (written by the previous version) moves to the ended set.
+func (s *Store) LaunchesByPR(ctx context.Context, repo string, pr int) ([]*Launch, error) {
+	ref, now := prRef(repo, pr), time.Now()
+	var live, ended *redis.StringSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		live = p.SMembers(ctx, prLivePrefix+ref)
+		ended = p.ZRangeByScore(ctx, prEndedPrefix+ref, &redis.ZRangeBy{
+			Min: "(" + msArg(now.Add(-s.endedRetention)),
+			Max: "+inf",
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis: launches of %s: %w", ref, err)
+	}
+	ids := live.Val()
+	inLive := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		inLive[id] = true
+	}
+	for _, id := range ended.Val() {
+		if !inLive[id] {
+			ids = append(ids, id)
+		}
+	}
+	found, missing, err := s.readLaunches(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var moved []string
+	for _, l := range found {
+		if inLive[l.ID] && l.State.Ended() {
+			moved = append(moved, l.ID)
+		}
+	}
+	if len(missing) > 0 || len(moved) > 0 {
+		// Best effort: the next read repairs what this one could not.
+		s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			if len(missing) > 0 {
+				p.SRem(ctx, prLivePrefix+ref, missing)
+				p.ZRem(ctx, prEndedPrefix+ref, missing)
+			}
+			if len(moved) > 0 {
+				s.endInPR(ctx, p, ref, now, moved...)
+			}
+			return nil
+		})
+	}
+	sortByCreation(found)
+	return found, nil
+}
+
+// mgetChunk bounds the ids asked for in one MGET, so that no single
+// command holds Redis up for long.
+const mgetChunk = 1000
+
+// readLaunches reads the records of ids, in chunks sent in one pipeline:
+// one round trip. Ids whose records are gone come back in missing.
+func (s *Store) readLaunches(ctx context.Context, ids []string) (found []*Launch, missing []string, err error) {
+	if len(ids) == 0 {
+		return nil, nil, nil
+	}
+	var cmds []*redis.SliceCmd
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for chunk := range slices.Chunk(ids, mgetChunk) {
+			keys := make([]string, len(chunk))
+			for i, id := range chunk {
+				keys[i] = launchKey(id)
+			}
+			cmds = append(cmds, p.MGet(ctx, keys...))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("redis: read launches: %w", err)
+	}
+	found = make([]*Launch, 0, len(ids))
+	i := 0
+	for _, c := range cmds {
+		for _, v := range c.Val() {
+			id := ids[i]
+			i++
+			data, ok := v.(string)
+			if !ok {
+				missing = append(missing, id)
+				continue
+			}
+			var l Launch
+			if err := json.Unmarshal([]byte(data), &l); err != nil {
+				return nil, nil, fmt.Errorf("decode launch %s: %w", id, err)
+			}
+			found = append(found, &l)
+		}
+	}
+	return found, missing, nil
+}
+
+// ActiveIndex lists the live launches' summaries, oldest first, in one
+// round trip.
+func (s *Store) ActiveIndex(ctx context.Context) ([]Active, error) {
+	var all *redis.MapStringStringCmd
+	err := s.readLive(ctx, func(p redis.Pipeliner) { all = p.HGetAll(ctx, liveKey) })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Active, 0, len(all.Val()))
+	for id, v := range all.Val() {
+		var a Active
+		if err := json.Unmarshal([]byte(v), &a); err != nil {
+			return nil, fmt.Errorf("decode live launch %s: %w", id, err)
+		}
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b Active) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// ActiveLaunches lists launches that have not ended, oldest first: the ids
+// from the live hash, the records with MGET (two round trips however many).
+func (s *Store) ActiveLaunches(ctx context.Context) ([]*Launch, error) {
+	var keys *redis.StringSliceCmd
+	if err := s.readLive(ctx, func(p redis.Pipeliner) { keys = p.HKeys(ctx, liveKey) }); err != nil {
+		return nil, err
+	}
+	found, stale, err := s.readLaunches(ctx, keys.Val())
+	if err != nil {
+		return nil, err
+	}
+	out := found[:0]
+	for _, l := range found {
+		// Only a replica of the previous version ends a launch without
+		// leaving the hash; an ended launch never comes back, so drop it.
+		if l.State.Ended() {
+			stale = append(stale, l.ID)
+			continue
+		}
+		out = append(out, l)
+	}
+	if len(stale) > 0 {
+		// Best effort: the next read repairs what this one could not.
+		s.rdb.HDel(ctx, liveKey, stale...)
+	}
+	sortByCreation(out)
+	return out, nil
+}
+
+// readLive runs read in a pipeline with a check for the legacy active set;
+// only when that set exists (a replica of the previous version wrote it)
+// is it migrated and read run again.
+func (s *Store) readLive(ctx context.Context, read func(p redis.Pipeliner)) error {
+	for attempt := 0; ; attempt++ {
+		var legacy *redis.IntCmd
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			read(p)
+			legacy = p.Exists(ctx, legacyActiveKey)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("redis: read live launches: %w", err)
+		}
+		if legacy.Val() == 0 || attempt > 0 {
+			return nil
+		}
+		if err := s.migrateActiveSet(ctx); err != nil {
+			return err
+		}
+	}
+}
