@@ -30,15 +30,15 @@ type Launches struct {
 	cfg     *config.Server
 	lc      *provision.Lifecycle
 	marks   reportMarks
-	queue   provision.Scheduler
+	queue   *store.Queue
 	clients clientSource
 	log     *slog.Logger
 }
 
 // NewLaunches wires the lifecycle and its GitHub side.
-func NewLaunches(cfg *config.Server, recs provision.Records, q provision.Scheduler, prov *provision.Provisioner, clients clientSource, log *slog.Logger) *Launches {
-	ls := &Launches{cfg: cfg, marks: recs, queue: q, clients: clients, log: log}
-	ls.lc = provision.NewLifecycle(cfg, recs, q, prov, ls, log)
+func NewLaunches(cfg *config.Server, st *store.Store, prov *provision.Provisioner, clients clientSource, log *slog.Logger) *Launches {
+	ls := &Launches{cfg: cfg, marks: st, queue: st.Queue(), clients: clients, log: log}
+	ls.lc = provision.NewLifecycle(cfg, st, prov, ls, log)
 	return ls
 }
 

@@ -117,7 +117,7 @@ func newLaunchEnv(t *testing.T, opts ...func(*launchOptions)) *launchEnv {
 // newLaunches is one replica's launch stage.
 func (e *launchEnv) newLaunches() *Launches {
 	prov := provision.New(e.client, e.st, e.sourceID, provision.Options{Cloud: e.cloud}, quiet)
-	return NewLaunches(e.cfg, e.st, e.st.Queue(), prov, e.inst, quiet)
+	return NewLaunches(e.cfg, e.st, prov, e.inst, quiet)
 }
 
 // instance reads an instance from moto.

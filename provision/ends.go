@@ -71,13 +71,18 @@ func (lc *Lifecycle) EndPR(ctx context.Context, repo string, pr int) error {
 // the repositories removed from it (all of them when repos is empty). The
 // App can no longer write to their PRs: the VMs and records end, untold.
 func (lc *Lifecycle) EndInstallation(ctx context.Context, installationID int64, repos []string) error {
-	all, err := lc.records.ActiveLaunches(ctx)
+	index, err := lc.records.ActiveIndex(ctx)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for _, l := range liveOnly(all) {
-		if l.InstallationID != installationID || len(repos) > 0 && !containsFold(repos, l.Repo) {
+	for _, a := range index {
+		if a.InstallationID != installationID || len(repos) > 0 && !containsFold(repos, a.Repo) {
+			continue
+		}
+		l, err := lc.Get(ctx, a.ID)
+		if err != nil || l == nil || l.State.Ended() {
+			errs = append(errs, err)
 			continue
 		}
 		if l.State == store.StateWaiting {
@@ -92,7 +97,7 @@ func (lc *Lifecycle) EndInstallation(ctx context.Context, installationID int64, 
 			errs = append(errs, err)
 			continue
 		}
-		err := lc.prov.Terminate(ctx, l, ReasonUninstalled)
+		err = lc.prov.Terminate(ctx, l, ReasonUninstalled)
 		if errors.Is(err, ErrStillLaunching) {
 			err = lc.records.RequestStop(ctx, l.ID, ReasonUninstalled)
 		}

@@ -72,30 +72,6 @@ type Reporter interface {
 	Ended(ctx context.Context, vm EndedVM)
 }
 
-// Records keeps launch records, locks and quota counters (*store.Store).
-type Records interface {
-	CreateLaunch(ctx context.Context, l *store.Launch) (*store.Launch, bool, error)
-	GetLaunch(ctx context.Context, id string) (*store.Launch, error)
-	LaunchesByPR(ctx context.Context, repo string, pr int) ([]*store.Launch, error)
-	ActiveLaunches(ctx context.Context) ([]*store.Launch, error)
-	UpdateLaunch(ctx context.Context, id string, fn func(*store.Launch) error) (*store.Launch, error)
-	RequestStop(ctx context.Context, id, reason string) error
-	StopRequested(ctx context.Context, id string) (string, error)
-	FirstNotice(ctx context.Context, key string, ttl time.Duration) (bool, error)
-	ForgetNotice(ctx context.Context, key string) error
-	TryLock(ctx context.Context, name string, ttl time.Duration) (func(), error)
-	Lock(ctx context.Context, name string, ttl, wait time.Duration) (func(), error)
-	AddInstanceHours(ctx context.Context, project string, day time.Time, hours float64) (float64, error)
-	InstanceHours(ctx context.Context, project string, day time.Time) (float64, error)
-	PubkeyUse
-}
-
-// Scheduler queues jobs now or later (*store.Queue).
-type Scheduler interface {
-	Enqueue(ctx context.Context, j store.Job) error
-	EnqueueAt(ctx context.Context, j store.Job, at time.Time) error
-}
-
 // Lifecycle carries launches from the decision to the end of their VM.
 type Lifecycle struct {
 	// MaxRetry bounds attempts at a launch job; the last one reports.
@@ -107,8 +83,8 @@ type Lifecycle struct {
 	PackitPollEvery time.Duration
 
 	cfg     *config.Server
-	records Records
-	queue   Scheduler
+	records *store.Store
+	queue   *store.Queue
 	prov    *Provisioner
 	report  Reporter
 	now     func() time.Time
@@ -116,10 +92,11 @@ type Lifecycle struct {
 	blocked atomic.Pointer[string] // why new launches are refused, when the setup is broken
 }
 
-// NewLifecycle wires the lifecycle; report shows its outcomes.
-func NewLifecycle(cfg *config.Server, recs Records, q Scheduler, prov *Provisioner, report Reporter, log *slog.Logger) *Lifecycle {
+// NewLifecycle wires the lifecycle to its records and queue; report shows
+// its outcomes.
+func NewLifecycle(cfg *config.Server, st *store.Store, prov *Provisioner, report Reporter, log *slog.Logger) *Lifecycle {
 	return &Lifecycle{MaxRetry: launchRetries, StillTryingAfter: 3 * time.Minute, PackitPollEvery: packitPollEvery,
-		cfg: cfg, records: recs, queue: q, prov: prov, report: report, now: time.Now, log: log}
+		cfg: cfg, records: st, queue: st.Queue(), prov: prov, report: report, now: time.Now, log: log}
 }
 
 // SetClock replaces the lifecycle's clock (tests move time).

@@ -58,6 +58,7 @@ type Provisioner struct {
 	sourceID string
 	cloud    cloud
 	wait     launchapi.WaitOptions
+	fleet    fleetCache
 	now      func() time.Time
 	log      *slog.Logger
 }
@@ -210,7 +211,7 @@ func (p *Provisioner) tagAndAddress(ctx context.Context, l *store.Launch, log *s
 		if terr := p.cloud.Terminate(ctx, l.Region, l.InstanceID); terr != nil {
 			return fmt.Errorf("tag instance %s refused (%v), and terminating it failed: %w", l.InstanceID, err, terr)
 		}
-		terminatedTotal.WithLabelValues("failed_launch").Inc()
+		p.terminated("failed_launch")
 		return p.failed(ctx, l, &Failure{Message: fmt.Sprintf("AWS refused to tag the VM with its expiry (%s), so it was terminated", ec2.ErrorCode(err)), Advice: operatorsAdvice})
 	}
 	if l.PublicIPv4 == "" && l.PublicDNS == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/packit/packit-launch/config"
@@ -20,19 +21,19 @@ type holder struct{ launchID, owner, repo string }
 func (lc *Lifecycle) countHolders(ctx context.Context) ([]holder, error) {
 	seen := map[string]bool{}
 	var out []holder
-	active, err := lc.records.ActiveLaunches(ctx)
+	active, err := lc.records.ActiveIndex(ctx)
 	if err != nil {
 		return nil, err
 	}
 	// The configured regions only: a region a record still names may refuse
 	// access, and must not block every /launch (its records count below).
-	live, err := lc.prov.ListManaged(ctx, lc.cfg.Regions())
+	live, err := lc.prov.RecentFleet(ctx, lc.cfg.Regions())
 	if err != nil {
 		return nil, err
 	}
 	// A VM whose tags were overridden or not yet set is known by its
 	// instance id, or, while its launch is still coming up, by its template.
-	byRef := map[string]*store.Launch{}
+	byRef := map[string]store.Active{}
 	for _, l := range active {
 		for _, ref := range []string{l.InstanceID, l.TemplateID} {
 			if ref != "" {
@@ -63,6 +64,44 @@ func (lc *Lifecycle) countHolders(ctx context.Context) ([]holder, error) {
 		}
 	}
 	return out, nil
+}
+
+// fleetFresh is how long one AWS listing serves the quota decisions after
+// it: a burst of /launch costs one listing, not one each.
+const fleetFresh = 10 * time.Second
+
+// fleetCache keeps the last listing for fleetFresh. It can only count too
+// much, never too little: a VM launched since has a live record, counted
+// from it; a VM this process ends drops the listing (one another replica
+// ends stays counted until the listing is fresh no more).
+type fleetCache struct {
+	mu       sync.Mutex
+	regions  string
+	listedAt time.Time
+	vms      []ec2.Instance
+}
+
+// RecentFleet is ListManaged, shared by the calls of the next fleetFresh.
+func (p *Provisioner) RecentFleet(ctx context.Context, regions []string) ([]ec2.Instance, error) {
+	c, key, now := &p.fleet, strings.Join(regions, ","), p.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.regions == key && !c.listedAt.IsZero() && !now.Before(c.listedAt) && now.Sub(c.listedAt) < fleetFresh {
+		return c.vms, nil
+	}
+	vms, err := p.ListManaged(ctx, regions)
+	if err != nil {
+		return nil, err
+	}
+	c.regions, c.listedAt, c.vms = key, now, vms
+	return vms, nil
+}
+
+// forget drops the listing: a VM has just ended.
+func (c *fleetCache) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.listedAt, c.vms = time.Time{}, nil
 }
 
 // checkQuotas refuses a launch that would pass a limit, naming the limit and

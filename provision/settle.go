@@ -216,7 +216,7 @@ func (lc *Lifecycle) reconcile(ctx context.Context, active []*store.Launch, live
 			}
 			continue
 		}
-		if ok && l.State == store.StateRunning && l.ExpiresAt.Equal(exp) {
+		if ok && l.State == store.StateRunning && l.ExpiresAt.Unix() == exp.Unix() { // tags hold seconds, as timer ids do
 			continue
 		}
 		timed := *l

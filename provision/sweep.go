@@ -91,7 +91,7 @@ func (p *Provisioner) Sweep(ctx context.Context, regions []string, pol Policy, n
 				errs = append(errs, fmt.Errorf("sweep %s: %w", in.ID, err))
 				continue
 			}
-			terminatedTotal.WithLabelValues("sweeper").Inc()
+			p.terminated("sweeper")
 			p.log.Info("sweeper terminated a VM", "launch", in.Tags[ec2.TagLaunch], "instance", in.ID, "region", region, "reason", reason)
 			res.Swept = append(res.Swept, Swept{LaunchID: in.Tags[ec2.TagLaunch], Region: region, InstanceID: in.ID, Reason: reason, Tags: in.Tags})
 		}

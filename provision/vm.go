@@ -81,9 +81,10 @@ func (p *Provisioner) Terminate(ctx context.Context, l *store.Launch, reason str
 		return fmt.Errorf("terminate launch %s: %w", l.ID, err)
 	}
 	p.log.Info("launch terminated", "launch", l.ID, "instance", l.InstanceID, "reason", reason)
+	p.fleet.forget()
 	ended, err := p.markEnded(ctx, l, reason)
 	if ended { // counted once, by whoever ended the record
-		terminatedTotal.WithLabelValues("record").Inc()
+		p.terminated("record")
 	}
 	return err
 }
@@ -206,7 +207,7 @@ func (p *Provisioner) TerminateInstance(ctx context.Context, region, instanceID 
 	if err := p.cloud.Terminate(ctx, region, instanceID); err != nil {
 		return err
 	}
-	terminatedTotal.WithLabelValues("timer").Inc()
+	p.terminated("timer")
 	return nil
 }
 
@@ -229,7 +230,7 @@ func (p *Provisioner) CleanUpFailed(ctx context.Context, l *store.Launch) {
 			continue
 		}
 		l.InstanceID = in.ID
-		terminatedTotal.WithLabelValues("failed_launch").Inc()
+		p.terminated("failed_launch")
 		p.log.Info("failed launch: terminated the instance it left", "launch", l.ID, "instance", in.ID)
 	}
 }
@@ -248,6 +249,13 @@ func (p *Provisioner) ListManaged(ctx context.Context, regions []string) ([]ec2.
 		all = append(all, in...)
 	}
 	return all, nil
+}
+
+// terminated counts a VM the bot ended, by how, and drops the cached
+// listing that still shows it.
+func (p *Provisioner) terminated(how string) {
+	terminatedTotal.WithLabelValues(how).Inc()
+	p.fleet.forget()
 }
 
 func earliest(a, b time.Time) time.Time {

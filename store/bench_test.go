@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,31 +14,10 @@ import (
 	"github.com/packit/packit-launch/store/storetest"
 )
 
-// roundTrips is a go-redis hook counting round trips to Redis: a command
-// is one, and so is a pipeline or a MULTI/EXEC, however many commands it
-// carries.
-type roundTrips struct{ n atomic.Int64 }
-
-func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		r.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		r.n.Add(1)
-		return next(ctx, cmds)
-	}
-}
-
 func TestRoundTripsCountsPipelinesOnce(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, storetest.StartRedis(t))
-	var rt roundTrips
+	var rt storetest.RoundTrips
 	s.Redis().AddHook(&rt)
 	three := func() {
 		s.Redis().Set(ctx, "a", 1, time.Minute)
@@ -57,9 +35,9 @@ func TestRoundTripsCountsPipelinesOnce(t *testing.T) {
 	// A new connection's handshake (HELLO, CLIENT SETINFO) counts too:
 	// count on a warm pool, as the benchmarks do after their first run.
 	three()
-	rt.n.Store(0)
+	rt.Reset()
 	three()
-	if got := rt.n.Load(); got != 3 {
+	if got := rt.N(); got != 3 {
 		t.Errorf("%d round trips, want 3", got)
 	}
 }
@@ -80,7 +58,7 @@ var bench struct {
 	once sync.Once
 	stop func()
 	s    *Store
-	rt   roundTrips
+	rt   storetest.RoundTrips
 	live []string // ids of the live launches
 	err  error
 }
@@ -97,7 +75,7 @@ func TestMain(m *testing.M) {
 }
 
 // benchStore is the seeded store and its round-trip counter, at zero.
-func benchStore(b *testing.B) (*Store, *roundTrips) {
+func benchStore(b *testing.B) (*Store, *storetest.RoundTrips) {
 	b.Helper()
 	bench.once.Do(func() {
 		start := time.Now()
@@ -118,7 +96,7 @@ func benchStore(b *testing.B) (*Store, *roundTrips) {
 	if bench.err != nil {
 		b.Fatal(bench.err)
 	}
-	bench.rt.n.Store(0)
+	bench.rt.Reset()
 	return bench.s, &bench.rt
 }
 
@@ -206,15 +184,15 @@ func seed(s *Store) (live []string, err error) {
 	return live, nil
 }
 
-func report(b *testing.B, rt *roundTrips) {
-	b.ReportMetric(float64(rt.n.Load())/float64(b.N), "roundtrips/op")
+func report(b *testing.B, rt *storetest.RoundTrips) {
+	b.ReportMetric(float64(rt.N())/float64(b.N), "roundtrips/op")
 }
 
 func BenchmarkActiveIndex(b *testing.B) {
 	s, rt := benchStore(b)
 	ctx := context.Background()
 	b.ResetTimer()
-	rt.n.Store(0)
+	rt.Reset()
 	for range b.N {
 		idx, err := s.ActiveIndex(ctx)
 		if err != nil || len(idx) != benchLive {
@@ -228,7 +206,7 @@ func BenchmarkActiveLaunches(b *testing.B) {
 	s, rt := benchStore(b)
 	ctx := context.Background()
 	b.ResetTimer()
-	rt.n.Store(0)
+	rt.Reset()
 	for range b.N {
 		ls, err := s.ActiveLaunches(ctx)
 		if err != nil || len(ls) != benchLive {
@@ -242,7 +220,7 @@ func BenchmarkLaunchesByPR(b *testing.B) {
 	s, rt := benchStore(b)
 	ctx := context.Background()
 	b.ResetTimer()
-	rt.n.Store(0)
+	rt.Reset()
 	for i := range b.N {
 		l := benchLaunch(i*7919%(benchRepos*benchPRs), time.Now()) // PRs spread over repos
 		ls, err := s.LaunchesByPR(ctx, l.Repo, l.PR)
@@ -257,7 +235,7 @@ func BenchmarkUpdateLaunch(b *testing.B) {
 	s, rt := benchStore(b)
 	ctx := context.Background()
 	b.ResetTimer()
-	rt.n.Store(0)
+	rt.Reset()
 	for i := range b.N {
 		id := bench.live[i%len(bench.live)]
 		if _, err := s.UpdateLaunch(ctx, id, func(x *Launch) error { x.Slow = !x.Slow; return nil }); err != nil {

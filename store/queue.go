@@ -232,7 +232,9 @@ func FinalAttempt(ctx context.Context) bool {
 // stopping worker leaves them to be retried by the next one.
 func (w *Worker) Run(ctx context.Context) error {
 	cfg := w.cfg
-	cfg.BaseContext = func() context.Context { return ctx }
+	// Jobs in flight when ctx ends get ShutdownTimeout to finish; asynq
+	// cancels them (and queues them again) only once that has passed.
+	cfg.BaseContext = func() context.Context { return context.WithoutCancel(ctx) }
 	srv := asynq.NewServerFromRedisClient(w.rdb, cfg)
 	if err := srv.Start(w.mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)

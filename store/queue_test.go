@@ -169,3 +169,39 @@ func TestHoldsAreCounted(t *testing.T) {
 	case <-time.After(3 * time.Second):
 	}
 }
+
+// Stopping the worker lets a job in flight finish (within ShutdownTimeout)
+// instead of cancelling it halfway.
+func TestWorkerDrainsJobsInFlight(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := open(t, storetest.StartRedis(t))
+	started, finished := make(chan struct{}), make(chan error, 1)
+	w := s.NewWorker(1, quiet, QueueLifecycle)
+	w.Handle("slow", func(jobCtx context.Context, _ []byte) error {
+		close(started)
+		select {
+		case <-jobCtx.Done():
+			finished <- jobCtx.Err()
+		case <-time.After(500 * time.Millisecond): // work that outlives the stop
+			finished <- nil
+		}
+		return nil
+	})
+	stopped := make(chan error)
+	go func() { stopped <- w.Run(ctx) }()
+	if err := s.Queue().Enqueue(context.Background(), Job{Kind: "slow", ID: "slow:1", Queue: QueueLifecycle}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("job never ran")
+	}
+	cancel()
+	if err := <-finished; err != nil {
+		t.Errorf("the job in flight was cancelled at stop: %v", err)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}

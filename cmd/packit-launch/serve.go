@@ -283,7 +283,7 @@ func newLaunches(ctx context.Context, b bot, st *store.Store, inst *app.Installa
 		return nil, nil, err
 	}
 	prov := provision.New(api, st, l.SourceID, provision.Options{Cloud: cloud}, log)
-	launches := app.NewLaunches(cfg, st, st.Queue(), prov, inst, log)
+	launches := app.NewLaunches(cfg, st, prov, inst, log)
 	if b.packitPollEvery > 0 {
 		launches.Lifecycle().PackitPollEvery = b.packitPollEvery
 	}
