@@ -200,6 +200,17 @@ func TestCleanPubkeys(t *testing.T) {
 	if left[old.ID] || !left[operators.ID] || !left[lookalike.ID] || !left[unrecorded.ID] || !left[l.PubkeyID] {
 		t.Errorf("left %v: want only bob's unused key %d gone", left, old.ID)
 	}
+	// A key someone deleted in the Launch service leaves no record of use behind.
+	if err := e.client.DeletePubkey(ctx, operators.ID); err != nil { // as someone in the console would
+		t.Fatal(err)
+	}
+	if _, err := CleanPubkeys(ctx, e.client, e.st, later); err != nil {
+		t.Fatal(err)
+	}
+	used, err := e.st.PubkeysLastUsed(ctx)
+	if _, kept := used[operators.ID]; err != nil || kept || len(used) == 0 {
+		t.Errorf("records of use %v (%v): want the deleted key's gone, the others kept", used, err)
+	}
 }
 
 func freshKey(t *testing.T) string {

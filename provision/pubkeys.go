@@ -52,6 +52,16 @@ func CleanPubkeys(ctx context.Context, api pubkeyAPI, use PubkeyUse, now time.Ti
 		inUse[l.PubkeyID] = true
 	}
 	var errs []error
+	listed := map[int64]bool{}
+	for _, k := range keys {
+		listed[k.ID] = true
+	}
+	for id, seen := range last {
+		// Deleted outside the bot: its record of use goes too, once old.
+		if !listed[id] && now.Sub(seen) >= PubkeyRetention {
+			errs = append(errs, use.ForgetPubkey(ctx, id))
+		}
+	}
 	for _, k := range keys {
 		seen, used := last[k.ID]
 		if !used || !namedByBot(k) || inUse[k.ID] || now.Sub(seen) < PubkeyRetention {
