@@ -184,8 +184,11 @@ func TestOpenMigratesTheActiveSet(t *testing.T) {
 		t.Errorf("live hash after migration: %s\nwant %s", got, want)
 	}
 	idx, _ := s.ActiveIndex(ctx)
-	if idx[0] != legacy[1].active() {
-		t.Errorf("migrated summary %+v, want %+v", idx[0], legacy[1].active())
+	l := legacy[1]
+	want1 := Active{ID: l.ID, Owner: l.Owner, Repo: l.Repo, PR: l.PR, InstallationID: l.InstallationID, Region: l.Region,
+		InstanceID: l.InstanceID, TemplateID: l.TemplateID, State: l.State, CreatedAt: l.CreatedAt.UTC().Round(0)}
+	if idx[0] != want1 {
+		t.Errorf("migrated summary %+v, want %+v", idx[0], want1)
 	}
 	// Opening again changes nothing.
 	before := s.Redis().HGetAll(ctx, liveKey).Val()
@@ -313,5 +316,20 @@ func TestOpenTidiesLegacyIndexes(t *testing.T) {
 	}
 	if got := rdb.ZRange(ctx, prEndedKey("packit/ogr", 7), 0, -1).Val(); len(got) != 1 || got[0] != ended.ID {
 		t.Errorf("PR ended set %v, want [%s]", got, ended.ID)
+	}
+}
+
+// A summary reads back as the launch it summarises, field for field.
+func TestSummaryRoundTrip(t *testing.T) {
+	l := &Launch{ID: "abcdefgh", Owner: "alice", Repo: "packit/ogr", PR: 7, InstallationID: 55, Region: "eu-west-1",
+		InstanceID: "i-0123", TemplateID: "lt-0456", State: StateLaunching, CreatedAt: time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC)}
+	got, err := parseSummary(l.ID, l.summary())
+	want := Active{ID: l.ID, Owner: l.Owner, Repo: l.Repo, PR: l.PR, InstallationID: l.InstallationID, Region: l.Region,
+		InstanceID: l.InstanceID, TemplateID: l.TemplateID, State: l.State, CreatedAt: l.CreatedAt}
+	if err != nil || got != want {
+		t.Errorf("parsed %+v %v\nwant %+v", got, err, want)
+	}
+	if _, err := parseSummary(l.ID, "alice\x1fpackit/ogr"); err == nil {
+		t.Error("a short summary was accepted")
 	}
 }

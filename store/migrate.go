@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -149,11 +148,7 @@ func (s *Store) migrateActiveChunk(ctx context.Context, ids []string) error {
 			if l.State.Ended() {
 				continue
 			}
-			summary, err := json.Marshal(l.active())
-			if err != nil {
-				return err
-			}
-			p.HSetNX(ctx, liveKey, l.ID, summary)
+			p.HSetNX(ctx, liveKey, l.ID, l.summary())
 			live = append(live, l.ID)
 		}
 		p.SRem(ctx, legacyActiveKey, ids)
