@@ -133,17 +133,13 @@ func (e *launchEnv) instance(id string) *ec2.Instance {
 // waitState waits until a launch's record reaches a state.
 func (e *launchEnv) waitState(id string, want store.State) *store.Launch {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		l, err := e.st.GetLaunch(context.Background(), id)
-		if err == nil && l.State == want {
-			return l
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("launch %s never reached %s: %+v %v", id, want, l, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var l *store.Launch
+	waitFor(e.t, func() bool {
+		got, err := e.st.GetLaunch(context.Background(), id)
+		l = got
+		return err == nil && got.State == want
+	}, "for launch", id, "to be", want)
+	return l
 }
 
 // giveKey gives user a fresh ed25519 key on GitHub.
@@ -382,13 +378,7 @@ func TestLaunchSurvivesWorkerRestart(t *testing.T) {
 	if status := e.post("issue_comment", c.postTo(e.gh)); status != http.StatusAccepted {
 		t.Fatalf("status %d", status)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(e.reservationRequests()) == 0 || !hasGET(e.api, "/reservations/") {
-		if time.Now().After(deadline) {
-			t.Fatal("the reservation was never created")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, func() bool { return len(e.reservationRequests()) > 0 && hasGET(e.api, "/reservations/") }, "for the reservation")
 	e.stop()
 	e.api.ClearFaults()
 	e.startWorker()

@@ -32,13 +32,7 @@ func (e *launchEnv) terminated(id string) bool {
 
 func (e *launchEnv) waitTerminated(id string) {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !e.terminated(id) {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("instance %s was never terminated", id)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(e.t, func() bool { return e.terminated(id) }, "for instance", id, "to be terminated")
 }
 
 func TestExpiryTerminatesTheVMAndSaysSo(t *testing.T) {
@@ -331,12 +325,13 @@ func TestQuotasHoldUnderConcurrentLaunchesFromTwoReplicas(t *testing.T) {
 }
 
 // waitFor polls until cond holds; workers run in the background.
-func waitFor(t *testing.T, cond func() bool) {
+// waitFor waits up to 30 s for cond; what, if given, says what is awaited.
+func waitFor(t *testing.T, cond func() bool, what ...any) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting")
+			t.Fatal(append([]any{"timed out waiting"}, what...)...)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

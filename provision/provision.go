@@ -307,7 +307,8 @@ func adviceFor500(msg string) string {
 	return ""
 }
 
-// failed records a final failure.
+// failed records a final failure and returns it (f), or the error that
+// kept it from being saved; never nil.
 func (p *Provisioner) failed(ctx context.Context, l *store.Launch, f *Failure) error {
 	l.State = store.StateFailed
 	l.Failure = f.Message
@@ -342,7 +343,7 @@ func Cause(err error) string {
 func (p *Provisioner) GiveUp(ctx context.Context, l *store.Launch, cause error) *Failure {
 	f := &Failure{Message: "the Launch service or AWS kept failing for hours; the last attempt: " + Cause(cause), Advice: "Try `/launch` again later; if it keeps failing, tell the operators."}
 	p.log.Error("launch given up", "launch", l.ID, "err", cause)
-	if err := p.failed(ctx, l, f); err != nil && !errors.As(err, new(*Failure)) {
+	if err := p.failed(ctx, l, f); !errors.As(err, new(*Failure)) { // f itself, unless the save failed
 		p.log.Error("save failed launch", "launch", l.ID, "err", err)
 	}
 	return f

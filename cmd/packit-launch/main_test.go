@@ -14,10 +14,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/packit/packit-launch/internal/syncbuf"
 	"github.com/packit/packit-launch/store/storetest"
 )
 
@@ -84,18 +84,6 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // TestServeStartsOnTheExampleConfig is `make run` on a machine with no
 // settings: it starts on the embedded store, lists what is missing, answers
 // health checks, and does not serve the webhook.
@@ -150,11 +138,11 @@ func TestWorkerServesHealthAndMetrics(t *testing.T) {
 
 // startRun runs the command until stop is called and returns the address
 // it listens on (LISTEN_ADDR is set to a free port).
-func startRun(t *testing.T, args ...string) (addr string, logs *syncBuffer, stop func() int) {
+func startRun(t *testing.T, args ...string) (addr string, logs *syncbuf.Buffer, stop func() int) {
 	t.Helper()
 	t.Setenv("LISTEN_ADDR", "127.0.0.1:0")
 	ctx, cancel := context.WithCancel(context.Background())
-	logs = &syncBuffer{}
+	logs = &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, logs, logs) }()
 	stop = func() int { cancel(); return <-done }

@@ -1,7 +1,6 @@
 package launchapi
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -9,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packit/packit-launch/internal/syncbuf"
 	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
 )
 
@@ -20,24 +20,6 @@ const (
 	edKey        = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEhnn80ZywmjeBFFOGm+cm+5HUwm62qTVnjKlOdYFLHN alice@laptop"
 	edKeyOther   = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl bob@host"
 )
-
-// lockedBuffer collects log output from any goroutine.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // sleepLog is a Clock that records the client's waits and advances the
 // shared manual clock by them.
@@ -67,7 +49,7 @@ type env struct {
 	sleeps   *sleepLog
 	contract *contractTransport
 	httpc    *http.Client // validated, for calling the fake directly
-	logs     *lockedBuffer
+	logs     *syncbuf.Buffer
 	client   *Client
 	source   launchapitest.Source
 	pubkey   launchapitest.Pubkey
@@ -78,7 +60,7 @@ type env struct {
 // fake's options (before start) and the client's config.
 func newEnv(t *testing.T, fakeOpts *launchapitest.Options, edit func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, clock: launchapitest.NewManualClock(time.Time{}), logs: &lockedBuffer{}}
+	e := &env{t: t, clock: launchapitest.NewManualClock(time.Time{}), logs: &syncbuf.Buffer{}}
 	e.sleeps = &sleepLog{ManualClock: e.clock}
 	opts := launchapitest.Options{}
 	if fakeOpts != nil {
