@@ -48,12 +48,16 @@ var demo func(ctx context.Context, stdout io.Writer, log *slog.Logger) error
 const exitUsage = 2
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	env, _ := environment() // a broken .env is reported where the settings are read
+	log, err := newLogger(stderr, env["LOG_FORMAT"], env["LOG_LEVEL"])
+	if err != nil {
+		fmt.Fprintf(stderr, "packit-launch: %v\n", err)
+		return exitUsage
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
-	var err error
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], log, true)

@@ -6,13 +6,16 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +33,8 @@ func inDir(t *testing.T) string {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "no-aws-config"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "no-aws-credentials"))
+	t.Setenv("LOG_FORMAT", "text") // the tests read the log as text lines; TestLogFormats reads JSON
+	t.Setenv("LOG_LEVEL", "")
 	return dir
 }
 
@@ -90,9 +95,13 @@ func TestUsage(t *testing.T) {
 func TestServeStartsOnTheExampleConfig(t *testing.T) {
 	examples, _ := filepath.Abs("../../examples")
 	inDir(t)
-	for _, k := range []string{"GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH", "GITHUB_WEBHOOK_SECRET", "REDIS_URL", "LAUNCH_CLIENT_ID", "LAUNCH_OFFLINE_TOKEN", "LAUNCH_IDENTITY"} {
+	for _, k := range []string{"GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH", "GITHUB_WEBHOOK_SECRET", "REDIS_URL", "LAUNCH_CLIENT_ID", "LAUNCH_OFFLINE_TOKEN", "LAUNCH_IDENTITY",
+		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
 		t.Setenv(k, "")
 	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	addr, logs, stop := startRun(t, "serve", "--config", filepath.Join(examples, "packit-launch.yaml"))
 	// Not ready, and /readyz says which part is missing (first the webhook).
 	expectEndpoints(t, addr, http.StatusServiceUnavailable, "not ready: the webhook endpoint is not served: GITHUB_WEBHOOK_SECRET is not set")
@@ -110,6 +119,13 @@ func TestServeStartsOnTheExampleConfig(t *testing.T) {
 			t.Errorf("logs lack %q", want)
 		}
 	}
+	// No AWS credentials: said once, with what to set, and no sweep tries (and fails) meanwhile.
+	if n := strings.Count(logs.String(), "no AWS credentials found: set AWS_ACCESS_KEY_ID"); n != 1 {
+		t.Errorf("the missing AWS credentials were told %d times:\n%s", n, logs.String())
+	}
+	if strings.Contains(logs.String(), "msg=sweep") {
+		t.Errorf("a sweep ran without AWS credentials:\n%s", logs.String())
+	}
 }
 
 // A separate worker has no webhook but answers probes and serves metrics.
@@ -123,7 +139,9 @@ func TestWorkerServesHealthAndMetrics(t *testing.T) {
 	pemPath := filepath.Join(dir, "app.pem")
 	os.WriteFile(pemPath, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
 	for k, v := range map[string]string{"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": "", "GITHUB_PRIVATE_KEY_PATH": pemPath,
-		"GITHUB_WEBHOOK_SECRET": "", "REDIS_URL": storetest.StartRedis(t), "LAUNCH_CLIENT_ID": "", "LAUNCH_OFFLINE_TOKEN": "", "LAUNCH_IDENTITY": ""} {
+		"GITHUB_WEBHOOK_SECRET": "", "REDIS_URL": storetest.StartRedis(t), "LAUNCH_CLIENT_ID": "", "LAUNCH_OFFLINE_TOKEN": "", "LAUNCH_IDENTITY": "",
+		// AWS access of its own (it sweeps), pointed where nothing answers.
+		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": "http://127.0.0.1:1"} {
 		t.Setenv(k, v)
 	}
 	addr, logs, stop := startRun(t, "worker", "--config", filepath.Join(examples, "packit-launch.yaml"))
@@ -192,5 +210,54 @@ func TestBinaryShipsNoTestCode(t *testing.T) {
 		if dep == "testing" || dep == "net/http/httptest" || strings.HasSuffix(dep, "test") && strings.HasPrefix(dep, "github.com/packit/packit-launch/") {
 			t.Errorf("the binary links %s", dep)
 		}
+	}
+}
+
+// Off a terminal the log is JSON lines a collector can ingest, at the
+// level asked; a wrong LOG_FORMAT or LOG_LEVEL is refused at once.
+func TestLogFormats(t *testing.T) {
+	examples, _ := filepath.Abs("../../examples")
+	inDir(t)
+	t.Setenv("LOG_FORMAT", "")
+	t.Setenv("GITHUB_APP_ID", "")
+	logs := &syncbuf.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", filepath.Join(examples, "packit-launch.yaml")}, io.Discard, logs)
+	}()
+	var lines []map[string]any
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		lines = lines[:0]
+		for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			if line == "" {
+				continue
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("not a JSON line: %q", line)
+			}
+			lines = append(lines, m)
+		}
+		if slices.ContainsFunc(lines, func(m map[string]any) bool { return m["msg"] == "listening" }) || time.Now().After(deadline) {
+			break
+		}
+	}
+	cancel()
+	<-done
+	if !slices.ContainsFunc(lines, func(m map[string]any) bool {
+		return m["msg"] == "setting missing" && m["setting"] == "GITHUB_APP_ID" && m["level"] == "ERROR"
+	}) {
+		t.Errorf("no JSON line names the missing GITHUB_APP_ID: %v", lines)
+	}
+	for _, bad := range [][2]string{{"LOG_FORMAT", "xml"}, {"LOG_LEVEL", "loud"}} {
+		t.Setenv(bad[0], bad[1])
+		if code, _, errs := runCmd("help"); code != exitUsage || !strings.Contains(errs, bad[0]) {
+			t.Errorf("%s=%s: code %d, %q", bad[0], bad[1], code, errs)
+		}
+		t.Setenv(bad[0], "")
+	}
+	if l, err := newLogger(io.Discard, "text", "error"); err != nil || l.Enabled(context.Background(), slog.LevelWarn) {
+		t.Errorf("LOG_LEVEL=error still logs warnings (%v)", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 
@@ -104,7 +105,11 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 // worker runs here.
 func startWorker(ctx context.Context, g *errgroup.Group, b bot, st *store.Store, h *health, web bool, log *slog.Logger) (*app.Worker, error) {
 	cfg := b.cfg
-	worker, launches, check, err := newWorker(ctx, b, st, log)
+	cloud, err := awsAccess(ctx, b, h, log)
+	if err != nil {
+		return nil, &badSetup{err}
+	}
+	worker, launches, check, err := newWorker(ctx, b, st, cloud, log)
 	switch {
 	case err != nil:
 		return nil, &badSetup{err}
@@ -117,13 +122,9 @@ func startWorker(ctx context.Context, g *errgroup.Group, b bot, st *store.Store,
 	if launches != nil {
 		g.Go(func() error { launches.Lifecycle().RunSweeper(ctx, cfg.SweepInterval.D()); return nil })
 		g.Go(func() error { watchSetup(ctx, launches, check, cfg.SweepInterval.D(), log); return nil })
-	} else if len(cfg.Regions()) > 0 {
+	} else if cloud != nil {
 		// Launching is off here, but VMs launched before must still end.
-		if cloud, err := newCloud(ctx, b); err != nil {
-			log.Error("no AWS sweeper on this replica", "err", err)
-		} else {
-			g.Go(func() error { sweepAWSOnly(ctx, cfg, cloud, log); return nil })
-		}
+		g.Go(func() error { sweepAWSOnly(ctx, cfg, cloud, log); return nil })
 	}
 	if worker == nil {
 		return nil, nil
@@ -189,7 +190,7 @@ func (h *health) ready(st *store.Store, web bool) func(context.Context) error {
 		}
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		for _, part := range []string{"webhook", "worker"} {
+		for _, part := range []string{"webhook", "worker", "aws"} {
 			if nr := h.parts[part]; nr != nil {
 				return nr
 			}
@@ -237,7 +238,7 @@ type setupCheck func(context.Context) error
 
 // newWorker returns a nil worker when the GitHub App credentials are
 // missing, and nil launches when the Launch service settings are.
-func newWorker(ctx context.Context, b bot, st *store.Store, log *slog.Logger) (*app.Worker, *app.Launches, setupCheck, error) {
+func newWorker(ctx context.Context, b bot, st *store.Store, cloud *ec2.Cloud, log *slog.Logger) (*app.Worker, *app.Launches, setupCheck, error) {
 	cfg := b.cfg
 	if cfg.GitHub.AppID == 0 || (cfg.GitHub.PrivateKey == "" && cfg.GitHub.PrivateKeyPath == "") {
 		return nil, nil, nil, nil
@@ -250,7 +251,7 @@ func newWorker(ctx context.Context, b bot, st *store.Store, log *slog.Logger) (*
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	launches, check, err := newLaunches(ctx, b, st, inst, log)
+	launches, check, err := newLaunches(ctx, b, st, cloud, inst, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -263,20 +264,19 @@ func newWorker(ctx context.Context, b bot, st *store.Store, log *slog.Logger) (*
 
 // newLaunches returns nil when the Launch service settings are missing; the
 // worker then says so on the PR. Launching needs the bot's own AWS access
-// too: without it nothing could end the VMs.
-func newLaunches(ctx context.Context, b bot, st *store.Store, inst *app.Installations, log *slog.Logger) (*app.Launches, setupCheck, error) {
+// too (cloud): without it nothing could end the VMs.
+func newLaunches(ctx context.Context, b bot, st *store.Store, cloud *ec2.Cloud, inst *app.Installations, log *slog.Logger) (*app.Launches, setupCheck, error) {
 	cfg, l := b.cfg, b.cfg.Launch
-	if !launchSettings(cfg) {
+	switch {
+	case !launchSettings(cfg):
 		log.Error("launching disabled: Launch service settings are missing")
 		return nil, nil, nil
-	}
-	if len(cfg.Regions()) == 0 {
+	case len(cfg.Regions()) == 0:
 		log.Error("launching disabled: no profile allows any region")
 		return nil, nil, nil
-	}
-	cloud, err := newCloud(ctx, b)
-	if err != nil {
-		return nil, nil, err
+	case cloud == nil:
+		log.Error("launching disabled: the bot has no AWS access of its own, and nothing could end the VMs")
+		return nil, nil, nil
 	}
 	api, err := newLaunchAPI(cfg, log)
 	if err != nil {
@@ -348,6 +348,33 @@ func newCloud(ctx context.Context, b bot) (*ec2.Cloud, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AWS settings: %w", err)
 	}
+	return cloud, nil
+}
+
+// sweeperRunning says whether this replica sweeps AWS: 0 when it has no
+// AWS access (see the log and /readyz).
+var sweeperRunning = promauto.NewGauge(prometheus.GaugeOpts{
+	Name: "packit_launch_sweeper_running",
+	Help: "1 while this replica sweeps AWS for VMs past their time; 0 when it cannot (no AWS credentials, or no region configured).",
+})
+
+// awsAccess is the bot's own AWS access, or nil when no profile names a
+// region or there are no credentials to act with: that is said once (the
+// log, /readyz, sweeperRunning), instead of an SDK error every sweep.
+func awsAccess(ctx context.Context, b bot, h *health, log *slog.Logger) (*ec2.Cloud, error) {
+	if len(b.cfg.Regions()) == 0 {
+		return nil, nil
+	}
+	cloud, err := newCloud(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := cloud.CheckCredentials(ctx); err != nil {
+		log.Error("the sweeper and launching are off until AWS credentials are set and the bot restarted: " + err.Error())
+		h.down("aws", "the sweeper is off: the bot has no AWS credentials", nil)
+		return nil, nil
+	}
+	sweeperRunning.Set(1)
 	return cloud, nil
 }
 

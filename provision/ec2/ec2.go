@@ -192,3 +192,21 @@ func (c *Cloud) AccountID(ctx context.Context) (string, error) {
 	}
 	return aws.ToString(out.Account), nil
 }
+
+// ErrNoCredentials: the SDK's credential chain found no credentials to act with.
+var ErrNoCredentials = errors.New("no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, " +
+	"or AWS_PROFILE, or run where an instance or pod role provides them (with AWS_EC2_METADATA_DISABLED unset)")
+
+// CheckCredentials resolves the bot's credentials (assuming aws.role_arn,
+// if set) without calling EC2: without them nothing can end a VM.
+func (c *Cloud) CheckCredentials(ctx context.Context) error {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	if _, err := c.awsCfg.Credentials.Retrieve(ctx); err != nil {
+		if code := errorCode(err); code != "" { // an STS answer: the role or the base credentials were refused
+			return fmt.Errorf("AWS refused the bot's credentials (%s): check aws.role_arn and aws.external_id, and the base credentials", code)
+		}
+		return ErrNoCredentials
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package ec2_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -99,5 +100,30 @@ func TestNewAssumeRole(t *testing.T) {
 	}
 	if arn := aws.ToString(who.Arn); !strings.Contains(arn, "assumed-role/packit-launch-bot/packit-launch") {
 		t.Errorf("caller = %s, want the assumed role", arn)
+	}
+}
+
+// With no credentials anywhere, the bot says what to set instead of the
+// SDK's credential-chain error; with credentials it is quiet.
+func TestCheckCredentials(t *testing.T) {
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	none, err := ec2.New(t.Context(), ec2.Config{Regions: []string{"us-east-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := none.CheckCredentials(t.Context()); !errors.Is(err, ec2.ErrNoCredentials) {
+		t.Errorf("no credentials: %v, want ErrNoCredentials", err)
+	}
+	some, err := ec2.New(t.Context(), ec2test.Config("http://127.0.0.1:1", "us-east-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := some.CheckCredentials(t.Context()); err != nil {
+		t.Errorf("static credentials: %v", err)
 	}
 }
