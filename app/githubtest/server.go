@@ -130,6 +130,7 @@ type Server struct {
 	// The App's settings when changed from app.yml's (nil: as app.yml).
 	appPermissions map[string]string
 	appEvents      []string
+	manifests      manifestState // Apps created through the manifest flow
 }
 
 // Call is one request the fake received.
@@ -475,6 +476,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /app/hook/deliveries", s.withApp(s.listDeliveries))
 	mux.HandleFunc("GET /app/hook/deliveries/{id}", s.withApp(s.getDelivery))
 	mux.HandleFunc("POST /app/hook/deliveries/{id}/attempts", s.withApp(s.redeliver))
+	// The manifest flow: the web UI's form target, and the unauthenticated exchange.
+	mux.HandleFunc("POST /settings/apps/new", s.newAppFromManifest)
+	mux.HandleFunc("POST /organizations/{org}/settings/apps/new", s.newAppFromManifest)
+	mux.HandleFunc("POST /app-manifests/{code}/conversions", s.convertManifest)
 
 	// Installation-token endpoints.
 	mux.HandleFunc("GET /repos/{owner}/{repo}/collaborators/{user}/permission", s.withRepo(s.getPermission))

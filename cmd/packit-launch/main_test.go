@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/internal/syncbuf"
 	"github.com/packit/packit-launch/store/storetest"
 )
@@ -259,5 +260,35 @@ func TestLogFormats(t *testing.T) {
 	}
 	if l, err := newLogger(io.Discard, "text", "error"); err != nil || l.Enabled(context.Background(), slog.LevelWarn) {
 		t.Errorf("LOG_LEVEL=error still logs warnings (%v)", err)
+	}
+}
+
+// The setup page shows only while the App settings are missing, and by
+// default only on a loopback address: anyone reaching it could register an
+// App of theirs as this bot's.
+func TestSetupPageOnlyWhereItIsSafe(t *testing.T) {
+	quietLog := slog.New(slog.DiscardHandler)
+	for _, c := range []struct {
+		mode, addr string
+		appID      int64
+		want       bool
+	}{
+		{"auto", "127.0.0.1:3000", 0, true},
+		{"auto", "localhost:3000", 0, true},
+		{"auto", "0.0.0.0:3000", 0, false},
+		{"auto", "10.1.2.3:3000", 0, false},
+		{"on", "0.0.0.0:3000", 0, true},
+		{"off", "127.0.0.1:3000", 0, false},
+		{"on", "127.0.0.1:3000", 42, false}, // set up already
+	} {
+		cfg := &config.Server{ListenAddr: c.addr}
+		cfg.GitHub.AppID = c.appID
+		got := setupPage(cfg, setupSettings{mode: c.mode, webURL: "https://github.com/"}, nil, quietLog) != nil
+		if got != c.want {
+			t.Errorf("SETUP_PAGE=%s on %s (app %d): page %v, want %v", c.mode, c.addr, c.appID, got, c.want)
+		}
+	}
+	if _, err := readSetupSettings(map[string]string{"SETUP_PAGE": "maybe"}); err == nil {
+		t.Error("SETUP_PAGE=maybe accepted")
 	}
 }

@@ -26,13 +26,26 @@ import (
 )
 
 // serve runs the bot: with web=true the webhook server and a worker, else a worker only.
+// When the setup page writes the GitHub App's settings, it starts again
+// with them, without a restart.
 func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error {
-	cfg, file, err := loadSettings(flag.NewFlagSet("serve", flag.ContinueOnError), args)
-	if err != nil {
-		return err
+	for {
+		cfg, file, err := loadSettings(flag.NewFlagSet("serve", flag.ContinueOnError), args)
+		if err != nil {
+			return err
+		}
+		env, _ := environment() // loadSettings has read it already
+		setup, err := readSetupSettings(env)
+		if err != nil {
+			return &badSetup{err}
+		}
+		log.Info("config loaded", "file", orNone(file), "projects", len(cfg.Projects), "profiles", len(cfg.Profiles), "paused", cfg.Paused)
+		err = runBot(ctx, bot{cfg: cfg, setup: setup}, log, web)
+		if !errors.Is(err, errSettingsWritten) {
+			return err
+		}
+		log.Info("starting again with the settings the setup page wrote")
 	}
-	log.Info("config loaded", "file", orNone(file), "projects", len(cfg.Projects), "profiles", len(cfg.Profiles), "paused", cfg.Paused)
-	return runBot(ctx, bot{cfg: cfg}, log, web)
 }
 
 // bot is what runBot needs beyond the settings; the zero values are
@@ -45,6 +58,7 @@ type bot struct {
 	// packitPollEvery, when set, replaces how often a launch waiting for
 	// Packit's build looks (the demo does not wait a minute).
 	packitPollEvery time.Duration
+	setup           setupSettings // zero: no setup page
 }
 
 // runBot runs the bot until ctx ends, or until one of its parts fails:
@@ -94,6 +108,19 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 		log.Info("listening", "addr", ln.Addr().String(), "webhook", cfg.GitHub.WebhookPath, "webhook_served", intake != nil)
 		b.announce(ln)
 		routes := app.Routes(cfg.GitHub.WebhookPath, intake, h.ready(st, web), log)
+		if web && b.setup.mode != "" {
+			written := make(chan struct{})
+			var once sync.Once
+			routes = withSetup(routes, setupPage(cfg, b.setup, func() { once.Do(func() { close(written) }) }, log))
+			g.Go(func() error {
+				select {
+				case <-written:
+					return errSettingsWritten
+				case <-gctx.Done():
+					return nil
+				}
+			})
+		}
 		g.Go(func() error { return serveHTTP(gctx, ln, routes) })
 	}
 	return g.Wait()
