@@ -118,6 +118,28 @@ func (i Image) MarshalYAML() (any, error) {
 	return i.ID, nil
 }
 
+// jsonSchema is the image's two written forms, as UnmarshalYAML reads them
+// and checkImage checks them.
+func (Image) jsonSchema() *jsonSchema {
+	return &jsonSchema{OneOf: []*jsonSchema{
+		{
+			Description: "A fixed image: an AMI id (ami-…) in the machine's region, or an Image Builder compose UUID.",
+			Type:        "string",
+			Pattern:     amiRE.String() + "|" + uuidRE.String(), // both anchored: ValidImage's either-or
+		},
+		{
+			Description: "The image Packit built for the PR's head with `/packit vm-image-build`.",
+			Type:        "object",
+			Properties: map[string]*jsonSchema{
+				"from":   {Description: "Where the image comes from: only packit.", Type: "string", Const: "packit"},
+				"target": {Description: "The vm-image-build target Packit builds, as in its check run vm-image-build:<target>, like fedora-39-x86_64.", Type: "string", Pattern: packitTargetRE.String()},
+			},
+			Required:             []string{"from", "target"},
+			AdditionalProperties: false,
+		},
+	}}
+}
+
 // checkImage reports a machine's image problems; at renders a path below
 // the machine.
 func checkImage(i Image, at func(string) string, problems *Problems) {

@@ -51,6 +51,72 @@ type Machine struct {
 	Profile string `yaml:"profile"`
 }
 
+// schemaDoc describes the fields of Repo for RepoSchema, and what
+// ParseRepo requires of them beyond their types.
+func (Repo) schemaDoc() *jsonSchema {
+	return &jsonSchema{
+		Description: "A repository's packit-launch config: the machines `/launch` starts for its pull requests. " +
+			"Machines are read from the PR's base branch; access and keep_on_close from the default branch. " +
+			"Each machine must also fit its profile on the packit-launch server (regions, instance types, lifetimes), which this schema does not know.",
+		Required: []string{"machines"},
+		// ParseRepo asks which machine plain `/launch` takes when there are several.
+		If:   &jsonSchema{Required: []string{"machines"}, Properties: map[string]*jsonSchema{"machines": {MinProperties: 2}}},
+		Then: &jsonSchema{Required: []string{"default"}, Properties: map[string]*jsonSchema{"default": {Type: "string", MinLength: 1}}},
+		Properties: map[string]*jsonSchema{
+			"default":              {Description: "The machine plain `/launch` takes; required when there is more than one."},
+			"allow_image_override": {Description: "Let `/launch --image ami-…|COMPOSE-UUID|packit[:TARGET]` replace a machine's image."},
+			"access":               {Description: "Who may launch, stricter than the default (write permission). Read from the default branch."},
+			"keep_on_close":        {Description: "Keep VMs running until their expiry when their pull request closes. Read from the default branch."},
+			"machines": {
+				Description: fmt.Sprintf("The machines `/launch NAME` starts, by name: lower-case letters, digits, `.`, `_` or `-`, "+
+					"up to 40, and not a command word (%s).", strings.Join(reservedNames(), ", ")),
+				MinProperties: 1,
+				PropertyNames: &jsonSchema{Pattern: machineNameRE.String(), Not: &jsonSchema{Enum: reservedNames()}},
+			},
+		},
+	}
+}
+
+// reservedNames are the command words a machine may not be named: commands
+// has no list of them, so its kinds are asked one by one.
+func reservedNames() []string {
+	var names []string
+	for _, k := range []commands.Kind{commands.KindLaunch, commands.KindStatus, commands.KindExtend, commands.KindStop, commands.KindHelp} {
+		if commands.IsReserved(string(k)) {
+			names = append(names, string(k))
+		}
+	}
+	return names
+}
+
+func (Access) schemaDoc() *jsonSchema {
+	return &jsonSchema{
+		Properties: map[string]*jsonSchema{
+			"admins_only": {Description: "Only repository admins may launch."},
+			"users": {
+				Description: "Only these GitHub logins may launch (written without @); they still need write permission.",
+				Items:       &jsonSchema{Pattern: loginRE.String()},
+			},
+		},
+	}
+}
+
+func (Machine) schemaDoc() *jsonSchema {
+	return &jsonSchema{
+		Description: "A VM that `/launch NAME` starts.",
+		Required:    []string{"image", "region", "instance_type"},
+		Properties: map[string]*jsonSchema{
+			"image": {Description: "A fixed AMI id or Image Builder compose UUID, or `{from: packit, target: TARGET}` " +
+				"for the image Packit built for the PR's head."},
+			"region":        {Description: "The AWS region to launch in, one the machine's profile allows. An AMI exists only in its region.", MinLength: 1},
+			"instance_type": {Description: "The EC2 instance type, one the machine's profile allows.", MinLength: 1},
+			"lifetime":      {Description: "How long the VM lives, like 90m, 2h or 1d, up to the profile's max_lifetime. Default: the profile's default_lifetime."},
+			"ssh_user":      {Description: "The user to ssh in as, which the image decides (ec2-user, fedora, cloud-user…). Default: ec2-user.", Pattern: sshUserRE.String()},
+			"profile":       {Description: "The server profile the machine must fit, one the project may use. Default: the project's first."},
+		},
+	}
+}
+
 var (
 	amiRE         = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
 	uuidRE        = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)

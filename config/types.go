@@ -26,6 +26,17 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// jsonSchema admits what ParseLifetime may accept: a whole number of days,
+// or a Go duration, with no minus sign. It is looser than ParseLifetime (0h
+// passes), never stricter: a test holds it to that.
+func (Duration) jsonSchema() *jsonSchema {
+	return &jsonSchema{
+		Type:     "string",
+		Pattern:  `^\+?([0-9]+d|([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+)$`,
+		Examples: []string{"90m", "2h", "1d"},
+	}
+}
+
 // lineError is a value the config's own types refused; its message is
 // already markdown (ParseLifetime renders the value with mdsafe).
 type lineError struct {

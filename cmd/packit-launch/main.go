@@ -21,6 +21,7 @@ Usage:
                                                  check a server config, and a repo's .packit-launch.yaml;
                                                  --online: also ask GitHub, the Launch service and AWS
                                                  whether the settings work (App permissions, account, IAM)
+  packit-launch config schema                    the JSON Schema of .packit-launch.yaml, for editors
   packit-launch vms list [--config FILE]         the bot's VMs in AWS, with their launch, PR and expiry
   packit-launch vms terminate ID...|--all        terminate VMs by launch or instance id, or all of them
   packit-launch aws bootstrap --profile NAME [--ssh-cidr CIDRS] [--vpc VPC]
@@ -64,11 +65,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "worker":
 		err = serve(ctx, args[1:], log, false)
 	case "config":
-		if len(args) < 2 || args[1] != "validate" {
+		switch {
+		case len(args) >= 2 && args[1] == "validate":
+			err = validate(ctx, args[2:], stdout)
+		case len(args) >= 2 && args[1] == "schema":
+			err = printSchema(args[2:], stdout)
+		default:
 			fmt.Fprint(stderr, usage)
 			return exitUsage
 		}
-		err = validate(ctx, args[2:], stdout)
 	case "vms":
 		err = vms(ctx, args[1:], stdout)
 	case "aws":
