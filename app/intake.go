@@ -34,6 +34,8 @@ type deliveries interface {
 	FirstDelivery(ctx context.Context, id string) (bool, error)
 	ConfirmDelivery(ctx context.Context, id string) error
 	ForgetDelivery(ctx context.Context, id string) error
+	// Redelivery tells a delivery the bot asked GitHub to redeliver.
+	Redelivery(ctx context.Context, guid string) (store.Redelivery, error)
 }
 
 // enqueuer hands work to the worker.
@@ -188,6 +190,9 @@ type CommandJob struct {
 	Line           string    `json:"line"`
 	CommentedAt    time.Time `json:"commented_at"`
 	ReceivedAt     time.Time `json:"received_at"`
+	// FailedDeliveryAt is when GitHub first failed to deliver the command,
+	// when this is a redelivery the bot asked for (see Redeliverer).
+	FailedDeliveryAt time.Time `json:"failed_delivery_at,omitzero"`
 }
 
 // Owner and Name split Repo.
@@ -233,6 +238,12 @@ func (in *Intake) acceptComment(w http.ResponseWriter, r *http.Request, body []b
 		ReceivedAt:     in.now().UTC(),
 	}
 	log := in.log.With("delivery", delivery, "repo", job.Repo, "pr", job.Number)
+	// The payload cannot tell a redelivery from the first delivery.
+	if rec, err := in.deliveries.Redelivery(r.Context(), delivery); err != nil {
+		log.Warn("cannot tell whether the command was redelivered; it is judged by its age alone", "err", err)
+	} else if !rec.FailedAt.IsZero() {
+		job.FailedDeliveryAt = rec.FailedAt
+	}
 	in.enqueue(w, r, JobCommand, job, log.With("user", job.User, "line", job.Line))
 }
 

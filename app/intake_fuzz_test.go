@@ -28,6 +28,9 @@ func (m *memDeliveries) FirstDelivery(_ context.Context, id string) (bool, error
 	return true, nil
 }
 func (m *memDeliveries) ConfirmDelivery(context.Context, string) error { return nil }
+func (m *memDeliveries) Redelivery(context.Context, string) (store.Redelivery, error) {
+	return store.Redelivery{}, nil
+}
 func (m *memDeliveries) ForgetDelivery(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

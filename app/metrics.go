@@ -28,6 +28,10 @@ var (
 		Name: "packit_launch_github_rate_limited_total",
 		Help: "Jobs that hit GitHub's rate limit, by what became of them (held: queued again for the reset; not_held: the reset was over an hour away, retried as usual).",
 	}, []string{"outcome"})
+	missedDeliveriesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "packit_launch_missed_deliveries_total",
+		Help: "Webhook deliveries GitHub failed to hand over, of events the bot acts on, found in the App's delivery log, by outcome (found: once per delivery; redelivered: each redelivery GitHub accepted; given_up: once per delivery still failing after 3 redeliveries).",
+	}, []string{"outcome"})
 )
 
 // countDeliveries counts each webhook answer by status code.

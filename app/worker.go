@@ -177,7 +177,16 @@ func (w *Worker) stale(job CommandJob) error {
 		return refuse("This command reached me at %s UTC, but GitHub's rate limit kept me from acting on it until now, so I did not. Comment it again if you still want it.",
 			received.UTC().Format("2006-01-02 15:04"))
 	}
-	if age := received.Sub(job.CommentedAt); age > MaxCommandAge {
+	age := received.Sub(job.CommentedAt)
+	if !job.FailedDeliveryAt.IsZero() {
+		// A redelivery the bot asked for: its age also counts from GitHub's
+		// first try, and the answer says why it came late.
+		if age = max(age, received.Sub(job.FailedDeliveryAt)); age > MaxCommandAge {
+			return refuse("This command reached me late: GitHub failed to deliver it at %s UTC, and it was delivered again at my request. Comment it again if you still want it.",
+				job.FailedDeliveryAt.UTC().Format("2006-01-02 15:04"))
+		}
+	}
+	if age > MaxCommandAge {
 		return refuse("This command was written at %s UTC, more than %d minutes ago (it reached me late or was delivered again), so I did not act on it. Comment it again if you still want it.",
 			job.CommentedAt.UTC().Format("2006-01-02 15:04"), int(MaxCommandAge.Minutes()))
 	}

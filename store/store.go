@@ -16,6 +16,8 @@
 //	launches:pr-ended:<repo>#<pr>     ZSET of ended ids, trimmed past the retention and
 //	                                  EXPIREd to it on each add
 //	delivery:<id>                     2 min until confirmed, then delivery TTL
+//	redeliver:<guid> (HASH)           delivery TTL, renewed on each save (redeliveries the bot asked for)
+//	redeliver:mark                    the caller's TTL (must be positive)
 //	notice:<key>                      the caller's TTL (must be positive)
 //	lock:<name>                       the caller's TTL (must be positive); unlock deletes it
 //	instance-hours:<project>:<day>    48 h, set in the MULTI that adds to it

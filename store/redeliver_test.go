@@ -1,0 +1,52 @@
+package store
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestRedeliveryRecordsExpire(t *testing.T) {
+	stores(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		if r, err := s.Redelivery(ctx, "g"); err != nil || r != (Redelivery{}) {
+			t.Fatalf("unknown guid: %+v, %v", r, err)
+		}
+		want := Redelivery{Attempts: 2, LastAsked: 77, FailedAt: time.Unix(1700000000, 0).UTC(), GivenUp: true}
+		if err := s.SaveRedelivery(ctx, "g", want); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Redelivery(ctx, "g"); err != nil || got != want {
+			t.Errorf("got %+v, %v; want %+v", got, err, want)
+		}
+		if ttl := s.rdb.TTL(ctx, redeliveryKey("g")).Val(); ttl <= 0 || ttl > DeliveryTTL {
+			t.Errorf("record TTL %s", ttl)
+		}
+
+		if m, err := s.RedeliveryMark(ctx); err != nil || !m.IsZero() {
+			t.Fatalf("no mark: %s, %v", m, err)
+		}
+		if err := s.SetRedeliveryMark(ctx, want.FailedAt, 0); err == nil {
+			t.Error("a mark without a TTL was kept")
+		}
+		if err := s.SetRedeliveryMark(ctx, want.FailedAt, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := s.RedeliveryMark(ctx); err != nil || !m.Equal(want.FailedAt) {
+			t.Errorf("mark %s, %v", m, err)
+		}
+		if ttl := s.rdb.TTL(ctx, redeliveryMarkKey).Val(); ttl <= 0 || ttl > time.Hour {
+			t.Errorf("mark TTL %s", ttl)
+		}
+
+		if known, err := s.KnownDelivery(ctx, "d"); err != nil || known {
+			t.Fatalf("unknown delivery: %v, %v", known, err)
+		}
+		if _, err := s.FirstDelivery(ctx, "d"); err != nil {
+			t.Fatal(err)
+		}
+		if known, err := s.KnownDelivery(ctx, "d"); err != nil || !known {
+			t.Errorf("claimed delivery: %v, %v", known, err)
+		}
+	})
+}
