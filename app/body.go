@@ -2,11 +2,9 @@ package app
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"hash"
 	"io"
 	"os"
 	"runtime"
@@ -182,7 +180,7 @@ func (k *keeper) room() ([]byte, readOutcome) {
 // keeping at keepFor, then read (only hashed) until ctx's deadline. The
 // caller must call release, after which the bytes must not be used.
 func (in *Intake) readSigned(ctx context.Context, r io.Reader, want []byte, keep bool, sizeHint int64, setDeadline func(time.Time)) (out signedBody, err error) {
-	mac := in.macs.Get().(hash.Hash)
+	mac := in.macs.Get().(secretMACs)
 	defer in.macs.Put(mac)
 	mac.Reset()
 
@@ -255,8 +253,7 @@ func (in *Intake) readSigned(ctx context.Context, r io.Reader, want []byte, keep
 	if int64(len(k.bytes)) > MaxKeptBytes {
 		stopKeeping(bodyTooLarge)
 	}
-	var got [sha256.Size]byte
-	out.valid = hmac.Equal(mac.Sum(got[:0]), want)
+	out.valid = mac.match(want)
 	out.bytes = k.bytes
 	return out, nil
 }

@@ -137,6 +137,11 @@ func (h *harness) startWorker() {
 		h.signal(JobCommand, err)
 		return err
 	})
+	qw.Handle(JobConfigCheck, func(ctx context.Context, payload []byte) error {
+		err := h.worker.HandleConfigCheck(ctx, payload)
+		h.signal(JobConfigCheck, err)
+		return err
+	})
 	if h.launches != nil {
 		for kind, fn := range h.launches.Handlers() {
 			qw.Handle(kind, func(ctx context.Context, payload []byte) error {

@@ -9,10 +9,12 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"hash"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -46,24 +48,62 @@ type enqueuer interface {
 // Intake receives GitHub webhooks. It verifies, filters cheaply, and queues
 // only deliveries that can be commands; it never calls GitHub.
 type Intake struct {
-	secret     []byte
+	secrets    [][]byte
 	deliveries deliveries
 	queue      enqueuer
 	log        *slog.Logger
 	now        func() time.Time
 
-	macs   sync.Pool // of hash.Hash keyed with secret
+	macs   sync.Pool // of secretMACs keyed with the secrets
 	budget *bodyBudget
 }
 
-// NewIntake returns the webhook handler. secret must not be empty.
+// NewIntake returns the webhook handler. secret must not be empty; while
+// the secret is being changed it may hold two, separated by a comma, and a
+// delivery signed with either is taken.
 func NewIntake(secret string, d deliveries, q enqueuer, log *slog.Logger) *Intake {
-	if secret == "" {
+	in := &Intake{deliveries: d, queue: q, log: log, now: time.Now, budget: newBodyBudget(largePoolBytes)}
+	for _, s := range strings.Split(secret, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			in.secrets = append(in.secrets, []byte(s))
+		}
+	}
+	if len(in.secrets) == 0 {
 		panic("app: NewIntake without a webhook secret")
 	}
-	in := &Intake{secret: []byte(secret), deliveries: d, queue: q, log: log, now: time.Now, budget: newBodyBudget(largePoolBytes)}
-	in.macs.New = func() any { return hmac.New(sha256.New, in.secret) }
+	in.macs.New = func() any {
+		m := make(secretMACs, len(in.secrets))
+		for i, s := range in.secrets {
+			m[i] = hmac.New(sha256.New, s)
+		}
+		return m
+	}
 	return in
+}
+
+// secretMACs are a body's HMACs, one per secret.
+type secretMACs []hash.Hash
+
+func (m secretMACs) Reset() {
+	for _, h := range m {
+		h.Reset()
+	}
+}
+
+func (m secretMACs) Write(p []byte) {
+	for _, h := range m {
+		h.Write(p)
+	}
+}
+
+// match reports whether any secret's HMAC is want.
+func (m secretMACs) match(want []byte) bool {
+	var got [sha256.Size]byte
+	ok := false
+	for _, h := range m {
+		ok = hmac.Equal(h.Sum(got[:0]), want) || ok // every one, in constant time
+	}
+	return ok
 }
 
 // wantedEvents are the events whose bodies the bot may decode; the rest
@@ -157,8 +197,8 @@ func (in *Intake) route(w http.ResponseWriter, r *http.Request, event string, bo
 		in.acceptComment(w, r, body)
 	case event == "check_run" && bytes.Contains(body, []byte(`"requested_action"`)):
 		in.acceptButton(w, r, body)
-	case event == "pull_request" && bytes.Contains(body, []byte(`"closed"`)):
-		in.acceptPRClosed(w, r, body)
+	case event == "pull_request" && prActionRE.Match(body):
+		in.acceptPullRequest(w, r, body)
 	case event == "installation" && bytes.Contains(body, []byte(`"deleted"`)),
 		event == "installation_repositories" && bytes.Contains(body, []byte(`"removed"`)):
 		in.acceptInstallation(w, r, event, body)
@@ -265,18 +305,29 @@ func (in *Intake) acceptButton(w http.ResponseWriter, r *http.Request, body []by
 	in.enqueue(w, r, JobButton, job, in.log.With("repo", job.Repo, "launch", job.LaunchID, "action", job.Action, "user", job.Sender))
 }
 
-func (in *Intake) acceptPRClosed(w http.ResponseWriter, r *http.Request, body []byte) {
+// prActionRE finds the pull_request actions the bot acts on, cheaply.
+var prActionRE = regexp.MustCompile(`"(closed|opened|reopened|synchronize)"`)
+
+// acceptPullRequest queues a closed PR's end of its VMs, and the config
+// check of a PR opened or pushed to.
+func (in *Intake) acceptPullRequest(w http.ResponseWriter, r *http.Request, body []byte) {
 	var ev github.PullRequestEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
 		http.Error(w, "malformed JSON payload", http.StatusBadRequest)
 		return
 	}
-	if ev.GetAction() != "closed" || ev.GetInstallation().GetID() == 0 {
-		w.WriteHeader(http.StatusNoContent)
+	id, repo, number := ev.GetInstallation().GetID(), ev.GetRepo().GetFullName(), ev.GetNumber()
+	log := in.log.With("repo", repo, "pr", number)
+	switch action := ev.GetAction(); {
+	case id == 0:
+	case action == "closed":
+		in.enqueue(w, r, JobPRClosed, PRClosedJob{InstallationID: id, Repo: repo, Number: number}, log)
+		return
+	case action == "opened" || action == "reopened" || action == "synchronize":
+		in.enqueue(w, r, JobConfigCheck, ConfigCheckJob{InstallationID: id, Repo: repo, Number: number, HeadSHA: ev.GetPullRequest().GetHead().GetSHA()}, log)
 		return
 	}
-	job := PRClosedJob{InstallationID: ev.GetInstallation().GetID(), Repo: ev.GetRepo().GetFullName(), Number: ev.GetNumber()}
-	in.enqueue(w, r, JobPRClosed, job, in.log.With("repo", job.Repo, "pr", job.Number))
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (in *Intake) acceptInstallation(w http.ResponseWriter, r *http.Request, event string, body []byte) {
@@ -342,8 +393,9 @@ func (in *Intake) queueOnce(ctx context.Context, kind, delivery string, job any,
 		return http.StatusInternalServerError, "cannot encode job"
 	}
 	queued := store.Job{Kind: kind, ID: "delivery:" + delivery, Payload: payload, Queue: store.QueueLifecycle, MaxRetry: eventRetries}
-	if kind == JobCommand {
-		// A command is answered within seconds or not at all (its last attempt says so).
+	if kind == JobCommand || kind == JobConfigCheck {
+		// A command is answered within seconds or not at all (its last
+		// attempt says so); the config check is the worker's too.
 		queued.Queue, queued.MaxRetry = store.QueueCommands, 3
 	}
 	err = in.queue.Enqueue(ctx, queued)

@@ -280,3 +280,17 @@ func TestIntakeUnderLoadDropsNoAcceptedDelivery(t *testing.T) {
 		t.Errorf("%d jobs queued, want %d", n, commandsSent)
 	}
 }
+
+// While the secret is being changed, GITHUB_WEBHOOK_SECRET holds the old and
+// the new one: a delivery signed with either is taken, any other refused.
+func TestTwoSecretsDuringASwitch(t *testing.T) {
+	in := NewIntake("old-secret, new-secret", nil, nil, quiet)
+	body := []byte(`{"zen":"Keep it logically awesome.","hook_id":1}`)
+	for secret, want := range map[string]int{"old-secret": http.StatusOK, "new-secret": http.StatusOK, "other": http.StatusUnauthorized, "old-secret, new-secret": http.StatusUnauthorized} {
+		r := webhookRequest("ping", "d-"+secret, body)
+		r.Header.Set("X-Hub-Signature-256", sign(secret, body))
+		if w := serve(in, r); w.Code != want {
+			t.Errorf("signed with %q: %d, want %d", secret, w.Code, want)
+		}
+	}
+}

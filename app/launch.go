@@ -204,7 +204,7 @@ func (ls *Launches) Slow(ctx context.Context, l *store.Launch, what string, unti
 	}
 	t, err := ls.thread(ctx, l)
 	if err != nil {
-		ls.log.Warn("tell the PR the launch is slow", "launch", l.ID, "err", err)
+		ls.log.With(l.LogAttrs()...).Warn("tell the PR the launch is slow", "err", err)
 		return
 	}
 	id, err := t.Post(ctx, l.CommentID, slowComment(l, what, until))

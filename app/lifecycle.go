@@ -399,7 +399,7 @@ func (ls *Launches) HandleButton(ctx context.Context, payload []byte) error {
 	err = authorize(ctx, t.gh, ls.cfg, l.Repo, j.Sender, action, l.Owner)
 	var refusal *config.Refusal
 	if errors.As(err, &refusal) {
-		ls.log.Info("button refused", "launch", l.ID, "sender", j.Sender, "reason", refusal.Reason)
+		ls.log.With(l.LogAttrs()...).Info("button refused", "sender", j.Sender, "reason", refusal.Reason)
 		return t.Comment(ctx, fmt.Sprintf("%s %s (button of `%s`)", mdsafe.Mention(j.Sender), refusal.Reason, l.ID))
 	}
 	if err != nil {

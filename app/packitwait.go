@@ -63,7 +63,7 @@ func (ls *Launches) HandlePackitWait(ctx context.Context, payload []byte) error 
 	if err == nil || ctx.Err() != nil {
 		return err
 	}
-	ls.log.Warn("Packit wait: poll failed; polling again", "launch", l.ID, "err", err)
+	ls.log.With(l.LogAttrs()...).Warn("Packit wait: poll failed; polling again", "err", err)
 	if serr := ls.lc.SchedulePackitPoll(ctx, l, ls.now().Add(ls.lc.PackitPollEvery)); serr != nil {
 		return errors.Join(err, serr) // retried as a job
 	}

@@ -134,12 +134,15 @@ func buttonPayload(repo, launchID, identifier, sender string, checkRunID int64, 
 }
 
 // prClosedPayload is a pull_request closed delivery.
-func prClosedPayload(repo string, number int) []byte {
+func prClosedPayload(repo string, number int) []byte { return prPayload("closed", repo, number) }
+
+// prPayload is a pull_request delivery with action, for the PR at head aaaa….
+func prPayload(action, repo string, number int) []byte {
 	owner, name, _ := strings.Cut(repo, "/")
 	b, _ := json.Marshal(map[string]any{
-		"action": "closed",
+		"action": action,
 		"number": number,
-		"pull_request": map[string]any{"number": number, "state": "closed", "merged": true,
+		"pull_request": map[string]any{"number": number, "state": map[bool]string{true: "closed", false: "open"}[action == "closed"], "merged": action == "closed",
 			"base": map[string]any{"ref": "main"}, "head": map[string]any{"ref": "feature", "sha": strings.Repeat("a", 40)}},
 		"repository":   map[string]any{"name": name, "full_name": repo, "owner": map[string]any{"login": owner}},
 		"sender":       map[string]any{"login": "bob", "type": "User"},

@@ -79,6 +79,7 @@ func NewWorker(cfg *config.Server, clients clientSource, n notices, launcher Lau
 // Register adds the worker's handlers to a queue worker.
 func (w *Worker) Register(qw *store.Worker) {
 	qw.Handle(JobCommand, w.HandleCommand)
+	qw.Handle(JobConfigCheck, holdingRateLimits(w.HandleConfigCheck, w.now, w.log))
 }
 
 // HandleCommand runs one queued command. A returned error retries the job.

@@ -123,7 +123,7 @@ func (lc *Lifecycle) Extend(ctx context.Context, delivery string, l *store.Launc
 	if err != nil && !errors.Is(err, ErrAtHardExpiry) && !isRefusal(err) {
 		// Not applied: let the retry extend it.
 		if ferr := lc.records.ForgetNotice(context.WithoutCancel(ctx), key); ferr != nil {
-			lc.log.Warn("forget extension", "launch", l.ID, "err", ferr)
+			lc.log.With(l.LogAttrs()...).Warn("forget extension", "err", ferr)
 		}
 	}
 	return err
@@ -145,7 +145,7 @@ func (lc *Lifecycle) extend(ctx context.Context, l *store.Launch, d time.Duratio
 	}
 	lc.countHours(ctx, l, l.ExpiresAt.Sub(before))
 	if err := lc.report.Refresh(ctx, l); err != nil {
-		lc.log.Warn("refresh after extend", "launch", l.ID, "err", err)
+		lc.log.With(l.LogAttrs()...).Warn("refresh after extend", "err", err)
 	}
 	return nil
 }
@@ -230,7 +230,7 @@ func (lc *Lifecycle) BuildReady(ctx context.Context, l *store.Launch, image, bui
 		return false, err
 	}
 	*l = *saved
-	lc.log.Info("Packit's build finished; launching", "launch", l.ID, "image", image, "build", buildURL)
+	lc.log.With(l.LogAttrs()...).Info("Packit's build finished; launching", "image", image, "build", buildURL)
 	lc.countHours(ctx, l, l.Lifetime)
 	return true, nil
 }

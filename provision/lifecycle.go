@@ -197,7 +197,7 @@ func (lc *Lifecycle) Accept(ctx context.Context, req Request) (*store.Launch, er
 		return nil, fmt.Errorf("record launch: %w", err)
 	}
 	if created {
-		lc.log.Info("launch recorded", "launch", l.ID, "repo", l.Repo, "pr", l.PR, "machine", l.Machine, "key", l.KeyFingerprint, "expires", l.ExpiresAt)
+		lc.log.With(l.LogAttrs()...).Info("launch recorded", "repo", l.Repo, "pr", l.PR, "machine", l.Machine, "key", l.KeyFingerprint, "expires", l.ExpiresAt)
 	}
 	if created && l.State != store.StateWaiting { // a wait counts when its VM is launched
 		lc.countHours(ctx, l, l.Lifetime)
@@ -221,7 +221,7 @@ func (lc *Lifecycle) existing(ctx context.Context, repo string, pr int, commentI
 
 func (lc *Lifecycle) countHours(ctx context.Context, l *store.Launch, d time.Duration) {
 	if _, err := lc.records.AddInstanceHours(ctx, l.Project, lc.now(), d.Hours()); err != nil {
-		lc.log.Warn("count instance-hours", "launch", l.ID, "err", err)
+		lc.log.With(l.LogAttrs()...).Warn("count instance-hours", "err", err)
 	}
 }
 

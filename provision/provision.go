@@ -285,7 +285,7 @@ func (p *Provisioner) fail(ctx context.Context, l *store.Launch, step string, er
 	}
 	switch code := apiErr.StatusCode; {
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		p.log.Error("the Launch service refused the bot's credentials", "launch", l.ID, "err", err)
+		p.log.With(l.LogAttrs()...).Error("the Launch service refused the bot's credentials", "err", err)
 		return p.failed(ctx, l, &Failure{Step: step, Message: fmt.Sprintf("the Launch service refused the bot's credentials (HTTP %d)", code), Advice: operatorsAdvice})
 	case code >= 400 && code < 500 && code != http.StatusTooManyRequests:
 		return p.failed(ctx, l, &Failure{Step: step, Message: msg, Advice: advice})
@@ -342,9 +342,9 @@ func Cause(err error) string {
 // might have passed (e.g. the Launch service was down), so the PR is told.
 func (p *Provisioner) GiveUp(ctx context.Context, l *store.Launch, cause error) *Failure {
 	f := &Failure{Message: "the Launch service or AWS kept failing for hours; the last attempt: " + Cause(cause), Advice: "Try `/launch` again later; if it keeps failing, tell the operators."}
-	p.log.Error("launch given up", "launch", l.ID, "err", cause)
+	p.log.With(l.LogAttrs()...).Error("launch given up", "err", cause)
 	if err := p.failed(ctx, l, f); !errors.As(err, new(*Failure)) { // f itself, unless the save failed
-		p.log.Error("save failed launch", "launch", l.ID, "err", err)
+		p.log.With(l.LogAttrs()...).Error("save failed launch", "err", err)
 	}
 	return f
 }

@@ -62,7 +62,7 @@ func (lc *Lifecycle) Sweep(ctx context.Context) {
 			}
 		case err == nil && !l.State.Ended():
 			if err := lc.ended(ctx, l, reason); err != nil {
-				lc.log.Warn("sweep: report", "launch", l.ID, "err", err)
+				lc.log.With(l.LogAttrs()...).Warn("sweep: report", "err", err)
 			}
 		}
 	}
@@ -130,11 +130,11 @@ func (lc *Lifecycle) settle(ctx context.Context, active []*store.Launch, res Swe
 		case l.State == store.StateWaiting && now.Sub(l.PackitPollAt) > 10*lc.PackitPollEvery:
 			// Its polls stopped (a worker lost it, or it was never scheduled):
 			// poll again; past its wait, the poll ends it.
-			lc.log.Warn("settle: a launch waiting for Packit had no poll; polling again", "launch", l.ID)
+			lc.log.With(l.LogAttrs()...).Warn("settle: a launch waiting for Packit had no poll; polling again")
 			err = lc.SchedulePackitPoll(ctx, l, now)
 		}
 		if err != nil {
-			lc.log.Warn("settle", "launch", l.ID, "err", err)
+			lc.log.With(l.LogAttrs()...).Warn("settle", "err", err)
 		}
 	}
 }
@@ -172,7 +172,7 @@ func (lc *Lifecycle) settleStuck(ctx context.Context, l *store.Launch, in ec2.In
 		if err != nil {
 			return err
 		}
-		lc.log.Info("settle: adopted the VM of a stuck launch", "launch", l.ID, "instance", in.ID)
+		lc.log.With(l.LogAttrs()...).Info("settle: adopted the VM of a stuck launch", "instance", in.ID)
 		*l = *saved
 		if stop != "" {
 			if err := lc.prov.Terminate(ctx, l, stop); err != nil {

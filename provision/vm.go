@@ -80,7 +80,7 @@ func (p *Provisioner) Terminate(ctx context.Context, l *store.Launch, reason str
 	if err := p.cloud.Terminate(ctx, l.Region, l.InstanceID); err != nil {
 		return fmt.Errorf("terminate launch %s: %w", l.ID, err)
 	}
-	p.log.Info("launch terminated", "launch", l.ID, "instance", l.InstanceID, "reason", reason)
+	p.log.With(l.LogAttrs()...).Info("launch terminated", "instance", l.InstanceID, "reason", reason)
 	p.fleet.forget()
 	ended, err := p.markEnded(ctx, l, reason)
 	if ended { // counted once, by whoever ended the record
@@ -218,7 +218,7 @@ func (p *Provisioner) CleanUpFailed(ctx context.Context, l *store.Launch) {
 	}
 	res, err := p.api.GetAWSReservation(ctx, l.ReservationID)
 	if err != nil {
-		p.log.Warn("failed launch: cannot look for instances to clean up (the sweeper will find them)", "launch", l.ID, "err", err)
+		p.log.With(l.LogAttrs()...).Warn("failed launch: cannot look for instances to clean up (the sweeper will find them)", "err", err)
 		return
 	}
 	for _, in := range res.Instances {
@@ -226,12 +226,12 @@ func (p *Provisioner) CleanUpFailed(ctx context.Context, l *store.Launch) {
 			continue
 		}
 		if err := p.cloud.Terminate(ctx, l.Region, in.ID); err != nil {
-			p.log.Warn("failed launch: terminate its instance (the sweeper will retry)", "launch", l.ID, "instance", in.ID, "err", err)
+			p.log.With(l.LogAttrs()...).Warn("failed launch: terminate its instance (the sweeper will retry)", "instance", in.ID, "err", err)
 			continue
 		}
 		l.InstanceID = in.ID
 		p.terminated("failed_launch")
-		p.log.Info("failed launch: terminated the instance it left", "launch", l.ID, "instance", in.ID)
+		p.log.With(l.LogAttrs()...).Info("failed launch: terminated the instance it left", "instance", in.ID)
 	}
 }
 

@@ -316,3 +316,6 @@ func (s *Store) StopRequested(ctx context.Context, id string) (string, error) {
 	}
 	return v, err
 }
+
+// LogAttrs are what every log line about the launch carries.
+func (l *Launch) LogAttrs() []any { return []any{"launch", l.ID, "repo", l.Repo, "pr", l.PR} }

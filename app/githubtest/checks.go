@@ -26,6 +26,7 @@ type CheckRun struct {
 	Summary     string
 	Text        string
 	Actions     []CheckRunAction
+	Annotations []Annotation
 	StartedAt   time.Time
 	CompletedAt time.Time // zero until completed
 }
@@ -64,9 +65,10 @@ type checkRunRequest struct {
 	StartedAt   *time.Time `json:"started_at"`
 	CompletedAt *time.Time `json:"completed_at"`
 	Output      *struct {
-		Title   *string `json:"title"`
-		Summary *string `json:"summary"`
-		Text    *string `json:"text"`
+		Title       *string      `json:"title"`
+		Summary     *string      `json:"summary"`
+		Text        *string      `json:"text"`
+		Annotations []Annotation `json:"annotations"`
 	} `json:"output"`
 	Actions *[]CheckRunAction `json:"actions"`
 }
@@ -80,6 +82,20 @@ var (
 )
 
 const maxOutputBytes = 65535
+
+// maxAnnotations is GitHub's limit per create or update request.
+const maxAnnotations = 50
+
+var annotationLevels = map[string]bool{"notice": true, "warning": true, "failure": true}
+
+// Annotation is a problem a check run marks on a file's lines.
+type Annotation struct {
+	Path            string `json:"path"`
+	StartLine       int    `json:"start_line"`
+	EndLine         int    `json:"end_line"`
+	AnnotationLevel string `json:"annotation_level"`
+	Message         string `json:"message"`
+}
 
 // validate checks req the way GitHub documents it; create says whether
 // name and head_sha are required.
@@ -120,6 +136,15 @@ func (req *checkRunRequest) validate(create bool) []fieldError {
 		}
 		if o.Text != nil && len(*o.Text) > maxOutputBytes {
 			invalid("output.text", "text is too long (maximum is 65535 characters)")
+		}
+		if len(o.Annotations) > maxAnnotations {
+			invalid("output.annotations", "Only 50 annotations are allowed per request")
+		}
+		for _, a := range o.Annotations {
+			if a.Path == "" || a.StartLine < 1 || a.EndLine < a.StartLine || a.Message == "" || !annotationLevels[a.AnnotationLevel] {
+				invalid("output.annotations", "annotations need a path, start_line ≤ end_line, a message and an annotation_level of notice, warning or failure")
+				break
+			}
 		}
 	}
 	if req.Actions != nil {
@@ -174,6 +199,7 @@ func (s *Server) apply(cr *CheckRun, req *checkRunRequest) []fieldError {
 		if o.Text != nil {
 			cr.Text = *o.Text
 		}
+		cr.Annotations = append(cr.Annotations, o.Annotations...) // GitHub adds them up across updates
 	}
 	if req.Actions != nil {
 		cr.Actions = append([]CheckRunAction(nil), (*req.Actions)...)

@@ -20,7 +20,8 @@ type repoState struct {
 	perms         map[string]string // lower-case login -> role
 	pulls         map[int]PullRequest
 	commits       map[int][]string // a pull request's commits, oldest first, once SetPullCommits set them
-	issues        map[int]bool     // plain issues (pull requests are in pulls)
+	pullFiles     map[int][]PullFile
+	issues        map[int]bool // plain issues (pull requests are in pulls)
 	files         map[fileKey]string
 }
 

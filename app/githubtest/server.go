@@ -485,6 +485,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /repos/{owner}/{repo}/collaborators/{user}/permission", s.withRepo(s.getPermission))
 	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}", s.withRepo(s.getPull))
 	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}/commits", s.withRepo(s.listPullCommits))
+	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}/files", s.withRepo(s.listPullFiles))
 	mux.HandleFunc("GET /repos/{owner}/{repo}/contents/{path...}", s.withRepo(s.getContents))
 	mux.HandleFunc("GET /repos/{owner}/{repo}/issues/comments/{id}/reactions", s.withRepo(s.listReactions))
 	mux.HandleFunc("POST /repos/{owner}/{repo}/issues/comments/{id}/reactions", s.withRepo(s.createReaction))

@@ -302,11 +302,16 @@ func newAnswers(before, now []githubtest.Comment, command int64) []githubtest.Co
 
 // deliver posts an issue_comment webhook for c, signed as GitHub signs it.
 func (p *demoPlay) deliver(ctx context.Context, c githubtest.Comment, delivery string) error {
+	return p.deliverTo(ctx, c, delivery, demoPR)
+}
+
+// deliverTo is deliver for a comment on pull request pr.
+func (p *demoPlay) deliverTo(ctx context.Context, c githubtest.Comment, delivery string, pr int) error {
 	owner, name, _ := strings.Cut(demoRepo, "/")
 	user := map[string]any{"login": c.User, "type": "User"}
 	body, err := json.Marshal(map[string]any{
 		"action": "created",
-		"issue":  map[string]any{"number": demoPR, "pull_request": map[string]any{"url": "https://api.github.com/repos/" + demoRepo + "/pulls/1"}},
+		"issue":  map[string]any{"number": pr, "pull_request": map[string]any{"url": fmt.Sprintf("https://api.github.com/repos/%s/pulls/%d", demoRepo, pr)}},
 		"comment": map[string]any{"id": c.ID, "body": c.Body, "user": user,
 			"created_at": c.CreatedAt.UTC().Format(time.RFC3339)},
 		"repository":   map[string]any{"full_name": demoRepo, "name": name, "owner": map[string]any{"login": owner}},

@@ -141,8 +141,9 @@ func TestWorkerServesHealthAndMetrics(t *testing.T) {
 	os.WriteFile(pemPath, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
 	for k, v := range map[string]string{"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": "", "GITHUB_PRIVATE_KEY_PATH": pemPath,
 		"GITHUB_WEBHOOK_SECRET": "", "REDIS_URL": storetest.StartRedis(t), "LAUNCH_CLIENT_ID": "", "LAUNCH_OFFLINE_TOKEN": "", "LAUNCH_IDENTITY": "",
-		// AWS access of its own (it sweeps), pointed where nothing answers.
-		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": "http://127.0.0.1:1"} {
+		// AWS access of its own (it sweeps), and GitHub (it looks for missed
+		// deliveries), pointed where nothing answers.
+		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": "http://127.0.0.1:1", "GITHUB_API_URL": "http://127.0.0.1:1/"} {
 		t.Setenv(k, v)
 	}
 	addr, logs, stop := startRun(t, "worker", "--config", filepath.Join(examples, "packit-launch.yaml"))

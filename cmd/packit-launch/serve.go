@@ -136,7 +136,8 @@ func startWorker(ctx context.Context, g *errgroup.Group, b bot, st *store.Store,
 	if err != nil {
 		return nil, &badSetup{err}
 	}
-	worker, launches, check, err := newWorker(ctx, b, st, cloud, log)
+	parts, err := newWorker(ctx, b, st, cloud, log)
+	worker, launches, check := parts.worker, parts.launches, parts.check
 	switch {
 	case err != nil:
 		return nil, &badSetup{err}
@@ -173,8 +174,25 @@ func startWorker(ctx context.Context, g *errgroup.Group, b bot, st *store.Store,
 		}
 		return err
 	})
+	g.Go(func() error { recoverDeliveries(ctx, app.NewRedeliverer(parts.inst, st, log, nil), log); return nil })
 	log.Info("worker started", "launching", launches != nil)
 	return worker, nil
+}
+
+// redeliverEvery is how often the App's failed deliveries are looked for:
+// a command recovered within its first 30 minutes still runs.
+const redeliverEvery = 5 * time.Minute
+
+// recoverDeliveries asks GitHub to redeliver what it failed to deliver
+// (the bot was down, a deploy, a 503): at once, then every redeliverEvery.
+func recoverDeliveries(ctx context.Context, r *app.Redeliverer, log *slog.Logger) {
+	pass := func(ctx context.Context) {
+		if err := r.Run(ctx); err != nil {
+			log.Warn("recover missed deliveries", "err", err)
+		}
+	}
+	pass(ctx)
+	provision.Every(ctx, redeliverEvery, pass)
 }
 
 // newIntake is the webhook handler, or nil (and /readyz says why) when the
@@ -263,30 +281,38 @@ func (b bot) announce(ln net.Listener) {
 // setupCheck asks the Launch service and AWS whether the setup works.
 type setupCheck func(context.Context) error
 
-// newWorker returns a nil worker when the GitHub App credentials are
-// missing, and nil launches when the Launch service settings are.
-func newWorker(ctx context.Context, b bot, st *store.Store, cloud *ec2.Cloud, log *slog.Logger) (*app.Worker, *app.Launches, setupCheck, error) {
+// workerParts are what acts on GitHub's events in this process.
+type workerParts struct {
+	inst     *app.Installations
+	worker   *app.Worker
+	launches *app.Launches // nil while the Launch service settings are missing
+	check    setupCheck
+}
+
+// newWorker returns no worker when the GitHub App credentials are missing,
+// and no launches when the Launch service settings are.
+func newWorker(ctx context.Context, b bot, st *store.Store, cloud *ec2.Cloud, log *slog.Logger) (workerParts, error) {
 	cfg := b.cfg
 	if cfg.GitHub.AppID == 0 || (cfg.GitHub.PrivateKey == "" && cfg.GitHub.PrivateKeyPath == "") {
-		return nil, nil, nil, nil
+		return workerParts{}, nil
 	}
 	key, err := privateKey(cfg)
 	if err != nil {
-		return nil, nil, nil, err
+		return workerParts{}, err
 	}
 	inst, err := app.NewInstallations(cfg.GitHub.AppID, key, cfg.GitHub.APIURL)
 	if err != nil {
-		return nil, nil, nil, err
+		return workerParts{}, err
 	}
 	launches, check, err := newLaunches(ctx, b, st, cloud, inst, log)
 	if err != nil {
-		return nil, nil, nil, err
+		return workerParts{}, err
 	}
 	var launcher app.Launcher // stays a nil interface without launches
 	if launches != nil {
 		launcher = launches
 	}
-	return app.NewWorker(cfg, inst, st, launcher, log), launches, check, nil
+	return workerParts{inst: inst, worker: app.NewWorker(cfg, inst, st, launcher, log), launches: launches, check: check}, nil
 }
 
 // newLaunches returns nil when the Launch service settings are missing; the

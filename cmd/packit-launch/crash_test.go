@@ -1,0 +1,276 @@
+//go:build demo
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/packit/packit-launch/app/githubtest"
+	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/internal/syncbuf"
+	"github.com/packit/packit-launch/provision/ec2"
+	"github.com/packit/packit-launch/store"
+	"github.com/packit/packit-launch/store/storetest"
+)
+
+// crashLifetime is short so that each case also sees its VM end, and
+// longer than a killed job takes to come back (asynq's 30 s lease, then its
+// recoverer, which runs every minute).
+const crashLifetime = 150 * time.Second
+
+// The real binary, SIGKILLed at each step of a launch and started again on
+// the same Redis: exactly one VM, exactly one ready comment, and the VM
+// still ends at its expiry. Each step is a pull request of its own, so the
+// steps run side by side against one world (moto, fake GitHub, fake Launch).
+func TestCrashAtEachStepOfALaunch(t *testing.T) {
+	bin := buildBinary(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	world, stopWorld, err := startDemoWorld(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopWorld()
+	world.gh.SetFile(demoRepo, "main", config.RepoConfigPath, fmt.Sprintf("default: fedora\nmachines:\n  fedora:\n    image: %s\n    region: %s\n    instance_type: t3.small\n    ssh_user: fedora\n", world.ami, demoRegion))
+	world.gh.SetLatency(150 * time.Millisecond) // a window between the VM coming up and its comment
+	serverYAML := filepath.Join(t.TempDir(), "packit-launch.yaml")
+	yaml := strings.Replace(string(world.serverYAML), "default_lifetime: 2h", "default_lifetime: "+crashLifetime.String(), 1)
+	yaml = strings.Replace(yaml, "per_owner: 2", "per_owner: 20", 1)
+	yaml = strings.Replace(yaml, "per_repo: 5", "per_repo: 20", 1)
+	if err := os.WriteFile(serverYAML, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	steps := []crashStep{
+		{"after the eyes reaction", func(c *crashCase) bool { return slices.Contains(world.gh.Reactions(demoRepo, c.comment), "eyes") }},
+		{"after the pubkey", func(c *crashCase) bool { return c.record() != nil && c.record().PubkeyID != 0 }},
+		{"right after the reservation is created", func(c *crashCase) bool { return c.record() != nil && c.record().ReservationID != 0 }},
+		{"while polling the reservation", func(c *crashCase) bool {
+			l := c.record()
+			return l != nil && l.ReservationID != 0 && len(world.launch.RequestsTo(http.MethodGet, fmt.Sprintf("/reservations/%d", l.ReservationID))) > 0
+		}},
+		{"after the VM is up, before the comment", func(c *crashCase) bool {
+			l := c.record()
+			return l != nil && l.State == store.StateRunning && c.readyComments() == 0
+		}},
+	}
+	// The cases run side by side within this group; the world outlives them.
+	t.Run("steps", func(t *testing.T) { crashCases(t, world, bin, serverYAML, steps) })
+}
+
+// crashCases runs every case at once: each waits minutes (asynq takes up
+// to 90 s to hand a dead worker's job to another, then the VM's lifetime),
+// so -parallel's default of one per core would queue them.
+func crashCases(t *testing.T, world *demoWorld, bin, serverYAML string, steps []crashStep) {
+	var wg sync.WaitGroup
+	for i, step := range steps {
+		wg.Go(func() {
+			t.Run(step.name, func(t *testing.T) {
+				c := newCrashCase(t, world, bin, serverYAML, 10+i)
+				first := c.start()
+				c.command("crash-" + strconv.Itoa(i))
+				c.killWhen(first, func() bool { return step.reached(c) })
+				c.start()
+				c.expectOneVMThatEnds()
+			})
+		})
+	}
+	// Two replicas on one Redis get the same delivery twice; one of them
+	// dies with the reservation in flight.
+	wg.Go(func() {
+		t.Run("two replicas, one killed", func(t *testing.T) {
+			c := newCrashCase(t, world, bin, serverYAML, 20)
+			a, b := c.start(), c.start()
+			c.commandTo([]*crashBot{a, b}, "crash-twice")
+			c.killWhen(a, func() bool { return c.record() != nil && c.record().ReservationID != 0 })
+			c.expectOneVMThatEnds()
+		})
+	})
+	wg.Wait()
+}
+
+// crashStep is where a launch is killed: reached says it got there.
+type crashStep struct {
+	name    string
+	reached func(c *crashCase) bool
+}
+
+// crashCase is one pull request and the bot processes that serve it.
+type crashCase struct {
+	t        *testing.T
+	world    *demoWorld
+	bin, cfg string
+	pr       int
+	comment  int64
+	redisURL string
+	st       *store.Store
+	mu       sync.Mutex
+	bots     []*crashBot
+}
+
+type crashBot struct {
+	cmd  *exec.Cmd
+	addr string
+	logs *syncbuf.Buffer
+}
+
+func newCrashCase(t *testing.T, world *demoWorld, bin, cfg string, pr int) *crashCase {
+	head := fmt.Sprintf("%040x", pr)
+	world.gh.SetPull(demoRepo, githubtest.PullRequest{Number: pr, State: "open", Title: "crash", User: demoUser, HeadSHA: head, HeadRef: "crash", BaseRef: "main"})
+	c := &crashCase{t: t, world: world, bin: bin, cfg: cfg, pr: pr, redisURL: storetest.StartRedis(t)}
+	st, err := store.Open(context.Background(), c.redisURL, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.st = st
+	t.Cleanup(func() {
+		for _, b := range c.bots {
+			b.cmd.Process.Kill()
+			b.cmd.Wait()
+		}
+		st.Close()
+		if t.Failed() {
+			for i, b := range c.bots {
+				t.Logf("bot %d log:\n%s", i, b.logs.String())
+			}
+		}
+	})
+	return c
+}
+
+// start runs the real binary on this case's Redis and waits for it to serve.
+func (c *crashCase) start() *crashBot {
+	c.t.Helper()
+	b := &crashBot{addr: freeAddr(c.t), logs: &syncbuf.Buffer{}}
+	b.cmd = exec.Command(c.bin, "serve", "--config", c.cfg)
+	b.cmd.Dir = c.t.TempDir()
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.cmd.Dir, "REDIS_URL=" + c.redisURL, "LISTEN_ADDR=" + b.addr, "LOG_FORMAT=text",
+		"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_ENDPOINT_URL=" + c.world.moto, "AWS_EC2_METADATA_DISABLED=true"}
+	for k, v := range c.world.env {
+		if k != "LISTEN_ADDR" {
+			env = append(env, k+"="+v)
+		}
+	}
+	b.cmd.Env = env
+	b.cmd.Stdout, b.cmd.Stderr = b.logs, b.logs
+	if err := b.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.bots = append(c.bots, b)
+	c.mu.Unlock()
+	waitServing(c.t, "http://"+b.addr+"/healthz", b.logs)
+	return b
+}
+
+func (c *crashCase) command(delivery string) {
+	c.commandTo([]*crashBot{c.bots[len(c.bots)-1]}, delivery)
+}
+
+// commandTo comments /launch and delivers it to each bot, under one delivery id.
+func (c *crashCase) commandTo(bots []*crashBot, delivery string) {
+	c.t.Helper()
+	comment := c.world.gh.AddComment(demoRepo, c.pr, demoUser, "/launch")
+	c.comment = comment.ID
+	for i, b := range bots {
+		p := &demoPlay{gh: c.world.gh, webhook: "http://" + b.addr + "/api/github/webhooks"}
+		err := p.deliverTo(context.Background(), comment, delivery, c.pr)
+		if i > 0 && err != nil && strings.Contains(err.Error(), "duplicate delivery") {
+			continue // the replicas share Redis: the same delivery is taken once
+		}
+		if err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
+// killWhen SIGKILLs b as soon as reached holds.
+func (c *crashCase) killWhen(b *crashBot, reached func() bool) {
+	c.t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); !reached(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("the launch never reached the step\n%s", b.logs.String())
+		}
+	}
+	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		c.t.Fatal(err)
+	}
+	b.cmd.Wait()
+}
+
+// record is the PR's launch record (nil until there is one).
+func (c *crashCase) record() *store.Launch {
+	ls, err := c.st.LaunchesByPR(context.Background(), demoRepo, c.pr)
+	if err != nil || len(ls) == 0 {
+		return nil
+	}
+	return ls[0]
+}
+
+func (c *crashCase) readyComments() int {
+	n := 0
+	for _, cm := range c.world.gh.Comments(demoRepo, c.pr) {
+		if cm.User != demoUser && strings.Contains(cm.Body, "ssh fedora@") {
+			n++
+		}
+	}
+	return n
+}
+
+// vms are the PR's live VMs in (moto's) EC2.
+func (c *crashCase) vms() []ec2.Instance {
+	all, err := c.world.cloud.ListManaged(context.Background(), demoRegion)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var out []ec2.Instance
+	for _, in := range all {
+		if in.Tags[ec2.TagPR] == strconv.Itoa(c.pr) {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// expectOneVMThatEnds: one ready comment, one VM, and the VM gone after its expiry.
+func (c *crashCase) expectOneVMThatEnds() {
+	c.t.Helper()
+	for deadline := time.Now().Add(3 * time.Minute); c.readyComments() == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no ready comment; record %+v", c.record())
+		}
+	}
+	if n, vms := c.readyComments(), c.vms(); n != 1 || len(vms) != 1 {
+		c.t.Fatalf("%d ready comments and %d VMs, want one each", n, len(vms))
+	}
+	l := c.record()
+	for deadline := l.ExpiresAt.Add(time.Minute); len(c.vms()) > 0; time.Sleep(500 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("the VM outlived its expiry (%s) by a minute", l.ExpiresAt.Format(time.TimeOnly))
+		}
+	}
+}
+
+// buildBinary builds the production binary (no demo, no race detector).
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "packit-launch")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
