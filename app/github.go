@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
+	"github.com/golang-jwt/jwt/v4"
 	"github.com/google/go-github/v60/github"
 	lru "github.com/hashicorp/golang-lru/v2"
 )
@@ -18,12 +19,13 @@ import (
 // Installations makes GitHub clients that act as the app's installations.
 type Installations struct {
 	appID   int64
-	key     []byte
 	baseURL *url.URL
 	base    http.RoundTripper
 
 	// app acts as the App itself (its JWT): finding installations, reading the App.
 	app *github.Client
+	// signer signs App JWTs, each once for its lifetime, for every client.
+	signer *cachedSigner
 
 	mu      sync.Mutex
 	clients *lru.Cache[int64, *github.Client]
@@ -39,10 +41,15 @@ func NewInstallations(appID int64, privateKeyPEM []byte, apiURL string) (*Instal
 	if err != nil || !strings.HasSuffix(u.Path, "/") {
 		return nil, fmt.Errorf("GITHUB_API_URL %q must be an absolute URL ending in /", apiURL)
 	}
-	tr, err := ghinstallation.NewAppsTransport(http.DefaultTransport, appID, privateKeyPEM)
+	key, err := jwt.ParseRSAPrivateKeyFromPEM(privateKeyPEM)
 	if err != nil {
 		// The error can quote key material; say only what is wrong.
 		return nil, errors.New("GITHUB_PRIVATE_KEY is not a valid RSA private key in PEM form: download a new one from the GitHub App's settings page")
+	}
+	signer := &cachedSigner{inner: ghinstallation.NewRSASigner(jwt.SigningMethodRS256, key)}
+	tr, err := ghinstallation.NewAppsTransportWithOptions(http.DefaultTransport, appID, ghinstallation.WithSigner(signer))
+	if err != nil {
+		return nil, err
 	}
 	tr.BaseURL = strings.TrimSuffix(u.String(), "/")
 	app := github.NewClient(&http.Client{Transport: tr, Timeout: 30 * time.Second})
@@ -51,23 +58,26 @@ func NewInstallations(appID int64, privateKeyPEM []byte, apiURL string) (*Instal
 	if err != nil {
 		return nil, err
 	}
-	return &Installations{appID: appID, key: privateKeyPEM, baseURL: u, base: http.DefaultTransport, app: app, clients: clients}, nil
+	return &Installations{appID: appID, baseURL: u, base: http.DefaultTransport, app: app, signer: signer, clients: clients}, nil
 }
 
 // Client returns a client for installation id; tokens are fetched and
-// renewed by ghinstallation as needed.
+// renewed by ghinstallation as needed, one request in flight at a time,
+// with App JWTs signed once a minute (cachedSigner) and failures answered
+// from memory for a moment (failFast).
 func (i *Installations) Client(_ context.Context, id int64) (*github.Client, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if c, ok := i.clients.Get(id); ok {
 		return c, nil
 	}
-	tr, err := ghinstallation.New(i.base, i.appID, id, i.key)
+	atr, err := ghinstallation.NewAppsTransportWithOptions(i.base, i.appID, ghinstallation.WithSigner(i.signer))
 	if err != nil {
-		return nil, errors.New("cannot use the GitHub App private key")
+		return nil, err
 	}
+	tr := ghinstallation.NewFromAppsTransport(atr, id)
 	tr.BaseURL = strings.TrimSuffix(i.baseURL.String(), "/")
-	c := github.NewClient(&http.Client{Transport: tr, Timeout: 30 * time.Second})
+	c := github.NewClient(&http.Client{Transport: newFailFast(tr), Timeout: 30 * time.Second})
 	c.BaseURL = i.baseURL
 	i.clients.Add(id, c)
 	return c, nil

@@ -2,6 +2,10 @@
 # Load test of webhook intake: `packit-launch serve` pinned to one core
 # (GOMAXPROCS=1, CPU 0) on 127.0.0.1, wrk on the other core with 8
 # connections posting a signed 12 KB issue_comment that is not a command.
+# COMMAND=1: the comment is `/launch` instead, every delivery unique and
+# queued, while GitHub is unreachable (a closed port): the worker's token
+# requests fail beside intake, as in an outage.
+# BIN=path: measure that binary instead of building this tree's.
 # Needs wrk (apt-get install wrk). Usage: scripts/load-intake.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,15 +18,17 @@ work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 
-go build -o "$work/packit-launch" ./cmd/packit-launch
-python3 - "$work/body.json" <<'PY'
+if [ -n "${BIN:-}" ]; then cp "$BIN" "$work/packit-launch"; else go build -o "$work/packit-launch" ./cmd/packit-launch; fi
+python3 - "$work/body.json" "${COMMAND:-}" <<'PY'
 import json, sys
 prose = "Some detailed review prose about the change. " * 260
+if sys.argv[2]:
+    prose = ""
 user = {"login": "alice", "id": 501, "type": "User"}
 payload = {"action": "created",
   "issue": {"number": 7, "title": "Make it faster", "state": "open",
             "pull_request": {"url": "https://api.github.com/repos/packit/ogr/pulls/7"}},
-  "comment": {"id": 1001, "body": "Looks good to me. " + prose, "user": user,
+  "comment": {"id": 1001, "body": ("/launch" if sys.argv[2] else "Looks good to me. " + prose), "user": user,
               "created_at": "2026-11-24T12:00:00Z"},
   "repository": {"id": 9, "name": "ogr", "full_name": "packit/ogr", "owner": {"login": "packit"}},
   "sender": user, "installation": {"id": 55}}
@@ -60,11 +66,11 @@ if command -v redis-server >/dev/null; then
   for _ in $(seq 50); do [ -S "$work/redis.sock" ] && break; sleep 0.1; done
   redis_url=unix://$work/redis.sock
 fi
-REDIS_URL=$redis_url GOMAXPROCS=1 GITHUB_WEBHOOK_SECRET=$secret GITHUB_APP_ID=1 GITHUB_PRIVATE_KEY_PATH=$work/app.pem LISTEN_ADDR=127.0.0.1:$port \
+REDIS_URL=$redis_url GOMAXPROCS=1 GITHUB_API_URL=http://127.0.0.1:9/ AWS_EC2_METADATA_DISABLED=true LOG_LEVEL=error GITHUB_WEBHOOK_SECRET=$secret GITHUB_APP_ID=1 GITHUB_PRIVATE_KEY_PATH=$work/app.pem LISTEN_ADDR=127.0.0.1:$port \
   taskset -c 0 "$work/packit-launch" serve --config examples/packit-launch.yaml 2>"$work/serve.log" &
 pid=$!
 for _ in $(seq 50); do curl -fs "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 echo "payload: $(wc -c < "$work/body.json") bytes"
-taskset -c 1 wrk -t 1 -c 8 -d "${secs}s" -s "$work/post.lua" "http://127.0.0.1:$port/api/github/webhooks"
+taskset -c 1 wrk -t 1 -c 8 --latency -d "${secs}s" -s "$work/post.lua" "http://127.0.0.1:$port/api/github/webhooks"
 # What the bot itself counted (every delivery above, by answer).
 curl -fs "127.0.0.1:$port/metrics" | grep '^packit_launch_webhook_deliveries_total' || true

@@ -11,7 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -215,9 +215,9 @@ func (p *Page) convert(ctx context.Context, code string) (*github.AppConfig, err
 	return app, err
 }
 
-func render(w http.ResponseWriter, status int, t *template.Template, data map[string]any) {
+func render(w http.ResponseWriter, status int, p page, data map[string]any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action *")
 	w.WriteHeader(status)
-	_ = t.Execute(w, data)
+	_, _ = io.WriteString(w, p(data))
 }
