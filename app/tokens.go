@@ -97,6 +97,9 @@ func (f *failFast) state() (ok bool, remembered error) {
 
 func (f *failFast) pass(req *http.Request) (*http.Response, error) {
 	resp, err := f.next.RoundTrip(req)
+	if err != nil && req.Context().Err() != nil {
+		return resp, err // this request was given up, which says nothing of GitHub
+	}
 	f.mu.Lock()
 	f.ok = err == nil
 	if err != nil {

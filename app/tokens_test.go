@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -78,5 +79,33 @@ func TestNoTokenStormWhileGitHubFails(t *testing.T) {
 	}
 	if n := signs.n.Load(); n > 2 {
 		t.Errorf("%d JWT signatures: the JWT was not reused", n)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A request given up by its caller says nothing of GitHub: the next one is
+// not answered with its error.
+func TestFailFastIgnoresCancelledRequests(t *testing.T) {
+	up := false
+	ff := newFailFast(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if !up {
+			<-r.Context().Done()
+			return nil, r.Context().Err()
+		}
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+	}))
+	ctx, cancel := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://github.invalid/", nil)
+	cancel()
+	if _, err := ff.RoundTrip(req); err == nil {
+		t.Fatal("a cancelled request succeeded")
+	}
+	up = true
+	req, _ = http.NewRequestWithContext(t.Context(), http.MethodGet, "http://github.invalid/", nil)
+	if resp, err := ff.RoundTrip(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("after a cancelled request: %v %v", resp, err)
 	}
 }
