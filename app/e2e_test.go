@@ -321,13 +321,29 @@ func TestEndToEndAcceptedLaunchUsesBaseBranchConfig(t *testing.T) {
 	}
 	// Machines from the base branch; access rules from the default branch
 	// (no ref: GitHub reads the default branch). Never the PR's own branch.
-	var refs []string
-	for _, call := range h.gh.Calls() {
-		if strings.Contains(call.Path, "/contents/") {
-			refs = append(refs, call.Query.Get("ref"))
+	// Here the base branch is the default branch: the same request twice.
+	configRefs := func() []string {
+		var refs []string
+		for _, call := range h.gh.Calls() {
+			if strings.Contains(call.Path, "/contents/") {
+				refs = append(refs, call.Query.Get("ref"))
+			}
 		}
+		return refs
 	}
-	if !equal(refs, []string{"", "main"}) {
+	if refs := configRefs(); !equal(refs, []string{"", ""}) {
+		t.Errorf("repo config read at refs %q, want the default branch (the base branch) twice", refs)
+	}
+	// A PR against another branch: its machines come from that branch.
+	h.gh.SetPull("packit/ogr", githubtest.PullRequest{Number: 8, State: "open", HeadSHA: strings.Repeat("b", 40), HeadRef: "fix", BaseRef: "release"})
+	h.gh.SetFile("packit/ogr", "release", config.RepoConfigPath, e2eRepoConfig)
+	h.gh.ResetCalls()
+	c = defaultComment("/launch")
+	c.Number, c.ID = 8, 1002
+	if got := h.command(c); len(got) != 0 {
+		t.Fatalf("an accepted launch should not get a refusal: %v", got)
+	}
+	if refs := configRefs(); !equal(refs, []string{"", "release"}) {
 		t.Errorf("repo config read at refs %q, want the default branch, then the base branch", refs)
 	}
 }

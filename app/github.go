@@ -27,6 +27,9 @@ type Installations struct {
 	// signer signs App JWTs, each once for its lifetime, for every client.
 	signer *cachedSigner
 
+	// answers are GET answers kept by ETag, to ask again conditionally.
+	answers *lru.Cache[string, revalidated]
+
 	mu      sync.Mutex
 	clients *lru.Cache[int64, *github.Client]
 }
@@ -58,7 +61,11 @@ func NewInstallations(appID int64, privateKeyPEM []byte, apiURL string) (*Instal
 	if err != nil {
 		return nil, err
 	}
-	return &Installations{appID: appID, baseURL: u, base: http.DefaultTransport, app: app, signer: signer, clients: clients}, nil
+	answers, err := lru.New[string, revalidated](maxRevalidated)
+	if err != nil {
+		return nil, err
+	}
+	return &Installations{appID: appID, baseURL: u, base: http.DefaultTransport, app: app, signer: signer, answers: answers, clients: clients}, nil
 }
 
 // Client returns a client for installation id; tokens are fetched and
@@ -77,7 +84,8 @@ func (i *Installations) Client(_ context.Context, id int64) (*github.Client, err
 	}
 	tr := ghinstallation.NewFromAppsTransport(atr, id)
 	tr.BaseURL = strings.TrimSuffix(i.baseURL.String(), "/")
-	c := github.NewClient(&http.Client{Transport: newFailFast(tr), Timeout: 30 * time.Second})
+	rt := &revalidating{next: newFailFast(tr), installation: id, answers: i.answers}
+	c := github.NewClient(&http.Client{Transport: rt, Timeout: 30 * time.Second})
 	c.BaseURL = i.baseURL
 	i.clients.Add(id, c)
 	return c, nil

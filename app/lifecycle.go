@@ -449,7 +449,7 @@ func (ls *Launches) HandlePRClosed(ctx context.Context, payload []byte) error {
 		}
 		// From the default branch (""): a writer's own base branch must not
 		// decide that its VMs outlive their PR.
-		repoCfg, err := readRepoConfig(ctx, gh, ls.cfg, project, j.Repo, "")
+		repoCfg, err := readRepoConfig(ctx, gh, ls.cfg, project, j.Repo, "", "")
 		var refusal *config.Refusal
 		if err != nil && !errors.As(err, &refusal) {
 			return err

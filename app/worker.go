@@ -209,8 +209,11 @@ func (w *Worker) launch(ctx context.Context, t *Thread, job CommandJob, project 
 	}
 	// Machines come from the base branch (bounded by the operator's
 	// profiles); who may launch came from the default branch above.
-	base := pr.GetBase().GetRef()
-	repoCfg, err := readRepoConfig(ctx, t.gh, w.cfg, project, job.Repo, base)
+	base, ref := pr.GetBase().GetRef(), pr.GetBase().GetRef()
+	if ref == pr.GetBase().GetRepo().GetDefaultBranch() {
+		ref = "" // the very request authorize made: asked again, GitHub answers 304, which costs no rate limit
+	}
+	repoCfg, err := readRepoConfig(ctx, t.gh, w.cfg, project, job.Repo, base, ref)
 	if err != nil {
 		return err
 	}
@@ -235,9 +238,10 @@ func (w *Worker) launch(ctx context.Context, t *Thread, job CommandJob, project 
 
 // readRepoConfig reads .packit-launch.yaml from the PR's base branch, never
 // the head: a PR must not loosen its own limits.
-func readRepoConfig(ctx context.Context, gh *github.Client, cfg *config.Server, project *config.Project, repo, base string) (*config.Repo, error) {
+// ref is the ref to read it at ("": the default branch, which base may be).
+func readRepoConfig(ctx context.Context, gh *github.Client, cfg *config.Server, project *config.Project, repo, base, ref string) (*config.Repo, error) {
 	owner, name, _ := strings.Cut(repo, "/")
-	fc, _, _, err := gh.Repositories.GetContents(ctx, owner, name, config.RepoConfigPath, &github.RepositoryContentGetOptions{Ref: base})
+	fc, _, _, err := gh.Repositories.GetContents(ctx, owner, name, config.RepoConfigPath, &github.RepositoryContentGetOptions{Ref: ref})
 	if isNotFound(err) || (err == nil && fc == nil) {
 		return nil, refuse("This repository has no `%s` on its base branch %s, so there is no machine to launch. "+
 			"A maintainer can add one; see the [example](https://github.com/packit/packit-launch/blob/main/examples/.packit-launch.yaml).", config.RepoConfigPath, mdsafe.Code(base))

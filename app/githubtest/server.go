@@ -139,7 +139,8 @@ type Call struct {
 	Path   string
 	Query  url.Values
 	Body   []byte
-	// Status is the status code the fake answered with.
+	// Status is the status code the fake answered with; 304 (a
+	// conditional request) does not count against the rate limit.
 	Status int
 	// InstallationID is the installation whose token authenticated the
 	// call, or 0.
@@ -427,6 +428,10 @@ func (s *Server) serve(next http.Handler) http.Handler {
 				return
 			}
 			writeError(rec, f.Status, messageFor(f.Status))
+			return
+		}
+		if r.Method == http.MethodGet {
+			serveConditional(rec, r, next)
 			return
 		}
 		next.ServeHTTP(rec, r)
