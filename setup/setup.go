@@ -48,6 +48,9 @@ type Page struct {
 // gives an hour to exchange the code.
 const stateFor = time.Hour
 
+// maxStates bounds the registrations in progress that are remembered.
+const maxStates = 100
+
 // Handler is the setup page's routes.
 func (p *Page) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -151,8 +154,8 @@ func (p *Page) newState() string {
 		p.states = map[string]time.Time{}
 	}
 	for s, at := range p.states {
-		if time.Since(at) > stateFor {
-			delete(p.states, s)
+		if time.Since(at) > stateFor || len(p.states) >= maxStates {
+			delete(p.states, s) // whoever reaches the page may post it in a loop
 		}
 	}
 	p.states[state] = time.Now()

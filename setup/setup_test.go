@@ -116,3 +116,14 @@ func read(t *testing.T, resp *http.Response, err error) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// Posting the form in a loop costs bounded memory.
+func TestStatesAreBounded(t *testing.T) {
+	p := &Page{}
+	for range 10 * maxStates {
+		p.newState()
+	}
+	if n := len(p.states); n > maxStates {
+		t.Errorf("%d states remembered, want at most %d", n, maxStates)
+	}
+}
