@@ -270,7 +270,7 @@ func (in *Intake) acceptComment(w http.ResponseWriter, r *http.Request, body []b
 		InstallationID: ev.GetInstallation().GetID(),
 		Repo:           ev.GetRepo().GetFullName(),
 		Number:         ev.GetIssue().GetNumber(),
-		OnPullRequest:  ev.GetIssue().IsPullRequest(),
+		OnPullRequest:  ev.GetIssue() != nil && ev.GetIssue().IsPullRequest(), // IsPullRequest is not nil-safe
 		CommentID:      ev.GetComment().GetID(),
 		User:           ev.GetComment().GetUser().GetLogin(),
 		Line:           line,
@@ -293,7 +293,7 @@ func (in *Intake) acceptButton(w http.ResponseWriter, r *http.Request, body []by
 		http.Error(w, "malformed JSON payload", http.StatusBadRequest)
 		return
 	}
-	if ev.GetAction() != "requested_action" || ev.GetCheckRun().GetExternalID() == "" || ev.GetInstallation().GetID() == 0 {
+	if ev.GetAction() != "requested_action" || ev.GetRequestedAction() == nil || ev.GetCheckRun().GetExternalID() == "" || ev.GetInstallation().GetID() == 0 {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
