@@ -31,7 +31,7 @@ var bigFleet = fleetSpec{
 // templates no tagged VM came from (900 overridden, 500 of terminated VMs),
 // 7 chunks of 200 with 900 live VMs among them, one page each: 17 in all.
 //
-// It runs against fakeEC2, not moto. moto pages DescribeInstances by
+// It runs against ec2test.FakeEC2, not moto. moto pages DescribeInstances by
 // reservation, so a fleet that pages like EC2 needs one RunInstances call
 // per instance, and moto slows with every instance it holds: 2,000 seeded
 // one by one took 38 s and each page of 1,000 of them 16 s; 10,000 seeded
@@ -44,11 +44,11 @@ var bigFleet = fleetSpec{
 //
 // The fleet is seeded once; each page size is a sub-benchmark.
 func BenchmarkListManaged10k(b *testing.B) {
-	fake := newFakeEC2()
+	fake := ec2test.NewFakeEC2()
 	// A round trip's worth of delay, as any network has: without it the
 	// fake answers inside the SDK's request-body race (see callCounter) a
 	// third of the time, and the retries' back-off skews the time.
-	fake.latency = benchLatency
+	fake.SetLatency(benchLatency)
 	start := time.Now()
 	s := bigFleet.build().seed(b, fakeSeeder{fake})
 	b.Logf("seeded %d templates and %d instances (%d managed live) into the fake in %s",
@@ -70,7 +70,7 @@ func BenchmarkListManaged10k(b *testing.B) {
 			ec2.SetPageSize(cloud, int32(pageSize))
 			want := s.wantCalls(pageSize, ec2.DefaultTemplatePageSize)
 			counter.take()
-			fake.takeServed()
+			fake.TakeServed()
 			b.ReportAllocs()
 			ops := 0
 			var got []ec2.Instance
@@ -82,7 +82,7 @@ func BenchmarkListManaged10k(b *testing.B) {
 				ops++
 			}
 			calls, retries := counter.take()
-			served := fake.takeServed()
+			served := fake.TakeServed()
 
 			checkListed(b, s, got)
 			checkServed(b, served, len(got)*ops, retries, pageSize)

@@ -225,14 +225,14 @@ func (s seeded) wantCalls(pageSize, templatePageSize int) map[string]int {
 }
 
 // fakeSeeder seeds the fake directly.
-type fakeSeeder struct{ f *fakeEC2 }
+type fakeSeeder struct{ f *ec2test.FakeEC2 }
 
 func (s fakeSeeder) template(_ testing.TB, name string, tags map[string]string) string {
-	return s.f.addTemplate(name, tags)
+	return s.f.AddTemplate(name, tags)
 }
 
 func (s fakeSeeder) instance(_ testing.TB, templateID string, tags map[string]string, state string) string {
-	return s.f.addInstance(templateID, tags, state)
+	return s.f.AddInstance(templateID, tags, state)
 }
 
 // motoSeeder seeds moto through its API, one instance per RunInstances
@@ -388,13 +388,13 @@ func TestListManagedCallsArePages(t *testing.T) {
 	})
 	t.Run("fake", func(t *testing.T) {
 		t.Parallel()
-		fake := newFakeEC2()
-		fake.latency = benchLatency // fewer SDK retries (see callCounter), so served is exact more often
+		fake := ec2test.NewFakeEC2()
+		fake.SetLatency(benchLatency) // fewer SDK retries (see callCounter), so served is exact more often
 		s := f.seed(t, fakeSeeder{fake})
 		counter := &callCounter{next: fake}
 		srv := httptest.NewServer(counter)
 		t.Cleanup(srv.Close)
-		run(t, s, srv.URL, counter, 5, fake.takeServed)
+		run(t, s, srv.URL, counter, 5, fake.TakeServed)
 	})
 }
 
@@ -412,7 +412,7 @@ func checkServed(tb testing.TB, served, listed, retries, pageSize int) {
 // The fake refuses what EC2 refuses, so a test cannot pass on a request EC2
 // would turn down.
 func TestFakeEC2RefusesWhatEC2Refuses(t *testing.T) {
-	srv := httptest.NewServer(newFakeEC2())
+	srv := httptest.NewServer(ec2test.NewFakeEC2())
 	t.Cleanup(srv.Close)
 	raw := ec2test.Client(srv.URL, region)
 	ctx := t.Context()

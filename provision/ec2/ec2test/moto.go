@@ -1,5 +1,6 @@
 // Package ec2test runs a private moto_server (a real EC2 API peer) for tests
 // and launches instances into it the way the Launch service would.
+// FakeEC2 answers the bot's listings for fleets too big for moto.
 //
 // Credentials: nothing global is set. Tests pass Config(endpoint, regions...)
 // to ec2.New; it carries static "testing" credentials in Config.Credentials.

@@ -1,6 +1,7 @@
-package ec2_test
+package ec2test
 
 import (
+	"bytes"
 	"encoding/xml"
 	"fmt"
 	"hash/fnv"
@@ -15,35 +16,48 @@ import (
 	"sync"
 	"time"
 
-	"github.com/packit/packit-launch/provision/ec2"
+	pec2 "github.com/packit/packit-launch/provision/ec2"
 )
 
-// fakeEC2 is an in-memory EC2 endpoint for scale tests, where moto is far
-// too slow (see scale_bench_test.go). It speaks the EC2 query protocol for
-// two read actions only, DescribeInstances and DescribeLaunchTemplates, with
-// "tag:<key>" and "instance-state-name" filters, and pages the way EC2
-// documents: MaxResults counts items (instances, templates) after
-// filtering, must lie in 5..1000 (instances) or 1..200 (templates), and
-// NextToken is opaque and bound to the request's filters. EC2 may also
-// answer a short page before the last; the fake never does, so the calls
-// it sees are the fewest EC2 would allow. Every instance is its own
-// reservation, as the Launch service's one-instance launches are. Anything
-// else it is sent (another action, parameter or filter) is refused, so that
-// a change to the bot's calls fails loudly here instead of being half
-// answered.
+// FakeEC2 is an in-memory EC2 endpoint for scale tests, where moto is far
+// too slow (see provision/ec2's scale_bench_test.go). It speaks the EC2
+// query protocol for two read actions only, DescribeInstances and
+// DescribeLaunchTemplates, with "tag:<key>" and "instance-state-name"
+// filters, and pages the way EC2 documents: MaxResults counts items
+// (instances, templates) after filtering, must lie in 5..1000 (instances)
+// or 1..200 (templates), and NextToken is opaque and bound to the request's
+// filters. EC2 may also answer a short page before the last; the fake never
+// does, so the calls it sees are the fewest EC2 would allow. Every instance
+// is its own reservation, as the Launch service's one-instance launches
+// are. Anything else it is sent (another action, parameter or filter) is
+// refused, so that a change to the bot's calls fails loudly here instead of
+// being half answered.
 //
-// State is seeded directly (addTemplate, addInstance), not through the API.
-type fakeEC2 struct {
+// State is seeded directly (AddTemplate, AddInstance, AddManagedVM), not
+// through the API.
+//
+// With Fallback set, a request for any other action is passed to it
+// instead (say a reverse proxy to moto_server), so that a real bot process
+// can run against the fake's big fleet. The fake's fleet stays what it was
+// seeded with: templates and instances created through the fallback do
+// not appear in the fake's listings, and the fake's never reach the
+// fallback. A Describe call the fake refuses (by instance id or template
+// name, say) is still refused, not passed on.
+type FakeEC2 struct {
+	// Fallback, when set, answers the actions the fake does not implement.
+	// Set it before serving.
+	Fallback http.Handler
+
 	mu        sync.Mutex
 	templates []*fakeTemplate
 	instances []*fakeInstance
 	next      int
 	epoch     time.Time
 	// byTag indexes instances by tag key and value (built when needed), so
-	// that a filtered page costs about its matches, as in EC2, and the
+	// that a filtered page costs about its matches, as in EC2, and a
 	// benchmark measures the bot rather than the fake.
 	byTag map[string]map[string][]*fakeInstance
-	// latency delays each answer after the request is read (see callCounter).
+	// latency delays each answer after the request is read (see SetLatency).
 	latency time.Duration
 	// served counts the instance records DescribeInstances has answered with.
 	served int
@@ -65,11 +79,24 @@ type fakeInstance struct {
 	tagSet                 string // tags as XML
 }
 
-func newFakeEC2() *fakeEC2 {
-	return &fakeEC2{epoch: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+// NewFakeEC2 returns an empty fake.
+func NewFakeEC2() *FakeEC2 {
+	return &FakeEC2{epoch: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
-func (f *fakeEC2) addTemplate(name string, tags map[string]string) string {
+// SetLatency delays each of the fake's own answers by d (0 turns it off),
+// as a round trip would. Without it a local endpoint answers within the
+// SDK's request-body race and the SDK retries often
+// (aws/aws-sdk-go-v2#2737), and the retries' back-off skews timings.
+// Answers from Fallback are not delayed.
+func (f *FakeEC2) SetLatency(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.latency = d
+}
+
+// AddTemplate adds a launch template and returns its id.
+func (f *FakeEC2) AddTemplate(name string, tags map[string]string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.next++
@@ -79,10 +106,11 @@ func (f *fakeEC2) addTemplate(name string, tags map[string]string) string {
 	return t.id
 }
 
-// addInstance adds an instance in state (pending, running, stopped,
-// terminated...). A templateID adds the aws:ec2launchtemplate:* tags EC2
-// itself puts on an instance launched from a template.
-func (f *fakeEC2) addInstance(templateID string, tags map[string]string, state string) string {
+// AddInstance adds an instance in state (pending, running, stopped,
+// terminated...) and returns its id. A templateID adds the
+// aws:ec2launchtemplate:* tags EC2 itself puts on an instance launched from
+// a template.
+func (f *FakeEC2) AddInstance(templateID string, tags map[string]string, state string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.next++
@@ -100,7 +128,7 @@ func (f *fakeEC2) addInstance(templateID string, tags map[string]string, state s
 		in.tags = map[string]string{}
 	}
 	if templateID != "" {
-		in.tags[ec2.TagTemplateOf] = templateID
+		in.tags[pec2.TagTemplateOf] = templateID
 		in.tags["aws:ec2launchtemplate:version"] = "1"
 	}
 	in.tagSet = tagSetXML(in.tags)
@@ -109,9 +137,26 @@ func (f *fakeEC2) addInstance(templateID string, tags map[string]string, state s
 	return in.id
 }
 
-// takeServed returns how many instance records DescribeInstances has
+// AddManagedVM adds a launch's VM as the bot leaves it: its per-launch
+// template "packit-launch-<launchID>" and one running instance launched
+// from it, both carrying tags plus TagManaged=true and TagLaunch=launchID,
+// as ec2.CreateLaunchTemplate and the bot's TagInstance put them. Pass the
+// launch's birth tags (provision.BirthTags) as tags. ec2.ListManaged
+// returns the instance, and ec2.ListManagedTemplates the template.
+func (f *FakeEC2) AddManagedVM(launchID string, tags map[string]string) (instanceID, templateID string) {
+	tags = maps.Clone(tags)
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	tags[pec2.TagManaged] = "true"
+	tags[pec2.TagLaunch] = launchID
+	templateID = f.AddTemplate("packit-launch-"+launchID, tags)
+	return f.AddInstance(templateID, tags, "running"), templateID
+}
+
+// TakeServed returns how many instance records DescribeInstances has
 // answered with since the last call.
-func (f *fakeEC2) takeServed() int {
+func (f *FakeEC2) TakeServed() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := f.served
@@ -127,13 +172,23 @@ var (
 	stateCodes    = map[string]int{"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
 )
 
-func (f *fakeEC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (f *FakeEC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	form, err := url.ParseQuery(string(body))
+	action := form.Get("Action")
+	implemented := err == nil && (action == "DescribeInstances" || action == "DescribeLaunchTemplates")
+	if !implemented && f.Fallback != nil {
+		// The fallback reads the body again (a reverse proxy forwards it
+		// by its length), so put it back as it came.
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		f.Fallback.ServeHTTP(w, r)
+		return
+	}
 	if err != nil {
 		writeFakeError(w, fakeError{"MalformedQueryString", err.Error()})
 		return
@@ -142,7 +197,7 @@ func (f *fakeEC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out  string
 		ferr *fakeError
 	)
-	switch action := form.Get("Action"); action {
+	switch action {
 	case "DescribeInstances":
 		out, ferr = f.describeInstances(form)
 	case "DescribeLaunchTemplates":
@@ -150,7 +205,10 @@ func (f *fakeEC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		ferr = &fakeError{"InvalidAction", "the fake EC2 does not answer " + action}
 	}
-	time.Sleep(f.latency)
+	f.mu.Lock()
+	latency := f.latency
+	f.mu.Unlock()
+	time.Sleep(latency)
 	if ferr != nil {
 		writeFakeError(w, *ferr)
 		return
@@ -271,7 +329,7 @@ func matches(filters map[string]map[string]bool, tags map[string]string, state s
 	return true
 }
 
-func (f *fakeEC2) describeInstances(form url.Values) (string, *fakeError) {
+func (f *FakeEC2) describeInstances(form url.Values) (string, *fakeError) {
 	req, ferr := parseRequest(form, func(name string) bool {
 		_, isTag := tagFilter(name)
 		return isTag || name == "instance-state-name"
@@ -312,7 +370,7 @@ func (f *fakeEC2) describeInstances(form url.Values) (string, *fakeError) {
 	return b.String(), nil
 }
 
-func (f *fakeEC2) describeLaunchTemplates(form url.Values) (string, *fakeError) {
+func (f *FakeEC2) describeLaunchTemplates(form url.Values) (string, *fakeError) {
 	req, ferr := parseRequest(form, func(name string) bool { _, isTag := tagFilter(name); return isTag }, 1, 200)
 	if ferr != nil {
 		return "", ferr
@@ -346,7 +404,7 @@ func (f *fakeEC2) describeLaunchTemplates(form url.Values) (string, *fakeError) 
 
 // candidates are the instances that may match req, in launch order: those
 // with a tag filter's key and values, or all. The caller holds f.mu.
-func (f *fakeEC2) candidates(req request) []*fakeInstance {
+func (f *FakeEC2) candidates(req request) []*fakeInstance {
 	for name, values := range req.sets {
 		key, isTag := tagFilter(name)
 		if !isTag {
@@ -387,57 +445,4 @@ func xmlText(s string) string {
 	var b strings.Builder
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
-}
-
-// callCounter counts the EC2 calls that pass through it to next (the fake,
-// or a reverse proxy in front of moto), by action. The SDK's own retries of
-// a call (Amz-Sdk-Request: attempt=2...) are counted apart, as retries.
-//
-// Retries happen here without any error answer. net/http, having sent a
-// request body, copies what is left of it to io.Discard to check it is
-// spent; smithy-go closes the body as soon as the response headers are in,
-// and its body's WriteTo then returns io.EOF, which io.Copy passes on as an
-// error. The transport then closes the connection under the response being
-// read ("use of closed network connection"), and the SDK retries that
-// (aws/aws-sdk-go-v2#2737). An endpoint that answers within microseconds,
-// as a local one does, wins that race often.
-type callCounter struct {
-	next    http.Handler
-	mu      sync.Mutex
-	calls   map[string]int
-	retries int
-}
-
-func (c *callCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	r.Body = io.NopCloser(strings.NewReader(string(body)))
-	if form, err := url.ParseQuery(string(body)); err == nil {
-		c.mu.Lock()
-		if strings.HasPrefix(r.Header.Get("Amz-Sdk-Request"), "attempt=1;") {
-			if c.calls == nil {
-				c.calls = map[string]int{}
-			}
-			c.calls[form.Get("Action")]++
-		} else {
-			c.retries++
-		}
-		c.mu.Unlock()
-	}
-	c.next.ServeHTTP(w, r)
-}
-
-// take returns the calls and retries so far and starts again from zero.
-func (c *callCounter) take() (calls map[string]int, retries int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	calls, retries = c.calls, c.retries
-	c.calls, c.retries = nil, 0
-	if calls == nil {
-		calls = map[string]int{}
-	}
-	return calls, retries
 }
