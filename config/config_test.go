@@ -73,6 +73,7 @@ func TestExampleServerConfigDefaultsAndEnv(t *testing.T) {
 func TestServerConfigProblemsAllAtOnce(t *testing.T) {
 	data := []byte(`
 github: {webhook_path: hooks}
+retention: {ended_launches: 30s, deliveries: 5s}
 profiles:
   p:
     default_lifetime: 9h
@@ -98,6 +99,8 @@ projects:
 		"profiles.p.extend_step: 10h exceeds max_lifetime 8h",
 		`pattern "justaname"`,
 		`unknown profile "nope"`,
+		"retention.ended_launches: 30s is too short",
+		"retention.deliveries: 5s is too short",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("problems lack %q:\n%v", want, err)

@@ -47,6 +47,18 @@ type Server struct {
 	SweepInterval Duration `yaml:"sweep_interval"`
 	// SweepGrace is how long a managed VM without a readable expiry may live.
 	SweepGrace Duration `yaml:"sweep_grace"`
+
+	Retention Retention `yaml:"retention"`
+}
+
+// Retention is how long the store keeps what is done; zero is the store's
+// default (30 days for ended launches, 72 h for delivery ids).
+type Retention struct {
+	// EndedLaunches is how long records of ended launches are kept.
+	EndedLaunches Duration `yaml:"ended_launches"`
+	// Deliveries is how long a delivery id is remembered: a redelivery of
+	// an older one is acted on again (GitHub redelivers for 3 days).
+	Deliveries Duration `yaml:"deliveries"`
 }
 
 type GitHub struct {
@@ -299,6 +311,12 @@ func (s *Server) validate(problems *Problems) {
 		if !appSlugRE.MatchString(slug) {
 			problems.add("packit.app_slugs[%d]: %q is not a GitHub App slug (lower-case letters, digits and -, as in https://github.com/apps/packit-as-a-service)", i, slug)
 		}
+	}
+	if d := s.Retention.EndedLaunches.D(); d != 0 && d < time.Minute {
+		problems.add("retention.ended_launches: %s is too short (at least 1m)", s.Retention.EndedLaunches)
+	}
+	if d := s.Retention.Deliveries.D(); d != 0 && d < time.Minute {
+		problems.add("retention.deliveries: %s is too short (at least 1m)", s.Retention.Deliveries)
 	}
 	if s.SweepInterval.D() < 10*time.Second {
 		problems.add("sweep_interval: %s is too short (at least 10s)", s.SweepInterval)

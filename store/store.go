@@ -25,8 +25,9 @@
 //	                                  ForgetPubkey when provision deletes the pubkey
 //	launches:active, launches:owner:* the previous version's indexes: Open deletes them
 //
-// The job queue's keys (asynq:*) are asynq's: a completed job is kept 24 h
-// (asynq.Retention in EnqueueAt) so that its id still refuses a duplicate;
+// The job queue's keys (asynq:*) are asynq's: a completed job is kept 24 h,
+// or the delivery TTL when shorter (asynq.Retention in EnqueueAt), so that
+// its id still refuses a duplicate;
 // a job that failed for good is archived by asynq (90 days, at most 10,000
 // per queue) unless EnqueueAt replaces it. metrics.go only reads.
 package store

@@ -74,7 +74,8 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 		log.Error(fmt.Sprintf("%d setting(s) missing: the bot cannot act on commands until they are set (see README.md, Configuration)", len(missing)))
 	}
 
-	st, err := store.Open(ctx, cfg.RedisURL.Reveal(), log)
+	st, err := store.OpenWith(ctx, cfg.RedisURL.Reveal(), store.Options{
+		EndedRetention: cfg.Retention.EndedLaunches.D(), DeliveryTTL: cfg.Retention.Deliveries.D()}, log)
 	if err != nil {
 		return err
 	}
