@@ -17,11 +17,18 @@ import (
 type Queue struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
+	retention time.Duration // how long a done job's id refuses a duplicate
 }
 
 // Queue returns the job queue on this store.
 func (s *Store) Queue() *Queue {
-	return &Queue{client: asynq.NewClientFromRedisClient(s.rdb), inspector: asynq.NewInspectorFromRedisClient(s.rdb)}
+	return newQueue(s.rdb, s.deliveryTTL)
+}
+
+// newQueue keeps done jobs for a day, or the delivery TTL when shorter:
+// no longer than the delivery ids that guard the same commands.
+func newQueue(rdb *redis.Client, deliveryTTL time.Duration) *Queue {
+	return &Queue{client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb), retention: min(24*time.Hour, deliveryTTL)}
 }
 
 // Queues: commands are answered by every worker; launches and the VM
@@ -42,7 +49,7 @@ type Job struct {
 }
 
 // ErrDuplicateJob means a job with the same ID is already queued, running,
-// or done within the last day.
+// or done within the queue's retention (a day, or the delivery TTL when shorter).
 var ErrDuplicateJob = errors.New("job already queued")
 
 // Enqueue queues a job to run now.
@@ -52,7 +59,7 @@ func (q *Queue) Enqueue(ctx context.Context, j Job) error {
 
 // EnqueueAt queues a job to run at a time (now when at is zero or past).
 func (q *Queue) EnqueueAt(ctx context.Context, j Job, at time.Time) error {
-	opts := []asynq.Option{asynq.MaxRetry(j.MaxRetry), asynq.Timeout(45 * time.Minute), asynq.Retention(24 * time.Hour)}
+	opts := []asynq.Option{asynq.MaxRetry(j.MaxRetry), asynq.Timeout(45 * time.Minute), asynq.Retention(q.retention)}
 	if !at.IsZero() {
 		opts = append(opts, asynq.ProcessAt(at))
 	}
@@ -91,9 +98,10 @@ func (q *Queue) dropArchived(queue, id string) bool {
 
 // Worker runs queued jobs.
 type Worker struct {
-	rdb *redis.Client
-	cfg asynq.Config
-	mux *asynq.ServeMux
+	rdb         *redis.Client
+	deliveryTTL time.Duration
+	cfg         asynq.Config
+	mux         *asynq.ServeMux
 }
 
 // NewWorker makes a worker running up to concurrency jobs at once from the
@@ -114,12 +122,16 @@ func (s *Store) NewWorker(concurrency int, log *slog.Logger, queues ...string) *
 		Logger:          slogAdapter{log},
 		LogLevel:        asynq.WarnLevel,
 		ShutdownTimeout: 20 * time.Second,
-		// A person waits for the 👀: pick up new work quickly.
-		TaskCheckInterval:        200 * time.Millisecond,
+		// A person waits for the 👀, and a /launch crosses the queue twice
+		// (command, then launch): an idle worker sleeps a random 0.5–1.5×
+		// this between checks. 200 ms made the comment → reservation p50
+		// 330 ms; 10 ms costs an idle worker ~200 cheap Redis calls a second
+		// (BENCHMARKS.md, "End to end").
+		TaskCheckInterval:        10 * time.Millisecond,
 		DelayedTaskCheckInterval: time.Second,
 		RetryDelayFunc:           retryDelay,
 	}
-	return &Worker{rdb: s.rdb, cfg: cfg, mux: asynq.NewServeMux()}
+	return &Worker{rdb: s.rdb, deliveryTTL: s.deliveryTTL, cfg: cfg, mux: asynq.NewServeMux()}
 }
 
 // RetrySpan is about how long a job with maxRetry retries keeps being
@@ -196,8 +208,7 @@ func (w *Worker) hold(ctx context.Context, t *asynq.Task, at time.Time) error {
 	}
 	queue, _ := asynq.GetQueueName(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	q := &Queue{client: asynq.NewClientFromRedisClient(w.rdb), inspector: asynq.NewInspectorFromRedisClient(w.rdb)}
-	err := q.EnqueueAt(ctx, Job{Kind: t.Type(), Queue: queue, ID: fmt.Sprintf("%s@held:%d", base, n+1), Payload: t.Payload(), MaxRetry: maxRetry}, at)
+	err := newQueue(w.rdb, w.deliveryTTL).EnqueueAt(ctx, Job{Kind: t.Type(), Queue: queue, ID: fmt.Sprintf("%s@held:%d", base, n+1), Payload: t.Payload(), MaxRetry: maxRetry}, at)
 	if errors.Is(err, ErrDuplicateJob) {
 		return nil
 	}
