@@ -1,76 +1,186 @@
 #!/usr/bin/env bash
-# Load test of webhook intake: `packit-launch serve` pinned to one core
+# Load test of webhook intake, side by side: each server pinned to one core
 # (GOMAXPROCS=1, CPU 0) on 127.0.0.1, wrk on the other core with 8
-# connections posting a signed 12 KB issue_comment that is not a command.
-# COMMAND=1: the comment is `/launch` instead, every delivery unique and
-# queued, while GitHub is unreachable (a closed port): the worker's token
-# requests fail beside intake, as in an outage.
-# BIN=path: measure that binary instead of building this tree's.
-# Needs wrk (apt-get install wrk). Usage: scripts/load-intake.sh [SECONDS]
+# connections, every request a signed issue_comment with its own delivery id.
+# ROUNDS rounds (default 3), the servers interleaved within each round and
+# each started afresh; the report gives the median and spread per server,
+# answers by status (202 queued, 200 duplicate, 204 ignored), p99, and the
+# bot's resident memory (VmRSS) idle and at its peak (VmHWM) after the load.
+#
+#   scripts/load-intake.sh [SECONDS]
+#     a 12 KB comment that is not a command, sent to `packit-launch serve`,
+#     to a server that only checks the HMAC and to one that verifies and
+#     decodes the whole event with go-github (scripts/loadref).
+#   COMMAND=1 scripts/load-intake.sh [SECONDS]
+#     `/launch`, every delivery queued in a real redis-server (answered 202),
+#     to the bot whose worker runs beside intake against a fake GitHub that
+#     answers at once, and to the bot while GitHub is unreachable (a closed
+#     port: every job's token request fails, as in an outage).
+#   BIN=path measures that binary instead of building this tree's.
+#
+# Needs wrk, redis-server, python3, openssl, taskset, curl (Debian: apt-get
+# install -y wrk redis-server python3 openssl util-linux curl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
+rounds=${ROUNDS:-3}
 port=${PORT:-3917}
-for tool in wrk python3 openssl taskset curl; do
-  command -v "$tool" >/dev/null || { echo "$tool is missing (Debian: apt-get install -y wrk python3 openssl util-linux curl)" >&2; exit 1; }
+secret=load-test-secret
+for tool in wrk redis-server python3 openssl taskset curl; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing (Debian: apt-get install -y wrk redis-server python3 openssl util-linux curl)" >&2; exit 1; }
 done
 work=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
 
 if [ -n "${BIN:-}" ]; then cp "$BIN" "$work/packit-launch"; else go build -o "$work/packit-launch" ./cmd/packit-launch; fi
-python3 - "$work/body.json" "${COMMAND:-}" <<'PY'
+go build -o "$work/loadref" ./scripts/loadref
+# A throwaway App key: intake is served only when a worker can run commands.
+openssl genrsa -out "$work/app.pem" 2048 2>/dev/null
+
+# body FILE COMMENT_ID: the delivery, a /launch when COMMAND is set.
+body() {
+  python3 - "$1" "${COMMAND:-}" "$2" <<'PY'
 import json, sys
-prose = "Some detailed review prose about the change. " * 260
-if sys.argv[2]:
-    prose = ""
+path, command, comment = sys.argv[1], sys.argv[2], int(sys.argv[3])
+text = "/launch" if command else "Looks good to me. " + "Some detailed review prose about the change. " * 260
 user = {"login": "alice", "id": 501, "type": "User"}
 payload = {"action": "created",
   "issue": {"number": 7, "title": "Make it faster", "state": "open",
             "pull_request": {"url": "https://api.github.com/repos/packit/ogr/pulls/7"}},
-  "comment": {"id": 1001, "body": ("/launch" if sys.argv[2] else "Looks good to me. " + prose), "user": user,
-              "created_at": "2026-11-24T12:00:00Z"},
+  "comment": {"id": comment, "body": text, "user": user, "created_at": "2026-11-24T12:00:00Z"},
   "repository": {"id": 9, "name": "ogr", "full_name": "packit/ogr", "owner": {"login": "packit"}},
   "sender": user, "installation": {"id": 55}}
-open(sys.argv[1], "w").write(json.dumps(payload))
+open(path, "w").write(json.dumps(payload))
 PY
-secret=load-test-secret
-# A throwaway App key: intake is served only when a worker can run commands.
-openssl genrsa -out "$work/app.pem" 2048 2>/dev/null
-sig=$(openssl dgst -sha256 -hmac "$secret" -hex < "$work/body.json" | awk '{print $NF}')
-cat > "$work/post.lua" <<LUA
+  local sig
+  sig=$(openssl dgst -sha256 -hmac "$secret" -hex < "$1" | awk '{print $NF}')
+  cat > "$1.lua" <<LUA
 wrk.method = "POST"
-local f = io.open("$work/body.json", "rb"); wrk.body = f:read("*a"); f:close()
+local f = io.open("$1", "rb"); wrk.body = f:read("*a"); f:close()
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-GitHub-Event"] = "issue_comment"
 wrk.headers["X-Hub-Signature-256"] = "sha256=$sig"
--- A delivery id of its own per request, as GitHub sends: a repeated id
--- would be a duplicate (answered 200, nothing queued) for a command.
+-- A delivery id of its own per request, as GitHub sends: a repeated id is a
+-- duplicate (answered 200, nothing queued).
 counter = 0
-thread_id = math.random(1e9)
+prefix = "load-" .. math.random(1e9) .. "-"
 request = function()
   counter = counter + 1
-  wrk.headers["X-GitHub-Delivery"] = "load-" .. thread_id .. "-" .. counter
+  wrk.headers["X-GitHub-Delivery"] = prefix .. counter
   return wrk.format()
 end
+codes = {}
+response = function(status, headers, body) codes[status] = (codes[status] or 0) + 1 end
+threads = {}
+setup = function(thread) table.insert(threads, thread) end
 done = function(summary, latency, requests)
-  io.write(string.format("non-2xx or errors: %d\n", summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+  local all = {}
+  for _, t in ipairs(threads) do
+    for status, n in pairs(t:get("codes")) do all[status] = (all[status] or 0) + n end
+  end
+  local other = 0
+  for status, n in pairs(all) do
+    if status ~= 200 and status ~= 202 and status ~= 204 then other = other + n end
+  end
+  local e = summary.errors
+  io.write(string.format("CODES %d %d %d %d %d\n", all[202] or 0, all[200] or 0, all[204] or 0, other,
+    e.connect + e.read + e.write + e.timeout))
 end
 LUA
-# Redis runs beside wrk, as it would on another machine in production.
-redis_url=
-if command -v redis-server >/dev/null; then
+}
+
+rss() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+
+# start_bot GITHUB_URL APP_ID KEY: serve on a fresh redis-server (on CPU 1,
+# as if on another machine); sets bot_pid.
+start_bot() {
+  rm -f "$work/redis.sock"
   taskset -c 1 redis-server --port 0 --unixsocket "$work/redis.sock" --save "" --appendonly no >/dev/null &
   redis_pid=$!
-  trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; kill "$redis_pid" 2>/dev/null; rm -rf "$work"' EXIT
+  pids+=("$redis_pid")
   for _ in $(seq 50); do [ -S "$work/redis.sock" ] && break; sleep 0.1; done
-  redis_url=unix://$work/redis.sock
-fi
-REDIS_URL=$redis_url GOMAXPROCS=1 GITHUB_API_URL=http://127.0.0.1:9/ AWS_EC2_METADATA_DISABLED=true LOG_LEVEL=error GITHUB_WEBHOOK_SECRET=$secret GITHUB_APP_ID=1 GITHUB_PRIVATE_KEY_PATH=$work/app.pem LISTEN_ADDR=127.0.0.1:$port \
-  taskset -c 0 "$work/packit-launch" serve --config examples/packit-launch.yaml 2>"$work/serve.log" &
-pid=$!
-for _ in $(seq 50); do curl -fs "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-echo "payload: $(wc -c < "$work/body.json") bytes"
-taskset -c 1 wrk -t 1 -c 8 --latency -d "${secs}s" -s "$work/post.lua" "http://127.0.0.1:$port/api/github/webhooks"
-# What the bot itself counted (every delivery above, by answer).
-curl -fs "127.0.0.1:$port/metrics" | grep '^packit_launch_webhook_deliveries_total' || true
+  REDIS_URL=unix://$work/redis.sock GOMAXPROCS=1 GITHUB_API_URL=$1 AWS_EC2_METADATA_DISABLED=true LOG_LEVEL=error \
+    GITHUB_WEBHOOK_SECRET=$secret GITHUB_APP_ID=$2 GITHUB_PRIVATE_KEY_PATH=$3 LISTEN_ADDR=127.0.0.1:$port \
+    taskset -c 0 "$work/packit-launch" serve --config examples/packit-launch.yaml 2>>"$work/serve.log" &
+  bot_pid=$!
+  pids+=("$bot_pid")
+  for _ in $(seq 100); do curl -fs "127.0.0.1:$port/healthz" >/dev/null && return; sleep 0.1; done
+  echo "serve did not start:" >&2; cat "$work/serve.log" >&2; exit 1
+}
+
+# run NAME ROUND: one measurement of one server, started afresh.
+run() {
+  local name=$1 round=$2 ghurl=http://127.0.0.1:9/ appid=1 key=$work/app.pem comment=1001 target=$port
+  local fake_pid= bot_pid= redis_pid= ref_pid=
+  case $name in
+    bot-github)
+      taskset -c 1 "$work/loadref" -mode github -addr "127.0.0.1:$((port + 3))" -key "$work/gh.pem" -ids "$work/gh.ids" &
+      fake_pid=$!; pids+=("$fake_pid")
+      for _ in $(seq 50); do [ -s "$work/gh.ids" ] && break; sleep 0.1; done
+      read -r appid comment < "$work/gh.ids"
+      ghurl=http://127.0.0.1:$((port + 3))/ key=$work/gh.pem ;;
+    hmac|decode)
+      target=$((port + 1))
+      [ "$name" = decode ] && target=$((port + 2))
+      GOMAXPROCS=1 taskset -c 0 "$work/loadref" -mode "$name" -addr "127.0.0.1:$target" -secret "$secret" &
+      ref_pid=$!; pids+=("$ref_pid")
+      for _ in $(seq 50); do curl -s -o /dev/null "127.0.0.1:$target" && break; sleep 0.1; done ;;
+  esac
+  body "$work/body.json" "$comment"
+  local idle=-
+  if [ "${name%%-*}" = bot ]; then
+    start_bot "$ghurl" "$appid" "$key"
+    sleep 2 # settled: the worker's first polls done
+    idle=$(rss "$bot_pid" VmRSS)
+  fi
+  taskset -c 1 wrk -t 1 -c 8 --latency -d "${secs}s" -s "$work/body.json.lua" "http://127.0.0.1:$target/api/github/webhooks" > "$work/wrk.out"
+  local after=- peak=-
+  if [ -n "$bot_pid" ]; then
+    after=$(rss "$bot_pid" VmRSS) peak=$(rss "$bot_pid" VmHWM)
+  fi
+  python3 - "$work/wrk.out" "$name" "$round" "$idle" "$after" "$peak" >> "$work/results" <<'PY'
+import re, sys
+out = open(sys.argv[1]).read()
+rps = re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)
+p99v, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()
+p99 = float(p99v) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+codes = re.search(r"CODES (.*)", out).group(1)
+print(sys.argv[2], sys.argv[3], rps, f"{p99:.2f}", codes, *sys.argv[4:])
+PY
+  for p in $bot_pid $redis_pid $ref_pid $fake_pid; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -f "$work/gh.ids"
+  tail -n 1 "$work/results" >&2
+}
+
+if [ -n "${COMMAND:-}" ]; then servers=(bot-github bot-github-down); else servers=(bot hmac decode); fi
+echo "$(date -u +%F), $(nproc) CPUs, $(go version | awk '{print $3}'), ${secs}s per run, $rounds rounds; payload $(body "$work/probe.json" 1001; wc -c < "$work/probe.json") bytes" >&2
+echo "server round req/s p99ms 202 200 204 other errors rss_idle_kB rss_after_kB rss_peak_kB" >&2
+for round in $(seq "$rounds"); do
+  for s in "${servers[@]}"; do run "$s" "$round"; done
+done
+python3 - "$work/results" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+by = {}
+for r in rows:
+    by.setdefault(r[0], []).append(r)
+def mb(kb): return f"{int(kb) / 1024:.1f}"
+print()
+print("| server | req/s median (min–max) | p99 median | 202 | 200 | 204 | other or errors | RSS idle → peak after load (MB) |")
+print("|---|---|---|---|---|---|---|---|")
+for name, rs in by.items():
+    rps = [float(r[2]) for r in rs]
+    p99 = statistics.median(float(r[3]) for r in rs)
+    sums = [sum(int(r[i]) for r in rs) for i in range(4, 9)]
+    mem = "–"
+    if rs[0][9] != "-":
+        mem = f"{mb(statistics.median(int(r[9]) for r in rs))} → {mb(max(int(r[11]) for r in rs))}"
+    print(f"| {name} | {statistics.median(rps):,.0f} ({min(rps):,.0f}–{max(rps):,.0f}) | {p99:.2f} ms | "
+          f"{sums[0]:,} | {sums[1]:,} | {sums[2]:,} | {sums[3] + sums[4]:,} | {mem} |")
+if "hmac" in by and "bot" in by:
+    ratios = [float(b[2]) / float(h[2]) for b, h in zip(by["bot"], by["hmac"])]
+    print(f"\nbot / HMAC-only per round: median {statistics.median(ratios):.0%} "
+          f"({min(ratios):.0%}–{max(ratios):.0%}); target ≥ 95 %")
+PY
