@@ -6,7 +6,7 @@ CONFIG ?= examples/packit-launch.yaml
 AWS_EC2_METADATA_DISABLED ?= true
 export AWS_EC2_METADATA_DISABLED
 
-.PHONY: run test lint bench build tools fuzz demo
+.PHONY: run test lint bench build tools fuzz demo soak
 
 build:
 	$(GO) build -o bin/packit-launch ./cmd/packit-launch
@@ -45,3 +45,10 @@ fuzz:
 	$(GO) test ./commands -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./config -run '^$$' -fuzz '^FuzzParseRepo$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./app -run '^$$' -fuzz '^FuzzIntake$$' -fuzztime $(FUZZTIME)
+
+# The real binary for SOAK (default 10 minutes) under a steady mix of
+# deliveries and commands against the fakes, moto and redis-server, with
+# one-minute retentions: RSS, goroutines and Redis keys must stay flat.
+SOAK ?= 10m
+soak: tools
+	SOAK_DURATION=$(SOAK) $(GO) test -tags demo -count=1 -run '^TestSoak$$' -v -timeout 40m ./cmd/packit-launch/

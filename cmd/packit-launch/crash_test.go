@@ -110,7 +110,7 @@ type crashStep struct {
 
 // crashCase is one pull request and the bot processes that serve it.
 type crashCase struct {
-	t        *testing.T
+	t        testing.TB
 	world    *demoWorld
 	bin, cfg string
 	pr       int
@@ -119,6 +119,8 @@ type crashCase struct {
 	st       *store.Store
 	mu       sync.Mutex
 	bots     []*crashBot
+	// awsEndpoint is where the bots' AWS calls go (default: the world's moto).
+	awsEndpoint string
 }
 
 type crashBot struct {
@@ -127,10 +129,10 @@ type crashBot struct {
 	logs *syncbuf.Buffer
 }
 
-func newCrashCase(t *testing.T, world *demoWorld, bin, cfg string, pr int) *crashCase {
+func newCrashCase(t testing.TB, world *demoWorld, bin, cfg string, pr int) *crashCase {
 	head := fmt.Sprintf("%040x", pr)
 	world.gh.SetPull(demoRepo, githubtest.PullRequest{Number: pr, State: "open", Title: "crash", User: demoUser, HeadSHA: head, HeadRef: "crash", BaseRef: "main"})
-	c := &crashCase{t: t, world: world, bin: bin, cfg: cfg, pr: pr, redisURL: storetest.StartRedis(t)}
+	c := &crashCase{t: t, world: world, bin: bin, cfg: cfg, pr: pr, redisURL: storetest.StartRedis(t), awsEndpoint: world.moto}
 	st, err := store.Open(context.Background(), c.redisURL, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +160,7 @@ func (c *crashCase) start() *crashBot {
 	b.cmd = exec.Command(c.bin, "serve", "--config", c.cfg)
 	b.cmd.Dir = c.t.TempDir()
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.cmd.Dir, "REDIS_URL=" + c.redisURL, "LISTEN_ADDR=" + b.addr, "LOG_FORMAT=text",
-		"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_ENDPOINT_URL=" + c.world.moto, "AWS_EC2_METADATA_DISABLED=true"}
+		"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_ENDPOINT_URL=" + c.awsEndpoint, "AWS_EC2_METADATA_DISABLED=true"}
 	for k, v := range c.world.env {
 		if k != "LISTEN_ADDR" {
 			env = append(env, k+"="+v)
@@ -265,7 +267,7 @@ func (c *crashCase) expectOneVMThatEnds() {
 }
 
 // buildBinary builds the production binary (no demo, no race detector).
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "packit-launch")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()

@@ -305,8 +305,9 @@ func (p *demoPlay) deliver(ctx context.Context, c githubtest.Comment, delivery s
 	return p.deliverTo(ctx, c, delivery, demoPR)
 }
 
-// deliverTo is deliver for a comment on pull request pr.
-func (p *demoPlay) deliverTo(ctx context.Context, c githubtest.Comment, delivery string, pr int) error {
+// commentDelivery is GitHub's issue_comment delivery of c on pull request
+// pr, signed with the demo's secret.
+func commentDelivery(ctx context.Context, webhook string, c githubtest.Comment, delivery string, pr int) (*http.Request, error) {
 	owner, name, _ := strings.Cut(demoRepo, "/")
 	user := map[string]any{"login": c.User, "type": "User"}
 	body, err := json.Marshal(map[string]any{
@@ -319,24 +320,38 @@ func (p *demoPlay) deliverTo(ctx context.Context, c githubtest.Comment, delivery
 		"installation": map[string]any{"id": githubtest.DefaultInstallationID},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mac := hmac.New(sha256.New, []byte(demoSecret))
 	mac.Write(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.webhook, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhook, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", "issue_comment")
 	req.Header.Set("X-GitHub-Delivery", delivery)
 	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	return req, nil
+}
+
+// deliverTo is deliver for a comment on pull request pr.
+func (p *demoPlay) deliverTo(ctx context.Context, c githubtest.Comment, delivery string, pr int) error {
+	return p.deliverWant(ctx, c, delivery, pr, http.StatusAccepted)
+}
+
+// deliverWant delivers c and expects the webhook to answer want.
+func (p *demoPlay) deliverWant(ctx context.Context, c githubtest.Comment, delivery string, pr, want int) error {
+	req, err := commentDelivery(ctx, p.webhook, c, delivery, pr)
+	if err != nil {
+		return err
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("deliver webhook: %w", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
+	if resp.StatusCode != want {
 		msg, _ := io.ReadAll(resp.Body)
 		return fmt.Errorf("webhook answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}

@@ -141,7 +141,7 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func waitServing(t *testing.T, url string, logs *syncbuf.Buffer) {
+func waitServing(t testing.TB, url string, logs *syncbuf.Buffer) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if resp, err := http.Get(url); err == nil {

@@ -84,6 +84,16 @@ func NewFakeEC2() *FakeEC2 {
 	return &FakeEC2{epoch: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
+// SetEpoch sets when the next item is created; each one after it is a
+// second younger (the default epoch is 2026-01-01). A real bot's sweeper
+// ends VMs older than their profile allows: seed a fleet it should keep
+// with an epoch of a little while ago.
+func (f *FakeEC2) SetEpoch(t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.epoch = t.Add(-time.Duration(f.next) * time.Second)
+}
+
 // SetLatency delays each of the fake's own answers by d (0 turns it off),
 // as a round trip would. Without it a local endpoint answers within the
 // SDK's request-body race and the SDK retries often
