@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -412,7 +413,7 @@ func TestStopWhileLaunchingEndsTheVMOnceUp(t *testing.T) {
 }
 
 func TestSweeperSettlesRecordsThatAWSContradicts(t *testing.T) {
-	e := newLaunchEnv(t)
+	e := newLaunchEnv(t, func(o *launchOptions) { o.perOwner = 5 })
 	ctx := context.Background()
 	// A launch whose job was lost after its VM came up: stuck "launching", unreported.
 	stuck := e.launch(defaultComment("/launch"))
@@ -428,9 +429,27 @@ func TestSweeperSettlesRecordsThatAWSContradicts(t *testing.T) {
 	if err := e.cloud.Terminate(ctx, "us-east-1", gone.InstanceID); err != nil {
 		t.Fatal(err)
 	}
+	// A live entry whose record is gone (a replica of the previous version
+	// ended launches without leaving the live index; or an operator's DEL):
+	// no quota may count it for ever.
+	stale := e.launch(defaultComment("/launch"))
+	if err := e.cloud.Terminate(ctx, "us-east-1", stale.InstanceID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.Redis().Del(ctx, "launch:"+stale.ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// (The daily pubkey cleanup reads every record, which repairs the
+	// index too: this sweep is not that day's.)
+	if _, err := e.st.TryLock(ctx, "pubkey-cleanup", time.Hour); err != nil {
+		t.Fatal(err)
+	}
 	// A quarter of an hour later (a VM that only just came up is left alone).
 	e.launches.lc.SetClock(func() time.Time { return time.Now().Add(15 * time.Minute) })
 	e.launches.lc.Sweep(ctx)
+	if idx, _ := e.st.ActiveIndex(ctx); slices.ContainsFunc(idx, func(a store.Active) bool { return a.ID == stale.ID }) {
+		t.Error("a live entry without its record outlived the sweep")
+	}
 	adopted, _ := e.st.GetLaunch(ctx, stuck.ID)
 	if adopted.State != store.StateRunning || adopted.InstanceID != stuck.InstanceID || !adopted.Reported {
 		t.Errorf("stuck launch not adopted: %+v", adopted)

@@ -27,7 +27,7 @@ func (lc *Lifecycle) countHolders(ctx context.Context) ([]holder, error) {
 	}
 	// The configured regions only: a region a record still names may refuse
 	// access, and must not block every /launch (its records count below).
-	live, err := lc.prov.RecentFleet(ctx, lc.cfg.Regions())
+	live, err := lc.prov.recentFleet(ctx, lc.cfg.Regions())
 	if err != nil {
 		return nil, err
 	}
@@ -42,16 +42,16 @@ func (lc *Lifecycle) countHolders(ctx context.Context) ([]holder, error) {
 		}
 	}
 	for _, in := range live {
-		h := holder{launchID: in.Tags[ec2.TagLaunch], owner: in.Tags[ec2.TagOwner], repo: in.Tags[ec2.TagRepo]}
-		l, ok := byRef[in.ID]
-		if !ok && in.LaunchTemplateID != "" {
-			l, ok = byRef[in.LaunchTemplateID]
+		h := in.holder
+		l, ok := byRef[in.id]
+		if !ok && in.templateID != "" {
+			l, ok = byRef[in.templateID]
 		}
 		if ok && h.launchID == "" {
 			h = holder{launchID: l.ID, owner: l.Owner, repo: l.Repo}
 		}
 		if h.launchID == "" {
-			h.launchID = in.ID
+			h.launchID = in.id
 		}
 		seen[h.launchID] = true
 		out = append(out, h)
@@ -78,20 +78,32 @@ type fleetCache struct {
 	mu       sync.Mutex
 	regions  string
 	listedAt time.Time
-	vms      []ec2.Instance
+	vms      []fleetVM
 }
 
-// RecentFleet is ListManaged, shared by the calls of the next fleetFresh.
-func (p *Provisioner) RecentFleet(ctx context.Context, regions []string) ([]ec2.Instance, error) {
+// fleetVM is what a quota decision needs of a listed VM: kept for
+// fleetFresh, it is a tenth of an ec2.Instance (10,000 VMs: 1.5 MB, not 16).
+type fleetVM struct {
+	id, templateID string
+	holder         // from its tags
+}
+
+// recentFleet is ListManaged, shared by the calls of the next fleetFresh.
+func (p *Provisioner) recentFleet(ctx context.Context, regions []string) ([]fleetVM, error) {
 	c, key, now := &p.fleet, strings.Join(regions, ","), p.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.regions == key && !c.listedAt.IsZero() && !now.Before(c.listedAt) && now.Sub(c.listedAt) < fleetFresh {
 		return c.vms, nil
 	}
-	vms, err := p.ListManaged(ctx, regions)
+	listed, err := p.ListManaged(ctx, regions)
 	if err != nil {
 		return nil, err
+	}
+	vms := make([]fleetVM, len(listed))
+	for i, in := range listed {
+		vms[i] = fleetVM{id: in.ID, templateID: in.LaunchTemplateID,
+			holder: holder{launchID: in.Tags[ec2.TagLaunch], owner: in.Tags[ec2.TagOwner], repo: in.Tags[ec2.TagRepo]}}
 	}
 	c.regions, c.listedAt, c.vms = key, now, vms
 	return vms, nil

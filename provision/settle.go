@@ -33,9 +33,13 @@ func Every(ctx context.Context, interval time.Duration, fn func(context.Context)
 
 // Sweep ends every VM past its time using AWS alone, then, when Redis
 // answers, brings records, timers and templates in line with AWS.
+//
+// It reads the live launches' one-line summaries, not their records: at
+// 10,000 launches the records held 10 MB more for the sweep's length. A
+// record is read only for a launch the summary says may need repair.
 func (lc *Lifecycle) Sweep(ctx context.Context) {
 	now := lc.now()
-	active, activeErr := lc.records.ActiveLaunches(ctx)
+	active, activeErr := lc.records.ActiveIndex(ctx)
 	if activeErr != nil {
 		lc.log.Warn("sweep: Redis unavailable; sweeping AWS anyway", "err", activeErr)
 	}
@@ -71,8 +75,8 @@ func (lc *Lifecycle) Sweep(ctx context.Context) {
 	}
 	// Records read before AWS was listed: what came up since waits for the
 	// next sweep, and what the sweeper just ended is done.
-	active = slices.DeleteFunc(active, func(l *store.Launch) bool {
-		return slices.ContainsFunc(res.Swept, func(s Swept) bool { return s.LaunchID == l.ID })
+	active = slices.DeleteFunc(active, func(a store.Active) bool {
+		return slices.ContainsFunc(res.Swept, func(s Swept) bool { return s.LaunchID == a.ID })
 	})
 	lc.reconcile(ctx, active, res.Live)
 	lc.settle(ctx, active, res, now)
@@ -93,11 +97,11 @@ func (lc *Lifecycle) Sweep(ctx context.Context) {
 
 // regions are those the config allows plus any a live record still names:
 // a VM launched under an older config must still be found and ended.
-func (lc *Lifecycle) regions(active []*store.Launch) []string {
+func (lc *Lifecycle) regions(active []store.Active) []string {
 	regions := lc.cfg.Regions()
-	for _, l := range active {
-		if l.Region != "" && !slices.Contains(regions, l.Region) {
-			regions = append(regions, l.Region)
+	for _, a := range active {
+		if a.Region != "" && !slices.Contains(regions, a.Region) {
+			regions = append(regions, a.Region)
 		}
 	}
 	return regions
@@ -112,17 +116,40 @@ const settleGrace = 10 * time.Minute
 
 // settle repairs records that AWS contradicts: launches stuck in flight (a
 // lost job, retries exhausted), and running records whose VM is gone.
-func (lc *Lifecycle) settle(ctx context.Context, active []*store.Launch, res SweepResult, now time.Time) {
-	byLaunch, byInstance := map[string]ec2.Instance{}, map[string]bool{}
-	for _, in := range res.Live {
-		byLaunch[in.Tags[ec2.TagLaunch]] = in
+func (lc *Lifecycle) settle(ctx context.Context, active []store.Active, res SweepResult, now time.Time) {
+	byLaunch, byInstance := map[string]int{}, map[string]bool{}
+	for i, in := range res.Live {
+		byLaunch[in.Tags[ec2.TagLaunch]] = i
 		byInstance[in.ID] = true
 	}
-	for _, l := range active {
-		in, isLive := byLaunch[l.ID]
-		isLive = isLive || (l.InstanceID != "" && byInstance[l.InstanceID])
-		var err error
+	for _, a := range active {
+		var in ec2.Instance
+		i, isLive := byLaunch[a.ID]
+		if isLive {
+			in = res.Live[i]
+		}
+		isLive = isLive || (a.InstanceID != "" && byInstance[a.InstanceID])
+		// A summary lacks LaunchedAt and PackitPollAt: it picks the
+		// candidates (LaunchedAt is never before CreatedAt), their records decide.
+		var candidate bool
 		switch {
+		case a.State == store.StateRunning:
+			candidate = !isLive && res.Listed[a.Region] && now.Sub(a.CreatedAt) > settleGrace
+		case a.State == store.StateAccepted || a.State == store.StateLaunching:
+			candidate = now.Sub(a.CreatedAt) > stuckAfter
+		case a.State == store.StateWaiting:
+			candidate = true
+		}
+		if !candidate {
+			continue
+		}
+		l, err := lc.records.GetLaunch(ctx, a.ID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && l.State.Ended()) {
+			lc.dropStale(ctx, a.ID)
+			continue
+		}
+		switch {
+		case err != nil:
 		case l.State == store.StateRunning && !isLive && res.Listed[l.Region] && now.Sub(l.LaunchedAt) > settleGrace:
 			err = lc.settleGone(ctx, l, now)
 		case (l.State == store.StateAccepted || l.State == store.StateLaunching) && now.Sub(l.CreatedAt) > stuckAfter:
@@ -134,7 +161,7 @@ func (lc *Lifecycle) settle(ctx context.Context, active []*store.Launch, res Swe
 			err = lc.SchedulePackitPoll(ctx, l, now)
 		}
 		if err != nil {
-			lc.log.With(l.LogAttrs()...).Warn("settle", "err", err)
+			lc.log.With("launch", a.ID, "repo", a.Repo, "pr", a.PR).Warn("settle", "err", err)
 		}
 	}
 }
@@ -195,10 +222,10 @@ func (lc *Lifecycle) settleStuck(ctx context.Context, l *store.Launch, in ec2.In
 // one its VM carries had its timers set when it came up or was extended;
 // the others (a record lost, an expiry moved elsewhere) are timed by tags.
 // The sweeper itself ends whatever is overdue, timers or not.
-func (lc *Lifecycle) reconcile(ctx context.Context, active []*store.Launch, live []ec2.Instance) {
-	records := make(map[string]*store.Launch, len(active))
-	for _, l := range active {
-		records[l.ID] = l
+func (lc *Lifecycle) reconcile(ctx context.Context, active []store.Active, live []ec2.Instance) {
+	summaries := make(map[string]store.Active, len(active))
+	for _, a := range active {
+		summaries[a.ID] = a
 	}
 	for _, in := range live {
 		id := in.Tags[ec2.TagLaunch]
@@ -206,26 +233,55 @@ func (lc *Lifecycle) reconcile(ctx context.Context, active []*store.Launch, live
 		if id == "" || err != nil {
 			continue // the sweeper's grace rule handles it
 		}
-		l, ok := records[id]
-		if !ok {
-			l = &store.Launch{ID: id, Region: in.Region, InstanceID: in.ID} // no live record: time by tags
+		a, ok := summaries[id]
+		_, trusted := lc.cfg.ProjectFor(in.Tags[ec2.TagRepo])
+		if trusted && ok && a.State == store.StateRunning && a.ExpiresAt.Unix() == exp.Unix() { // tags hold seconds, as timer ids do
+			continue
 		}
-		if _, trusted := lc.cfg.ProjectFor(in.Tags[ec2.TagRepo]); !trusted && l.Repo != "" {
+		if !ok {
+			// No live record: time it by its tags.
+			lc.scheduleTimed(ctx, &store.Launch{ID: id, Region: in.Region, InstanceID: in.ID}, in, exp)
+			continue
+		}
+		l, err := lc.records.GetLaunch(ctx, id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && l.State.Ended()) {
+			lc.dropStale(ctx, id) // and, as without a record, timed by its tags
+			lc.scheduleTimed(ctx, &store.Launch{ID: id, Region: in.Region, InstanceID: in.ID}, in, exp)
+			continue
+		}
+		if err != nil {
+			lc.log.Warn("sweep: read launch", "launch", id, "err", err)
+			continue
+		}
+		if !trusted && l.Repo != "" {
 			if err := lc.Stop(ctx, l, ReasonUntrusted); err != nil {
 				lc.log.Warn("sweep: end untrusted VM", "launch", id, "err", err)
 			}
 			continue
 		}
-		if ok && l.State == store.StateRunning && l.ExpiresAt.Unix() == exp.Unix() { // tags hold seconds, as timer ids do
-			continue
+		if l.State == store.StateRunning && l.ExpiresAt.Unix() == exp.Unix() {
+			continue // a summary written before it kept the expiry
 		}
-		timed := *l
-		timed.ExpiresAt = exp
-		if timed.InstanceID == "" {
-			timed.InstanceID, timed.Region = in.ID, in.Region
-		}
-		if err := lc.schedule(ctx, &timed); err != nil {
-			lc.log.Warn("sweep: timer", "launch", id, "err", err)
-		}
+		lc.scheduleTimed(ctx, l, in, exp)
+	}
+}
+
+// dropStale takes a launch whose record is gone or ended out of the live
+// index (ended since the summaries were read: it is out already).
+func (lc *Lifecycle) dropStale(ctx context.Context, id string) {
+	if err := lc.records.DropStale(ctx, id); err != nil {
+		lc.log.Warn("sweep: drop a stale live entry", "launch", id, "err", err)
+	}
+}
+
+// scheduleTimed sets l's timers for the expiry its VM carries.
+func (lc *Lifecycle) scheduleTimed(ctx context.Context, l *store.Launch, in ec2.Instance, exp time.Time) {
+	timed := *l
+	timed.ExpiresAt = exp
+	if timed.InstanceID == "" {
+		timed.InstanceID, timed.Region = in.ID, in.Region
+	}
+	if err := lc.schedule(ctx, &timed); err != nil {
+		lc.log.Warn("sweep: timer", "launch", l.ID, "err", err)
 	}
 }

@@ -121,14 +121,14 @@ const orphanAge = 2 * time.Hour
 // orphanAge of other launches are looked up one by one. Only regions whose
 // listing succeeded are judged, and a template is deleted only once EC2
 // confirms that no live instance was launched from it.
-func (p *Provisioner) CleanTemplates(ctx context.Context, recs LaunchLookup, active []*store.Launch, res SweepResult, now time.Time) (deleted int, err error) {
+func (p *Provisioner) CleanTemplates(ctx context.Context, recs LaunchLookup, active []store.Active, res SweepResult, now time.Time) (deleted int, err error) {
 	used := map[string]bool{}
 	for _, in := range res.Live {
 		used[in.LaunchTemplateID] = true
 	}
-	live := make(map[string]*store.Launch, len(active))
-	for _, l := range active {
-		live[l.ID] = l
+	live := make(map[string]store.State, len(active))
+	for _, a := range active {
+		live[a.ID] = a.State
 	}
 	var errs []error
 	for region := range res.Listed {
@@ -157,9 +157,9 @@ func (p *Provisioner) CleanTemplates(ctx context.Context, recs LaunchLookup, act
 }
 
 // templateGone decides whether a per-launch template no listed VM uses can go.
-func templateGone(ctx context.Context, recs LaunchLookup, live map[string]*store.Launch, t ec2.Template, now time.Time) (bool, error) {
-	if l, ok := live[t.LaunchID]; ok {
-		inFlight := l.State == store.StateAccepted || l.State == store.StateLaunching
+func templateGone(ctx context.Context, recs LaunchLookup, live map[string]store.State, t ec2.Template, now time.Time) (bool, error) {
+	if state, ok := live[t.LaunchID]; ok {
+		inFlight := state == store.StateAccepted || state == store.StateLaunching
 		return !inFlight && now.Sub(t.CreatedAt) >= orphanAge, nil // in flight: the reconciler settles it first
 	}
 	if now.Sub(t.CreatedAt) >= orphanAge {

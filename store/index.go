@@ -52,6 +52,8 @@ type Active struct {
 	TemplateID     string    `json:"template_id,omitempty"`
 	State          State     `json:"state"`
 	CreatedAt      time.Time `json:"created_at"`
+	// ExpiresAt has seconds only; zero in a summary written before it was kept.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // summary is what the live hash keeps of a live launch: its Active as
@@ -59,7 +61,14 @@ type Active struct {
 // quota check decodes all of them; this costs a fraction of JSON's time.
 func (l *Launch) summary() string {
 	return strings.Join([]string{l.Owner, l.Repo, strconv.Itoa(l.PR), strconv.FormatInt(l.InstallationID, 10),
-		l.Region, l.InstanceID, l.TemplateID, string(l.State), strconv.FormatInt(l.CreatedAt.UnixNano(), 10)}, summarySep)
+		l.Region, l.InstanceID, l.TemplateID, string(l.State), strconv.FormatInt(l.CreatedAt.UnixNano(), 10), expiresField(l.ExpiresAt)}, summarySep)
+}
+
+func expiresField(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.Unix(), 10)
 }
 
 const summarySep = "\x1f"
@@ -67,17 +76,27 @@ const summarySep = "\x1f"
 // parseSummary reads a summary back.
 func parseSummary(id, v string) (Active, error) {
 	f := strings.Split(v, summarySep)
-	if len(f) != 9 {
+	if len(f) == 9 {
+		f = append(f, "") // written before the expiry was kept
+	}
+	if len(f) != 10 {
 		return Active{}, fmt.Errorf("live launch %s: a summary of %d fields", id, len(f))
 	}
 	pr, err1 := strconv.Atoi(f[2])
 	inst, err2 := strconv.ParseInt(f[3], 10, 64)
 	created, err3 := strconv.ParseInt(f[8], 10, 64)
-	if err := errors.Join(err1, err2, err3); err != nil {
+	var expires time.Time
+	var err4 error
+	if f[9] != "" {
+		var sec int64
+		sec, err4 = strconv.ParseInt(f[9], 10, 64)
+		expires = time.Unix(sec, 0).UTC()
+	}
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return Active{}, fmt.Errorf("live launch %s: %w", id, err)
 	}
 	return Active{ID: id, Owner: f[0], Repo: f[1], PR: pr, InstallationID: inst, Region: f[4], InstanceID: f[5], TemplateID: f[6],
-		State: State(f[7]), CreatedAt: time.Unix(0, created).UTC()}, nil
+		State: State(f[7]), CreatedAt: time.Unix(0, created).UTC(), ExpiresAt: expires}, nil
 }
 
 // writeLaunch queues, inside a MULTI, the write of l's record (data) and
@@ -274,6 +293,16 @@ func (s *Store) ActiveLaunches(ctx context.Context) ([]*Launch, error) {
 	}
 	sortByCreation(out)
 	return out, nil
+}
+
+// DropStale removes ids from the live index: their records are gone or
+// ended (a replica of the previous version ended them without leaving
+// it), so that no quota counts them.
+func (s *Store) DropStale(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.rdb.HDel(ctx, liveKey, ids...).Err()
 }
 
 // readLive runs read in a pipeline with a check for the legacy active set;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -322,12 +323,20 @@ func TestOpenTidiesLegacyIndexes(t *testing.T) {
 // A summary reads back as the launch it summarises, field for field.
 func TestSummaryRoundTrip(t *testing.T) {
 	l := &Launch{ID: "abcdefgh", Owner: "alice", Repo: "packit/ogr", PR: 7, InstallationID: 55, Region: "eu-west-1",
-		InstanceID: "i-0123", TemplateID: "lt-0456", State: StateLaunching, CreatedAt: time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC)}
+		InstanceID: "i-0123", TemplateID: "lt-0456", State: StateLaunching, CreatedAt: time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC),
+		ExpiresAt: time.Date(2026, 12, 1, 12, 0, 0, 987654321, time.UTC)}
 	got, err := parseSummary(l.ID, l.summary())
 	want := Active{ID: l.ID, Owner: l.Owner, Repo: l.Repo, PR: l.PR, InstallationID: l.InstallationID, Region: l.Region,
-		InstanceID: l.InstanceID, TemplateID: l.TemplateID, State: l.State, CreatedAt: l.CreatedAt}
+		InstanceID: l.InstanceID, TemplateID: l.TemplateID, State: l.State, CreatedAt: l.CreatedAt,
+		ExpiresAt: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)} // seconds, as the VM's tag
 	if err != nil || got != want {
 		t.Errorf("parsed %+v %v\nwant %+v", got, err, want)
+	}
+	// A summary the previous version wrote (no expiry) still reads.
+	old := strings.Join(strings.Split(l.summary(), summarySep)[:9], summarySep)
+	want.ExpiresAt = time.Time{}
+	if got, err := parseSummary(l.ID, old); err != nil || got != want {
+		t.Errorf("parsed an old summary as %+v %v\nwant %+v", got, err, want)
 	}
 	if _, err := parseSummary(l.ID, "alice\x1fpackit/ogr"); err == nil {
 		t.Error("a short summary was accepted")

@@ -121,6 +121,8 @@ type crashCase struct {
 	bots     []*crashBot
 	// awsEndpoint is where the bots' AWS calls go (default: the world's moto).
 	awsEndpoint string
+	// env is added to the bots' environment.
+	env []string
 }
 
 type crashBot struct {
@@ -166,7 +168,7 @@ func (c *crashCase) start() *crashBot {
 			env = append(env, k+"="+v)
 		}
 	}
-	b.cmd.Env = env
+	b.cmd.Env = append(env, c.env...)
 	b.cmd.Stdout, b.cmd.Stderr = b.logs, b.logs
 	if err := b.cmd.Start(); err != nil {
 		c.t.Fatal(err)

@@ -59,6 +59,9 @@ func BenchmarkServeWith10kLaunches(b *testing.B) {
 	}
 	c := newCrashCase(b, world, bin, serverYAML, 200)
 	c.awsEndpoint = awsURL
+	if v := os.Getenv("BOT_GODEBUG"); v != "" {
+		c.env = append(c.env, "GODEBUG="+v)
+	}
 	start := time.Now()
 	seedLaunches(b, c.st, fake)
 	b.Logf("seeded %d running and %d ended launches in %s", memLive, memEnded, time.Since(start).Round(time.Millisecond))
