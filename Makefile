@@ -35,8 +35,10 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# Every Go benchmark; -tags demo for the real binary's memory over 10,000
+# launches (cmd/packit-launch). Figures and targets: BENCHMARKS.md.
+bench: tools
+	$(GO) test -tags demo -run '^$$' -bench . -benchmem -timeout 30m ./...
 
 # Every parser that reads what the public sends: the comment grammar, the
 # repo config and the webhook intake. FUZZTIME=10m for a real run.

@@ -177,9 +177,10 @@ func (k *keeper) room() ([]byte, readOutcome) {
 // the bytes when keep allows. sizeHint is the announced Content-Length (-1
 // when unknown). setDeadline sets the connection's read
 // deadline: a sender that stalls while its bytes are kept is cut off from
-// keeping at keepFor, then read (only hashed) until ctx's deadline. The
-// caller must call release, after which the bytes must not be used.
-func (in *Intake) readSigned(ctx context.Context, r io.Reader, want []byte, keep bool, sizeHint int64, setDeadline func(time.Time)) (out signedBody, err error) {
+// keeping at keepFor, then read (only hashed) until deadline. The caller
+// must call release, after which the bytes must not be used. (deadline is
+// not ctx's: a context deadline costs every request a timer.)
+func (in *Intake) readSigned(ctx context.Context, deadline time.Time, r io.Reader, want []byte, keep bool, sizeHint int64, setDeadline func(time.Time)) (out signedBody, err error) {
 	mac := in.macs.Get().(secretMACs)
 	defer in.macs.Put(mac)
 	mac.Reset()
@@ -187,7 +188,6 @@ func (in *Intake) readSigned(ctx context.Context, r io.Reader, want []byte, keep
 	k := &keeper{}
 	out.outcome = bodyNotWanted
 	out.release = k.drop
-	deadline, _ := ctx.Deadline()
 	if keep {
 		if sizeHint > MaxKeptBytes {
 			out.outcome = bodyTooLarge
@@ -242,9 +242,9 @@ func (in *Intake) readSigned(ctx context.Context, r io.Reader, want []byte, keep
 		if !big && total > smallBodyBytes {
 			// Large bodies take turns, a core each, so that hashing a flood
 			// cannot starve the small deliveries that are nearly all real.
-			if !in.budget.bigTurn(ctx) {
+			if err := in.bigTurn(ctx, deadline); err != nil {
 				stopKeeping(out.outcome)
-				return out, ctx.Err()
+				return out, err
 			}
 			big = true
 			defer in.budget.endBigTurn()
@@ -259,6 +259,16 @@ func (in *Intake) readSigned(ctx context.Context, r io.Reader, want []byte, keep
 }
 
 var errTooLarge = errors.New("payload too large")
+
+// bigTurn waits, until deadline, for a large body's turn.
+func (in *Intake) bigTurn(ctx context.Context, deadline time.Time) error {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	if !in.budget.bigTurn(ctx) {
+		return ctx.Err()
+	}
+	return nil
+}
 
 // parseSignature decodes an X-Hub-Signature-256 header ("sha256=<hex>").
 func parseSignature(header string) ([]byte, bool) {

@@ -138,10 +138,8 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	setDeadline := func(t time.Time) { _ = rc.SetReadDeadline(t) } // not supported by test recorders
 	setDeadline(deadline)
-	ctx, cancel := context.WithDeadline(r.Context(), deadline)
-	defer cancel()
 	event := r.Header.Get("X-GitHub-Event")
-	body, err := in.readSigned(ctx, r.Body, want, wantedEvents[event], r.ContentLength, setDeadline)
+	body, err := in.readSigned(r.Context(), deadline, r.Body, want, wantedEvents[event], r.ContentLength, setDeadline)
 	defer body.release()
 	if errors.Is(err, errTooLarge) {
 		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
@@ -213,7 +211,7 @@ func (in *Intake) validSignature(header string, body []byte) bool {
 	if !ok {
 		return false
 	}
-	got, err := in.readSigned(context.Background(), bytes.NewReader(body), want, false, int64(len(body)), func(time.Time) {})
+	got, err := in.readSigned(context.Background(), time.Now().Add(readTime(int64(len(body)))), bytes.NewReader(body), want, false, int64(len(body)), func(time.Time) {})
 	got.release()
 	return err == nil && got.valid
 }

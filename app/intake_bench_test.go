@@ -41,6 +41,27 @@ func BenchmarkIntakeNonCommand(b *testing.B) {
 	}
 }
 
+// BenchmarkRoutesNonCommand is BenchmarkIntakeNonCommand through the HTTP
+// surface (router and delivery counter), without the network.
+func BenchmarkRoutesNonCommand(b *testing.B) {
+	body := nonCommand(b)
+	h := Routes("/api/github/webhooks", NewIntake(testSecret, nil, nil, quiet), nil, quiet)
+	req := webhookRequest("issue_comment", "bench", body)
+	rd := bytes.NewReader(body)
+	w := &discardWriter{h: http.Header{}}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.Reset(body)
+		req.Body = io.NopCloser(rd)
+		w.code = 0
+		h.ServeHTTP(w, req)
+		if w.code != http.StatusNoContent {
+			b.Fatalf("status %d", w.code)
+		}
+	}
+}
+
 // BenchmarkIntakeNonCommandHTTP goes through a real HTTP server on
 // 127.0.0.1 with 8 concurrent connections per core (run with -cpu 1 for the
 // per-core figure).

@@ -3,10 +3,11 @@ package app
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/packit/packit-launch/commands"
 )
@@ -34,10 +35,55 @@ var (
 	}, []string{"outcome"})
 )
 
-// countDeliveries counts each webhook answer by status code.
+// countDeliveries counts each webhook answer by status code. Not
+// promhttp.InstrumentHandlerCounter: its label map and writer cost a
+// non-command delivery ~0.3 µs and 5 allocations, on the path the public can
+// flood.
 func countDeliveries(h http.Handler) http.Handler {
-	return promhttp.InstrumentHandlerCounter(deliveriesTotal, h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		deliveryCounter(sw.code).Inc()
+	})
 }
+
+// deliveryCounters are deliveriesTotal's counters by code, resolved once.
+var deliveryCounters sync.Map // int → prometheus.Counter
+
+func deliveryCounter(code int) prometheus.Counter {
+	if code == 0 {
+		code = http.StatusOK // net/http's answer to a handler that wrote nothing
+	}
+	if c, ok := deliveryCounters.Load(code); ok {
+		return c.(prometheus.Counter)
+	}
+	c := deliveriesTotal.WithLabelValues(strconv.Itoa(code))
+	deliveryCounters.Store(code, c)
+	return c
+}
+
+// statusWriter remembers the status an http.Handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection (read deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // commandName is the command a line holds, for metrics: one of the
 // grammar's kinds or "invalid".

@@ -17,8 +17,10 @@ import (
 // details go to the log.
 func Routes(webhookPath string, intake http.Handler, ready func(ctx context.Context) error, log *slog.Logger) http.Handler {
 	r := mux.NewRouter()
+	var webhook http.Handler
 	if intake != nil {
-		r.Handle(webhookPath, countDeliveries(intake)).Methods(http.MethodPost)
+		webhook = countDeliveries(intake)
+		r.Handle(webhookPath, webhook).Methods(http.MethodPost)
 	}
 	r.Handle("/metrics", promhttp.Handler()).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -39,7 +41,19 @@ func Routes(webhookPath string, intake http.Handler, ready func(ctx context.Cont
 		}
 		writeText(w, http.StatusOK, "ready")
 	}).Methods(http.MethodGet)
-	return r
+	if webhook == nil {
+		return r
+	}
+	// The webhook is the route anyone can flood: it is matched before the
+	// router, whose two request copies per request (mux.Vars, CurrentRoute)
+	// cost ~1 µs and 1.2 KB. The router still answers its other methods.
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPost && req.URL.Path == webhookPath {
+			webhook.ServeHTTP(w, req)
+			return
+		}
+		r.ServeHTTP(w, req)
+	})
 }
 
 // NotReady says which part of the bot does not work, briefly enough for
