@@ -177,7 +177,8 @@ func (k *keeper) room() ([]byte, readOutcome) {
 // the bytes when keep allows. sizeHint is the announced Content-Length (-1
 // when unknown). setDeadline sets the connection's read
 // deadline: a sender that stalls while its bytes are kept is cut off from
-// keeping at keepFor, then read (only hashed) until deadline. The caller
+// keeping at keepFor, then read (only hashed) until deadline (readSigned
+// sets the connection's deadline before its first read). The caller
 // must call release, after which the bytes must not be used. (deadline is
 // not ctx's: a context deadline costs every request a timer.)
 func (in *Intake) readSigned(ctx context.Context, deadline time.Time, r io.Reader, want []byte, keep bool, sizeHint int64, setDeadline func(time.Time)) (out signedBody, err error) {
@@ -194,8 +195,14 @@ func (in *Intake) readSigned(ctx context.Context, deadline time.Time, r io.Reade
 		} else {
 			out.outcome = bodyKept
 			k.start(in.budget)
-			setDeadline(k.until)
 		}
+	}
+	// One deadline call per request (each takes the runtime's timer lock):
+	// keepFor is the sooner, while the bytes are kept.
+	if out.outcome == bodyKept {
+		setDeadline(k.until)
+	} else {
+		setDeadline(deadline)
 	}
 	stopKeeping := func(why readOutcome) {
 		if out.outcome == bodyKept {

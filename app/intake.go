@@ -137,7 +137,6 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	deadline := time.Now().Add(readTime(r.ContentLength)) // wall time, not the injected clock
 	rc := http.NewResponseController(w)
 	setDeadline := func(t time.Time) { _ = rc.SetReadDeadline(t) } // not supported by test recorders
-	setDeadline(deadline)
 	event := r.Header.Get("X-GitHub-Event")
 	body, err := in.readSigned(r.Context(), deadline, r.Body, want, wantedEvents[event], r.ContentLength, setDeadline)
 	defer body.release()

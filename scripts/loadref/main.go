@@ -67,7 +67,10 @@ func main() {
 	default:
 		log.Fatalf("-mode must be hmac, decode or github, not %q", *mode)
 	}
-	srv := &http.Server{Addr: *addr, Handler: h, ReadHeaderTimeout: 2 * time.Second}
+	// serve's timeouts: a server facing the public needs them, and each
+	// costs a deadline call per request.
+	srv := &http.Server{Addr: *addr, Handler: h, ReadHeaderTimeout: 2 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second}
 	log.Fatal(srv.ListenAndServe())
 }
 
