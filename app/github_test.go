@@ -1,6 +1,12 @@
 package app
 
 import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/packit/packit-launch/app/githubtest"
@@ -28,5 +34,48 @@ func TestInstallationClientsAreBounded(t *testing.T) {
 	}
 	if again, _ := inst.Client(t.Context(), 1); again == first {
 		t.Error("the least recently used client was not evicted")
+	}
+}
+
+// Jobs in parallel reuse their connections to GitHub: net/http's default of
+// 2 idle connections per host had every burst dial (and, against GitHub,
+// handshake TLS) again and again.
+func TestGitHubConnectionsAreReused(t *testing.T) {
+	gh := githubtest.New()
+	gh.SetInstallation(githubtest.DefaultInstallationID, "packit/ogr")
+	gh.SetPull("packit/ogr", githubtest.PullRequest{Number: 7, State: "open", Title: "t", User: "alice", HeadSHA: strings.Repeat("a", 40), HeadRef: "x", BaseRef: "main"})
+	var dialled atomic.Int64
+	srv := httptest.NewUnstartedServer(gh.Handler())
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dialled.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	inst, err := NewInstallations(gh.AppID, gh.PrivateKeyPEM, srv.URL+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := inst.Client(t.Context(), githubtest.DefaultInstallationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const jobs, each = 10, 20
+	var wg sync.WaitGroup
+	for range jobs {
+		wg.Go(func() {
+			for range each {
+				if _, _, err := client.PullRequests.Get(t.Context(), "packit", "ogr", 7); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// One per job at most, and the token request's.
+	if n := dialled.Load(); n > jobs+2 {
+		t.Errorf("%d connections for %d requests from %d jobs in parallel", n, jobs*each, jobs)
 	}
 }
