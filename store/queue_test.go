@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/packit/packit-launch/store/storetest"
 )
 
@@ -203,5 +204,31 @@ func TestWorkerDrainsJobsInFlight(t *testing.T) {
 	}
 	if err := <-stopped; err != nil {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+// A done job's id refuses a duplicate for a day, or for the delivery TTL
+// when that is shorter (the soak's one-minute retentions).
+func TestDoneJobsAreKeptNoLongerThanDeliveryIDs(t *testing.T) {
+	url := storetest.StartRedis(t)
+	for _, tt := range []struct {
+		ttl, want time.Duration
+	}{{0, 24 * time.Hour}, {time.Minute, time.Minute}, {7 * 24 * time.Hour, 24 * time.Hour}} {
+		s, err := OpenWith(context.Background(), url, Options{DeliveryTTL: tt.ttl}, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := "retention-" + tt.ttl.String()
+		if err := s.Queue().Enqueue(context.Background(), Job{Kind: "x", ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		info, err := asynq.NewInspectorFromRedisClient(s.rdb).GetTaskInfo(QueueCommands, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Retention != tt.want {
+			t.Errorf("delivery TTL %s: done jobs kept %s, want %s", tt.ttl, info.Retention, tt.want)
+		}
+		s.Close()
 	}
 }
