@@ -439,6 +439,18 @@ func TestSweeperSettlesRecordsThatAWSContradicts(t *testing.T) {
 	if err := e.st.Redis().Del(ctx, "launch:"+stale.ID).Err(); err != nil {
 		t.Fatal(err)
 	}
+	// The same for a launch its summary says is still coming up (a young
+	// one: the stuck rule waits hours, the index must not).
+	young := e.launch(defaultComment("/launch"))
+	if _, err := e.st.UpdateLaunch(ctx, young.ID, func(x *store.Launch) error { x.State = store.StateLaunching; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cloud.Terminate(ctx, "us-east-1", young.InstanceID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.Redis().Del(ctx, "launch:"+young.ID).Err(); err != nil {
+		t.Fatal(err)
+	}
 	// (The daily pubkey cleanup reads every record, which repairs the
 	// index too: this sweep is not that day's.)
 	if _, err := e.st.TryLock(ctx, "pubkey-cleanup", time.Hour); err != nil {
@@ -447,8 +459,11 @@ func TestSweeperSettlesRecordsThatAWSContradicts(t *testing.T) {
 	// A quarter of an hour later (a VM that only just came up is left alone).
 	e.launches.lc.SetClock(func() time.Time { return time.Now().Add(15 * time.Minute) })
 	e.launches.lc.Sweep(ctx)
-	if idx, _ := e.st.ActiveIndex(ctx); slices.ContainsFunc(idx, func(a store.Active) bool { return a.ID == stale.ID }) {
-		t.Error("a live entry without its record outlived the sweep")
+	idx, _ := e.st.ActiveIndex(ctx)
+	for _, id := range []string{stale.ID, young.ID} {
+		if slices.ContainsFunc(idx, func(a store.Active) bool { return a.ID == id }) {
+			t.Errorf("live entry %s without its record outlived the sweep", id)
+		}
 	}
 	adopted, _ := e.st.GetLaunch(ctx, stuck.ID)
 	if adopted.State != store.StateRunning || adopted.InstanceID != stuck.InstanceID || !adopted.Reported {

@@ -116,40 +116,38 @@ const settleGrace = 10 * time.Minute
 
 // settle repairs records that AWS contradicts: launches stuck in flight (a
 // lost job, retries exhausted), and running records whose VM is gone.
+//
+// A summary has neither LaunchedAt nor PackitPollAt, so the records of every
+// launch not running with a listed VM are read (a round trip per 1,000: in
+// flight and waiting launches are few). Reading them also drops from the
+// live index any whose record is gone, so that no quota counts it.
 func (lc *Lifecycle) settle(ctx context.Context, active []store.Active, res SweepResult, now time.Time) {
 	byLaunch, byInstance := map[string]int{}, map[string]bool{}
 	for i, in := range res.Live {
 		byLaunch[in.Tags[ec2.TagLaunch]] = i
 		byInstance[in.ID] = true
 	}
+	listed := func(launchID, instanceID string) (ec2.Instance, bool) {
+		if i, ok := byLaunch[launchID]; ok {
+			return res.Live[i], true
+		}
+		return ec2.Instance{}, instanceID != "" && byInstance[instanceID]
+	}
+	var ids []string
 	for _, a := range active {
-		var in ec2.Instance
-		i, isLive := byLaunch[a.ID]
-		if isLive {
-			in = res.Live[i]
+		if _, isLive := listed(a.ID, a.InstanceID); a.State != store.StateRunning || !isLive {
+			ids = append(ids, a.ID)
 		}
-		isLive = isLive || (a.InstanceID != "" && byInstance[a.InstanceID])
-		// A summary lacks LaunchedAt and PackitPollAt: it picks the
-		// candidates (LaunchedAt is never before CreatedAt), their records decide.
-		var candidate bool
+	}
+	records, err := lc.records.LiveRecords(ctx, ids)
+	if err != nil {
+		lc.log.Warn("settle: read records", "err", err)
+		return
+	}
+	for _, l := range records {
+		in, isLive := listed(l.ID, l.InstanceID)
+		var err error
 		switch {
-		case a.State == store.StateRunning:
-			candidate = !isLive && res.Listed[a.Region] && now.Sub(a.CreatedAt) > settleGrace
-		case a.State == store.StateAccepted || a.State == store.StateLaunching:
-			candidate = now.Sub(a.CreatedAt) > stuckAfter
-		case a.State == store.StateWaiting:
-			candidate = true
-		}
-		if !candidate {
-			continue
-		}
-		l, err := lc.records.GetLaunch(ctx, a.ID)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && l.State.Ended()) {
-			lc.dropStale(ctx, a.ID)
-			continue
-		}
-		switch {
-		case err != nil:
 		case l.State == store.StateRunning && !isLive && res.Listed[l.Region] && now.Sub(l.LaunchedAt) > settleGrace:
 			err = lc.settleGone(ctx, l, now)
 		case (l.State == store.StateAccepted || l.State == store.StateLaunching) && now.Sub(l.CreatedAt) > stuckAfter:
@@ -161,7 +159,7 @@ func (lc *Lifecycle) settle(ctx context.Context, active []store.Active, res Swee
 			err = lc.SchedulePackitPoll(ctx, l, now)
 		}
 		if err != nil {
-			lc.log.With("launch", a.ID, "repo", a.Repo, "pr", a.PR).Warn("settle", "err", err)
+			lc.log.With(l.LogAttrs()...).Warn("settle", "err", err)
 		}
 	}
 }

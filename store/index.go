@@ -76,12 +76,14 @@ const summarySep = "\x1f"
 // parseSummary reads a summary back.
 func parseSummary(id, v string) (Active, error) {
 	f := strings.Split(v, summarySep)
+	if len(f) < 9 {
+		return Active{}, fmt.Errorf("live launch %s: a summary of %d fields", id, len(f))
+	}
 	if len(f) == 9 {
 		f = append(f, "") // written before the expiry was kept
 	}
-	if len(f) != 10 {
-		return Active{}, fmt.Errorf("live launch %s: a summary of %d fields", id, len(f))
-	}
+	// Fields past the known ones are a later version's: ignored, so that
+	// a rollback still reads the index.
 	pr, err1 := strconv.Atoi(f[2])
 	inst, err2 := strconv.ParseInt(f[3], 10, 64)
 	created, err3 := strconv.ParseInt(f[8], 10, 64)
@@ -273,14 +275,20 @@ func (s *Store) ActiveLaunches(ctx context.Context) ([]*Launch, error) {
 	if err := s.readLive(ctx, func(p redis.Pipeliner) { keys = p.HKeys(ctx, liveKey) }); err != nil {
 		return nil, err
 	}
-	found, stale, err := s.readLaunches(ctx, keys.Val())
+	return s.LiveRecords(ctx, keys.Val())
+}
+
+// LiveRecords reads the records of the live launches ids (a round trip per
+// 1,000), oldest first. An id whose record is gone or ended leaves the live
+// index: only a replica of the previous version ended a launch without
+// leaving it, and an ended launch never comes back.
+func (s *Store) LiveRecords(ctx context.Context, ids []string) ([]*Launch, error) {
+	found, stale, err := s.readLaunches(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
 	out := found[:0]
 	for _, l := range found {
-		// Only a replica of the previous version ends a launch without
-		// leaving the hash; an ended launch never comes back, so drop it.
 		if l.State.Ended() {
 			stale = append(stale, l.ID)
 			continue
