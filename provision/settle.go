@@ -35,8 +35,9 @@ func Every(ctx context.Context, interval time.Duration, fn func(context.Context)
 // answers, brings records, timers and templates in line with AWS.
 //
 // It reads the live launches' one-line summaries, not their records: at
-// 10,000 launches the records held 10 MB more for the sweep's length. A
-// record is read only for a launch the summary says may need repair.
+// 10,000 launches the records held 10 MB more for the sweep's length.
+// Records are read only for launches not running with a listed VM (settle)
+// and for VMs whose timers or trust reconcile must act on.
 func (lc *Lifecycle) Sweep(ctx context.Context) {
 	now := lc.now()
 	active, activeErr := lc.records.ActiveIndex(ctx)
