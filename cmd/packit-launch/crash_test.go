@@ -37,22 +37,9 @@ const crashLifetime = 150 * time.Second
 // steps run side by side against one world (moto, fake GitHub, fake Launch).
 func TestCrashAtEachStepOfALaunch(t *testing.T) {
 	bin := buildBinary(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	world, stopWorld, err := startDemoWorld(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stopWorld()
-	world.gh.SetFile(demoRepo, "main", config.RepoConfigPath, fmt.Sprintf("default: fedora\nmachines:\n  fedora:\n    image: %s\n    region: %s\n    instance_type: t3.small\n    ssh_user: fedora\n", world.ami, demoRegion))
+	world := amiWorld(t)
 	world.gh.SetLatency(150 * time.Millisecond) // a window between the VM coming up and its comment
-	serverYAML := filepath.Join(t.TempDir(), "packit-launch.yaml")
-	yaml := strings.Replace(string(world.serverYAML), "default_lifetime: 2h", "default_lifetime: "+crashLifetime.String(), 1)
-	yaml = strings.Replace(yaml, "per_owner: 2", "per_owner: 20", 1)
-	yaml = strings.Replace(yaml, "per_repo: 5", "per_repo: 20", 1)
-	if err := os.WriteFile(serverYAML, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	serverYAML := writeServerConfig(t, world, crashLifetime, 20, "")
 
 	steps := []crashStep{
 		{"after the eyes reaction", func(c *crashCase) bool { return slices.Contains(world.gh.Reactions(demoRepo, c.comment), "eyes") }},
@@ -266,6 +253,46 @@ func (c *crashCase) expectOneVMThatEnds() {
 			c.t.Fatalf("the VM outlived its expiry (%s) by a minute", l.ExpiresAt.Format(time.TimeOnly))
 		}
 	}
+}
+
+// amiWorld is the demo world (moto, fake GitHub, fake Launch service) with
+// a repo config that launches its AMI at once, stopped when t ends.
+func amiWorld(t testing.TB) *demoWorld {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	world, stop, err := startDemoWorld(ctx)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(); cancel() })
+	world.gh.SetFile(demoRepo, "main", config.RepoConfigPath, fmt.Sprintf("default: fedora\nmachines:\n  fedora:\n    image: %s\n    region: %s\n    instance_type: t3.small\n    ssh_user: fedora\n", world.ami, demoRegion))
+	return world
+}
+
+// writeServerConfig writes the demo's server config with VMs living
+// lifetime (0: the demo's), both quotas at limit (0: the demo's), and extra
+// top-level lines; it returns the file's path.
+func writeServerConfig(t testing.TB, world *demoWorld, lifetime time.Duration, limit int, extra string) string {
+	t.Helper()
+	yaml := string(world.serverYAML)
+	edit := func(old, new string) {
+		if !strings.Contains(yaml, old) {
+			t.Fatalf("the demo's server config has no %q to change", old)
+		}
+		yaml = strings.Replace(yaml, old, new, 1)
+	}
+	if lifetime > 0 {
+		edit("default_lifetime: 2h", "default_lifetime: "+lifetime.String())
+	}
+	if limit > 0 {
+		edit("limits: {per_owner: 2, per_repo: 5}", fmt.Sprintf("limits: {per_owner: %d, per_repo: %d}", limit, limit))
+	}
+	path := filepath.Join(t.TempDir(), "packit-launch.yaml")
+	if err := os.WriteFile(path, []byte(yaml+extra), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // buildBinary builds the production binary (no demo, no race detector).

@@ -8,13 +8,11 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/provision"
 	"github.com/packit/packit-launch/provision/ec2/ec2test"
 	"github.com/packit/packit-launch/store"
@@ -36,12 +34,7 @@ func BenchmarkServeWith10kLaunches(b *testing.B) {
 	bin := buildBinary(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	world, stopWorld, err := startDemoWorld(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stopWorld()
-	world.gh.SetFile(demoRepo, "main", config.RepoConfigPath, fmt.Sprintf("default: fedora\nmachines:\n  fedora:\n    image: %s\n    region: %s\n    instance_type: t3.small\n    ssh_user: fedora\n", world.ami, demoRegion))
+	world := amiWorld(b)
 	fake := ec2test.NewFakeEC2()
 	fake.SetEpoch(time.Now().Add(-4 * time.Hour)) // the 10,000 VMs launched a second apart, all younger than the profile's 8h
 	moto, err := url.Parse(world.moto)
@@ -53,10 +46,7 @@ func BenchmarkServeWith10kLaunches(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	serverYAML := filepath.Join(b.TempDir(), "packit-launch.yaml")
-	if err := os.WriteFile(serverYAML, append(world.serverYAML, "sweep_interval: 10s\n"...), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	serverYAML := writeServerConfig(b, world, 0, 0, "sweep_interval: 10s\n")
 	c := newCrashCase(b, world, bin, serverYAML, 200)
 	c.awsEndpoint = awsURL
 	if v := os.Getenv("BOT_GODEBUG"); v != "" {
