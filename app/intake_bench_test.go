@@ -11,7 +11,7 @@ import (
 
 // nonCommand is a 12 KB issue_comment that is not a command: the delivery
 // intake sees most.
-func nonCommand(b *testing.B) []byte {
+func nonCommand(b testing.TB) []byte {
 	c := defaultComment("Looks good to me. " + strings.Repeat("Some detailed review prose about the change. ", 260))
 	body := c.JSON()
 	if len(body) < 12<<10 {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/packit/packit-launch/store"
 	"github.com/packit/packit-launch/store/storetest"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -292,5 +293,32 @@ func TestTwoSecretsDuringASwitch(t *testing.T) {
 		if w := serve(in, r); w.Code != want {
 			t.Errorf("signed with %q: %d, want %d", secret, w.Code, want)
 		}
+	}
+}
+
+// The webhook is matched before the router, and only for POST: the router
+// still answers the path's other methods and every other path, and each
+// delivery is counted by its answer.
+func TestRoutesServeTheWebhookFirstAndTheRestThroughTheRouter(t *testing.T) {
+	h := Routes("/api/github/webhooks", NewIntake(testSecret, nil, nil, quiet), func(context.Context) error { return nil }, quiet)
+	before := testutil.ToFloat64(deliveriesTotal.WithLabelValues("204"))
+	for _, tt := range []struct {
+		req  *http.Request
+		want int
+	}{
+		{webhookRequest("issue_comment", "routes", nonCommand(t)), http.StatusNoContent},
+		{httptest.NewRequest(http.MethodGet, "/api/github/webhooks", nil), http.StatusMethodNotAllowed},
+		{httptest.NewRequest(http.MethodPost, "/api/github/webhooks/", nil), http.StatusNotFound},
+		{httptest.NewRequest(http.MethodGet, "/healthz", nil), http.StatusOK},
+		{httptest.NewRequest(http.MethodGet, "/readyz", nil), http.StatusOK},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, tt.req)
+		if w.Code != tt.want {
+			t.Errorf("%s %s: %d, want %d", tt.req.Method, tt.req.URL.Path, w.Code, tt.want)
+		}
+	}
+	if got := testutil.ToFloat64(deliveriesTotal.WithLabelValues("204")) - before; got != 1 {
+		t.Errorf("%v deliveries counted as 204, want 1", got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/packit/packit-launch/app/githubtest"
+	"github.com/packit/packit-launch/provision"
 )
 
 // The soak's steady mix, against the demo world (moto, fake GitHub, fake
@@ -127,16 +128,7 @@ type soak struct {
 }
 
 func (s *soak) every(ctx context.Context, d time.Duration, f func()) {
-	tick := time.NewTicker(d)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			f()
-		}
-	}
+	provision.Every(ctx, d, func(context.Context) { f() })
 }
 
 // send comments body on pr and delivers it under a delivery id of its own.
