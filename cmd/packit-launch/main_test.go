@@ -284,12 +284,15 @@ func TestSetupPageOnlyWhereItIsSafe(t *testing.T) {
 	} {
 		cfg := &config.Server{ListenAddr: c.addr}
 		cfg.GitHub.AppID = c.appID
-		got := setupPage(cfg, setupSettings{mode: c.mode, webURL: "https://github.com/"}, nil, quietLog) != nil
+		got := setupPage(cfg, setupSettings{mode: c.mode, webURL: "https://github.com/"}, c.addr, nil, quietLog) != nil
 		if got != c.want {
 			t.Errorf("SETUP_PAGE=%s on %s (app %d): page %v, want %v", c.mode, c.addr, c.appID, got, c.want)
 		}
 	}
 	if _, err := readSetupSettings(map[string]string{"SETUP_PAGE": "maybe"}); err == nil {
 		t.Error("SETUP_PAGE=maybe accepted")
+	}
+	if _, err := readSetupSettings(map[string]string{"PUBLIC_URL": "bot.example.org"}); err == nil || !strings.Contains(err.Error(), "PUBLIC_URL") {
+		t.Errorf("PUBLIC_URL without a scheme: %v", err)
 	}
 }

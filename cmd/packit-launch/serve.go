@@ -112,7 +112,7 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 		if web && b.setup.mode != "" {
 			written := make(chan struct{})
 			var once sync.Once
-			routes = withSetup(routes, setupPage(cfg, b.setup, func() { once.Do(func() { close(written) }) }, log))
+			routes = withSetup(routes, setupPage(cfg, b.setup, ln.Addr().String(), func() { once.Do(func() { close(written) }) }, log))
 			g.Go(func() error {
 				select {
 				case <-written:

@@ -5,8 +5,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +38,8 @@ func TestSetupPageInABrowser(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	// Unset, not empty: the environment wins over .env, even with an empty value.
-	for _, k := range []string{"GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH", "GITHUB_WEBHOOK_SECRET", "REDIS_URL", "SETUP_PAGE"} {
+	for _, k := range []string{"GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH", "GITHUB_WEBHOOK_SECRET", "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET",
+		"REDIS_URL", "SETUP_PAGE", "PUBLIC_URL", "LAUNCH_SOURCE_ID"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
@@ -49,19 +52,60 @@ func TestSetupPageInABrowser(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	waitServing(t, "http://"+addr+"/healthz", logs)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.WindowSize(1000, 760))
+	// evil.test and attacker.test resolve to this machine, as a DNS
+	// rebinding or a hostile page in the operator's browser would.
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.WindowSize(1000, 900),
+		chromedp.Flag("host-resolver-rules", "MAP evil.test 127.0.0.1, MAP attacker.test 127.0.0.1"))
 	actx, stopAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer stopAlloc()
 	bctx, stopBrowser := chromedp.NewContext(actx)
 	defer stopBrowser()
 	bctx, stopTimeout := context.WithTimeout(bctx, 60*time.Second)
 	defer stopTimeout()
+	_, port, _ := net.SplitHostPort(addr)
 
+	// A foreign Host gets neither the form nor a manifest.
+	if err := chromedp.Do(bctx, chromedp.Navigate("http://evil.test:"+port+"/")); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	foreign, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`body`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(foreign, "answers only at its own address") || strings.Contains(foreign, "webhook URL") {
+		t.Errorf("the page under a foreign name: %s", foreign)
+	}
+	// A hostile page posting the form cross-site is refused.
+	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<form id="f" method="post" action="http://%s/setup/app"><input name="url" value="https://attacker.example">
+<input name="name" value="packit-launch"><input name="owner" value="personal"></form><script>document.getElementById("f").submit()</script>`, addr)
+	}))
+	defer attacker.Close()
+	_, attackerPort, _ := net.SplitHostPort(attacker.Listener.Addr().String())
+	if err := chromedp.Do(bctx, chromedp.Navigate("http://attacker.test:"+attackerPort+"/"),
+		chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Setup did not finish")]`))); err != nil {
+		t.Fatalf("browser: %v\nbot log:\n%s", err, logs.String())
+	}
+	crossSite, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`body`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(crossSite, "sent from another site") {
+		t.Errorf("a cross-site post: %s", crossSite)
+	}
+	if n := len(gh.ManifestApps()); n != 0 {
+		t.Fatalf("%d apps created by foreign requests", n)
+	}
+
+	// The operator's own flow, on the page's own address.
 	create := chromedp.Search(`//button[contains(., "Create the GitHub App")]`)
 	if err := chromedp.Do(bctx,
 		chromedp.Navigate("http://"+addr+"/"),
 		chromedp.WaitVisible(chromedp.ID("url")),
 		chromedp.SendKeys(chromedp.ID("url"), "https://launch.example.org"),
+		chromedp.SetValue(chromedp.ID("name"), "packit-launch-ci"),
+		chromedp.Click(chromedp.CSS(`input[name=installs][value=any]`)),
 	); err != nil {
 		t.Fatalf("browser: %v\nbot log:\n%s", err, logs.String())
 	}
@@ -86,15 +130,17 @@ func TestSetupPageInABrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !strings.Contains(finished, "is created") {
+	if !strings.Contains(finished, "is created") || !strings.Contains(finished, "Still missing") || !strings.Contains(finished, "LAUNCH_SOURCE_ID") {
 		t.Errorf("last page: %s", finished)
 	}
 	apps := gh.ManifestApps()
-	if len(apps) != 1 || apps[0].Manifest["hook_attributes"].(map[string]any)["url"] != "https://launch.example.org/api/github/webhooks" {
+	if len(apps) != 1 || apps[0].Manifest["hook_attributes"].(map[string]any)["url"] != "https://launch.example.org/api/github/webhooks" ||
+		apps[0].Manifest["name"] != "packit-launch-ci" || apps[0].Manifest["public"] != true {
 		t.Fatalf("apps created: %+v", apps)
 	}
 	env, err := godotenv.Read(filepath.Join(dir, ".env"))
-	if err != nil || env["GITHUB_APP_ID"] != "1000" || env["GITHUB_WEBHOOK_SECRET"] != apps[0].WebhookSecret || !strings.Contains(env["GITHUB_PRIVATE_KEY"], "PRIVATE KEY") {
+	if err != nil || env["GITHUB_APP_ID"] != "1000" || env["GITHUB_WEBHOOK_SECRET"] != apps[0].WebhookSecret || !strings.Contains(env["GITHUB_PRIVATE_KEY"], "PRIVATE KEY") ||
+		env["GITHUB_CLIENT_ID"] == "" || env["GITHUB_CLIENT_SECRET"] == "" {
 		t.Fatalf(".env: %v %v", env, err)
 	}
 	if st, _ := os.Stat(filepath.Join(dir, ".env")); st.Mode().Perm() != 0o600 {
@@ -125,7 +171,7 @@ func TestSetupPageInABrowser(t *testing.T) {
 	if resp, err := http.Get("http://" + addr + "/"); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("setup page after setup: %v %v", resp, err)
 	}
-	if strings.Contains(logs.String(), apps[0].WebhookSecret) || strings.Contains(logs.String(), "PRIVATE KEY") {
+	if strings.Contains(logs.String(), apps[0].WebhookSecret) || strings.Contains(logs.String(), "PRIVATE KEY") || strings.Contains(logs.String(), env["GITHUB_CLIENT_SECRET"]) {
 		t.Error("the log shows a secret")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	packitlaunch "github.com/packit/packit-launch"
@@ -14,14 +15,21 @@ import (
 )
 
 // setupSettings say whether serve shows the setup page (SETUP_PAGE: auto,
-// on, off) and where GitHub's web UI is (GITHUB_WEB_URL).
+// on, off), where GitHub's web UI is (GITHUB_WEB_URL) and the bot's public
+// address (PUBLIC_URL).
 type setupSettings struct {
-	mode   string
-	webURL string
+	mode      string
+	webURL    string
+	publicURL string
 }
 
 func readSetupSettings(env map[string]string) (setupSettings, error) {
-	s := setupSettings{mode: strings.ToLower(env["SETUP_PAGE"]), webURL: env["GITHUB_WEB_URL"]}
+	s := setupSettings{mode: strings.ToLower(env["SETUP_PAGE"]), webURL: env["GITHUB_WEB_URL"], publicURL: strings.TrimRight(env["PUBLIC_URL"], "/")}
+	if s.publicURL != "" {
+		if u, err := url.Parse(s.publicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+			return s, fmt.Errorf("PUBLIC_URL %q: give the bot's public address, such as https://packit-launch.example.org", env["PUBLIC_URL"])
+		}
+	}
 	if s.mode == "" {
 		s.mode = "auto"
 	}
@@ -42,9 +50,9 @@ func readSetupSettings(env map[string]string) (setupSettings, error) {
 var errSettingsWritten = errors.New("the setup page wrote new settings")
 
 // setupPage is the page while the GitHub App settings are missing (only on
-// a loopback address, unless SETUP_PAGE=on), or nil. done is called once
-// the settings are written.
-func setupPage(cfg *config.Server, s setupSettings, done func(), log *slog.Logger) http.Handler {
+// a loopback address, unless SETUP_PAGE=on), or nil. addr is the address
+// the server listens on; done is called once the settings are written.
+func setupPage(cfg *config.Server, s setupSettings, addr string, done func(), log *slog.Logger) http.Handler {
 	if s.mode == "off" || cfg.GitHub.AppID != 0 || cfg.GitHub.PrivateKey != "" || cfg.GitHub.PrivateKeyPath != "" {
 		return nil
 	}
@@ -53,8 +61,12 @@ func setupPage(cfg *config.Server, s setupSettings, done func(), log *slog.Logge
 		return nil
 	}
 	log.Info("setup page on: open the bot's address in a browser to register its GitHub App", "addr", cfg.ListenAddr)
+	var trusted []string
+	for _, p := range cfg.Projects {
+		trusted = append(trusted, p.Repos...)
+	}
 	page := &setup.Page{Manifest: packitlaunch.AppManifest, WebURL: s.webURL, APIURL: cfg.GitHub.APIURL, WebhookPath: cfg.GitHub.WebhookPath,
-		EnvFile: ".env", Done: done, Log: log}
+		ListenAddr: addr, PublicURL: s.publicURL, EnvFile: ".env", Missing: cfg.Missing(), Trusted: trusted, Done: done, Log: log}
 	return page.Handler()
 }
 
