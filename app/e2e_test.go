@@ -125,37 +125,45 @@ func newHarness(t *testing.T, serverYAML string) *harness {
 	return h
 }
 
-// startWorker runs a queue worker for the harness's stages, as a process would.
+// startWorker runs the queue workers for the harness's stages, as a process
+// would: one for commands, one for lifecycle work.
 func (h *harness) startWorker() {
-	queues := []string{store.QueueCommands} // as serve does: only the queues it can handle
-	if h.launches != nil {
-		queues = append(queues, store.QueueLifecycle)
-	}
-	qw := h.st.NewWorker(4, quiet, queues...)
-	qw.Handle(JobCommand, func(ctx context.Context, payload []byte) error {
+	workers := []*store.Worker{h.st.NewWorker(4, quiet, store.QueueCommands)}
+	workers[0].Handle(JobCommand, func(ctx context.Context, payload []byte) error {
 		err := h.worker.HandleCommand(ctx, payload)
 		h.signal(JobCommand, err)
 		return err
 	})
-	qw.Handle(JobConfigCheck, func(ctx context.Context, payload []byte) error {
+	workers[0].Handle(JobConfigCheck, func(ctx context.Context, payload []byte) error {
 		err := h.worker.HandleConfigCheck(ctx, payload)
 		h.signal(JobConfigCheck, err)
 		return err
 	})
 	if h.launches != nil {
+		lw := h.st.NewWorker(4, quiet, store.QueueLifecycle)
 		for kind, fn := range h.launches.Handlers() {
-			qw.Handle(kind, func(ctx context.Context, payload []byte) error {
+			lw.Handle(kind, func(ctx context.Context, payload []byte) error {
 				err := fn(ctx, payload)
 				h.signal(kind, err)
 				return err
 			})
 		}
+		workers = append(workers, lw)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- qw.Run(ctx) }()
+	done := make(chan error, len(workers))
+	for _, qw := range workers {
+		go func() { done <- qw.Run(ctx) }()
+	}
 	var once sync.Once
-	h.stop = func() { once.Do(func() { cancel(); <-done }) }
+	h.stop = func() {
+		once.Do(func() {
+			cancel()
+			for range workers {
+				<-done
+			}
+		})
+	}
 }
 
 // post delivers a signed webhook over HTTP and returns the status.

@@ -74,8 +74,10 @@ func TestGitHubConnectionsAreReused(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// One per job at most, and the token request's.
-	if n := dialled.Load(); n > jobs+2 {
+	// About one per job, and the token request's; under load a request may
+	// dial while another's connection is being returned, so allow twice
+	// that (without reuse it is one per request or so: hundreds).
+	if n := dialled.Load(); n > 2*jobs {
 		t.Errorf("%d connections for %d requests from %d jobs in parallel", n, jobs*each, jobs)
 	}
 }

@@ -18,7 +18,7 @@ import (
 // comment id, whether it was told, whether it was slow), through the
 // record's guarded update (*store.Store).
 type reportMarks interface {
-	UpdateLaunch(ctx context.Context, id string, fn func(*store.Launch) error) (*store.Launch, error)
+	UpdateReport(ctx context.Context, id string, fn func(*store.Report) error) (*store.Launch, error)
 }
 
 // Launches is the GitHub side of launches: it turns commands, buttons and
@@ -94,6 +94,22 @@ func (ls *Launches) Launch(ctx context.Context, req LaunchRequest) error {
 	if err != nil {
 		return err
 	}
+	err = ls.start(ctx, t, l)
+	if err != nil && ctx.Err() == nil {
+		_, held := waitOnGitHub(err, req.Job.ReceivedAt, ls.now())
+		if gone(err) || store.FinalAttempt(ctx) && !held {
+			// The command's last attempt: its launch must not hold a
+			// quota, nor show in /launch status, with nothing to run it.
+			if aerr := ls.lc.Abandon(ctx, l, "GitHub or the bot's storage kept failing"); aerr != nil {
+				ls.log.With(l.LogAttrs()...).Error("abandon the launch its command could not start", "err", aerr)
+			}
+		}
+	}
+	return err
+}
+
+// start opens an accepted launch's check run and starts it (or its wait).
+func (ls *Launches) start(ctx context.Context, t *Thread, l *store.Launch) error {
 	if l.CheckRunID == 0 && !l.State.Ended() {
 		if err := ls.openCheckRun(ctx, t, l); err != nil {
 			return err
@@ -140,7 +156,7 @@ func (ls *Launches) openCheckRun(ctx context.Context, t *Thread, l *store.Launch
 	if err != nil {
 		return fmt.Errorf("create check run: %w", err)
 	}
-	saved, err := ls.marks.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error { x.CheckRunID = cr.GetID(); return nil })
+	saved, err := ls.marks.UpdateReport(ctx, l.ID, func(x *store.Report) error { x.CheckRunID = cr.GetID(); return nil })
 	if err != nil {
 		return err
 	}
@@ -182,7 +198,7 @@ func (ls *Launches) Outcome(ctx context.Context, l *store.Launch) error {
 		return err
 	}
 	reported := l.State
-	saved, err := ls.marks.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+	saved, err := ls.marks.UpdateReport(ctx, l.ID, func(x *store.Report) error {
 		x.Reported, x.CommentID = true, l.CommentID
 		return nil
 	})
@@ -212,7 +228,7 @@ func (ls *Launches) Slow(ctx context.Context, l *store.Launch, what string, unti
 		t.log.Warn("tell the PR the launch is slow", "err", err)
 		return // the next attempt tells
 	}
-	saved, err := ls.marks.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+	saved, err := ls.marks.UpdateReport(ctx, l.ID, func(x *store.Report) error {
 		x.Slow, x.CommentID = true, id // id is the comment written: a deleted one is posted anew
 		return nil
 	})
@@ -253,7 +269,7 @@ func (ls *Launches) report(ctx context.Context, t *Thread, l *store.Launch) erro
 	}
 	if l.CommentID != id {
 		l.CommentID = id
-		if _, err := ls.marks.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error { x.CommentID = id; return nil }); err != nil {
+		if _, err := ls.marks.UpdateReport(ctx, l.ID, func(x *store.Report) error { x.CommentID = id; return nil }); err != nil {
 			return err
 		}
 	}

@@ -62,12 +62,16 @@ type launchEnv struct {
 	client   *launchapi.Client
 	sourceID string
 	inst     *Installations
+	lookFor  time.Duration // provision.Options.LookFor
 }
 
 type launchOptions struct {
 	lifetime string // the profile's default lifetime
 	perOwner int
 	totalVMs int
+	// polls: looks at a reservation are single requests, as in production,
+	// so the manual clock moves only when the test moves it.
+	polls bool
 }
 
 // newLaunchEnv is the whole product path: signed webhook → intake → Redis
@@ -106,7 +110,10 @@ func newLaunchEnv(t *testing.T, opts ...func(*launchOptions)) *launchEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &launchEnv{harness: h, api: api, clock: clock, moto: moto, cloud: cloud, ami: ami, base: base, client: client, sourceID: src.ID, inst: inst}
+	e := &launchEnv{harness: h, api: api, clock: clock, moto: moto, cloud: cloud, ami: ami, base: base, client: client, sourceID: src.ID, inst: inst, lookFor: time.Hour}
+	if o.polls {
+		e.lookFor = 0
+	}
 	h.launches = e.newLaunches()
 	h.worker = NewWorker(h.cfg, inst, h.st, h.launches, quiet)
 	h.startWorker()
@@ -116,7 +123,9 @@ func newLaunchEnv(t *testing.T, opts ...func(*launchOptions)) *launchEnv {
 
 // newLaunches is one replica's launch stage.
 func (e *launchEnv) newLaunches() *Launches {
-	prov := provision.New(e.client, e.st, e.sourceID, provision.Options{Cloud: e.cloud}, quiet)
+	// The fake runs on a manual clock that a look advances by polling,
+	// unless the test moves it itself (polls).
+	prov := provision.New(e.client, e.st, e.sourceID, provision.Options{Cloud: e.cloud, LookFor: e.lookFor}, quiet)
 	return NewLaunches(e.cfg, e.st, prov, e.inst, quiet)
 }
 

@@ -104,7 +104,7 @@ func (ls *Launches) Refresh(ctx context.Context, l *store.Launch) error {
 		return err
 	}
 	if id != l.CommentID { // the sticky comment was deleted and posted anew
-		saved, err := ls.marks.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error { x.CommentID = id; return nil })
+		saved, err := ls.marks.UpdateReport(ctx, l.ID, func(x *store.Report) error { x.CommentID = id; return nil })
 		if err != nil {
 			return err
 		}
@@ -294,7 +294,7 @@ func (ls *Launches) stop(ctx context.Context, t *Thread, job CommandJob, launche
 			return err
 		}
 		if l.InstanceID == "" {
-			lines = append(lines, fmt.Sprintf("`%s` (%s) is cancelled; it was still waiting for Packit's build.", l.ID, mdsafe.Code(l.Machine)))
+			lines = append(lines, fmt.Sprintf("`%s` (%s) is cancelled before its VM was launched.", l.ID, mdsafe.Code(l.Machine)))
 			continue
 		}
 		lines = append(lines, fmt.Sprintf("`%s` (%s) is terminated.", l.ID, mdsafe.Code(l.Machine)))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -143,6 +144,38 @@ func holdable(err error, now time.Time) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return now.Add(d + time.Second), true
+}
+
+// githubTrouble reports whether err is GitHub failing in a way that may
+// pass: a server error, a timeout, a broken connection.
+func githubTrouble(err error) bool {
+	var er *github.ErrorResponse
+	if errors.As(err, &er) && er.Response != nil {
+		code := er.Response.StatusCode
+		return code >= 500 || code == http.StatusRequestTimeout
+	}
+	var ue *url.Error
+	return errors.As(err, &ue)
+}
+
+// waitOnGitHub says until when a command failing with err waits before it
+// runs again: a rate limit until its reset, other GitHub trouble (5xx,
+// timeouts) with a backoff that doubles with the command's age — while
+// that stays within maxHeldAge of its receipt, the one deadline for every
+// kind of waiting on GitHub. Its retries are kept for other errors.
+func waitOnGitHub(err error, received, now time.Time) (time.Time, bool) {
+	if received.IsZero() || received.After(now) {
+		received = now
+	}
+	var until time.Time
+	if d, ok := rateLimitWait(err, now); ok {
+		until = now.Add(d + time.Second)
+	} else if githubTrouble(err) {
+		until = now.Add(min(max(now.Sub(received), time.Second), 15*time.Minute))
+	} else {
+		return time.Time{}, false
+	}
+	return until, until.Before(received.Add(maxHeldAge))
 }
 
 // holdOnRateLimit makes a job that hit GitHub's rate limit wait for the

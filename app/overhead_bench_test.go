@@ -43,10 +43,10 @@ const overheadStep = 10 * time.Millisecond
 // to end, with fakes that answer at once: signed webhook → intake → Redis
 // queue → command job → launch job → fake Launch service (real clock,
 // reservations done in 30 ms) and moto_server → fake GitHub. The bot is
-// wired as serve wires it: one queue worker (concurrency 10) on both queues,
-// the Launch API client on the real clock, and the production reservation
-// polling (launchapi.WaitOptions zero: first interval 1 s, growing ×1.5 to
-// 5 s). Each iteration is one /launch: a fresh comment on a fresh PR under a
+// wired as serve wires it: a queue worker for commands and one for
+// lifecycle work (concurrency 10 each), the Launch API client on the real
+// clock, and the production looks at a reservation (the first at once, then
+// scheduled jobs 1 s apart, growing to 5 s). Each iteration is one /launch: a fresh comment on a fresh PR under a
 // fresh delivery id:
 //
 //	go test -run '^$' -bench BenchmarkLaunchOverhead -benchtime 30x ./app/
@@ -151,7 +151,11 @@ type launchMarks struct {
 	commentedCh  chan struct{}
 }
 
-func newOverheadEnv(b *testing.B) *overheadEnv {
+func newOverheadEnv(b *testing.B) *overheadEnv { return newOverheadEnvWith(b, overheadStep) }
+
+// newOverheadEnvWith is newOverheadEnv with the fake Launch service's
+// reservation steps taking step each.
+func newOverheadEnvWith(b *testing.B, step time.Duration) *overheadEnv {
 	b.Helper()
 	ctx := context.Background()
 	e := &overheadEnv{ready: map[int64]time.Time{}, client: &http.Client{Timeout: 30 * time.Second}}
@@ -199,7 +203,7 @@ func newOverheadEnv(b *testing.B) *overheadEnv {
 	e.gh.SetKeys("alice", strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sk)))+" alice@laptop")
 
 	// The Launch service, on the real clock.
-	e.api = launchapitest.New(launchapitest.Options{StepDuration: overheadStep, Launcher: &ec2test.Launcher{Endpoint: moto, OverrideTemplateTags: true}})
+	e.api = launchapitest.New(launchapitest.Options{StepDuration: step, Launcher: &ec2test.Launcher{Endpoint: moto, OverrideTemplateTags: true}})
 	apiSrv := httptest.NewServer(e.launchAPI.timed(e.launchTap(e.api)))
 	b.Cleanup(func() { e.api.Close(); apiSrv.Close() })
 	e.api.AddServiceAccount("bot", "bot-secret", "org-1")
@@ -223,16 +227,18 @@ func newOverheadEnv(b *testing.B) *overheadEnv {
 	prov := provision.New(client, e.st, e.sourceID, provision.Options{Cloud: cloud}, quiet) // production Wait options
 	launches := NewLaunches(cfg, e.st, prov, inst, quiet)
 	worker := NewWorker(cfg, inst, e.st, launches, quiet)
-	qw := e.st.NewWorker(10, quiet, store.QueueCommands, store.QueueLifecycle) // as serve does
-	qw.Handle(JobCommand, e.timedJob(JobCommand, worker.HandleCommand))
-	qw.Handle(JobConfigCheck, holdingRateLimits(worker.HandleConfigCheck, worker.now, worker.log))
+	// As serve does: a worker for commands, one for lifecycle work, 10 jobs each.
+	cw, lw := e.st.NewWorker(10, quiet, store.QueueCommands), e.st.NewWorker(10, quiet, store.QueueLifecycle)
+	cw.Handle(JobCommand, e.timedJob(JobCommand, worker.HandleCommand))
+	cw.Handle(JobConfigCheck, holdingRateLimits(worker.HandleConfigCheck, worker.now, worker.log))
 	for kind, fn := range launches.Handlers() {
-		qw.Handle(kind, e.timedJob(kind, fn))
+		lw.Handle(kind, e.timedJob(kind, fn))
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	stopped := make(chan error, 1)
-	go func() { stopped <- qw.Run(wctx) }()
-	b.Cleanup(func() { cancel(); <-stopped })
+	stopped := make(chan error, 2)
+	go func() { stopped <- cw.Run(wctx) }()
+	go func() { stopped <- lw.Run(wctx) }()
+	b.Cleanup(func() { cancel(); <-stopped; <-stopped })
 
 	e.web = httptest.NewServer(Routes("/api/github/webhooks", NewIntake(testSecret, e.st, e.st.Queue(), quiet), e.st.Ping, quiet))
 	b.Cleanup(e.web.Close)

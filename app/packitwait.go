@@ -23,7 +23,7 @@ func (ls *Launches) startWaiting(ctx context.Context, t *Thread, l *store.Launch
 		if err != nil {
 			return err
 		}
-		saved, err := ls.marks.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+		saved, err := ls.marks.UpdateReport(ctx, l.ID, func(x *store.Report) error {
 			x.CommentID, x.Reported = id, true
 			return nil
 		})

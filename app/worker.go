@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -22,8 +23,8 @@ import (
 // answered instead of run.
 const MaxCommandAge = 30 * time.Minute
 
-// maxHeldAge bounds how long after it was received a command held for
-// GitHub's rate limit is still run.
+// maxHeldAge bounds how long after it was received a command waiting on
+// GitHub (its rate limit, its errors) is still run.
 const maxHeldAge = 2 * time.Hour
 
 // untrustedNoticeTTL: an untrusted PR hears the explanation once, not per command.
@@ -95,7 +96,27 @@ func (w *Worker) HandleCommand(ctx context.Context, payload []byte) error {
 	}
 	t := newThread(gh, job.Repo, job.Number, job.CommentID, job.User, job.Line, log)
 	err = w.answer(ctx, t, job, w.handle(ctx, t, job, log), log)
-	return holdOnRateLimit(err, w.now(), log)
+	if err == nil {
+		return nil
+	}
+	if until, ok := waitOnGitHub(err, job.ReceivedAt, w.now()); ok {
+		log.Warn("GitHub is failing or rate limiting: command held", "until", until, "err", err)
+		if _, limited := rateLimitWait(err, w.now()); limited {
+			rateLimitedTotal.WithLabelValues("held").Inc()
+		}
+		return store.HoldUntil(until, err)
+	}
+	if gone(err) {
+		return store.SkipRetry(err) // answered already, as well as GitHub lets it be
+	}
+	return err
+}
+
+// gone reports GitHub saying the pull request, its repository or the
+// comment is not there (any more): no retry can change that.
+func gone(err error) bool {
+	var er *github.ErrorResponse
+	return errors.As(err, &er) && er.Response != nil && (er.Response.StatusCode == http.StatusNotFound || er.Response.StatusCode == http.StatusGone)
 }
 
 // answer turns a command's outcome into its answer: a refusal is told, and
@@ -114,8 +135,16 @@ func (w *Worker) answer(ctx context.Context, t *Thread, job CommandJob, err erro
 		commandsTotal.WithLabelValues(commandName(job.Line), "answered").Inc()
 		return nil
 	}
+	if gone(err) {
+		log.Warn("command dropped: GitHub says what it is about is gone", "line", job.Line, "err", err)
+		if rerr := t.Refuse(ctx, "GitHub says this pull request (or something it needs, such as its repository or branch) no longer exists, so I stopped here."); rerr != nil {
+			log.Warn("could not tell the PR either", "err", rerr)
+		}
+		commandsTotal.WithLabelValues(commandName(job.Line), "gone").Inc()
+		return err
+	}
 	log.Error("command failed", "line", job.Line, "err", err)
-	if _, held := holdable(err, w.now()); held || !store.FinalAttempt(ctx) || ctx.Err() != nil {
+	if _, held := waitOnGitHub(err, job.ReceivedAt, w.now()); held || !store.FinalAttempt(ctx) || ctx.Err() != nil {
 		return err
 	}
 	// Every command gets an answer, even when GitHub kept failing.
@@ -175,7 +204,7 @@ func (w *Worker) stale(job CommandJob) error {
 		received = w.now()
 	}
 	if held := w.now().Sub(received); held > maxHeldAge {
-		return refuse("This command reached me at %s UTC, but GitHub's rate limit kept me from acting on it until now, so I did not. Comment it again if you still want it.",
+		return refuse("This command reached me at %s UTC, but GitHub kept failing or limiting me until now, so I did not act on it. Comment it again if you still want it.",
 			received.UTC().Format("2006-01-02 15:04"))
 	}
 	age := received.Sub(job.CommentedAt)

@@ -12,13 +12,17 @@ import (
 	"github.com/packit/packit-launch/store"
 )
 
-// Stop ends a launch's VM for reason and shows it on the PR. A launch
-// still waiting for its image just ends; one still in flight is asked to end
-// as soon as its VM is up (ErrStillLaunching). l becomes the saved record.
+// Stop ends a launch's VM for reason and shows it on the PR. A launch that
+// has asked nothing of the Launch service yet (waiting for its image, or
+// accepted) just ends: no reservation is made for it. One with a
+// reservation in flight is asked to end as soon as its VM is up
+// (ErrStillLaunching). l becomes the saved record.
 func (lc *Lifecycle) Stop(ctx context.Context, l *store.Launch, reason string) error {
-	if l.State == store.StateWaiting {
-		_, err := lc.CancelWaiting(ctx, l, reason) // no VM yet: the wait ends
-		return err
+	if l.State == store.StateWaiting || l.State == store.StateAccepted {
+		if cancelled, err := lc.cancel(ctx, l, reason); err != nil || cancelled {
+			return err
+		}
+		// It moved on meanwhile (l is the saved record): stopped as launches are.
 	}
 	err := lc.prov.Terminate(ctx, l, reason)
 	if errors.Is(err, ErrStillLaunching) {
@@ -37,6 +41,68 @@ func (lc *Lifecycle) Stop(ctx context.Context, l *store.Launch, reason string) e
 		return err
 	}
 	return lc.report.Refresh(ctx, l)
+}
+
+// cancel ends a launch that has asked nothing of the Launch service yet,
+// through the record's guard (the launch job's own step to launching is
+// refused once it has ended), and gives back the instance-hours it counted.
+// cancelled reports whether it ended here; l becomes the saved record.
+func (lc *Lifecycle) cancel(ctx context.Context, l *store.Launch, reason string) (cancelled bool, err error) {
+	now := lc.now().UTC()
+	var counted bool
+	saved, err := update(ctx, lc.records, l.ID, lc.now(), func(x *store.Launch) error {
+		cancelled = x.State == store.StateWaiting || x.State == store.StateAccepted
+		if !cancelled {
+			return store.ErrNoChange
+		}
+		counted = x.State == store.StateAccepted // a wait counts when its VM is launched
+		x.State, x.EndedAt, x.EndReason = store.StateEnded, now, reason
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	*l = *saved
+	if !cancelled {
+		return false, nil
+	}
+	if counted {
+		lc.countHours(ctx, l, -l.Lifetime)
+	}
+	lc.log.With(l.LogAttrs()...).Info("launch cancelled before its VM was asked for", "reason", reason)
+	return true, lc.report.Refresh(ctx, l)
+}
+
+// Abandon fails a launch whose command could not finish starting it (its
+// check run could not be opened, its job not queued, GitHub kept failing):
+// nothing was asked of the Launch service yet, so it ends here, its quota
+// and instance-hours freed, rather than holding them until the reconciler
+// finds it. A launch that moved on is left alone; l becomes the saved record.
+func (lc *Lifecycle) Abandon(ctx context.Context, l *store.Launch, cause string) error {
+	now := lc.now().UTC()
+	var abandoned, counted bool
+	saved, err := update(ctx, lc.records, l.ID, lc.now(), func(x *store.Launch) error {
+		abandoned = x.State == store.StateWaiting || x.State == store.StateAccepted
+		if !abandoned {
+			return store.ErrNoChange
+		}
+		counted = x.State == store.StateAccepted
+		x.State, x.EndedAt = store.StateFailed, now
+		x.Failure, x.FailureAdvice = "the bot could not finish starting it ("+cause+")", "Comment `/launch` again in a few minutes."
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*l = *saved
+	if abandoned {
+		if counted {
+			lc.countHours(ctx, l, -l.Lifetime)
+		}
+		launchesTotal.WithLabelValues("failed").Inc()
+		lc.log.With(l.LogAttrs()...).Warn("launch abandoned: its command could not start it", "cause", cause)
+	}
+	return nil
 }
 
 // ended records a launch whose VM is already gone and shows it on the PR.
@@ -87,7 +153,7 @@ func (lc *Lifecycle) EndInstallation(ctx context.Context, installationID int64, 
 		}
 		if l.State == store.StateWaiting {
 			// No VM yet: end the record only, if it still waits.
-			_, err := lc.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+			_, err := update(ctx, lc.records, l.ID, lc.now(), func(x *store.Launch) error {
 				if x.State != store.StateWaiting {
 					return store.ErrNoChange
 				}
@@ -168,34 +234,23 @@ func (lc *Lifecycle) checkBudget(ctx context.Context, l *store.Launch, d time.Du
 	return nil
 }
 
-// CancelWaiting ends a launch still waiting for its image, through the
-// record's guard: if it moved on meanwhile, it is stopped the way a launch
-// is. cancelled reports whether the wait ended here.
+// CancelWaiting ends a launch still waiting for its image (or accepted and
+// not yet launching), through the record's guard: if it moved on
+// meanwhile, it is stopped the way a launch is. cancelled reports whether
+// it ended here.
 func (lc *Lifecycle) CancelWaiting(ctx context.Context, l *store.Launch, reason string) (cancelled bool, err error) {
-	now := lc.now().UTC()
-	saved, err := lc.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
-		cancelled = x.State == store.StateWaiting
-		if !cancelled {
-			return store.ErrNoChange
-		}
-		x.State, x.EndedAt, x.EndReason = store.StateEnded, now, reason
-		return nil
-	})
-	if err != nil {
-		return false, err
+	cancelled, err = lc.cancel(ctx, l, reason)
+	if err != nil || cancelled {
+		return cancelled, err
 	}
-	*l = *saved
-	if !cancelled {
-		return false, lc.Stop(ctx, l, reason)
-	}
-	return true, lc.report.Refresh(ctx, l)
+	return false, lc.Stop(ctx, l, reason)
 }
 
 // FailWaiting ends a waiting launch as failed; failed reports whether it
 // still waited. l becomes the saved record.
 func (lc *Lifecycle) FailWaiting(ctx context.Context, l *store.Launch, failure, advice string) (failed bool, err error) {
 	now := lc.now().UTC()
-	saved, err := lc.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+	saved, err := update(ctx, lc.records, l.ID, lc.now(), func(x *store.Launch) error {
 		failed = x.State == store.StateWaiting
 		if !failed {
 			return store.ErrNoChange
@@ -216,7 +271,7 @@ func (lc *Lifecycle) FailWaiting(ctx context.Context, l *store.Launch, failure, 
 // saved record. The caller starts it (Start) once the PR is told.
 func (lc *Lifecycle) BuildReady(ctx context.Context, l *store.Launch, image, buildURL string) (started bool, err error) {
 	now := lc.now()
-	saved, err := lc.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+	saved, err := update(ctx, lc.records, l.ID, lc.now(), func(x *store.Launch) error {
 		started = x.State == store.StateWaiting
 		if !started {
 			return store.ErrNoChange

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,8 @@ const (
 	// JobPackitWait polls the build a waiting launch waits for; its handler
 	// is the GitHub side's (it reads Packit's check runs), its timers are these.
 	JobPackitWait = "packit-wait"
+	// JobReservationPoll is one look at a launching launch's reservation.
+	JobReservationPoll = "reservation-poll"
 )
 
 // End reasons the lifecycle gives on its own.
@@ -124,9 +127,10 @@ func (lc *Lifecycle) Accepting() error {
 // Handlers are the lifecycle's own jobs by queue kind.
 func (lc *Lifecycle) Handlers() map[string]func(context.Context, []byte) error {
 	return map[string]func(context.Context, []byte) error{
-		JobLaunch: lc.HandleLaunch,
-		JobExpire: lc.HandleExpire,
-		JobWarn:   lc.HandleWarn,
+		JobLaunch:          lc.HandleLaunch,
+		JobReservationPoll: lc.HandleReservationPoll,
+		JobExpire:          lc.HandleExpire,
+		JobWarn:            lc.HandleWarn,
 	}
 }
 
@@ -192,6 +196,7 @@ func (lc *Lifecycle) Accept(ctx context.Context, req Request) (*store.Launch, er
 	if req.Wait {
 		in.State = store.StateWaiting
 	}
+	in.Events = []store.Event{{At: now, Name: "accept", State: in.State}}
 	l, created, err := lc.records.CreateLaunch(ctx, &in)
 	if err != nil {
 		return nil, fmt.Errorf("record launch: %w", err)
@@ -235,7 +240,8 @@ func (lc *Lifecycle) Start(ctx context.Context, l *store.Launch) error {
 }
 
 // HandleLaunch runs a launch job: provision, then report. It is safe to run
-// again at any point: the record says what is done.
+// again at any point: the record says what is done. Once the reservation
+// is made, the wait for it goes on as scheduled looks (HandleReservationPoll).
 func (lc *Lifecycle) HandleLaunch(ctx context.Context, payload []byte) error {
 	l, err := lc.records.GetLaunch(ctx, string(payload))
 	if errors.Is(err, store.ErrNotFound) {
@@ -244,12 +250,41 @@ func (lc *Lifecycle) HandleLaunch(ctx context.Context, payload []byte) error {
 	if err != nil {
 		return err
 	}
-	log := lc.log.With("launch", l.ID, "repo", l.Repo, "pr", l.PR)
 	if l.State == store.StateWaiting {
 		return nil // its Packit wait starts the launch when the image is there
 	}
+	return lc.advance(ctx, l)
+}
+
+// HandleReservationPoll runs one look at a launch's reservation, if it is
+// the launch's live poll, and then goes on as HandleLaunch does.
+func (lc *Lifecycle) HandleReservationPoll(ctx context.Context, payload []byte) error {
+	var j ReservationPoll
+	if err := json.Unmarshal(payload, &j); err != nil {
+		return store.SkipRetry(err)
+	}
+	l, err := lc.Get(ctx, j.LaunchID)
+	if err != nil || l == nil || !l.ReservationPollAt.Equal(j.At.UTC().Truncate(time.Millisecond)) {
+		return err // a stale or duplicate look
+	}
+	if l.State != store.StateLaunching && l.Reported {
+		return nil
+	}
+	// Launching: look. Settled by this very look but not told (the process
+	// died in between): finish the report.
+	return lc.advance(ctx, l)
+}
+
+// advance takes l as far as it can go now: provision it, and once it is
+// settled set its timers, honour a stop that came meanwhile and report.
+func (lc *Lifecycle) advance(ctx context.Context, l *store.Launch) error {
+	log := lc.log.With("launch", l.ID, "repo", l.Repo, "pr", l.PR)
 	if !l.State.Ended() && l.State != store.StateRunning {
-		if err := lc.provision(ctx, l, log); err != nil {
+		err := lc.provision(ctx, l, log)
+		if errors.Is(err, ErrPending) {
+			return lc.ScheduleReservationPoll(ctx, l, lc.prov.NextLook(l))
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -267,7 +302,7 @@ func (lc *Lifecycle) HandleLaunch(ctx context.Context, payload []byte) error {
 			}
 		}
 	}
-	err = lc.report.Outcome(ctx, l)
+	err := lc.report.Outcome(ctx, l)
 	if err != nil && store.FinalAttempt(ctx) && ctx.Err() == nil && lc.now().Sub(l.CreatedAt) < reportFor {
 		// Settled but not told: a check run must not stay in progress, so
 		// the report is tried again later as a fresh job.
@@ -288,6 +323,9 @@ func (lc *Lifecycle) provision(ctx context.Context, l *store.Launch, log *slog.L
 	var failure *Failure
 	if err == nil || errors.As(err, &failure) {
 		return nil
+	}
+	if errors.Is(err, ErrPending) {
+		return err
 	}
 	if !store.FinalAttempt(ctx) || ctx.Err() != nil {
 		log.Warn("launch attempt failed; will retry", "err", err)

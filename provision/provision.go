@@ -26,6 +26,7 @@ type launchAPI interface {
 	CreateAWSReservation(ctx context.Context, req launchapi.AWSReservationRequest) (*launchapi.AWSReservation, error)
 	FindAWSReservation(ctx context.Context, name string) (*launchapi.AWSReservation, error)
 	WaitReservation(ctx context.Context, id int64, opts launchapi.WaitOptions) (*launchapi.WaitResult, error)
+	CheckReservation(ctx context.Context, id int64) (*launchapi.WaitResult, *launchapi.Reservation, error)
 	GetAWSReservation(ctx context.Context, id int64) (*launchapi.AWSReservation, error)
 	pubkeyAPI
 }
@@ -58,6 +59,7 @@ type Provisioner struct {
 	sourceID string
 	cloud    cloud
 	wait     launchapi.WaitOptions
+	lookFor  time.Duration
 	fleet    fleetCache
 	now      func() time.Time
 	log      *slog.Logger
@@ -67,6 +69,11 @@ type Provisioner struct {
 type Options struct {
 	// Wait bounds and paces waiting for a reservation (OnSlow is set per launch).
 	Wait launchapi.WaitOptions
+	// LookFor is how long one look at a pending reservation may keep
+	// polling before handing the wait back to the queue. Zero (production):
+	// one request a look, so no job waits on the Launch service. Tests whose
+	// Launch service runs on a manual clock set it to let a look advance it.
+	LookFor time.Duration
 	// Cloud is the bot's own AWS access (*ec2.Cloud): per-launch templates,
 	// tags, addresses the service lacks, termination. Nil only in tests of
 	// the Launch service part: every call that acts on a VM then fails
@@ -81,7 +88,7 @@ func New(api launchAPI, recs records, sourceID string, opts Options, log *slog.L
 	if now == nil {
 		now = time.Now
 	}
-	return &Provisioner{api: api, records: recs, sourceID: sourceID, cloud: opts.Cloud, wait: opts.Wait, now: now, log: log}
+	return &Provisioner{api: api, records: recs, sourceID: sourceID, cloud: opts.Cloud, wait: opts.Wait, lookFor: opts.LookFor, now: now, log: log}
 }
 
 // PubkeyName names a person's key in the Launch service; names are unique
@@ -91,21 +98,28 @@ func PubkeyName(login, body string) string {
 	return fmt.Sprintf("gh-%s-%s", strings.ToLower(login), hex.EncodeToString(sum[:])[:12])
 }
 
-// Launch drives l to running, saving every step. It returns a *Failure when
-// the launch cannot succeed (l is then saved as failed), or another error
-// when trying again later may help. onSlow is called once if the service
-// is slower than usual.
+// ErrPending means the launch's reservation is still being worked on: look
+// again later (NextLook says when). Nothing waits for it meanwhile.
+var ErrPending = errors.New("reservation still pending")
+
+// Launch drives l towards running, saving every step: it makes the
+// reservation once, then looks at it. It returns ErrPending while the
+// Launch service works, a *Failure when the launch cannot succeed (l is
+// then saved as failed), or another error when trying again may help.
+// onSlow is called when the service is slower than usual.
 func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()) error {
 	if l.State != store.StateAccepted && l.State != store.StateLaunching {
 		return nil
 	}
 	log := p.log.With("launch", l.ID, "repo", l.Repo, "pr", l.PR)
-	for _, step := range []func(context.Context, *store.Launch, *slog.Logger) error{p.ensurePubkey, p.ensureTemplate, p.reserve} {
-		if err := step(ctx, l, log); err != nil {
-			return err
+	if l.ReservationID == 0 {
+		for _, step := range []func(context.Context, *store.Launch, *slog.Logger) error{p.ensurePubkey, p.ensureTemplate, p.reserve} {
+			if err := step(ctx, l, log); err != nil {
+				return err
+			}
 		}
 	}
-	if err := p.await(ctx, l, onSlow); err != nil {
+	if err := p.look(ctx, l, onSlow, log); err != nil {
 		return err
 	}
 	// The lifetime counts from when the VM runs, not from when it was asked for.
@@ -124,6 +138,84 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 	launchesTotal.WithLabelValues("running").Inc()
 	launchSeconds.Observe(l.LaunchedAt.Sub(l.CreatedAt).Seconds())
 	return nil
+}
+
+// waitBounds are the reservation wait's limit and when it counts as slow.
+func (p *Provisioner) waitBounds() (timeout, slowAfter time.Duration) {
+	return cmpOr(p.wait.Timeout, 35*time.Minute), cmpOr(p.wait.SlowAfter, 5*time.Minute)
+}
+
+// reservedAt is when l's reservation wait started.
+func reservedAt(l *store.Launch) time.Time {
+	if l.ReservedAt.IsZero() {
+		return l.CreatedAt // a record from before ReservedAt
+	}
+	return l.ReservedAt
+}
+
+// NextLook is when a pending reservation is looked at again: often at
+// first, when most finish, then every MaxPollInterval (default 5 s).
+func (p *Provisioner) NextLook(l *store.Launch) time.Time {
+	now := p.now()
+	every := cmpOr(p.wait.PollInterval, time.Second)
+	return now.Add(min(max(now.Sub(reservedAt(l))/4, every), max(cmpOr(p.wait.MaxPollInterval, 5*time.Second), every)))
+}
+
+// look looks at the reservation and takes its instance; ErrPending while
+// it is still being worked on or the service cannot be reached, until the
+// wait's limit (35 min), when the launch fails.
+func (p *Provisioner) look(ctx context.Context, l *store.Launch, onSlow func(), log *slog.Logger) error {
+	timeout, slowAfter := p.waitBounds()
+	elapsed := p.now().Sub(reservedAt(l))
+	var res *launchapi.WaitResult
+	var err error
+	pending := false
+	if p.lookFor > 0 {
+		opts := p.wait
+		opts.OnSlow, opts.Timeout = onSlow, max(min(p.lookFor, timeout-elapsed), time.Millisecond)
+		res, err = p.api.WaitReservation(ctx, l.ReservationID, opts)
+		pending = errors.As(err, new(*launchapi.WaitTimeoutError))
+	} else {
+		var r *launchapi.Reservation
+		res, r, err = p.api.CheckReservation(ctx, l.ReservationID)
+		switch {
+		case err == nil:
+			pending = r != nil
+		case ctx.Err() == nil && launchapi.Transient(err):
+			log.Warn("looking at the reservation failed; will look again", "reservation", l.ReservationID, "err", err)
+			pending = true
+		}
+	}
+	var failed *launchapi.ReservationFailedError
+	switch {
+	case pending && p.now().Sub(reservedAt(l)) >= timeout:
+		p.CleanUpFailed(ctx, l)
+		return p.failed(ctx, l, &Failure{Message: fmt.Sprintf("the reservation did not finish within %s", timeout.Round(time.Minute)),
+			Advice: "The Launch service may be overloaded; try again later."})
+	case pending:
+		if onSlow != nil && p.now().Sub(reservedAt(l)) >= slowAfter {
+			onSlow()
+		}
+		return ErrPending
+	case errors.As(err, &failed):
+		p.CleanUpFailed(ctx, l)
+		return p.failed(ctx, l, &Failure{Step: failed.StepTitle, Message: failed.Message, Advice: adviceFor(failed.Message)})
+	case err != nil:
+		return fmt.Errorf("look at reservation %d: %w", l.ReservationID, err)
+	}
+	if len(res.Instances) == 0 || res.Instances[0].ID == "" {
+		return p.failed(ctx, l, &Failure{Message: "the reservation finished without reporting an instance"})
+	}
+	in := res.Instances[0]
+	l.InstanceID, l.PublicIPv4, l.PublicDNS, l.PrivateIPv4 = in.ID, in.PublicIPv4, in.PublicDNS, in.PrivateIPv4
+	return nil
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 // ensurePubkey registers the person's key with the Launch service, once.
@@ -162,32 +254,6 @@ func (p *Provisioner) ensureTemplate(ctx context.Context, l *store.Launch, log *
 	}
 	l.TemplateID = id
 	return p.save(ctx, l)
-}
-
-// await waits for the reservation and takes its instance.
-func (p *Provisioner) await(ctx context.Context, l *store.Launch, onSlow func()) error {
-	opts := p.wait
-	opts.OnSlow = onSlow
-	res, err := p.api.WaitReservation(ctx, l.ReservationID, opts)
-	var failed *launchapi.ReservationFailedError
-	var timedOut *launchapi.WaitTimeoutError
-	switch {
-	case errors.As(err, &failed):
-		p.CleanUpFailed(ctx, l)
-		return p.failed(ctx, l, &Failure{Step: failed.StepTitle, Message: failed.Message, Advice: adviceFor(failed.Message)})
-	case errors.As(err, &timedOut):
-		p.CleanUpFailed(ctx, l)
-		return p.failed(ctx, l, &Failure{Step: timedOut.LastStatus, Message: fmt.Sprintf("the reservation did not finish within %s", timedOut.Waited.Round(time.Minute)),
-			Advice: "The Launch service may be overloaded; try again later."})
-	case err != nil:
-		return fmt.Errorf("wait for reservation %d: %w", l.ReservationID, err)
-	}
-	if len(res.Instances) == 0 || res.Instances[0].ID == "" {
-		return p.failed(ctx, l, &Failure{Message: "the reservation finished without reporting an instance"})
-	}
-	in := res.Instances[0]
-	l.InstanceID, l.PublicIPv4, l.PublicDNS, l.PrivateIPv4 = in.ID, in.PublicIPv4, in.PublicDNS, in.PrivateIPv4
-	return nil
 }
 
 // tagAndAddress puts the birth tags on the instance itself and looks up an
@@ -242,7 +308,7 @@ func (p *Provisioner) reserve(ctx context.Context, l *store.Launch, log *slog.Lo
 			return p.save(ctx, l)
 		}
 	}
-	l.State = store.StateLaunching
+	l.State, l.ReservedAt = store.StateLaunching, p.now().UTC()
 	if err := p.save(ctx, l); err != nil {
 		return err
 	}
@@ -382,16 +448,24 @@ var ErrEndedElsewhere = errors.New("launch ended meanwhile")
 
 // save writes the launch's progress, unless the stored record has already
 // ended: then l becomes the stored record and ErrEndedElsewhere is returned.
+// The report fields are the GitHub side's: they stay as stored, and l gets
+// them.
 func (p *Provisioner) save(ctx context.Context, l *store.Launch) error {
-	saved, err := p.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+	saved, err := update(ctx, p.records, l.ID, p.now(), func(x *store.Launch) error {
 		if x.State.Ended() && !l.State.Ended() {
 			return ErrEndedElsewhere
 		}
+		report := x.Report
 		*x = *l
+		x.Report = report
 		return nil
 	})
-	if errors.Is(err, ErrEndedElsewhere) && saved != nil {
-		*l = *saved
+	if saved != nil && (err == nil || errors.Is(err, ErrEndedElsewhere)) {
+		if err == nil {
+			l.Report = saved.Report
+		} else {
+			*l = *saved
+		}
 	}
 	return err
 }

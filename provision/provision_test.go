@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,6 +29,7 @@ type env struct {
 	api    *launchapitest.Server
 	client *launchapi.Client
 	st     *store.Store
+	clock  *launchapitest.ManualClock
 	prov   *Provisioner
 	source string
 }
@@ -48,7 +50,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return &env{api: api, client: client, st: st, source: src.ID, prov: New(client, st, src.ID, Options{Now: clock.Now}, quiet)}
+	return &env{clock: clock, api: api, client: client, st: st, source: src.ID, prov: New(client, st, src.ID, Options{Now: clock.Now, LookFor: time.Hour}, quiet)}
 }
 
 func (e *env) record(t *testing.T) *store.Launch { return e.recordFor(t, "Alice", 1) }
@@ -102,7 +104,7 @@ func TestLaunchResumeAdoptsTheReservationItMayHaveCreated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.State, l.PubkeyID = store.StateLaunching, pk.ID // as saved just before the crash
+	l.State, l.PubkeyID, l.ReservedAt = store.StateLaunching, pk.ID, e.clock.Now() // as saved just before the crash
 	if err := e.prov.Launch(context.Background(), l, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -272,5 +274,59 @@ func TestLaunchFinalAnswersAreNotRetried(t *testing.T) {
 	var f *Failure
 	if err := e.prov.Launch(context.Background(), l, nil); err == nil || errors.As(err, &f) || l.State.Ended() || !errors.Is(err, launchapi.ErrOutcomeUnknown) {
 		t.Errorf("unresolved create: %v, state %s", err, l.State)
+	}
+}
+
+// Every state change goes through the one table: listed ones are written
+// with an event, any other is refused and leaves the record as it was.
+func TestTransitionsAreGuarded(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	states := []store.State{store.StateWaiting, store.StateAccepted, store.StateLaunching, store.StateRunning, store.StateFailed, store.StateEnded}
+	legal, comment := 0, int64(100)
+	for _, from := range states {
+		for _, to := range states {
+			if from == to {
+				continue
+			}
+			comment++
+			l := e.recordFor(t, "alice", comment)
+			if _, err := e.st.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error { x.State = from; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+			saved, err := update(ctx, e.st, l.ID, now, func(x *store.Launch) error { x.State = to; return nil })
+			name, ok := transitions[[2]store.State{from, to}]
+			switch {
+			case ok:
+				legal++
+				if err != nil || saved.State != to || len(saved.Events) == 0 || saved.Events[len(saved.Events)-1] != (store.Event{At: now, Name: name, State: to}) {
+					t.Errorf("%s → %s (%s): %v, %+v", from, to, name, err, saved)
+				}
+			default:
+				if !errors.Is(err, ErrIllegalTransition) {
+					t.Errorf("%s → %s: %v, want ErrIllegalTransition", from, to, err)
+				}
+			}
+			if !ok {
+				if got, _ := e.st.GetLaunch(ctx, l.ID); got.State != from {
+					t.Errorf("%s → %s refused, but the record is %s", from, to, got.State)
+				}
+			}
+		}
+	}
+	if legal != len(transitions) {
+		t.Errorf("%d legal changes tried, %d listed", legal, len(transitions))
+	}
+}
+
+// The event log keeps the latest changes only.
+func TestEventLogIsBounded(t *testing.T) {
+	var events []store.Event
+	for i := range 3 * maxEvents {
+		events = appendEvent(events, store.Event{Name: fmt.Sprint(i)})
+	}
+	if len(events) != maxEvents || events[0].Name != fmt.Sprint(2*maxEvents) || events[maxEvents-1].Name != fmt.Sprint(3*maxEvents-1) {
+		t.Errorf("events %+v", events)
 	}
 }

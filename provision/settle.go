@@ -112,6 +112,10 @@ func (lc *Lifecycle) regions(active []store.Active) []string {
 // wait gives up after 35 min; the job's retries back off for about 2 h).
 const stuckAfter = 4 * time.Hour
 
+// reservationPollStalled is when a launch's looks at its reservation count
+// as lost: well past the longest interval between looks and a job's lease.
+const reservationPollStalled = 10 * time.Minute
+
 // settleGrace keeps the reconciler off VMs that came up after AWS was listed.
 const settleGrace = 10 * time.Minute
 
@@ -153,6 +157,11 @@ func (lc *Lifecycle) settle(ctx context.Context, active []store.Active, res Swee
 			err = lc.settleGone(ctx, l, now)
 		case (l.State == store.StateAccepted || l.State == store.StateLaunching) && now.Sub(l.CreatedAt) > stuckAfter:
 			err = lc.settleStuck(ctx, l, in, isLive, res.Listed[l.Region])
+		case l.State == store.StateLaunching && l.ReservationID != 0 && now.Sub(l.ReservationPollAt) > reservationPollStalled:
+			// Its looks stopped (a worker lost the job, or its retries ran
+			// out): look again; past the wait's limit, the look fails it.
+			lc.log.With(l.LogAttrs()...).Warn("settle: a launching launch had no look at its reservation; looking again")
+			err = lc.ScheduleReservationPoll(ctx, l, now)
 		case l.State == store.StateWaiting && now.Sub(l.PackitPollAt) > 10*lc.PackitPollEvery:
 			// Its polls stopped (a worker lost it, or it was never scheduled):
 			// poll again; past its wait, the poll ends it.
@@ -184,7 +193,7 @@ func (lc *Lifecycle) settleStuck(ctx context.Context, l *store.Launch, in ec2.In
 	}
 	switch {
 	case isLive:
-		saved, err := lc.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+		saved, err := update(ctx, lc.records, l.ID, lc.now(), func(x *store.Launch) error {
 			if x.State.Ended() {
 				return store.ErrNoChange
 			}

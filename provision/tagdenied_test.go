@@ -66,7 +66,7 @@ func TestLaunchWhoseTagsAreDeniedIsEnded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		prov := New(client, st, src.ID, Options{Cloud: c, Wait: launchapi.WaitOptions{PollInterval: 5 * time.Millisecond, MaxPollInterval: 20 * time.Millisecond}}, quiet)
+		prov := New(client, st, src.ID, Options{Cloud: c, LookFor: time.Minute, Wait: launchapi.WaitOptions{PollInterval: 5 * time.Millisecond, MaxPollInterval: 20 * time.Millisecond}}, quiet)
 		return l, prov.Launch(ctx, l, nil)
 	}
 

@@ -128,7 +128,7 @@ type PackitPoll struct {
 // poll (an older one still queued then does nothing) and queues it.
 func (lc *Lifecycle) SchedulePackitPoll(ctx context.Context, l *store.Launch, at time.Time) error {
 	at = at.UTC().Truncate(time.Millisecond)
-	saved, err := lc.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+	saved, err := update(ctx, lc.records, l.ID, lc.now(), func(x *store.Launch) error {
 		if x.State != store.StateWaiting {
 			return store.ErrNoChange
 		}
@@ -154,4 +154,43 @@ func (lc *Lifecycle) SchedulePackitPoll(ctx context.Context, l *store.Launch, at
 // IsLivePoll reports whether a poll job is the waiting launch's one live poll.
 func IsLivePoll(l *store.Launch, at time.Time) bool {
 	return l.State == store.StateWaiting && l.PackitPollAt.Equal(at.UTC().Truncate(time.Millisecond))
+}
+
+// ReservationPoll is the job of one look at a launching launch's reservation.
+type ReservationPoll struct {
+	LaunchID string    `json:"launch_id"`
+	At       time.Time `json:"at"` // the look this job is; see store.Launch.ReservationPollAt
+}
+
+// ScheduleReservationPoll makes the look at `at` the launching launch's one
+// live poll and queues it. Each look is a short job: no worker waits while
+// the Launch service works.
+func (lc *Lifecycle) ScheduleReservationPoll(ctx context.Context, l *store.Launch, at time.Time) error {
+	at = at.UTC().Truncate(time.Millisecond)
+	saved, err := update(ctx, lc.records, l.ID, lc.now(), func(x *store.Launch) error {
+		if x.State != store.StateLaunching || x.ReservationID == 0 {
+			return store.ErrNoChange
+		}
+		x.ReservationPollAt = at
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*l = *saved
+	if !IsLiveReservationPoll(l, at) {
+		return nil
+	}
+	payload, _ := json.Marshal(ReservationPoll{LaunchID: l.ID, At: at})
+	err = lc.queue.EnqueueAt(ctx, store.Job{Kind: JobReservationPoll, ID: fmt.Sprintf("reservation-poll:%s:%d", l.ID, at.UnixMilli()), Payload: payload,
+		Queue: store.QueueLifecycle, MaxRetry: lc.MaxRetry}, at)
+	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
+		return fmt.Errorf("schedule a look at the reservation: %w", err)
+	}
+	return nil
+}
+
+// IsLiveReservationPoll reports whether a look is the launch's one live poll.
+func IsLiveReservationPoll(l *store.Launch, at time.Time) bool {
+	return l.State == store.StateLaunching && l.ReservationID != 0 && l.ReservationPollAt.Equal(at.UTC().Truncate(time.Millisecond))
 }

@@ -93,7 +93,7 @@ func (p *Provisioner) Terminate(ctx context.Context, l *store.Launch, reason str
 // did; ended says whether this call did.
 func (p *Provisioner) markEnded(ctx context.Context, l *store.Launch, reason string) (ended bool, err error) {
 	instance, now := l.InstanceID, p.now().UTC()
-	saved, err := p.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+	saved, err := update(ctx, p.records, l.ID, p.now(), func(x *store.Launch) error {
 		if x.State.Ended() {
 			ended = false
 			return store.ErrNoChange
@@ -122,7 +122,7 @@ func (p *Provisioner) MarkEnded(ctx context.Context, l *store.Launch, reason str
 // never past its hard expiry: the instance's tag first (the sweeper's
 // truth), then the record. l is updated to the saved record.
 func (p *Provisioner) Extend(ctx context.Context, l *store.Launch, d time.Duration) error {
-	cur, err := p.records.UpdateLaunch(ctx, l.ID, func(*store.Launch) error { return store.ErrNoChange }) // a fresh read
+	cur, err := update(ctx, p.records, l.ID, p.now(), func(*store.Launch) error { return store.ErrNoChange }) // a fresh read
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func (p *Provisioner) Extend(ctx context.Context, l *store.Launch, d time.Durati
 	if err := p.cloud.TagInstance(ctx, cur.Region, cur.InstanceID, map[string]string{ec2.TagExpiresAt: formatTime(next)}); err != nil {
 		return fmt.Errorf("extend launch %s: %w", l.ID, err)
 	}
-	saved, err := p.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+	saved, err := update(ctx, p.records, l.ID, p.now(), func(x *store.Launch) error {
 		if x.State != store.StateRunning || !next.After(x.ExpiresAt) {
 			return store.ErrNoChange
 		}

@@ -144,9 +144,7 @@ func benchLaunch(i int, now time.Time) *Launch {
 		ExpiresAt:        created.Add(4 * time.Hour),
 		HardExpiresAt:    created.Add(72 * time.Hour),
 		State:            StateRunning,
-		CommentID:        int64(2500000000 + i),
-		CheckRunID:       int64(31000000000 + i),
-		Reported:         true,
+		Report:           Report{CommentID: int64(2500000000 + i), CheckRunID: int64(31000000000 + i), Reported: true},
 	}
 }
 

@@ -78,11 +78,16 @@ type Launch struct {
 	KeyBody        string `json:"key_body"`
 	PubkeyID       int64  `json:"pubkey_id,omitempty"`
 
-	ReservationID int64  `json:"reservation_id,omitempty"`
-	InstanceID    string `json:"instance_id,omitempty"`
-	PublicIPv4    string `json:"public_ipv4,omitempty"`
-	PublicDNS     string `json:"public_dns,omitempty"`
-	PrivateIPv4   string `json:"private_ipv4,omitempty"`
+	ReservationID int64 `json:"reservation_id,omitempty"`
+	// ReservedAt is when the reservation was asked for: its wait counts from it.
+	ReservedAt time.Time `json:"reserved_at,omitzero"`
+	// ReservationPollAt is when the one live look at a launching launch's
+	// reservation is due: a poll job for another time is a stale duplicate.
+	ReservationPollAt time.Time `json:"reservation_poll_at,omitzero"`
+	InstanceID        string    `json:"instance_id,omitempty"`
+	PublicIPv4        string    `json:"public_ipv4,omitempty"`
+	PublicDNS         string    `json:"public_dns,omitempty"`
+	PrivateIPv4       string    `json:"private_ipv4,omitempty"`
 
 	CreatedAt     time.Time `json:"created_at"`
 	LaunchedAt    time.Time `json:"launched_at,omitzero"`
@@ -95,11 +100,31 @@ type Launch struct {
 	Failure       string `json:"failure,omitempty"`
 	FailedStep    string `json:"failed_step,omitempty"`
 	FailureAdvice string `json:"failure_advice,omitempty"`
-	// Slow is set once the PR was told the launch is slower than usual.
-	Slow bool `json:"slow,omitempty"`
 	// EndReason says why the VM was terminated (expired, stopped by …, PR closed…).
 	EndReason string `json:"end_reason,omitempty"`
 
+	// Events are the launch's latest state changes, oldest first: its
+	// history for the PR and the web view, kept as long as the record.
+	Events []Event `json:"events,omitempty"`
+
+	// Report is the GitHub side's: written only through UpdateReport.
+	Report
+}
+
+// Event is one state change of a launch: when, which transition, and the
+// state it led to.
+type Event struct {
+	At    time.Time `json:"at"`
+	Name  string    `json:"name"`
+	State State     `json:"state"`
+}
+
+// Report is what the GitHub side keeps on a launch record. It is written
+// apart from the lifecycle's fields (UpdateReport), so neither side's
+// write can undo the other's. Its fields sit inline in the record's JSON.
+type Report struct {
+	// Slow is set once the PR was told the launch is slower than usual.
+	Slow       bool  `json:"slow,omitempty"`
 	CommentID  int64 `json:"comment_id,omitempty"` // the sticky comment with how to connect
 	CheckRunID int64 `json:"check_run_id,omitempty"`
 	// Reported is set once the outcome is on the PR (comment, reaction, check run).
@@ -220,6 +245,13 @@ var ErrNoChange = errors.New("no change")
 // ErrEnded means an update would revive an ended launch: its VM is gone
 // (or going), so a late writer must not make it look live again.
 var ErrEnded = errors.New("launch has ended")
+
+// UpdateReport changes only a launch's report fields (the GitHub side's
+// marks) through UpdateLaunch's guard; the lifecycle's fields stay as the
+// lifecycle last wrote them.
+func (s *Store) UpdateReport(ctx context.Context, id string, fn func(*Report) error) (*Launch, error) {
+	return s.UpdateLaunch(ctx, id, func(x *Launch) error { return fn(&x.Report) })
+}
 
 // UpdateLaunch applies fn to the current record and saves it atomically
 // (optimistic: retried if another writer got there first), so that

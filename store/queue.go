@@ -61,6 +61,11 @@ func (q *Queue) Enqueue(ctx context.Context, j Job) error {
 func (q *Queue) EnqueueAt(ctx context.Context, j Job, at time.Time) error {
 	opts := []asynq.Option{asynq.MaxRetry(j.MaxRetry), asynq.Timeout(45 * time.Minute), asynq.Retention(q.retention)}
 	if !at.IsZero() {
+		// asynq schedules by the whole second: rounded up, a job never
+		// runs before its time (a timer, a hold until a rate limit resets).
+		if r := at.Truncate(time.Second); !r.Equal(at) {
+			at = r.Add(time.Second)
+		}
 		opts = append(opts, asynq.ProcessAt(at))
 	}
 	queue := j.Queue
@@ -128,7 +133,7 @@ func (s *Store) NewWorker(concurrency int, log *slog.Logger, queues ...string) *
 		// 330 ms; 10 ms costs an idle worker ~200 cheap Redis calls a second
 		// (BENCHMARKS.md, "End to end").
 		TaskCheckInterval:        10 * time.Millisecond,
-		DelayedTaskCheckInterval: time.Second,
+		DelayedTaskCheckInterval: 250 * time.Millisecond, // scheduled looks at reservations are due every 1–5 s
 		RetryDelayFunc:           retryDelay,
 	}
 	return &Worker{rdb: s.rdb, deliveryTTL: s.deliveryTTL, cfg: cfg, mux: asynq.NewServeMux()}
@@ -191,8 +196,9 @@ func (e *heldError) Unwrap() error { return e.err }
 func HoldUntil(t time.Time, err error) error { return &heldError{at: t, err: err} }
 
 // MaxHolds bounds how often one job is held: past it, its error is an
-// ordinary failure, retried and then given up as usual.
-const MaxHolds = 12
+// ordinary failure, retried and then given up as usual. Enough for a
+// command waiting on GitHub for up to 2 hours with a doubling backoff.
+const MaxHolds = 24
 
 // errHeldTooOften means a job was held MaxHolds times already.
 var errHeldTooOften = fmt.Errorf("held %d times already", MaxHolds)

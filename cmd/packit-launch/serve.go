@@ -158,26 +158,39 @@ func startWorker(ctx context.Context, g *errgroup.Group, b bot, st *store.Store,
 	if worker == nil {
 		return nil, nil
 	}
-	queues := []string{store.QueueCommands}
+	// Commands and lifecycle work get a worker each: no amount of
+	// lifecycle work (launches, looks at reservations, timers) delays a
+	// command's 👀 and answer.
+	cw := st.NewWorker(commandWorkers, log, store.QueueCommands)
+	worker.Register(cw)
+	runQueueWorker(ctx, g, h, "commands", cw)
 	if launches != nil {
-		queues = append(queues, store.QueueLifecycle)
+		lw := st.NewWorker(lifecycleWorkers, log, store.QueueLifecycle)
+		launches.Register(lw)
+		runQueueWorker(ctx, g, h, "lifecycle", lw)
 	}
-	qw := st.NewWorker(10, log, queues...)
-	worker.Register(qw)
-	if launches != nil {
-		launches.Register(qw)
-	}
-	g.Go(func() error {
-		err := qw.Run(ctx)
-		h.down("worker", "the worker stopped", err)
-		if err == nil && ctx.Err() == nil {
-			err = errors.New("the worker stopped")
-		}
-		return err
-	})
 	g.Go(func() error { recoverDeliveries(ctx, app.NewRedeliverer(parts.inst, st, log, nil), log); return nil })
 	log.Info("worker started", "launching", launches != nil)
 	return worker, nil
+}
+
+// How many jobs of each queue a process runs at once. Lifecycle jobs are
+// short (no job waits on another service), so a few go far.
+const (
+	commandWorkers   = 10
+	lifecycleWorkers = 10
+)
+
+// runQueueWorker runs qw in g; the process stops when it does.
+func runQueueWorker(ctx context.Context, g *errgroup.Group, h *health, name string, qw *store.Worker) {
+	g.Go(func() error {
+		err := qw.Run(ctx)
+		h.down("worker", "the "+name+" worker stopped", err)
+		if err == nil && ctx.Err() == nil {
+			err = errors.New("the " + name + " worker stopped")
+		}
+		return err
+	})
 }
 
 // redeliverEvery is how often the App's failed deliveries are looked for:

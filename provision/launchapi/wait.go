@@ -72,6 +72,26 @@ func (c *Client) WaitReservation(ctx context.Context, id int64, opts WaitOptions
 	}
 }
 
+// CheckReservation looks at a reservation once, for a caller that waits
+// between looks without holding anything: a finished reservation is a
+// *WaitResult (a failed one a *ReservationFailedError), a pending one is
+// returned as pending. Transient reports whether an error may pass.
+func (c *Client) CheckReservation(ctx context.Context, id int64) (done *WaitResult, pending *Reservation, err error) {
+	r, err := c.GetReservation(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.Pending() {
+		return nil, r, nil
+	}
+	done, err = c.finished(ctx, r)
+	return done, nil, err
+}
+
+// Transient reports whether a failed call may succeed later (5xx, 429,
+// network), as opposed to an answer that will not change.
+func Transient(err error) bool { return transient(err) }
+
 func (c *Client) finished(ctx context.Context, r *Reservation) (*WaitResult, error) {
 	if !*r.Success {
 		msg := r.Error

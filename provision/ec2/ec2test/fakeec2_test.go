@@ -24,7 +24,7 @@ import (
 // birthTags are the tags the bot gives a launch's template and VM.
 func birthTags(launchID string) map[string]string {
 	return provision.BirthTags(&store.Launch{
-		ID: launchID, Repo: "packit/packit-launch", PR: 42, Owner: "someone", Profile: "small", CheckRunID: 7,
+		ID: launchID, Repo: "packit/packit-launch", PR: 42, Owner: "someone", Profile: "small", Report: store.Report{CheckRunID: 7},
 		ExpiresAt:     time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC),
 		HardExpiresAt: time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC),
 	})

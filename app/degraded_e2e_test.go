@@ -1,0 +1,240 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/packit/packit-launch/app/githubtest"
+	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
+	"github.com/packit/packit-launch/store"
+)
+
+// A slow Launch service holds no worker: while more reservations than the
+// lifecycle has workers stay pending, each is looked at by short scheduled
+// jobs, a command on another PR is answered, and once the service
+// finishes them every VM is reported from a later look.
+func TestSlowLaunchServiceHoldsNoWorker(t *testing.T) {
+	e := newLaunchEnv(t, func(o *launchOptions) { o.polls, o.perOwner, o.totalVMs = true, 10, 10 })
+	const n = 6 // the harness runs 4 lifecycle jobs at once
+	var cs []*comment
+	for pr := 1; pr <= n; pr++ {
+		e.gh.SetPull("packit/ogr", githubtest.PullRequest{Number: pr, State: "open", HeadSHA: strings.Repeat("c", 40), HeadRef: "f", BaseRef: "main"})
+		c := defaultComment("/launch")
+		c.Number = pr
+		if status := e.post("issue_comment", c.postTo(e.gh)); status != http.StatusAccepted {
+			t.Fatalf("intake answered %d", status)
+		}
+		cs = append(cs, c)
+	}
+	launching := func() []*store.Launch {
+		var out []*store.Launch
+		for _, c := range cs {
+			ls, err := e.st.LaunchesByPR(context.Background(), c.Repo, c.Number)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range ls {
+				if l.State == store.StateLaunching && l.ReservationID != 0 && !l.ReservationPollAt.IsZero() {
+					out = append(out, l)
+				}
+			}
+		}
+		return out
+	}
+	var first []*store.Launch
+	waitFor(t, func() bool { first = launching(); return len(first) == n }, "for", n, "launches waiting on their reservations", dump(e))
+	// The looks go on as jobs of their own: each launch's next look moves.
+	waitFor(t, func() bool {
+		later := launching()
+		if len(later) != n {
+			return false
+		}
+		for i := range later {
+			if !later[i].ReservationPollAt.After(first[i].ReservationPollAt) {
+				return false
+			}
+		}
+		return true
+	}, "for a second look at every reservation")
+
+	// Meanwhile a command on another PR is answered.
+	e.gh.SetPull("packit/ogr", githubtest.PullRequest{Number: 100, State: "open", HeadSHA: strings.Repeat("d", 40), HeadRef: "g", BaseRef: "main"})
+	status := defaultComment("/launch status")
+	status.Number = 100
+	if code := e.post("issue_comment", status.postTo(e.gh)); code != http.StatusAccepted {
+		t.Fatalf("intake answered %d", code)
+	}
+	waitFor(t, func() bool { return len(botComments(e.gh, "packit/ogr", 100)) == 1 }, "for the answer to /launch status")
+	if len(launching()) != n {
+		t.Fatal("a launch moved on while its reservation was pending")
+	}
+	if checks := e.gh.CheckRuns("packit/ogr"); len(checks) < n {
+		t.Errorf("%d check runs for %d launches in progress", len(checks), n)
+	}
+
+	// The Launch service finishes them: a later look takes each VM.
+	e.clock.Advance(10 * time.Minute)
+	for _, c := range cs {
+		l := e.reported(c)
+		if l.State != store.StateRunning || l.InstanceID == "" {
+			t.Fatalf("launch on #%d: %s %q", c.Number, l.State, l.Failure)
+		}
+		comments := botComments(e.gh, "packit/ogr", c.Number)
+		if last := comments[len(comments)-1].Body; !strings.Contains(last, "your VM is ready") {
+			t.Errorf("#%d: %s", c.Number, last)
+		}
+	}
+	// One reservation each (the fake answers 429 to a sixth within a second
+	// of its clock; the retry adopted or made the one reservation).
+	if rs := e.api.Reservations("org-1"); len(rs) != n {
+		t.Errorf("%d reservations for %d launches", len(rs), n)
+	}
+}
+
+// A stop that comes before the launch has asked the Launch service for
+// anything cancels it: no reservation is ever made, the quota is free at
+// once, and the PR is told it was cancelled.
+func TestStopBeforeTheReservationCancelsTheLaunch(t *testing.T) {
+	e := newLaunchEnv(t, func(o *launchOptions) { o.perOwner = 1 })
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once, released sync.Once
+	letGo := func() { released.Do(func() { close(release) }) }
+	t.Cleanup(letGo)
+	// The launch job is held while registering the key: still accepted.
+	e.api.InjectFault(launchapitest.Fault{Method: http.MethodGet, Path: "/pubkeys", Times: 1, Hook: func() {
+		once.Do(func() { close(entered) })
+		<-release
+	}})
+	c := defaultComment("/launch")
+	if status := e.post("issue_comment", c.postTo(e.gh)); status != http.StatusAccepted {
+		t.Fatalf("status %d", status)
+	}
+	select {
+	case <-entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the launch never registered its key")
+	}
+	stop := defaultComment("/launch stop")
+	if status := e.post("issue_comment", stop.postTo(e.gh)); status != http.StatusAccepted {
+		t.Fatalf("status %d", status)
+	}
+	var got []githubtest.Comment
+	waitFor(t, func() bool { got = botComments(e.gh, "packit/ogr", 7); return len(got) > 0 }, "for the answer to /launch stop")
+	if len(got) != 1 || !strings.Contains(got[0].Body, "is cancelled before its VM was launched") {
+		t.Fatalf("stop answer: %+v", got)
+	}
+	letGo()
+	l := e.reported(c)
+	if l.State != store.StateEnded || l.EndReason != "`alice` stopped it" || l.ReservationID != 0 {
+		t.Fatalf("record: %s %q reservation %d", l.State, l.EndReason, l.ReservationID)
+	}
+	// Reported by the launch job itself, once released: it went on with the
+	// key and stopped at the record's guard.
+	if n := len(e.reservationRequests()); n != 0 {
+		t.Fatalf("%d reservations made for a cancelled launch", n)
+	}
+	// per_owner is 1: the cancelled launch holds no quota.
+	again := e.launch(defaultComment("/launch"))
+	if again.State != store.StateRunning {
+		t.Fatalf("the next launch: %s %q", again.State, again.Failure)
+	}
+}
+
+// A /launch whose check run GitHub keeps refusing (a 422: waiting on
+// GitHub cannot help) ends its launch when the command gives up: it holds
+// no quota and does not show as in flight.
+func TestCommandThatCannotStartItsLaunchEndsIt(t *testing.T) {
+	e := newLaunchEnv(t, func(o *launchOptions) { o.perOwner = 1 })
+	e.gh.Fail(githubtest.Failure{Method: http.MethodPost, PathPrefix: "/repos/packit/ogr/check-runs", Status: http.StatusUnprocessableEntity, Times: -1})
+	c := defaultComment("/launch")
+	if status := e.post("issue_comment", c.postTo(e.gh)); status != http.StatusAccepted {
+		t.Fatalf("status %d", status)
+	}
+	var l *store.Launch
+	waitFor(t, func() bool {
+		ls, err := e.st.LaunchesByPR(context.Background(), "packit/ogr", 7)
+		if err != nil || len(ls) != 1 {
+			return false
+		}
+		l = ls[0]
+		return l.State.Ended()
+	}, "for the launch to end when its command gave up")
+	if l.State != store.StateFailed || !strings.Contains(l.Failure, "could not finish starting it") || l.ReservationID != 0 {
+		t.Fatalf("record: %s %q reservation %d", l.State, l.Failure, l.ReservationID)
+	}
+	waitFor(t, func() bool {
+		cs := botComments(e.gh, "packit/ogr", 7)
+		return len(cs) == 1 && strings.Contains(cs[0].Body, "comment it again")
+	}, "for the apology")
+	e.gh.ClearFailures()
+	if again := e.launch(defaultComment("/launch")); again.State != store.StateRunning {
+		t.Fatalf("the next launch: %s %q", again.State, again.Failure)
+	}
+}
+
+// dump is what a failed wait shows: the records and the bot's comments.
+func dump(e *launchEnv) fmt.Stringer {
+	return stringer(func() string {
+		var b strings.Builder
+		for pr := 1; pr <= 10; pr++ {
+			ls, _ := e.st.LaunchesByPR(context.Background(), "packit/ogr", pr)
+			for _, l := range ls {
+				fmt.Fprintf(&b, "\n#%d %s %s res=%d poll=%s failure=%q", pr, l.ID, l.State, l.ReservationID, l.ReservationPollAt, l.Failure)
+			}
+			for _, c := range botComments(e.gh, "packit/ogr", pr) {
+				fmt.Fprintf(&b, "\n#%d comment: %.200s", pr, c.Body)
+			}
+		}
+		return b.String()
+	})
+}
+
+type stringer func() string
+
+func (s stringer) String() string { return s() }
+
+// A burst of GitHub 502s longer than a command's retries holds the command
+// (its deadline counts from receipt) instead of dropping it: it is
+// answered once GitHub recovers, and never apologised for.
+func TestGitHubBurstDoesNotDropTheCommand(t *testing.T) {
+	h := newHarness(t, e2eServerConfig)
+	// Every attempt starts with 👀: four of them fail, as many as a
+	// command has attempts.
+	h.gh.FailNext(http.MethodPost, "/repos/packit/ogr/issues/comments/", http.StatusBadGateway, 4)
+	c := defaultComment("/launch help")
+	if status := h.post("issue_comment", c.postTo(h.gh)); status != http.StatusAccepted {
+		t.Fatalf("status %d", status)
+	}
+	var got []githubtest.Comment
+	waitFor(t, func() bool { got = botComments(h.gh, "packit/ogr", 7); return len(got) > 0 }, "for the answer after the burst")
+	if len(got) != 1 || strings.Contains(got[0].Body, "Something went wrong") || !strings.Contains(got[0].Body, "/launch") {
+		t.Fatalf("answers: %+v", got)
+	}
+	if n := h.gh.CallCount(http.MethodPost, "/repos/packit/ogr/issues/comments/"); n != 5 {
+		t.Errorf("%d reactions tried, want 4 failed and 1 taken", n)
+	}
+}
+
+// A command about a pull request GitHub no longer has is answered as such
+// at once, not retried and apologised for as if GitHub were failing.
+func TestGonePullRequestIsAnsweredAsGone(t *testing.T) {
+	h := newHarness(t, e2eServerConfig)
+	c := defaultComment("/launch")
+	c.Number = 404 // commented on, but GitHub says the PR is not there
+	if status := h.post("issue_comment", c.postTo(h.gh)); status != http.StatusAccepted {
+		t.Fatalf("status %d", status)
+	}
+	var got []githubtest.Comment
+	waitFor(t, func() bool { got = botComments(h.gh, "packit/ogr", 404); return len(got) > 0 }, "for the answer")
+	if len(got) != 1 || !strings.Contains(got[0].Body, "no longer exists") {
+		t.Fatalf("answers: %+v", got)
+	}
+	if n := h.gh.CallCount(http.MethodGet, "/repos/packit/ogr/pulls/404"); n != 1 {
+		t.Errorf("the gone PR was asked for %d times", n)
+	}
+}
