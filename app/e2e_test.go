@@ -455,8 +455,13 @@ func TestEndToEndCommandReceivedLateIsTooOld(t *testing.T) {
 	}
 }
 
+// GitHub failing until the command's deadline (2 h after receipt): the
+// command gets its apology, after its last retry.
 func TestEndToEndGitHubKeepsFailingStillAnswers(t *testing.T) {
 	h := newHarness(t, e2eServerConfig)
+	h.stop()
+	h.worker.now = func() time.Time { return time.Now().Add(maxHeldAge - time.Minute) } // the delivery came almost 2 h ago
+	h.startWorker()
 	h.gh.FailNext(http.MethodGet, "/repos/packit/ogr/collaborators/", http.StatusBadGateway, 100)
 	c := defaultComment("/launch")
 	if status := h.post("issue_comment", c.postTo(h.gh)); status != http.StatusAccepted {
