@@ -166,7 +166,10 @@ type ReservationPoll struct {
 // live poll and queues it. Each look is a short job: no worker waits while
 // the Launch service works.
 func (lc *Lifecycle) ScheduleReservationPoll(ctx context.Context, l *store.Launch, at time.Time) error {
-	at = at.UTC().Truncate(time.Millisecond)
+	// The queue runs jobs by the whole second; rounding to the nearest one
+	// keeps the interval between looks right on average (a look may come
+	// early: it only asks).
+	at = at.UTC().Round(time.Second)
 	saved, err := update(ctx, lc.records, l.ID, lc.now(), func(x *store.Launch) error {
 		if x.State != store.StateLaunching || x.ReservationID == 0 {
 			return store.ErrNoChange
