@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/packit/packit-launch/app/githubtest"
 	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
 	"github.com/packit/packit-launch/store"
@@ -236,5 +238,41 @@ func TestGonePullRequestIsAnsweredAsGone(t *testing.T) {
 	}
 	if n := h.gh.CallCount(http.MethodGet, "/repos/packit/ogr/pulls/404"); n != 1 {
 		t.Errorf("the gone PR was asked for %d times", n)
+	}
+}
+
+// Redis loses everything after a launch made its reservation, and the
+// command comes again (a replay under a new delivery id): its launch has
+// the same id, finds its template in AWS and its reservation by name, and
+// takes the same VM. One comment, one reservation, one VM.
+func TestReplayAfterRedisLostItsRecordMakesNoSecondVM(t *testing.T) {
+	e := newLaunchEnv(t)
+	c := defaultComment("/launch")
+	first := e.launch(c)
+	if first.State != store.StateRunning {
+		t.Fatalf("first launch: %s %q", first.State, first.Failure)
+	}
+	opts, err := redis.ParseURL(e.redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if status := e.post("issue_comment", c.postTo(e.gh)); status != http.StatusAccepted {
+		t.Fatalf("replay: intake answered %d", status)
+	}
+	again := e.reported(c)
+	if again.ID != first.ID || again.State != store.StateRunning || again.InstanceID != first.InstanceID || again.ReservationID != first.ReservationID {
+		t.Fatalf("replayed launch %s %s instance %s reservation %d; first %s instance %s reservation %d",
+			again.ID, again.State, again.InstanceID, again.ReservationID, first.ID, first.InstanceID, first.ReservationID)
+	}
+	if rs := e.api.Reservations("org-1"); len(rs) != 1 {
+		t.Errorf("%d reservations for one comment", len(rs))
+	}
+	if n := len(e.reservationRequests()); n != 1 {
+		t.Errorf("%d reservation requests for one comment", n)
 	}
 }

@@ -237,12 +237,15 @@ func (p *Provisioner) ensurePubkey(ctx context.Context, l *store.Launch, log *sl
 }
 
 // ensureTemplate creates the launch's own template, once: it carries the
-// birth tags and the profile's guardrails.
+// birth tags and the profile's guardrails. A template older than the record
+// means the launch ran before under a record Redis lost (its id comes from
+// its command): it resumes as launching, so its reservation is looked for
+// by name before one is made — AWS is the tie-breaker, one launch one VM.
 func (p *Provisioner) ensureTemplate(ctx context.Context, l *store.Launch, log *slog.Logger) error {
 	if p.cloud == nil || l.TemplateID != "" {
 		return nil
 	}
-	id, err := p.cloud.CreateLaunchTemplate(ctx, l.Region, ec2.TemplateInput{
+	id, created, err := p.cloud.EnsureLaunchTemplate(ctx, l.Region, ec2.TemplateInput{
 		LaunchID: l.ID, BaseTemplateID: l.LaunchTemplateID, SecurityGroupIDs: l.SecurityGroupIDs, SubnetID: l.SubnetID, Tags: BirthTags(l),
 	})
 	if ec2.IsSetupError(err) {
@@ -253,6 +256,10 @@ func (p *Provisioner) ensureTemplate(ctx context.Context, l *store.Launch, log *
 		return fmt.Errorf("create launch template: %w", err)
 	}
 	l.TemplateID = id
+	if !created.IsZero() && created.Before(l.CreatedAt) && l.State == store.StateAccepted {
+		log.Warn("the launch's template predates its record: resuming it, looking for its reservation first", "template", id, "template_created", created)
+		l.State, l.ReservedAt = store.StateLaunching, p.now().UTC()
+	}
 	return p.save(ctx, l)
 }
 

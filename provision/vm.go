@@ -13,7 +13,7 @@ import (
 
 // cloud is the bot's own AWS access: everything the Launch service cannot do.
 type cloud interface {
-	CreateLaunchTemplate(ctx context.Context, region string, in ec2.TemplateInput) (string, error)
+	EnsureLaunchTemplate(ctx context.Context, region string, in ec2.TemplateInput) (string, time.Time, error)
 	DeleteLaunchTemplate(ctx context.Context, region, templateID string) error
 	ListManagedTemplates(ctx context.Context, region string) ([]ec2.Template, error)
 	TagInstance(ctx context.Context, region, instanceID string, tags map[string]string) error

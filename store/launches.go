@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -146,6 +148,19 @@ const idAlphabet = "23456789abcdefghjkmnpqrstuvwxyz"
 // IDLength keeps ids short and typeable: 31^8 ≈ 8.5e11 possible ids.
 const IDLength = 8
 
+// CommandID derives a launch's id from the command that asked for it (its
+// repository and comment): a replay of the command finds the same launch
+// even when Redis forgot it, and AWS and the Launch service know the VM by
+// that id (its template's name, its tags, its reservation's name).
+func CommandID(repo string, commentID int64) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(repo) + "#" + strconv.FormatInt(commentID, 10)))
+	b := make([]byte, IDLength)
+	for i := range b {
+		b[i] = idAlphabet[int(sum[i])%len(idAlphabet)]
+	}
+	return string(b)
+}
+
 func newID() (string, error) {
 	b := make([]byte, IDLength)
 	if _, err := rand.Read(b); err != nil {
@@ -164,10 +179,13 @@ func newID() (string, error) {
 // a crash leaves either all of them or none.
 func (s *Store) CreateLaunch(ctx context.Context, l *Launch) (stored *Launch, created bool, err error) {
 	ckey := commandKey(l)
-	for range 5 {
+	for round := range 5 {
 		id, err := newID()
 		if err != nil {
 			return nil, false, fmt.Errorf("launch id: %w", err)
+		}
+		if round == 0 && l.CommandCommentID != 0 {
+			id = CommandID(l.Repo, l.CommandCommentID)
 		}
 		var existing *Launch
 		err = s.rdb.Watch(ctx, func(tx *redis.Tx) error {
@@ -182,6 +200,10 @@ func (s *Store) CreateLaunch(ctx context.Context, l *Launch) (stored *Launch, cr
 			if n, err := tx.Exists(ctx, launchKey(id)).Result(); err != nil {
 				return err
 			} else if n > 0 {
+				if same, err := s.GetLaunch(ctx, id); err == nil && same.CommandCommentID == l.CommandCommentID && strings.EqualFold(same.Repo, l.Repo) {
+					existing = same // the command's launch, whose command key expired
+					return nil
+				}
 				return errIDTaken
 			}
 			fresh := *l

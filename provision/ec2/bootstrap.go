@@ -59,7 +59,7 @@ func (c *Cloud) Bootstrap(ctx context.Context, region string, in BootstrapInput)
 		}
 	}
 	tags := map[string]string{TagManaged: "true"}
-	templateID, err := createTemplate(ctx, cl, name, "", templateData(nil, []string{sgID}, "", tags), tags)
+	templateID, _, err := createTemplate(ctx, cl, name, "", templateData(nil, []string{sgID}, "", tags), tags)
 	if err != nil {
 		return fail(err)
 	}

@@ -41,18 +41,26 @@ func templateName(launchID string) string { return "packit-launch-" + launchID }
 // TagLaunch=LaunchID are always added to the tags. Calling it again with the
 // same LaunchID returns the same template.
 func (c *Cloud) CreateLaunchTemplate(ctx context.Context, region string, in TemplateInput) (string, error) {
+	id, _, err := c.EnsureLaunchTemplate(ctx, region, in)
+	return id, err
+}
+
+// EnsureLaunchTemplate is CreateLaunchTemplate that also says when the
+// template was created: before the launch's record was, it tells that the
+// launch was started before, under a record Redis has since lost.
+func (c *Cloud) EnsureLaunchTemplate(ctx context.Context, region string, in TemplateInput) (string, time.Time, error) {
 	if in.LaunchID == "" {
-		return "", errors.New("ec2: create launch template: empty launch id")
+		return "", time.Time{}, errors.New("ec2: create launch template: empty launch id")
 	}
 	cl, err := c.client(region)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	var base *types.ResponseLaunchTemplateData
 	if in.BaseTemplateID != "" {
 		base, err = defaultVersionData(ctx, cl, in.BaseTemplateID)
 		if err != nil {
-			return "", fmt.Errorf("ec2: launch %s in %s: read base template %s: %w", in.LaunchID, region, in.BaseTemplateID, err)
+			return "", time.Time{}, fmt.Errorf("ec2: launch %s in %s: read base template %s: %w", in.LaunchID, region, in.BaseTemplateID, err)
 		}
 	}
 	tags := maps.Clone(in.Tags)
@@ -63,11 +71,11 @@ func (c *Cloud) CreateLaunchTemplate(ctx context.Context, region string, in Temp
 	tags[TagLaunch] = in.LaunchID
 
 	data := templateData(base, in.SecurityGroupIDs, in.SubnetID, tags)
-	id, err := createTemplate(ctx, cl, templateName(in.LaunchID), clientToken(in.LaunchID), data, tags)
+	id, created, err := createTemplate(ctx, cl, templateName(in.LaunchID), clientToken(in.LaunchID), data, tags)
 	if err != nil {
-		return "", fmt.Errorf("ec2: launch %s in %s: %w", in.LaunchID, region, err)
+		return "", time.Time{}, fmt.Errorf("ec2: launch %s in %s: %w", in.LaunchID, region, err)
 	}
-	return id, nil
+	return id, created, nil
 }
 
 // clientToken fits the launch id into EC2's 64-ASCII-character ClientToken.
@@ -80,8 +88,9 @@ func clientToken(launchID string) string {
 }
 
 // createTemplate creates a template by name, or returns the existing one of
-// that name: a retry after a lost response, or a concurrent caller.
-func createTemplate(ctx context.Context, cl *ec2.Client, name, token string, data *types.RequestLaunchTemplateData, tags map[string]string) (string, error) {
+// that name (a retry after a lost response, a concurrent caller, an earlier
+// run of the same launch), with when it was created.
+func createTemplate(ctx context.Context, cl *ec2.Client, name, token string, data *types.RequestLaunchTemplateData, tags map[string]string) (string, time.Time, error) {
 	callCtx, cancel := withTimeout(ctx)
 	defer cancel()
 	in := &ec2.CreateLaunchTemplateInput{
@@ -96,21 +105,21 @@ func createTemplate(ctx context.Context, cl *ec2.Client, name, token string, dat
 	}
 	out, err := cl.CreateLaunchTemplate(callCtx, in)
 	if err == nil {
-		return aws.ToString(out.LaunchTemplate.LaunchTemplateId), nil
+		return aws.ToString(out.LaunchTemplate.LaunchTemplateId), aws.ToTime(out.LaunchTemplate.CreateTime), nil
 	}
 	if errorCode(err) != "InvalidLaunchTemplateName.AlreadyExistsException" {
-		return "", fmt.Errorf("create launch template %s: %w", name, err)
+		return "", time.Time{}, fmt.Errorf("create launch template %s: %w", name, err)
 	}
 	lookupCtx, cancel := withTimeout(ctx)
 	defer cancel()
 	found, lerr := cl.DescribeLaunchTemplates(lookupCtx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateNames: []string{name}})
 	if lerr != nil {
-		return "", fmt.Errorf("create launch template %s: already exists, but looking it up failed: %w", name, lerr)
+		return "", time.Time{}, fmt.Errorf("create launch template %s: already exists, but looking it up failed: %w", name, lerr)
 	}
 	if len(found.LaunchTemplates) != 1 {
-		return "", fmt.Errorf("create launch template %s: already exists, but lookup found %d templates: %w", name, len(found.LaunchTemplates), err)
+		return "", time.Time{}, fmt.Errorf("create launch template %s: already exists, but lookup found %d templates: %w", name, len(found.LaunchTemplates), err)
 	}
-	return aws.ToString(found.LaunchTemplates[0].LaunchTemplateId), nil
+	return aws.ToString(found.LaunchTemplates[0].LaunchTemplateId), aws.ToTime(found.LaunchTemplates[0].CreateTime), nil
 }
 
 func defaultVersionData(ctx context.Context, cl *ec2.Client, templateID string) (*types.ResponseLaunchTemplateData, error) {
