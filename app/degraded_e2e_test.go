@@ -276,3 +276,39 @@ func TestReplayAfterRedisLostItsRecordMakesNoSecondVM(t *testing.T) {
 		t.Errorf("%d reservation requests for one comment", n)
 	}
 }
+
+// Redis loses everything while a VM runs: the sweeper rebuilds its record
+// from the VM's tags, posts its ready comment again and completes its check
+// run, and /launch stop works on it.
+func TestSweeperRebuildsALostRecordFromTags(t *testing.T) {
+	e := newLaunchEnv(t)
+	first := e.launch(defaultComment("/launch"))
+	opts, err := redis.ParseURL(e.redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	before := len(botComments(e.gh, "packit/ogr", 7))
+	e.launches.lc.Sweep(context.Background())
+	l, err := e.st.GetLaunch(context.Background(), first.ID)
+	if err != nil {
+		t.Fatalf("the record was not rebuilt: %v", err)
+	}
+	if l.State != store.StateRunning || l.InstanceID != first.InstanceID || l.SSHUser != "fedora" || l.InstallationID != first.InstallationID ||
+		l.CheckRunID != first.CheckRunID || !l.ExpiresAt.Equal(first.ExpiresAt.Truncate(time.Second)) || !l.Reported {
+		t.Fatalf("rebuilt record: %+v", l)
+	}
+	comments := botComments(e.gh, "packit/ogr", 7)
+	if len(comments) != before+1 || !strings.Contains(comments[len(comments)-1].Body, "ssh fedora@"+first.PublicIPv4) {
+		t.Fatalf("no ready comment for the rebuilt record: %+v", comments[before:])
+	}
+	got := e.command(defaultComment("/launch stop " + first.ID))
+	if len(got) != 1 || !strings.Contains(got[0].Body, "is terminated") {
+		t.Fatalf("stop answer: %+v", got)
+	}
+	e.waitTerminated(first.InstanceID)
+}

@@ -31,6 +31,9 @@ func newThread(gh *github.Client, repo string, number int, commentID int64, user
 
 // React adds a reaction to the command's comment (idempotent on GitHub).
 func (t *Thread) React(ctx context.Context, content string) error {
+	if t.commentID == 0 {
+		return nil // a launch rebuilt from its VM's tags: its command is not known
+	}
 	_, _, err := t.gh.Reactions.CreateIssueCommentReaction(ctx, t.owner, t.name, t.commentID, content)
 	if err != nil {
 		return fmt.Errorf("react %s: %w", content, err)

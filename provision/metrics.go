@@ -6,6 +6,10 @@ import (
 )
 
 var (
+	adoptedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "packit_launch_records_rebuilt_total",
+		Help: "Running VMs whose lost launch record the sweeper rebuilt from their tags (rebuilt), or could not (not_well_formed).",
+	}, []string{"outcome"})
 	launchesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "packit_launch_launches_total",
 		Help: "Launches that reached an outcome: running, or failed.",

@@ -81,6 +81,7 @@ func (lc *Lifecycle) Sweep(ctx context.Context) {
 	})
 	lc.reconcile(ctx, active, res.Live)
 	lc.settle(ctx, active, res, now)
+	lc.adoptOrphans(ctx, active, res.Live, now)
 	if n, err := lc.prov.CleanTemplates(ctx, lc.records, active, res, now); err != nil {
 		lc.log.Warn("sweep: templates", "err", err)
 	} else if n > 0 {

@@ -29,6 +29,15 @@ type cloud interface {
 // apply its maximum lifetime without Redis.
 const TagProfile = "packit-launch:profile"
 
+// Birth tags that let the sweeper rebuild a running VM's lost record.
+const (
+	TagInstallation = "packit-launch:installation-id"
+	TagSSHUser      = "packit-launch:ssh-user"
+	TagMachine      = "packit-launch:machine"
+	TagImage        = "packit-launch:image"
+	TagKey          = "packit-launch:key"
+)
+
 // EarlyTolerance is how early a timer may fire and still terminate: queues
 // fire a little early or late.
 const EarlyTolerance = 30 * time.Second
@@ -49,6 +58,13 @@ func BirthTags(l *store.Launch) map[string]string {
 	}
 	if l.CheckRunID != 0 {
 		tags[ec2.TagCheckRun] = strconv.FormatInt(l.CheckRunID, 10)
+	}
+	// What a lost record's ready comment needs, so the sweeper can rebuild it.
+	for key, value := range map[string]string{TagInstallation: strconv.FormatInt(l.InstallationID, 10), TagSSHUser: l.SSHUser,
+		TagMachine: l.Machine, TagImage: l.Image, TagKey: l.KeyFingerprint} {
+		if value != "" && value != "0" && len(value) <= 256 {
+			tags[key] = value
+		}
 	}
 	return tags
 }

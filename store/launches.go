@@ -236,6 +236,28 @@ func (s *Store) CreateLaunch(ctx context.Context, l *Launch) (stored *Launch, cr
 
 var errIDTaken = errors.New("launch id taken")
 
+// RestoreLaunch writes the record of a launch whose record was lost (rebuilt
+// from its VM's tags) under its own id, unless a record of that id exists;
+// restored says whether it was written.
+func (s *Store) RestoreLaunch(ctx context.Context, l *Launch) (restored bool, err error) {
+	data, err := json.Marshal(l)
+	if err != nil {
+		return false, err
+	}
+	err = s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		if n, err := tx.Exists(ctx, launchKey(l.ID)).Result(); err != nil || n > 0 {
+			return err
+		}
+		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error { return s.writeLaunch(ctx, p, nil, l, data) })
+		restored = err == nil
+		return err
+	}, launchKey(l.ID))
+	if err != nil {
+		return false, fmt.Errorf("redis: restore launch %s: %w", l.ID, err)
+	}
+	return restored, nil
+}
+
 // GetLaunch reads a launch record.
 func (s *Store) GetLaunch(ctx context.Context, id string) (*Launch, error) {
 	data, err := s.rdb.Get(ctx, launchKey(id)).Bytes()
