@@ -302,13 +302,147 @@ func TestSweeperRebuildsALostRecordFromTags(t *testing.T) {
 		l.CheckRunID != first.CheckRunID || !l.ExpiresAt.Equal(first.ExpiresAt.Truncate(time.Second)) || !l.Reported {
 		t.Fatalf("rebuilt record: %+v", l)
 	}
+	// The sticky comment, found by its marker, says it again: not a second one.
 	comments := botComments(e.gh, "packit/ogr", 7)
-	if len(comments) != before+1 || !strings.Contains(comments[len(comments)-1].Body, "ssh fedora@"+first.PublicIPv4) {
-		t.Fatalf("no ready comment for the rebuilt record: %+v", comments[before:])
+	if len(comments) != before || l.CommentID != comments[0].ID || !strings.Contains(comments[0].Body, "ssh fedora@"+first.PublicIPv4) {
+		t.Fatalf("the rebuilt record's ready comment (id %d): %+v", l.CommentID, comments)
 	}
 	got := e.command(defaultComment("/launch stop " + first.ID))
 	if len(got) != 1 || !strings.Contains(got[0].Body, "is terminated") {
 		t.Fatalf("stop answer: %+v", got)
 	}
 	e.waitTerminated(first.InstanceID)
+}
+
+// TestFaultMatrix puts one fault at one step of a launch, case by case, on
+// real redis-server, moto_server and the fakes: GitHub failing (5xx) when
+// the command checks permission, opens the check run and posts the ready
+// comment; the Launch service failing (5xx), losing its answer or being
+// slow when the key is registered, the reservation made and looked at;
+// Redis losing everything once the VM runs. After recovery (the fault
+// ends; the queue's retries and, for Redis, one sweep run) each case has
+// exactly one VM, its record running with it and counted once in the live
+// index, one ready comment on the PR and a completed, successful check run.
+// (SIGKILL at each step is TestCrashAtEachStepOfALaunch, on the real binary.)
+func TestFaultMatrix(t *testing.T) {
+	slow := func() { time.Sleep(1500 * time.Millisecond) }
+	cases := []struct {
+		name   string
+		inject func(e *launchEnv)
+		after  func(e *launchEnv) // once the launch reported, before the checks
+	}{
+		{name: "github-5xx/permission", inject: func(e *launchEnv) {
+			e.gh.FailNext(http.MethodGet, "/repos/packit/ogr/collaborators/", http.StatusBadGateway, 3)
+		}},
+		{name: "github-5xx/check-run", inject: func(e *launchEnv) {
+			e.gh.FailNext(http.MethodPost, "/repos/packit/ogr/check-runs", http.StatusBadGateway, 3)
+		}},
+		{name: "github-5xx/ready-comment", inject: func(e *launchEnv) {
+			e.gh.FailNext(http.MethodPost, "/repos/packit/ogr/issues/7/comments", http.StatusInternalServerError, 2)
+		}},
+		{name: "launch-5xx/key", inject: func(e *launchEnv) {
+			e.api.InjectFault(launchapitest.Fault{Method: http.MethodGet, Path: "/pubkeys", Status: http.StatusServiceUnavailable, Times: 2})
+		}},
+		{name: "launch-5xx/reserve", inject: func(e *launchEnv) {
+			e.api.InjectFault(launchapitest.Fault{Method: http.MethodPost, Path: "/reservations/aws", Status: http.StatusBadGateway, Times: 2})
+		}},
+		{name: "launch-lost-answer/reserve", inject: func(e *launchEnv) {
+			e.api.InjectFault(launchapitest.Fault{Method: http.MethodPost, Path: "/reservations/aws", AfterHandling: true, Reset: true})
+		}},
+		{name: "launch-5xx/look", inject: func(e *launchEnv) {
+			e.api.InjectFault(launchapitest.Fault{Method: http.MethodGet, Path: "/reservations/*", Status: http.StatusServiceUnavailable, Times: 4})
+		}},
+		{name: "launch-slow/look", inject: func(e *launchEnv) {
+			e.api.InjectFault(launchapitest.Fault{Method: http.MethodGet, Path: "/reservations/*", Times: 3, Hook: slow})
+		}},
+		{name: "redis-lost/running", after: func(e *launchEnv) {
+			opts, err := redis.ParseURL(e.redisURL)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			rdb := redis.NewClient(opts)
+			defer rdb.Close()
+			if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+				e.t.Fatal(err)
+			}
+			e.launches.lc.Sweep(context.Background())
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			polls := strings.HasSuffix(tc.name, "/look")
+			e := newLaunchEnv(t, func(o *launchOptions) { o.polls = polls })
+			if polls { // looks as in production: the Launch service's time moves on its own
+				stop := make(chan struct{})
+				t.Cleanup(func() { close(stop) })
+				go func() {
+					for {
+						select {
+						case <-stop:
+							return
+						case <-time.After(100 * time.Millisecond):
+							e.clock.Advance(30 * time.Second)
+						}
+					}
+				}()
+			}
+			if tc.inject != nil {
+				tc.inject(e)
+			}
+			c := defaultComment("/launch")
+			l := e.launch(c)
+			if tc.after != nil {
+				tc.after(e)
+			}
+			e.api.ClearFaults()
+			e.gh.ClearFailures()
+
+			ctx := context.Background()
+			live, err := e.cloud.ListManaged(ctx, "us-east-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var running []string
+			for _, in := range live {
+				if in.State == "running" || in.State == "pending" {
+					running = append(running, in.ID)
+				}
+			}
+			if len(running) != 1 || l.InstanceID != running[0] {
+				t.Fatalf("VMs %v for launch %s (%s, instance %s)", running, l.ID, l.State, l.InstanceID)
+			}
+			rec, err := e.st.GetLaunch(ctx, l.ID)
+			if err != nil || rec.State != store.StateRunning || rec.InstanceID != running[0] || !rec.Reported {
+				t.Fatalf("record: %+v %v", rec, err)
+			}
+			active, err := e.st.ActiveIndex(ctx)
+			if err != nil || len(active) != 1 || active[0].ID != l.ID {
+				t.Fatalf("live index (what quotas count): %+v %v", active, err)
+			}
+			ready := 0
+			for _, cm := range botComments(e.gh, "packit/ogr", 7) {
+				if strings.Contains(cm.Body, "your VM is ready") {
+					ready++
+				}
+				if strings.Contains(cm.Body, "Something went wrong") {
+					t.Errorf("the PR got an apology: %s", cm.Body)
+				}
+			}
+			if ready != 1 {
+				t.Errorf("%d ready comments", ready)
+			}
+			var checks []githubtest.CheckRun
+			for _, cr := range e.gh.CheckRuns("packit/ogr") {
+				if cr.ExternalID == l.ID {
+					checks = append(checks, cr)
+				}
+			}
+			if len(checks) != 1 || checks[0].Status != "completed" || checks[0].Conclusion != "success" {
+				t.Errorf("check runs: %+v", checks)
+			}
+			if rs := e.api.Reservations("org-1"); len(rs) != 1 {
+				t.Errorf("%d reservations", len(rs))
+			}
+		})
+	}
 }

@@ -164,6 +164,30 @@ func (ls *Launches) openCheckRun(ctx context.Context, t *Thread, l *store.Launch
 	return nil
 }
 
+// rebuilt reports a record the sweeper rebuilt from its VM's tags.
+func rebuilt(l *store.Launch) bool {
+	return len(l.Events) > 0 && l.Events[0].Name == "rebuild"
+}
+
+// lostSticky finds, by its marker, the sticky comment of a launch whose
+// record was lost with the comment's id, so that the answer replaces it
+// rather than repeating it; 0 when none is found.
+func (ls *Launches) lostSticky(ctx context.Context, t *Thread, l *store.Launch) int64 {
+	rc, ok := ls.clients.(repoClients)
+	if !ok {
+		return 0
+	}
+	_, bot, err := rc.ForRepo(ctx, l.Repo)
+	var id int64
+	if err == nil {
+		id, err = findSticky(ctx, t.gh, bot, provision.EndedVM{LaunchID: l.ID, Repo: l.Repo, PR: l.PR})
+	}
+	if err != nil {
+		t.log.Warn("look for the sticky comment of a rebuilt launch", "err", err)
+	}
+	return id
+}
+
 // pickKey reads the person's keys from GitHub (all pages) and selects one.
 func (ls *Launches) pickKey(ctx context.Context, gh *github.Client, user, fingerprint string) (SSHKey, error) {
 	var keys []string
@@ -258,6 +282,9 @@ func (ls *Launches) report(ctx context.Context, t *Thread, l *store.Launch) erro
 		body, reaction = readyComment(l, now), "rocket"
 	case store.StateEnded: // stopped while it was launching
 		body, reaction = endedComment(l), "eyes"
+	}
+	if l.CommentID == 0 && rebuilt(l) {
+		l.CommentID = ls.lostSticky(ctx, t, l)
 	}
 	id, err := t.Post(ctx, l.CommentID, body)
 	if errors.Is(err, errAnswerRefused) {
