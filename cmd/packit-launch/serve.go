@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -133,10 +134,11 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 // worker runs here.
 func startWorker(ctx context.Context, g *errgroup.Group, b bot, st *store.Store, h *health, web bool, log *slog.Logger) (*app.Worker, error) {
 	cfg := b.cfg
-	cloud, err := awsAccess(ctx, b, h, log)
+	cloud, awsOK, err := awsAccess(ctx, b, log)
 	if err != nil {
 		return nil, &badSetup{err}
 	}
+	var awsReady <-chan struct{} // nil: AWS works already
 	parts, err := newWorker(ctx, b, st, cloud, log)
 	worker, launches, check := parts.worker, parts.launches, parts.check
 	switch {
@@ -148,12 +150,41 @@ func startWorker(ctx context.Context, g *errgroup.Group, b bot, st *store.Store,
 		h.down("worker", "the worker is not running: the GitHub App settings are missing", nil)
 		log.Error("worker not started: GitHub App credentials are missing")
 	}
+	if cloud != nil && !awsOK {
+		// Launching and the sweeper wait for the bot's AWS access; intake,
+		// commands and running VMs' timers go on meanwhile.
+		ready := make(chan struct{})
+		if launches != nil {
+			launches.Lifecycle().Block(awsBlocked)
+		}
+		g.Go(func() error {
+			if waitForAWS(ctx, cloud, log) {
+				close(ready)
+				if launches != nil {
+					launches.Lifecycle().Unblock()
+					checkSetup(ctx, launches, check, log)
+				}
+			}
+			return nil
+		})
+		awsReady = ready
+	}
 	if launches != nil {
-		g.Go(func() error { launches.Lifecycle().RunSweeper(ctx, cfg.SweepInterval.D()); return nil })
+		g.Go(func() error {
+			if afterAWS(ctx, awsReady) {
+				launches.Lifecycle().RunSweeper(ctx, cfg.SweepInterval.D())
+			}
+			return nil
+		})
 		g.Go(func() error { watchSetup(ctx, launches, check, cfg.SweepInterval.D(), log); return nil })
 	} else if cloud != nil {
 		// Launching is off here, but VMs launched before must still end.
-		g.Go(func() error { sweepAWSOnly(ctx, cfg, cloud, log); return nil })
+		g.Go(func() error {
+			if afterAWS(ctx, awsReady) {
+				sweepAWSOnly(ctx, cfg, cloud, log)
+			}
+			return nil
+		})
 	}
 	if worker == nil {
 		return nil, nil
@@ -244,17 +275,25 @@ func (h *health) down(part, why string, err error) {
 
 func (h *health) ready(st *store.Store, web bool) func(context.Context) error {
 	return func(ctx context.Context) error {
+		// Ready means able to take webhooks: AWS and the Launch service are
+		// not asked (their outages must not take intake out of service);
+		// the log and /metrics tell of them. Every part not ready is named.
+		var why []string
+		var errs []error
 		if err := st.Ping(ctx); err != nil {
-			return &app.NotReady{Part: "the state store (Redis) does not answer", Err: err}
+			why, errs = append(why, "the state store (Redis) does not answer"), append(errs, err)
 		}
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		for _, part := range []string{"webhook", "worker", "aws"} {
+		for _, part := range []string{"webhook", "worker"} {
 			if nr := h.parts[part]; nr != nil {
-				return nr
+				why, errs = append(why, nr.Part), append(errs, nr.Err)
 			}
 		}
-		return nil
+		if len(why) == 0 {
+			return nil
+		}
+		return &app.NotReady{Part: strings.Join(why, "; "), Err: errors.Join(errs...)}
 	}
 }
 
@@ -425,24 +464,62 @@ var sweeperRunning = promauto.NewGauge(prometheus.GaugeOpts{
 	Help: "1 while this replica sweeps AWS for VMs past their time; 0 when it cannot (no AWS credentials, or no region configured).",
 })
 
-// awsAccess is the bot's own AWS access, or nil when no profile names a
-// region or there are no credentials to act with: that is said once (the
-// log, /readyz, sweeperRunning), instead of an SDK error every sweep.
-func awsAccess(ctx context.Context, b bot, h *health, log *slog.Logger) (*ec2.Cloud, error) {
+// awsAccess is the bot's own AWS access (nil when no profile names a
+// region) and whether its credentials work now. When they do not, that is
+// said once (the log, sweeperRunning) rather than an SDK error every sweep,
+// and waitForAWS checks again.
+func awsAccess(ctx context.Context, b bot, log *slog.Logger) (*ec2.Cloud, bool, error) {
 	if len(b.cfg.Regions()) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	cloud, err := newCloud(ctx, b)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := cloud.CheckCredentials(ctx); err != nil {
-		log.Error("the sweeper and launching are off until AWS credentials are set and the bot restarted: " + err.Error())
-		h.down("aws", "the sweeper is off: the bot has no AWS credentials", nil)
-		return nil, nil
+		log.Error("the sweeper and launching wait for the bot's AWS access (checked again with a growing pause, up to every 5 minutes): " + err.Error())
+		return cloud, false, nil
 	}
 	sweeperRunning.Set(1)
-	return cloud, nil
+	return cloud, true, nil
+}
+
+// awsBlocked is why new launches wait while the bot's AWS access does not work.
+const awsBlocked = "the bot's own AWS access does not work yet (see the log): nothing could end the VMs"
+
+// waitForAWS checks the bot's AWS credentials with a growing pause until
+// they work (true) or ctx ends (false): a blip of STS at start, or
+// credentials that appear later (a pod's role), need no restart.
+func waitForAWS(ctx context.Context, cloud *ec2.Cloud, log *slog.Logger) bool {
+	pause := 5 * time.Second
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(pause):
+		}
+		err := cloud.CheckCredentials(ctx)
+		if err == nil {
+			log.Info("the bot's AWS access works now: the sweeper and launching start")
+			sweeperRunning.Set(1)
+			return true
+		}
+		log.Debug("the bot's AWS access still does not work", "err", err)
+		pause = min(2*pause, 5*time.Minute)
+	}
+}
+
+// afterAWS waits until ready is closed (nil: at once); false when ctx ends first.
+func afterAWS(ctx context.Context, ready <-chan struct{}) bool {
+	if ready == nil {
+		return true
+	}
+	select {
+	case <-ready:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // sweepAWSOnly ends overdue VMs from their tags alone, for a replica that

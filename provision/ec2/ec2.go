@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"sync"
@@ -206,7 +207,15 @@ func (c *Cloud) CheckCredentials(ctx context.Context) error {
 		if code := errorCode(err); code != "" { // an STS answer: the role or the base credentials were refused
 			return fmt.Errorf("AWS refused the bot's credentials (%s): check aws.role_arn and aws.external_id, and the base credentials", code)
 		}
+		var ue *url.Error
+		if errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w: %w", ErrAWSUnreachable, err)
+		}
 		return ErrNoCredentials
 	}
 	return nil
 }
+
+// ErrAWSUnreachable means the credentials could not be checked: AWS (STS)
+// did not answer. It may pass; a missing credential does not.
+var ErrAWSUnreachable = errors.New("AWS could not be reached to check the bot's credentials")
