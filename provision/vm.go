@@ -128,6 +128,26 @@ func (p *Provisioner) markEnded(ctx context.Context, l *store.Launch, reason str
 	return ended, nil
 }
 
+// EndRecord records that a launch's VM was ended outside the bot (an
+// operator's packit-launch vms terminate): the launch ends too, so that its
+// quota is free at once and /launch status tells the truth. A record
+// already ended, gone, or naming another instance is left; ended says
+// whether this call ended it.
+func EndRecord(ctx context.Context, st *store.Store, launchID, instanceID, reason string, now time.Time) (ended bool, err error) {
+	_, err = update(ctx, st, launchID, now, func(x *store.Launch) error {
+		if x.State.Ended() || x.InstanceID != "" && x.InstanceID != instanceID {
+			return store.ErrNoChange
+		}
+		x.State, x.EndedAt, x.EndReason = store.StateEnded, now.UTC(), reason
+		x.InstanceID, ended = instanceID, true
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return ended, err
+}
+
 // MarkEnded records a launch whose VM is already gone.
 func (p *Provisioner) MarkEnded(ctx context.Context, l *store.Launch, reason string) error {
 	_, err := p.markEnded(ctx, l, reason)

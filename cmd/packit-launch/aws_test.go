@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,12 +17,14 @@ import (
 	"github.com/packit/packit-launch/app/githubtest"
 	"github.com/packit/packit-launch/provision/ec2"
 	"github.com/packit/packit-launch/provision/ec2/ec2test"
+	"github.com/packit/packit-launch/store"
+	"github.com/packit/packit-launch/store/storetest"
 )
 
 // TestOperatorAWSCommands runs `aws bootstrap`, `vms list` and `vms
 // terminate` against moto_server, configured the way an operator would:
-// through the AWS SDK's own environment. The terminated VM has no launch
-// record anywhere: its PR (on a fake GitHub) is told from its tags.
+// through the AWS SDK's own environment. Its PR (on a fake GitHub) is told
+// from its tags, and its record in the bot's Redis ends with it.
 func TestOperatorAWSCommands(t *testing.T) {
 	moto := ec2test.StartMoto(t)
 	dir := inDir(t)
@@ -77,9 +80,24 @@ func TestOperatorAWSCommands(t *testing.T) {
 	if code, _, errs = runCmd("vms", "terminate", "nope"); code == 0 || !strings.Contains(errs, "no live VM") {
 		t.Errorf("terminating an unknown id: %d %s", code, errs)
 	}
+	// The bot's Redis still has the launch's record, running.
+	redisURL := storetest.StartRedis(t)
+	t.Setenv("REDIS_URL", redisURL)
+	st, err := store.Open(context.Background(), redisURL, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.RestoreLaunch(context.Background(), &store.Launch{ID: "k3x9p2ab", Repo: "packit/ogr", PR: 7, Owner: "alice", Region: "us-east-1",
+		InstanceID: id, State: store.StateRunning}); err != nil {
+		t.Fatal(err)
+	}
 	code, out, errs = runCmd("vms", "terminate", "k3x9p2ab")
-	if code != 0 || !strings.Contains(out, "terminated "+id) || !strings.Contains(out, "told packit/ogr#7") {
+	if code != 0 || !strings.Contains(out, "terminated "+id) || !strings.Contains(out, "told packit/ogr#7") || !strings.Contains(out, "ended launch k3x9p2ab's record") {
 		t.Fatalf("vms terminate: %d\n%s\n%s", code, out, errs)
+	}
+	if rec, err := st.GetLaunch(context.Background(), "k3x9p2ab"); err != nil || rec.State != store.StateEnded || rec.EndReason != "an operator terminated it" {
+		t.Errorf("the record after vms terminate: %+v %v", rec, err)
 	}
 	if c, _ := gh.Comment("packit/ogr", sticky.GetID()); !strings.Contains(c.Body, "was terminated") || !strings.Contains(c.Body, "an operator terminated it") {
 		t.Errorf("sticky comment after vms terminate:\n%s", c.Body)

@@ -15,10 +15,12 @@ import (
 	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/provision"
 	"github.com/packit/packit-launch/provision/ec2"
+	"github.com/packit/packit-launch/store"
 )
 
 // vms lists or terminates the bot's VMs in AWS: the operator's view, which
-// needs neither GitHub nor Redis.
+// needs neither GitHub nor Redis (with them, it also tells the PRs and ends
+// the launches' records).
 func vms(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "terminate") {
 		return &badSetup{errors.New("usage: packit-launch vms list | vms terminate LAUNCH-OR-INSTANCE-ID... | vms terminate --all")}
@@ -69,9 +71,10 @@ func vms(ctx context.Context, args []string, stdout io.Writer) error {
 			terminateMatching(ctx, cloud, []ec2.Instance{in}, in.ID, stdout, &errs, &ended)
 		}
 	}
-	// Every VM first; then their PRs, within a bound.
+	// Every VM first; then their records and their PRs, within a bound.
 	tellCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	endRecords(tellCtx, cfg, ended, stdout)
 	tell := prTeller(tellCtx, cfg, stdout)
 	for _, in := range ended {
 		tell(in)
@@ -96,6 +99,41 @@ func terminateMatching(ctx context.Context, cloud *ec2.Cloud, live []ec2.Instanc
 	return found
 }
 
+// operatorEnded is the end reason of a VM an operator terminated.
+const operatorEnded = "an operator terminated it"
+
+// endRecords ends the launch records of the VMs an operator terminated,
+// when the bot's Redis is named (REDIS_URL): their quotas are free at once
+// and /launch status tells the truth. Without it the sweeper settles them
+// within a sweep interval.
+func endRecords(ctx context.Context, cfg *config.Server, ended []ec2.Instance, stdout io.Writer) {
+	if len(ended) == 0 {
+		return
+	}
+	url := cfg.RedisURL.Reveal()
+	if url == "" {
+		fmt.Fprintln(stdout, "(REDIS_URL is not set: the bot's sweeper ends these launches' records within a sweep interval)")
+		return
+	}
+	st, err := store.Open(ctx, url, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		fmt.Fprintf(stdout, "cannot end the launches' records (the sweeper will): %v\n", err)
+		return
+	}
+	defer st.Close()
+	for _, in := range ended {
+		id := in.Tags[ec2.TagLaunch]
+		if id == "" {
+			continue
+		}
+		if done, err := provision.EndRecord(ctx, st, id, in.ID, operatorEnded, time.Now()); err != nil {
+			fmt.Fprintf(stdout, "cannot end launch %s's record (the sweeper will): %v\n", id, err)
+		} else if done {
+			fmt.Fprintf(stdout, "ended launch %s's record\n", id)
+		}
+	}
+}
+
 // prTeller tells a terminated VM's PR from its tags, when the GitHub App
 // settings are there; the VM is ended either way, and a PR that cannot be
 // told is only reported. (A VM with a record is settled by the sweeper too.)
@@ -117,7 +155,7 @@ func prTeller(ctx context.Context, cfg *config.Server, stdout io.Writer) func(ec
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return func(in ec2.Instance) {
-		vm, ok := provision.EndedVMFromTags(in.ID, in.Tags, time.Now(), "an operator terminated it")
+		vm, ok := provision.EndedVMFromTags(in.ID, in.Tags, time.Now(), operatorEnded)
 		if !ok {
 			return
 		}
