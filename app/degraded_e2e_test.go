@@ -252,15 +252,7 @@ func TestReplayAfterRedisLostItsRecordMakesNoSecondVM(t *testing.T) {
 	if first.State != store.StateRunning {
 		t.Fatalf("first launch: %s %q", first.State, first.Failure)
 	}
-	opts, err := redis.ParseURL(e.redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
-	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
+	e.loseRedis()
 	if status := e.post("issue_comment", c.postTo(e.gh)); status != http.StatusAccepted {
 		t.Fatalf("replay: intake answered %d", status)
 	}
@@ -283,15 +275,7 @@ func TestReplayAfterRedisLostItsRecordMakesNoSecondVM(t *testing.T) {
 func TestSweeperRebuildsALostRecordFromTags(t *testing.T) {
 	e := newLaunchEnv(t)
 	first := e.launch(defaultComment("/launch"))
-	opts, err := redis.ParseURL(e.redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
-	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
+	e.loseRedis()
 	before := len(botComments(e.gh, "packit/ogr", 7))
 	e.launches.lc.Sweep(context.Background())
 	l, err := e.st.GetLaunch(context.Background(), first.ID)
@@ -356,15 +340,7 @@ func TestFaultMatrix(t *testing.T) {
 			e.api.InjectFault(launchapitest.Fault{Method: http.MethodGet, Path: "/reservations/*", Times: 3, Hook: slow})
 		}},
 		{name: "redis-lost/running", after: func(e *launchEnv) {
-			opts, err := redis.ParseURL(e.redisURL)
-			if err != nil {
-				e.t.Fatal(err)
-			}
-			rdb := redis.NewClient(opts)
-			defer rdb.Close()
-			if err := rdb.FlushAll(context.Background()).Err(); err != nil {
-				e.t.Fatal(err)
-			}
+			e.loseRedis()
 			e.launches.lc.Sweep(context.Background())
 		}},
 	}
@@ -444,5 +420,20 @@ func TestFaultMatrix(t *testing.T) {
 				t.Errorf("%d reservations", len(rs))
 			}
 		})
+	}
+}
+
+// loseRedis empties the bot's Redis, as a restart without persistence or a
+// failover to an empty replica does: records, queues, locks, delivery ids.
+func (e *launchEnv) loseRedis() {
+	e.t.Helper()
+	opts, err := redis.ParseURL(e.redisURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+		e.t.Fatal(err)
 	}
 }

@@ -133,7 +133,14 @@ func (e *overheadEnv) comment(b *testing.B, pr int, body, delivery string) int64
 	e.gh.SetPull("packit/ogr", githubtest.PullRequest{Number: pr, State: "open", HeadSHA: fmt.Sprintf("%040x", pr), HeadRef: fmt.Sprintf("feature-%d", pr), BaseRef: "main"})
 	c := defaultComment(body)
 	c.Number = pr
-	payload := c.postTo(e.gh)
+	e.deliver(b, c.postTo(e.gh), delivery)
+	return c.ID
+}
+
+// deliver posts a signed issue_comment delivery to the bot's intake and
+// checks that it was queued (202).
+func (e *overheadEnv) deliver(b *testing.B, payload []byte, delivery string) {
+	b.Helper()
 	req, err := http.NewRequest(http.MethodPost, e.web.URL+"/api/github/webhooks", bytes.NewReader(payload))
 	if err != nil {
 		b.Fatal(err)
@@ -149,9 +156,8 @@ func (e *overheadEnv) comment(b *testing.B, pr int, body, delivery string) int64
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
-		b.Fatalf("the intake answered %d to %q on #%d", resp.StatusCode, body, pr)
+		b.Fatalf("the intake answered %d to delivery %s", resp.StatusCode, delivery)
 	}
-	return c.ID
 }
 
 // rssMB is the process's resident set size.

@@ -118,82 +118,84 @@ func (lc *Lifecycle) HandleWarn(ctx context.Context, payload []byte) error {
 	return lc.report.Warn(ctx, l)
 }
 
-// PackitPoll is the job of one poll of a waiting launch's build.
-type PackitPoll struct {
+// Poll is the job of one look a launch takes at what it waits for
+// (Packit's build, its reservation). The record names the one live look
+// (PackitPollAt, ReservationPollAt): a job for another time is a stale
+// duplicate and does nothing.
+type Poll struct {
 	LaunchID string    `json:"launch_id"`
-	At       time.Time `json:"at"` // the poll this job is; see store.Launch.PackitPollAt
+	At       time.Time `json:"at"`
+}
+
+// PackitPoll is the job of one poll of a waiting launch's build.
+type PackitPoll = Poll
+
+// ReservationPoll is the job of one look at a launching launch's reservation.
+type ReservationPoll = Poll
+
+// pollKind is what a kind of wait polls with.
+type pollKind struct {
+	job      string
+	maxRetry int
+	waits    func(*store.Launch) bool       // the launch still waits
+	liveAt   func(*store.Launch) *time.Time // its live look
+}
+
+var packitPolls = pollKind{job: JobPackitWait, maxRetry: 5,
+	waits:  func(l *store.Launch) bool { return l.State == store.StateWaiting },
+	liveAt: func(l *store.Launch) *time.Time { return &l.PackitPollAt }}
+
+func (lc *Lifecycle) reservationPolls() pollKind {
+	return pollKind{job: JobReservationPoll, maxRetry: lc.MaxRetry,
+		waits:  func(l *store.Launch) bool { return l.State == store.StateLaunching && l.ReservationID != 0 },
+		liveAt: func(l *store.Launch) *time.Time { return &l.ReservationPollAt }}
+}
+
+// schedulePoll makes the look at `at` the launch's one live look (an older
+// one still queued then does nothing) and queues it, while it still waits.
+func (lc *Lifecycle) schedulePoll(ctx context.Context, l *store.Launch, k pollKind, at time.Time) error {
+	saved, err := update(ctx, lc.records, l.ID, lc.now(), func(x *store.Launch) error {
+		if !k.waits(x) {
+			return store.ErrNoChange
+		}
+		*k.liveAt(x) = at
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*l = *saved
+	if !k.waits(l) || !k.liveAt(l).Equal(at) {
+		return nil
+	}
+	payload, _ := json.Marshal(Poll{LaunchID: l.ID, At: at})
+	err = lc.queue.EnqueueAt(ctx, store.Job{Kind: k.job, ID: fmt.Sprintf("%s:%s:%d", k.job, l.ID, at.UnixMilli()), Payload: payload,
+		Queue: store.QueueLifecycle, MaxRetry: k.maxRetry}, at)
+	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
+		return fmt.Errorf("schedule %s: %w", k.job, err)
+	}
+	return nil
+}
+
+// isLive reports whether a poll job is the launch's one live look.
+func (k pollKind) isLive(l *store.Launch, at time.Time) bool {
+	return k.waits(l) && k.liveAt(l).Equal(at.UTC().Truncate(time.Millisecond))
 }
 
 // SchedulePackitPoll makes the poll at `at` the waiting launch's one live
-// poll (an older one still queued then does nothing) and queues it.
+// poll and queues it.
 func (lc *Lifecycle) SchedulePackitPoll(ctx context.Context, l *store.Launch, at time.Time) error {
-	at = at.UTC().Truncate(time.Millisecond)
-	saved, err := update(ctx, lc.records, l.ID, lc.now(), func(x *store.Launch) error {
-		if x.State != store.StateWaiting {
-			return store.ErrNoChange
-		}
-		x.PackitPollAt = at
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	*l = *saved
-	if l.State != store.StateWaiting {
-		return nil
-	}
-	payload, _ := json.Marshal(PackitPoll{LaunchID: l.ID, At: at})
-	err = lc.queue.EnqueueAt(ctx, store.Job{Kind: JobPackitWait, ID: fmt.Sprintf("packit-wait:%s:%d", l.ID, at.UnixMilli()), Payload: payload,
-		Queue: store.QueueLifecycle, MaxRetry: 5}, at)
-	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
-		return fmt.Errorf("schedule Packit wait: %w", err)
-	}
-	return nil
+	return lc.schedulePoll(ctx, l, packitPolls, at.UTC().Truncate(time.Millisecond))
 }
 
 // IsLivePoll reports whether a poll job is the waiting launch's one live poll.
-func IsLivePoll(l *store.Launch, at time.Time) bool {
-	return l.State == store.StateWaiting && l.PackitPollAt.Equal(at.UTC().Truncate(time.Millisecond))
-}
-
-// ReservationPoll is the job of one look at a launching launch's reservation.
-type ReservationPoll struct {
-	LaunchID string    `json:"launch_id"`
-	At       time.Time `json:"at"` // the look this job is; see store.Launch.ReservationPollAt
-}
+func IsLivePoll(l *store.Launch, at time.Time) bool { return packitPolls.isLive(l, at) }
 
 // ScheduleReservationPoll makes the look at `at` the launching launch's one
-// live poll and queues it. Each look is a short job: no worker waits while
-// the Launch service works.
+// live look and queues it. Each look is a short job: no worker waits while
+// the Launch service works. The queue runs jobs by the whole second;
+// rounding to the nearest one keeps the interval between looks right on
+// average (a look may come early: it only asks).
 func (lc *Lifecycle) ScheduleReservationPoll(ctx context.Context, l *store.Launch, at time.Time) error {
-	// The queue runs jobs by the whole second; rounding to the nearest one
-	// keeps the interval between looks right on average (a look may come
-	// early: it only asks).
-	at = at.UTC().Round(time.Second)
-	saved, err := update(ctx, lc.records, l.ID, lc.now(), func(x *store.Launch) error {
-		if x.State != store.StateLaunching || x.ReservationID == 0 {
-			return store.ErrNoChange
-		}
-		x.ReservationPollAt = at
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	*l = *saved
-	if !IsLiveReservationPoll(l, at) {
-		return nil
-	}
-	payload, _ := json.Marshal(ReservationPoll{LaunchID: l.ID, At: at})
-	err = lc.queue.EnqueueAt(ctx, store.Job{Kind: JobReservationPoll, ID: fmt.Sprintf("reservation-poll:%s:%d", l.ID, at.UnixMilli()), Payload: payload,
-		Queue: store.QueueLifecycle, MaxRetry: lc.MaxRetry}, at)
-	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
-		return fmt.Errorf("schedule a look at the reservation: %w", err)
-	}
-	return nil
-}
-
-// IsLiveReservationPoll reports whether a look is the launch's one live poll.
-func IsLiveReservationPoll(l *store.Launch, at time.Time) bool {
-	return l.State == store.StateLaunching && l.ReservationID != 0 && l.ReservationPollAt.Equal(at.UTC().Truncate(time.Millisecond))
+	return lc.schedulePoll(ctx, l, lc.reservationPolls(), at.UTC().Round(time.Second))
 }
