@@ -130,6 +130,27 @@ type repoClients interface {
 	ForRepo(ctx context.Context, repo string) (*github.Client, string, error)
 }
 
+// Denied tells a VM's PR that AWS refused to terminate it at its time:
+// it keeps running until the operators end it. Best effort: the log and
+// the metric tell the operators whatever becomes of this.
+func (ls *Launches) Denied(ctx context.Context, vm provision.EndedVM) {
+	log := ls.log.With("launch", vm.LaunchID, "repo", vm.Repo, "pr", vm.PR, "instance", vm.InstanceID)
+	rc, ok := ls.clients.(repoClients)
+	if !ok {
+		return
+	}
+	gh, _, err := rc.ForRepo(ctx, vm.Repo)
+	if err == nil {
+		t := newThread(gh, vm.Repo, vm.PR, 0, vm.Owner, "", log)
+		err = t.Comment(ctx, fmt.Sprintf("The VM of launch %s (instance %s) is past its time, but AWS refused to let me terminate it, so it is still running. "+
+			"The operators of this packit-launch instance can see it in its log and metrics and must end it by hand; you do not need to do anything.",
+			mdsafe.Code(vm.LaunchID), mdsafe.Code(vm.InstanceID)))
+	}
+	if err != nil {
+		log.Warn("tell the PR that AWS refused to terminate its VM", "err", err)
+	}
+}
+
 // Ended queues telling a PR that a VM without a record ended.
 func (ls *Launches) Ended(ctx context.Context, vm provision.EndedVM) {
 	payload, _ := json.Marshal(vm)

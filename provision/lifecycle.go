@@ -73,6 +73,9 @@ type Reporter interface {
 	Warn(ctx context.Context, l *store.Launch) error
 	// Ended tells the PR of a VM that ended without its record (best effort).
 	Ended(ctx context.Context, vm EndedVM)
+	// Denied tells the PR that its VM is past its time but AWS refused to
+	// terminate it (best effort): it runs until the operators end it.
+	Denied(ctx context.Context, vm EndedVM)
 }
 
 // Lifecycle carries launches from the decision to the end of their VM.

@@ -6,6 +6,10 @@ import (
 )
 
 var (
+	terminateDeniedTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "packit_launch_vms_terminate_denied_total",
+		Help: "Attempts to terminate a VM past its time that AWS denied (the run-time policy, or a renamed VM without the bot's tags): each such VM runs until an operator ends it.",
+	})
 	adoptedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "packit_launch_records_rebuilt_total",
 		Help: "Running VMs whose lost launch record the sweeper rebuilt from their tags (rebuilt), or could not (not_well_formed).",

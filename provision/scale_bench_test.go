@@ -59,6 +59,7 @@ func (nopReporter) Refresh(context.Context, *store.Launch) error           { ret
 func (nopReporter) Slow(context.Context, *store.Launch, string, time.Time) {}
 func (nopReporter) Warn(context.Context, *store.Launch) error              { return nil }
 func (nopReporter) Ended(context.Context, EndedVM)                         {}
+func (nopReporter) Denied(context.Context, EndedVM)                        {}
 
 var scale struct {
 	once  sync.Once

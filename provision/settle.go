@@ -56,6 +56,15 @@ func (lc *Lifecycle) Sweep(ctx context.Context) {
 		return
 	}
 	defer unlock()
+	for _, d := range res.Denied {
+		// Once a day per VM: the log and the metric say it every sweep.
+		if _, err := lc.records.TryLock(ctx, "denied-told:"+d.InstanceID, 24*time.Hour); err != nil {
+			continue
+		}
+		if vm, ok := EndedVMFromTags(d.InstanceID, d.Tags, now, d.Reason); ok {
+			lc.report.Denied(ctx, vm)
+		}
+	}
 	for _, s := range res.Swept {
 		reason := ReasonExpired + " (found by the sweeper: " + s.Reason + ")"
 		l, err := lc.records.GetLaunch(ctx, s.LaunchID)

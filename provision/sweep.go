@@ -63,6 +63,8 @@ type SweepResult struct {
 	// listing succeeded (only those may be judged by what is missing).
 	Live   []ec2.Instance
 	Listed map[string]bool
+	// Denied are VMs past their time that AWS refused to terminate.
+	Denied []Swept
 }
 
 // Sweep terminates every managed VM past its time in the given regions
@@ -89,6 +91,14 @@ func (p *Provisioner) Sweep(ctx context.Context, regions []string, pol Policy, n
 			}
 			if err := p.cloud.Terminate(ctx, region, in.ID); err != nil {
 				errs = append(errs, fmt.Errorf("sweep %s: %w", in.ID, err))
+				if ec2.IsSetupError(err) {
+					// Every sweep tries again, loudly: the VM runs (and costs)
+					// until an operator ends it or fixes the policy.
+					terminateDeniedTotal.Inc()
+					p.log.Error("AWS denied terminating a VM past its time: end it by hand (packit-launch vms terminate) and check the run-time policy (deploy/iam-policy.json)",
+						"launch", in.Tags[ec2.TagLaunch], "instance", in.ID, "region", region, "reason", reason, "code", ec2.ErrorCode(err))
+					res.Denied = append(res.Denied, Swept{LaunchID: in.Tags[ec2.TagLaunch], Region: region, InstanceID: in.ID, Reason: reason, Tags: in.Tags})
+				}
 				continue
 			}
 			p.terminated("sweeper")

@@ -4,10 +4,17 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/packit/packit-launch/config"
 
 	"github.com/packit/packit-launch/provision/ec2"
 	"github.com/packit/packit-launch/provision/ec2/ec2test"
@@ -88,5 +95,67 @@ func TestLaunchWhoseTagsAreDeniedIsEnded(t *testing.T) {
 	saved, _ := st.GetLaunch(ctx, l2.ID)
 	if saved.InstanceID == "" || saved.State.Ended() {
 		t.Errorf("record after a failed terminate: %+v", saved)
+	}
+}
+
+// deniedReporter records the PRs told that AWS refused to end their VM.
+type deniedReporter struct {
+	nopReporter
+	mu     sync.Mutex
+	denied []EndedVM
+}
+
+func (r *deniedReporter) Denied(_ context.Context, vm EndedVM) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.denied = append(r.denied, vm)
+}
+
+// A VM past its time that AWS refuses to terminate (a renamed VM under a
+// policy that goes by its name, a policy gone wrong) is not left silently:
+// each sweep tries and logs it, and its PR is told once.
+func TestSweeperReportsATerminationAWSDenies(t *testing.T) {
+	ctx := context.Background()
+	moto := ec2test.StartMoto(t)
+	real, err := ec2.New(ctx, ec2test.Config(moto, "us-east-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	tags := []types.Tag{}
+	for k, v := range map[string]string{ec2.TagManaged: "true", ec2.TagLaunch: "k3x9p2ab", ec2.TagRepo: "packit/ogr", ec2.TagPR: "7", ec2.TagOwner: "alice",
+		ec2.TagExpiresAt: past, ec2.TagHardExpiresAt: past, "Name": "renamed by someone"} {
+		tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	run, err := ec2test.Client(moto, "us-east-1").RunInstances(ctx, &awsec2.RunInstancesInput{
+		ImageId: aws.String(ec2test.AMI(t, moto, "us-east-1")), InstanceType: types.InstanceTypeT3Small, MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: tags}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(run.Instances[0].InstanceId)
+	st, err := store.Open(ctx, storetest.StartRedis(t), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := &config.Server{Profiles: map[string]config.Profile{"small": {Regions: []string{"us-east-1"}, MaxLifetime: config.Duration(8 * time.Hour)}}}
+	rep := &deniedReporter{}
+	lc := NewLifecycle(cfg, st, New(nil, st, "", Options{Cloud: deniedCloud{Cloud: real, denyTerminate: true}}, quiet), rep, quiet)
+	if _, err := st.TryLock(ctx, "pubkey-cleanup", time.Hour); err != nil { // the daily clean-up needs the Launch service: not this test's
+		t.Fatal(err)
+	}
+	before := testutil.ToFloat64(terminateDeniedTotal)
+	lc.Sweep(ctx)
+	lc.Sweep(ctx)
+	if got := testutil.ToFloat64(terminateDeniedTotal) - before; got != 2 {
+		t.Errorf("%v denied terminations counted over two sweeps, want 2", got)
+	}
+	if len(rep.denied) != 1 || rep.denied[0].LaunchID != "k3x9p2ab" || rep.denied[0].InstanceID != id || rep.denied[0].PR != 7 {
+		t.Errorf("PRs told: %+v, want launch k3x9p2ab's once", rep.denied)
+	}
+	if in, err := real.Describe(ctx, "us-east-1", id); err != nil || in.State != "running" {
+		t.Errorf("the VM: %+v %v", in, err)
 	}
 }

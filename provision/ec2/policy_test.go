@@ -104,6 +104,25 @@ func TestRunTimePolicyIsLeastPrivilege(t *testing.T) {
 			}
 		}
 	}
+	// Instances: by the name the Launch service gives them (the one tag a
+	// VM surely has at birth), or by the bot's own launch tag, which stays
+	// when someone renames the VM in the console.
+	for _, action := range []string{"ec2:TerminateInstances", "ec2:CreateTags"} {
+		byName, byTag := false, false
+		for _, s := range run.Statement {
+			if !slices.Contains(s.Action, action) || !slices.Equal(s.Resource, stringList{"arn:aws:ec2:*:*:instance/*"}) {
+				continue
+			}
+			byName = byName || slices.Equal(s.Condition["StringLike"]["aws:ResourceTag/Name"], stringList{"packit-launch *"})
+			byTag = byTag || slices.Equal(s.Condition["Null"]["aws:ResourceTag/"+ec2.TagLaunch], stringList{"false"})
+			if action == "ec2:CreateTags" && !slices.Equal(s.Condition["ForAllValues:StringLike"]["aws:TagKeys"], stringList{"packit-launch:*"}) {
+				t.Errorf("%s: %s on instances must allow only the bot's tag keys", s.Sid, action)
+			}
+		}
+		if !byName || !byTag {
+			t.Errorf("%s on instances: allowed by Name %v, by the launch tag %v; want both", action, byName, byTag)
+		}
+	}
 	boot := readPolicy(t, "iam-bootstrap-policy.json")
 	for _, want := range []string{"ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:CreateLaunchTemplate"} {
 		if !boot.allows(want) {
