@@ -313,6 +313,7 @@ func TestFaultMatrix(t *testing.T) {
 	cases := []struct {
 		name   string
 		inject func(e *launchEnv)
+		wait   func(e *launchEnv) // instead of waiting for the report: what brings the launch back
 		after  func(e *launchEnv) // once the launch reported, before the checks
 	}{
 		{name: "github-5xx/permission", inject: func(e *launchEnv) {
@@ -338,6 +339,20 @@ func TestFaultMatrix(t *testing.T) {
 		}},
 		{name: "launch-slow/look", inject: func(e *launchEnv) {
 			e.api.InjectFault(launchapitest.Fault{Method: http.MethodGet, Path: "/reservations/*", Times: 3, Hook: slow})
+		}},
+		{name: "redis-lost/reservation", inject: func(e *launchEnv) {
+			// Redis empties as the reservation is asked for: the launch job
+			// loses its record and its queue; the Launch service goes on.
+			e.api.InjectFault(launchapitest.Fault{Method: http.MethodPost, Path: "/reservations/aws", Hook: e.loseRedis})
+		}, wait: func(e *launchEnv) {
+			waitFor(e.t, func() bool { return len(e.api.Reservations("org-1")) == 1 }, "for the reservation")
+			// The service finishes the reservation on its own (the fake moves
+			// when asked); then the sweeper finds the VM by its template.
+			e.clock.Advance(time.Hour)
+			if _, err := e.client.GetReservation(context.Background(), e.api.Reservations("org-1")[0].ID); err != nil {
+				e.t.Fatal(err)
+			}
+			e.launches.lc.Sweep(context.Background())
 		}},
 		{name: "redis-lost/running", after: func(e *launchEnv) {
 			e.loseRedis()
@@ -366,7 +381,16 @@ func TestFaultMatrix(t *testing.T) {
 				tc.inject(e)
 			}
 			c := defaultComment("/launch")
-			l := e.launch(c)
+			var l *store.Launch
+			if tc.wait == nil {
+				l = e.launch(c)
+			} else {
+				if status := e.post("issue_comment", c.postTo(e.gh)); status != http.StatusAccepted {
+					t.Fatalf("intake answered %d", status)
+				}
+				tc.wait(e)
+				l = e.reported(c)
+			}
 			if tc.after != nil {
 				tc.after(e)
 			}

@@ -198,6 +198,9 @@ func (e *launchEnv) reported(c *comment) *store.Launch {
 			return l
 		}
 		if time.Now().After(deadline) {
+			for _, x := range ls {
+				e.t.Logf("record: %+v", *x)
+			}
 			e.t.Fatalf("launch not reported in time; records: %+v", ls)
 		}
 	}

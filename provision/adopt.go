@@ -3,8 +3,10 @@ package provision
 import (
 	"context"
 	"errors"
+	"maps"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/packit/packit-launch/provision/ec2"
@@ -37,6 +39,7 @@ func RecordFromTags(in ec2.Instance, now time.Time) (*store.Launch, bool) {
 			return nil, false
 		}
 	}
+	comment, _ := strconv.ParseInt(in.Tags[TagComment], 10, 64)
 	key := in.Tags[TagKey]
 	if key != "" && !tagValueRE.MatchString(key) {
 		key = ""
@@ -46,7 +49,7 @@ func RecordFromTags(in ec2.Instance, now time.Time) (*store.Launch, bool) {
 		launched = now.UTC()
 	}
 	l := &store.Launch{
-		ID: vm.LaunchID, InstallationID: installation, Owner: vm.Owner, Repo: vm.Repo, PR: vm.PR, Command: "/launch",
+		ID: vm.LaunchID, InstallationID: installation, Owner: vm.Owner, Repo: vm.Repo, PR: vm.PR, Command: "/launch", CommandCommentID: max(comment, 0),
 		Machine: in.Tags[TagMachine], Image: in.Tags[TagImage], Region: in.Region, SSHUser: in.Tags[TagSSHUser], Profile: in.Tags[TagProfile],
 		KeyFingerprint: key, InstanceID: in.ID, PublicIPv4: in.PublicIPv4, PublicDNS: in.PublicDNS, PrivateIPv4: in.PrivateIPv4,
 		CreatedAt: launched, LaunchedAt: launched, ExpiresAt: expires, HardExpiresAt: hard, Lifetime: expires.Sub(launched),
@@ -55,6 +58,24 @@ func RecordFromTags(in ec2.Instance, now time.Time) (*store.Launch, bool) {
 		Report: store.Report{CheckRunID: vm.CheckRunID},
 	}
 	return l, true
+}
+
+// maxTemplateLookups bounds the templates one sweep reads for VMs without
+// tags (normally none: a launch tags its VM within seconds).
+const maxTemplateLookups = 20
+
+// withBirthTags is tags completed with the bot's own tags from birth.
+func withBirthTags(tags, birth map[string]string) map[string]string {
+	out := maps.Clone(tags)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for k, v := range birth {
+		if _, ok := out[k]; !ok && strings.HasPrefix(k, "packit-launch:") {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // adoptOrphans rebuilds the records of running VMs that have none (Redis
@@ -67,7 +88,20 @@ func (lc *Lifecycle) adoptOrphans(ctx context.Context, active []store.Active, li
 	for _, a := range active {
 		known[a.ID] = true
 	}
+	lookups := 0
 	for _, in := range live {
+		if in.Tags[ec2.TagLaunch] == "" && in.LaunchTemplateID != "" && in.State == "running" && lookups < maxTemplateLookups && lc.prov.cloud != nil {
+			// Launched from a per-launch template, but without the bot's
+			// tags (the Launch service's replaced the template's, and the
+			// bot lost the launch before tagging it): its template has them.
+			lookups++
+			tags, err := lc.prov.cloud.TemplateTags(ctx, in.Region, in.LaunchTemplateID)
+			if err != nil {
+				lc.log.Warn("sweep: read the template of an untagged VM", "instance", in.ID, "err", err)
+				continue
+			}
+			in.Tags = withBirthTags(in.Tags, tags)
+		}
 		id := in.Tags[ec2.TagLaunch]
 		if id == "" || known[id] || in.State != "running" {
 			continue
@@ -90,6 +124,11 @@ func (lc *Lifecycle) adoptOrphans(ctx context.Context, active []store.Active, li
 		}
 		adoptedTotal.WithLabelValues("rebuilt").Inc()
 		lc.log.With(l.LogAttrs()...).Warn("sweep: rebuilt the lost record of a running VM from its tags", "instance", in.ID)
+		if lc.prov.cloud != nil { // its tags may have come from its template: put them on the VM itself
+			if err := lc.prov.cloud.TagInstance(ctx, l.Region, l.InstanceID, BirthTags(l)); err != nil {
+				lc.log.With(l.LogAttrs()...).Warn("sweep: tag a rebuilt launch's VM", "err", err)
+			}
+		}
 		if err := lc.schedule(ctx, l); err != nil {
 			lc.log.With(l.LogAttrs()...).Warn("sweep: timers of a rebuilt record", "err", err)
 		}

@@ -16,6 +16,7 @@ type cloud interface {
 	EnsureLaunchTemplate(ctx context.Context, region string, in ec2.TemplateInput) (string, time.Time, error)
 	DeleteLaunchTemplate(ctx context.Context, region, templateID string) error
 	ListManagedTemplates(ctx context.Context, region string) ([]ec2.Template, error)
+	TemplateTags(ctx context.Context, region, templateID string) (map[string]string, error)
 	TagInstance(ctx context.Context, region, instanceID string, tags map[string]string) error
 	Describe(ctx context.Context, region, instanceID string) (*ec2.Instance, error)
 	ListManaged(ctx context.Context, region string) ([]ec2.Instance, error)
@@ -32,6 +33,7 @@ const TagProfile = "packit-launch:profile"
 // Birth tags that let the sweeper rebuild a running VM's lost record.
 const (
 	TagInstallation = "packit-launch:installation-id"
+	TagComment      = "packit-launch:comment-id" // the /launch comment
 	TagSSHUser      = "packit-launch:ssh-user"
 	TagMachine      = "packit-launch:machine"
 	TagImage        = "packit-launch:image"
@@ -60,7 +62,7 @@ func BirthTags(l *store.Launch) map[string]string {
 		tags[ec2.TagCheckRun] = strconv.FormatInt(l.CheckRunID, 10)
 	}
 	// What a lost record's ready comment needs, so the sweeper can rebuild it.
-	for key, value := range map[string]string{TagInstallation: strconv.FormatInt(l.InstallationID, 10), TagSSHUser: l.SSHUser,
+	for key, value := range map[string]string{TagInstallation: strconv.FormatInt(l.InstallationID, 10), TagComment: strconv.FormatInt(l.CommandCommentID, 10), TagSSHUser: l.SSHUser,
 		TagMachine: l.Machine, TagImage: l.Image, TagKey: l.KeyFingerprint} {
 		if value != "" && value != "0" && len(value) <= 256 {
 			tags[key] = value

@@ -322,6 +322,25 @@ func (c *Cloud) ListManagedTemplates(ctx context.Context, region string) ([]Temp
 	return out, nil
 }
 
+// TemplateTags reads a launch template's tags: a per-launch template's are
+// its launch's birth tags, for a VM that lost its own (or never got them).
+func (c *Cloud) TemplateTags(ctx context.Context, region, templateID string) (map[string]string, error) {
+	cl, err := c.client(region)
+	if err != nil {
+		return nil, err
+	}
+	callCtx, cancel := withTimeout(ctx)
+	defer cancel()
+	out, err := cl.DescribeLaunchTemplates(callCtx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateIds: []string{templateID}})
+	if err != nil {
+		return nil, fmt.Errorf("ec2: read launch template %s in %s: %w", templateID, region, err)
+	}
+	if len(out.LaunchTemplates) != 1 {
+		return nil, fmt.Errorf("ec2: launch template %s in %s: %d found", templateID, region, len(out.LaunchTemplates))
+	}
+	return fromTags(out.LaunchTemplates[0].Tags), nil
+}
+
 // toTags turns a map into EC2 tags, sorted by key so that a retried request
 // is byte-for-byte the same (ClientToken idempotency compares parameters).
 func toTags(m map[string]string) []types.Tag {
