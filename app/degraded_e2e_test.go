@@ -461,3 +461,27 @@ func (e *launchEnv) loseRedis() {
 		e.t.Fatal(err)
 	}
 }
+
+// A /launch stop that overtakes the /launch before it (commands run in
+// parallel; here the stop simply arrives first) does not let that /launch
+// start a VM afterwards: it is refused with why.
+func TestStopThatOvertakesItsLaunch(t *testing.T) {
+	e := newLaunchEnv(t)
+	launch := defaultComment("/launch")
+	launch.postTo(e.gh) // written first: the lower comment id
+	got := e.command(defaultComment("/launch stop all"))
+	if len(got) != 1 || !strings.Contains(got[0].Body, "no running VM of yours") {
+		t.Fatalf("stop answer: %+v", got)
+	}
+	got = e.command(launch)
+	if len(got) != 1 || !strings.Contains(got[0].Body, "after writing this `/launch`, so I did not launch it") {
+		t.Fatalf("launch answer: %+v", got)
+	}
+	if n := len(e.reservationRequests()); n != 0 {
+		t.Errorf("%d reservations for a /launch stopped before it ran", n)
+	}
+	// A /launch written after the stop launches as usual.
+	if l := e.launch(defaultComment("/launch")); l.State != store.StateRunning {
+		t.Fatalf("a later /launch: %s %q", l.State, l.Failure)
+	}
+}

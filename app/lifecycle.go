@@ -251,6 +251,12 @@ func extendedLine(l *store.Launch, now time.Time) string {
 // stop terminates the person's own VMs on the PR, one by id, or all; VMs of
 // others need the person to be a repository admin (config.Permit).
 func (ls *Launches) stop(ctx context.Context, t *Thread, job CommandJob, launches []*store.Launch, target string) error {
+	if target == "" || target == commands.StopAll {
+		// A /launch of theirs written before this and not recorded yet is refused.
+		if err := ls.lc.StopBefore(ctx, job.Repo, job.Number, job.User, job.CommentID); err != nil {
+			return err
+		}
+	}
 	var picked []*store.Launch
 	for _, l := range launches {
 		mine := strings.EqualFold(l.Owner, job.User)

@@ -189,6 +189,11 @@ func (lc *Lifecycle) Accept(ctx context.Context, req Request) (*store.Launch, er
 	if err != nil || existing != nil {
 		return existing, err // a retried or repeated command
 	}
+	if stop, err := lc.records.StopMark(ctx, in.Repo, in.PR, in.Owner); err != nil {
+		return nil, err
+	} else if in.CommandCommentID != 0 && stop > in.CommandCommentID {
+		return nil, refuse("You asked me to stop your VMs on this pull request after writing this `/launch`, so I did not launch it. Comment `/launch` again if you want a VM.")
+	}
 	now := lc.now().UTC()
 	if err := lc.checkQuotas(ctx, project, in.Owner, in.Repo, req.Lifetime, now); err != nil {
 		return nil, err
@@ -211,6 +216,13 @@ func (lc *Lifecycle) Accept(ctx context.Context, req Request) (*store.Launch, er
 		lc.countHours(ctx, l, l.Lifetime)
 	}
 	return l, nil
+}
+
+// StopBefore remembers login's stop comment on a PR: commands run in
+// parallel, so a quick /launch stop may be answered before the /launch it
+// follows is recorded; that /launch is then refused (Accept).
+func (lc *Lifecycle) StopBefore(ctx context.Context, repo string, pr int, login string, commentID int64) error {
+	return lc.records.MarkStop(ctx, repo, pr, login, commentID)
 }
 
 // existing returns the launch already recorded for a command, if any.

@@ -395,3 +395,46 @@ func (s *Store) StopRequested(ctx context.Context, id string) (string, error) {
 
 // LogAttrs are what every log line about the launch carries.
 func (l *Launch) LogAttrs() []any { return []any{"launch", l.ID, "repo", l.Repo, "pr", l.PR} }
+
+// StopMarkTTL is how long a stop is remembered for /launch commands written
+// before it that have not been recorded yet: as long as a command may wait
+// on GitHub before it runs.
+const StopMarkTTL = 2 * time.Hour
+
+func stopMarkKey(repo string, pr int, login string) string {
+	return fmt.Sprintf("stop-mark:%s#%d:%s", strings.ToLower(repo), pr, strings.ToLower(login))
+}
+
+// MarkStop remembers that login's stop comment (commentID) on a PR came:
+// GitHub numbers comments in order, so a /launch with a lower id was
+// written before it. The highest id stays.
+func (s *Store) MarkStop(ctx context.Context, repo string, pr int, login string, commentID int64) error {
+	key := stopMarkKey(repo, pr, login)
+	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		prior, err := tx.Get(ctx, key).Int64()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, max(prior, commentID), StopMarkTTL)
+			return nil
+		})
+		return err
+	}, key)
+	if err != nil {
+		return fmt.Errorf("redis: mark stop: %w", err)
+	}
+	return nil
+}
+
+// StopMark is the id of login's latest stop comment on a PR, or 0.
+func (s *Store) StopMark(ctx context.Context, repo string, pr int, login string) (int64, error) {
+	id, err := s.rdb.Get(ctx, stopMarkKey(repo, pr, login)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redis: stop mark: %w", err)
+	}
+	return id, nil
+}

@@ -11,6 +11,7 @@
 //	                                  sweeper ends it at the latest); ended: retention
 //	launch-by-command:<repo>:<comment> delivery TTL
 //	launch-stop:<id>                  retention
+//	stop-mark:<repo>#<pr>:<login>     StopMarkTTL (a stop that may overtake its /launch)
 //	launches:live (HASH id → Active)  an entry per live launch, HDEL'd when it ends
 //	launches:pr:<repo>#<pr> (SET)     live ids, SREM'd when they end (an empty set is gone)
 //	launches:pr-ended:<repo>#<pr>     ZSET of ended ids, trimmed past the retention and
