@@ -400,22 +400,37 @@ func newLaunches(ctx context.Context, b bot, st *store.Store, cloud *ec2.Cloud, 
 	return launches, check, nil
 }
 
-// watchSetup checks the setup again every interval until ctx ends.
+// watchSetup checks the setup again until ctx ends: every interval while
+// it passes, and with a growing pause from 10 s while it does not (a blip
+// of the Launch service or STS at start must not keep launching off long).
 func watchSetup(ctx context.Context, launches *app.Launches, check setupCheck, every time.Duration, log *slog.Logger) {
-	provision.Every(ctx, every, func(ctx context.Context) { checkSetup(ctx, launches, check, log) })
+	pause := min(10*time.Second, every)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		if checkSetup(ctx, launches, check, log) {
+			pause = every
+		} else {
+			pause = min(2*pause, every)
+		}
+	}
 }
 
 // checkSetup blocks new launches while the Launch source or the AWS account
 // is certainly wrong (the lifecycle of running VMs goes on), and lets them
-// through again once fixed; an uncertain failure changes nothing.
-func checkSetup(ctx context.Context, launches *app.Launches, check setupCheck, log *slog.Logger) {
+// through again once fixed; an uncertain failure changes nothing. It
+// reports whether the check passed.
+func checkSetup(ctx context.Context, launches *app.Launches, check setupCheck, log *slog.Logger) bool {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var setup *provision.SetupError
 	switch err := check(ctx); {
 	case errors.As(err, &setup):
 		if launches.Lifecycle().Block(setup.Problem) {
-			log.Error("new launches refused until the setup is fixed (checked again every sweep interval): " + setup.Problem)
+			log.Error("new launches refused until the setup is fixed (checked again with a growing pause, then every sweep interval): " + setup.Problem)
 		}
 	case err != nil:
 		log.Warn("could not finish checking the Launch source and AWS account", "err", err)
@@ -423,7 +438,9 @@ func checkSetup(ctx context.Context, launches *app.Launches, check setupCheck, l
 		if launches.Lifecycle().Unblock() {
 			log.Info("setup check passes again; launching")
 		}
+		return true
 	}
+	return false
 }
 
 // launchSettings reports whether the Launch service settings are there.
