@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/packit/packit-launch/app/githubtest"
 	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
 	"github.com/packit/packit-launch/store"
@@ -241,7 +239,7 @@ func TestGonePullRequestIsAnsweredAsGone(t *testing.T) {
 	}
 }
 
-// Redis loses everything after a launch made its reservation, and the
+// Redis is killed and comes back empty after a launch made its reservation, and the
 // command comes again (a replay under a new delivery id): its launch has
 // the same id, finds its template in AWS and its reservation by name, and
 // takes the same VM. One comment, one reservation, one VM.
@@ -269,7 +267,7 @@ func TestReplayAfterRedisLostItsRecordMakesNoSecondVM(t *testing.T) {
 	}
 }
 
-// Redis loses everything while a VM runs: the sweeper rebuilds its record
+// Redis is killed and comes back empty while a VM runs: the sweeper rebuilds its record
 // from the VM's tags, posts its ready comment again and completes its check
 // run, and /launch stop works on it.
 func TestSweeperRebuildsALostRecordFromTags(t *testing.T) {
@@ -303,7 +301,7 @@ func TestSweeperRebuildsALostRecordFromTags(t *testing.T) {
 // the command checks permission, opens the check run and posts the ready
 // comment; the Launch service failing (5xx), losing its answer or being
 // slow when the key is registered, the reservation made and looked at;
-// Redis losing everything once the VM runs. After recovery (the fault
+// Redis killed and restarted empty as the reservation is asked for, and once the VM runs. After recovery (the fault
 // ends; the queue's retries and, for Redis, one sweep run) each case has
 // exactly one VM, its record running with it and counted once in the live
 // index, one ready comment on the PR and a completed, successful check run.
@@ -341,7 +339,7 @@ func TestFaultMatrix(t *testing.T) {
 			e.api.InjectFault(launchapitest.Fault{Method: http.MethodGet, Path: "/reservations/*", Times: 3, Hook: slow})
 		}},
 		{name: "redis-lost/reservation", inject: func(e *launchEnv) {
-			// Redis empties as the reservation is asked for: the launch job
+			// Redis is killed and restarted empty as the reservation is asked for: the launch job
 			// loses its record and its queue; the Launch service goes on.
 			e.api.InjectFault(launchapitest.Fault{Method: http.MethodPost, Path: "/reservations/aws", Hook: e.loseRedis})
 		}, wait: func(e *launchEnv) {
@@ -447,41 +445,11 @@ func TestFaultMatrix(t *testing.T) {
 	}
 }
 
-// loseRedis empties the bot's Redis, as a restart without persistence or a
-// failover to an empty replica does: records, queues, locks, delivery ids.
+// loseRedis kills the bot's Redis and starts it again empty, as a Redis
+// without persistence that crashed: records, queues, locks, delivery ids
+// are gone. It may run on a fake's goroutine (a fault's hook).
 func (e *launchEnv) loseRedis() {
-	e.t.Helper()
-	opts, err := redis.ParseURL(e.redisURL)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
-	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-// A /launch stop that overtakes the /launch before it (commands run in
-// parallel; here the stop simply arrives first) does not let that /launch
-// start a VM afterwards: it is refused with why.
-func TestStopThatOvertakesItsLaunch(t *testing.T) {
-	e := newLaunchEnv(t)
-	launch := defaultComment("/launch")
-	launch.postTo(e.gh) // written first: the lower comment id
-	got := e.command(defaultComment("/launch stop all"))
-	if len(got) != 1 || !strings.Contains(got[0].Body, "no running VM of yours") {
-		t.Fatalf("stop answer: %+v", got)
-	}
-	got = e.command(launch)
-	if len(got) != 1 || !strings.Contains(got[0].Body, "after writing this `/launch`, so I did not launch it") {
-		t.Fatalf("launch answer: %+v", got)
-	}
-	if n := len(e.reservationRequests()); n != 0 {
-		t.Errorf("%d reservations for a /launch stopped before it ran", n)
-	}
-	// A /launch written after the stop launches as usual.
-	if l := e.launch(defaultComment("/launch")); l.State != store.StateRunning {
-		t.Fatalf("a later /launch: %s %q", l.State, l.Failure)
+	if err := e.redis.Restart(); err != nil {
+		e.t.Errorf("restart redis-server: %v", err)
 	}
 }

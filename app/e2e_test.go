@@ -77,6 +77,7 @@ type harness struct {
 	gh       *githubtest.Server
 	cfg      *config.Server
 	st       *store.Store
+	redis    *storetest.Server
 	redisURL string
 	launcher *recordingLauncher
 	web      *httptest.Server
@@ -105,7 +106,8 @@ func newHarness(t *testing.T, serverYAML string) *harness {
 	gh.SetPull("packit/ogr", githubtest.PullRequest{Number: 7, State: "open", HeadSHA: strings.Repeat("a", 40), HeadRef: "feature", BaseRef: "main"})
 	gh.SetFile("packit/ogr", "main", config.RepoConfigPath, e2eRepoConfig)
 
-	redisURL := storetest.StartRedis(t)
+	redisServer := storetest.NewServer(t)
+	redisURL := redisServer.URL
 	st, err := store.Open(context.Background(), redisURL, quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +117,7 @@ func newHarness(t *testing.T, serverYAML string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, gh: gh, cfg: cfg, st: st, redisURL: redisURL, launcher: &recordingLauncher{}, queued: &recordingQueue{next: st.Queue()}, handled: make(chan handledJob, 256)}
+	h := &harness{t: t, gh: gh, cfg: cfg, st: st, redis: redisServer, redisURL: redisURL, launcher: &recordingLauncher{}, queued: &recordingQueue{next: st.Queue()}, handled: make(chan handledJob, 256)}
 	h.worker = NewWorker(cfg, inst, st, h.launcher, quiet)
 	h.startWorker()
 	t.Cleanup(func() { h.stop() })

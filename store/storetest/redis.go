@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,37 +33,77 @@ func StartRedis(t testing.TB) string {
 // Start starts a private redis-server on a unix socket and returns its URL
 // and how to stop it, for fixtures that outlive one test (benchmarks).
 func Start() (url string, stop func(), err error) {
+	s, err := newServer()
+	if err != nil {
+		return "", nil, err
+	}
+	return s.URL, s.stop, nil
+}
+
+// Server is a private redis-server that a test can kill and start again.
+type Server struct {
+	URL            string
+	bin, dir, sock string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+// NewServer starts a private redis-server for the test, stopped at its end.
+func NewServer(t testing.TB) *Server {
+	t.Helper()
+	s, err := newServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+func newServer() (*Server, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		return "", nil, fmt.Errorf("redis-server is not installed; `make test` installs it, or run: %s", InstallHint)
+		return nil, fmt.Errorf("redis-server is not installed; `make test` installs it, or run: %s", InstallHint)
 	}
 	dir, err := os.MkdirTemp("", "redis")
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	sock := filepath.Join(dir, "redis.sock")
-	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no", "--dir", dir)
+	s := &Server{URL: "unix://" + sock, bin: bin, dir: dir, sock: sock}
+	if err := s.start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+// Restart kills the server with SIGKILL and starts an empty one at the
+// same address, as a Redis without persistence that crashed and came back:
+// clients see their connections drop, then everything is gone.
+func (s *Server) Restart() error {
+	s.kill()
+	return s.start()
+}
+
+func (s *Server) start() error {
+	cmd := exec.Command(s.bin, "--port", "0", "--unixsocket", s.sock, "--save", "", "--appendonly", "no", "--dir", s.dir)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
+		return err
 	}
 	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("start redis-server: %w", err)
+		return fmt.Errorf("start redis-server: %w", err)
 	}
-	stop = func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		_ = os.RemoveAll(dir)
-	}
+	s.mu.Lock()
+	s.cmd = cmd
+	s.mu.Unlock()
 	go func() { // drain its log so it never blocks
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 		}
 	}()
-	url = "unix://" + sock
-	opts, _ := redis.ParseURL(url)
+	opts, _ := redis.ParseURL(s.URL)
 	c := redis.NewClient(opts)
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
@@ -71,14 +112,30 @@ func Start() (url string, stop func(), err error) {
 		err := c.Ping(ctx).Err()
 		cancel()
 		if err == nil {
-			return url, stop, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
-			stop()
-			return "", nil, fmt.Errorf("redis-server did not answer on %s: %w", sock, err)
+			s.kill()
+			return fmt.Errorf("redis-server did not answer on %s: %w", s.sock, err)
 		}
 		time.Sleep(20 * time.Millisecond) // waiting for a process to come up, not synchronising test logic
 	}
+}
+
+func (s *Server) kill() {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+}
+
+func (s *Server) stop() {
+	s.kill()
+	_ = os.RemoveAll(s.dir)
 }
 
 // Flush empties the Redis at url, e.g. to simulate lost state.
