@@ -241,6 +241,8 @@ func (p *Provisioner) ensurePubkey(ctx context.Context, l *store.Launch, log *sl
 // means the launch ran before under a record Redis lost (its id comes from
 // its command): it resumes as launching, so its reservation is looked for
 // by name before one is made — AWS is the tie-breaker, one launch one VM.
+// (The margin keeps a bot clock slightly ahead of AWS's from sending every
+// launch looking; a replay needs Redis lost and a new delivery in between.)
 func (p *Provisioner) ensureTemplate(ctx context.Context, l *store.Launch, log *slog.Logger) error {
 	if p.cloud == nil || l.TemplateID != "" {
 		return nil
@@ -256,7 +258,7 @@ func (p *Provisioner) ensureTemplate(ctx context.Context, l *store.Launch, log *
 		return fmt.Errorf("create launch template: %w", err)
 	}
 	l.TemplateID = id
-	if !created.IsZero() && created.Before(l.CreatedAt) && l.State == store.StateAccepted {
+	if !created.IsZero() && created.Before(l.CreatedAt.Add(-clockMargin)) && l.State == store.StateAccepted {
 		log.Warn("the launch's template predates its record: resuming it, looking for its reservation first", "template", id, "template_created", created)
 		l.State, l.ReservedAt = store.StateLaunching, p.now().UTC()
 	}
@@ -340,6 +342,9 @@ func (p *Provisioner) reserve(ctx context.Context, l *store.Launch, log *slog.Lo
 	log.Info("reservation created", "reservation", res.ReservationID)
 	return p.save(ctx, l)
 }
+
+// clockMargin is how far the bot's clock may run ahead of AWS's.
+const clockMargin = 2 * time.Second
 
 // operatorsAdvice is for failures only the operators can fix.
 const operatorsAdvice = "This is a problem with the bot's setup, not with your pull request; please tell the operators (the details are in the bot's logs)."
