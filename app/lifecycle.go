@@ -257,41 +257,21 @@ func (ls *Launches) stop(ctx context.Context, t *Thread, job CommandJob, launche
 			return err
 		}
 	}
-	var picked []*store.Launch
-	for _, l := range launches {
-		mine := strings.EqualFold(l.Owner, job.User)
-		// A retried or held job answers for what its first attempt stopped.
-		stoppedByThis := l.State == store.StateEnded && l.EndReason == stoppedBy(job.User) && !job.ReceivedAt.IsZero() && !l.EndedAt.Before(job.ReceivedAt)
-		if (!l.State.Ended() || stoppedByThis) && (target == "" && mine || target == commands.StopAll || strings.EqualFold(target, l.ID)) {
-			picked = append(picked, l)
-		}
-	}
-	if len(picked) == 0 {
-		if target != "" && target != commands.StopAll {
-			return refuse("There is no running VM %s on this pull request. `/launch status` lists its VMs.", mdsafe.Code(target))
-		}
-		return refuse("There is no running VM of yours on this pull request. `/launch status` lists its VMs.")
+	picked, err := provision.PickStops(launches, job.User, target, job.ReceivedAt)
+	if err != nil {
+		return err
 	}
 	perm, err := permissionOf(ctx, t.gh, job.Repo, job.User)
 	if err != nil {
 		return err
 	}
-	var allowed []*store.Launch
-	for _, l := range picked {
-		if r := config.Permit(nil, config.ActionStop, job.User, perm, l.Owner); r != nil {
-			if target != commands.StopAll {
-				return r
-			}
-			continue // "all" from someone who is not an admin: all of their own
-		}
-		allowed = append(allowed, l)
-	}
-	if len(allowed) == 0 {
-		return refuse("There is no running VM of yours on this pull request. `/launch status` lists its VMs.")
+	allowed, err := provision.PermitStops(picked, job.User, target, perm)
+	if err != nil {
+		return err
 	}
 	var lines []string
 	for _, l := range allowed {
-		err := ls.lc.Stop(ctx, l, stoppedBy(job.User))
+		err := ls.lc.Stop(ctx, l, provision.StoppedBy(job.User))
 		if errors.Is(err, provision.ErrStillLaunching) {
 			lines = append(lines, fmt.Sprintf("`%s` is still launching; it will be terminated as soon as it is up.", l.ID))
 			continue
@@ -307,10 +287,6 @@ func (ls *Launches) stop(ctx context.Context, t *Thread, job CommandJob, launche
 	}
 	return t.Comment(ctx, fmt.Sprintf("%s %s", mdsafe.Mention(job.User), strings.Join(lines, "\n")))
 }
-
-// stoppedBy is the end reason of a VM someone stopped: shown on the PR to
-// its owner, so it names the person without mentioning them.
-func stoppedBy(user string) string { return mdsafe.Login(user) + " stopped it" }
 
 // answerEndedButton answers a button of a launch the bot has no record of.
 // Its VM may still run (the record was lost, not the VM): then Terminate
@@ -371,7 +347,7 @@ func (ls *Launches) answerUnrecordedButton(ctx context.Context, gh *github.Clien
 		return err
 	}
 	ls.log.Info("terminating a VM without a record by its button", "launch", j.LaunchID, "instance", vm.InstanceID, "sender", j.Sender)
-	return ls.lc.EndUnrecorded(ctx, vm, stoppedBy(j.Sender))
+	return ls.lc.EndUnrecorded(ctx, vm, provision.StoppedBy(j.Sender))
 }
 
 // buttonActions are the check run's buttons as config.Permit knows them.
@@ -426,7 +402,7 @@ func (ls *Launches) HandleButton(ctx context.Context, payload []byte) error {
 		}
 		return t.Comment(ctx, fmt.Sprintf("%s %s", mdsafe.Mention(j.Sender), line))
 	case actionTerminate:
-		err := ls.lc.Stop(ctx, l, stoppedBy(j.Sender))
+		err := ls.lc.Stop(ctx, l, provision.StoppedBy(j.Sender))
 		if errors.Is(err, provision.ErrStillLaunching) {
 			return nil
 		}
@@ -448,6 +424,7 @@ func (ls *Launches) HandlePRClosed(ctx context.Context, payload []byte) error {
 	if !slices.ContainsFunc(launches, func(l *store.Launch) bool { return !l.State.Ended() }) {
 		return nil
 	}
+	keep := false
 	if project, ok := ls.cfg.ProjectFor(j.Repo); ok {
 		gh, err := ls.clients.Client(ctx, j.InstallationID)
 		if err != nil {
@@ -460,12 +437,9 @@ func (ls *Launches) HandlePRClosed(ctx context.Context, payload []byte) error {
 		if err != nil && !errors.As(err, &refusal) {
 			return err
 		}
-		if repoCfg != nil && repoCfg.KeepOnClose {
-			ls.log.Info("PR closed; VMs kept until expiry (keep_on_close)", "repo", j.Repo, "pr", j.Number)
-			return nil
-		}
+		keep = repoCfg != nil && repoCfg.KeepOnClose
 	}
-	return ls.lc.EndPR(ctx, j.Repo, j.Number)
+	return ls.lc.PRClosed(ctx, j.Repo, j.Number, keep)
 }
 
 // HandleInstallation terminates the VMs of an installation that is gone, or

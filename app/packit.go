@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/google/go-github/v60/github"
 
@@ -100,12 +99,6 @@ func packitBuilds(ctx context.Context, gh *github.Client, repo, sha, target stri
 // maxOlderCommits bounds how many earlier commits of a PR are searched for a
 // build (two GitHub calls each).
 const maxOlderCommits = 10
-
-// packitWait is how often and how long a launch waits for Packit's build.
-const (
-	packitPollEvery = time.Minute
-	packitWaitFor   = 2 * time.Hour
-)
 
 // resolvePackit finds the image Packit built for the PR's head (or, with
 // --any-commit, an earlier commit), puts it into spec and returns its build.

@@ -41,7 +41,8 @@ func (ls *Launches) startWaiting(ctx context.Context, t *Thread, l *store.Launch
 // HandlePackitWait polls the build a waiting launch waits for: a new push or
 // a closed PR ends the wait, a failed build fails the launch, a successful
 // one is launched once the person may still launch; otherwise it polls
-// again, until packitWaitFor has passed. A poll that fails (GitHub, Redis)
+// again, until provision.PackitWaitFor has passed (provision decides; this
+// gathers the facts and shows the outcome). A poll that fails (GitHub, Redis)
 // does not end the chain: the next poll is scheduled all the same.
 func (ls *Launches) HandlePackitWait(ctx context.Context, payload []byte) error {
 	var j provision.PackitPoll
@@ -76,46 +77,20 @@ func (ls *Launches) pollPackit(ctx context.Context, l *store.Launch) error {
 	if err != nil {
 		return err
 	}
-	if reason, err := ls.lc.StopRequested(ctx, l.ID); err != nil {
-		return err
-	} else if reason != "" {
-		return ls.cancelWaiting(ctx, t, l, reason, false)
-	}
-	owner, name, _ := strings.Cut(l.Repo, "/")
-	pr, _, err := t.gh.PullRequests.Get(ctx, owner, name, l.PR)
-	if err != nil {
-		return fmt.Errorf("get pull request: %w", err)
-	}
-	switch {
-	case pr.GetState() != "open":
-		return ls.cancelWaiting(ctx, t, l, provision.ReasonPRClosed, true)
-	case pr.GetHead().GetSHA() != l.PackitSHA:
-		return ls.cancelWaiting(ctx, t, l, fmt.Sprintf("a new push (%s) replaced the commit whose build it waited for; comment `/launch` again once Packit has built the new one", shortSHA(pr.GetHead().GetSHA())), true)
-	}
-	builds, _, err := packitBuilds(ctx, t.gh, l.Repo, l.PackitSHA, l.PackitTarget, ls.cfg.Packit.AppSlugs)
+	f, err := ls.packitFacts(ctx, t, l)
 	if err != nil {
 		return err
 	}
 	now := ls.now()
-	if len(builds) == 0 || !builds[0].done() {
-		if now.Sub(l.CreatedAt) > packitWaitFor {
-			return ls.failWaiting(ctx, t, l, fmt.Sprintf("Packit's build did not finish within %s", packitWaitFor),
-				"Comment `/launch` again when the build has finished.")
-		}
+	switch step := provision.DecidePackitWait(l, f, now); step.Action {
+	case provision.PackitCancel:
+		return ls.cancelWaiting(ctx, t, l, step.Reason, step.Tell)
+	case provision.PackitFail:
+		return ls.failWaiting(ctx, t, l, step.Reason, step.Advice)
+	case provision.PackitPollAgain:
 		return ls.lc.SchedulePackitPoll(ctx, l, now.Add(ls.lc.PackitPollEvery))
 	}
-	b := builds[0]
-	if !b.succeeded() {
-		return ls.failWaiting(ctx, t, l, fmt.Sprintf("Packit's build ended with %s and reported no AWS image", b.Conclusion),
-			"Comment `/packit vm-image-build` to build it again, then `/launch`.")
-	}
-	if why, advice := ls.mayStillLaunch(ctx, t, l); why != "" {
-		return ls.failWaiting(ctx, t, l, why, advice)
-	}
-	if b.Region != l.Region {
-		return ls.failWaiting(ctx, t, l, fmt.Sprintf("Packit built the image in %s, but the machine launches in %s", b.Region, l.Region),
-			"A maintainer can set the machine's `region` to the image's (if its profile allows it).")
-	}
+	b := f.Build
 	waitComment := l.CommentID
 	// The answer is a new comment, so that the person hears of it.
 	if started, err := ls.lc.BuildReady(ctx, l, b.AMI, b.URL); err != nil || !started {
@@ -129,6 +104,36 @@ func (ls *Launches) pollPackit(ctx context.Context, l *store.Launch) error {
 		t.log.Warn("show the launch on its check run", "err", err)
 	}
 	return ls.lc.Start(ctx, l)
+}
+
+// packitFacts gathers what the lifecycle decides a waiting launch's next
+// step on: a stop asked for, the PR's state and head, the build and, once
+// it is ready, whether the person may still launch.
+func (ls *Launches) packitFacts(ctx context.Context, t *Thread, l *store.Launch) (provision.PackitFacts, error) {
+	var f provision.PackitFacts
+	var err error
+	if f.Stop, err = ls.lc.StopRequested(ctx, l.ID); err != nil || f.Stop != "" {
+		return f, err
+	}
+	owner, name, _ := strings.Cut(l.Repo, "/")
+	pr, _, err := t.gh.PullRequests.Get(ctx, owner, name, l.PR)
+	if err != nil {
+		return f, fmt.Errorf("get pull request: %w", err)
+	}
+	f.PROpen, f.HeadSHA = pr.GetState() == "open", pr.GetHead().GetSHA()
+	if !f.PROpen || f.HeadSHA != l.PackitSHA {
+		return f, nil
+	}
+	builds, _, err := packitBuilds(ctx, t.gh, l.Repo, l.PackitSHA, l.PackitTarget, ls.cfg.Packit.AppSlugs)
+	if err != nil || len(builds) == 0 {
+		return f, err
+	}
+	b := builds[0]
+	f.Build = &provision.PackitBuild{Done: b.done(), Succeeded: b.succeeded(), Conclusion: b.Conclusion, Region: b.Region, AMI: b.AMI, URL: b.URL}
+	if b.succeeded() {
+		f.NotAllowed, f.Advice = ls.mayStillLaunch(ctx, t, l)
+	}
+	return f, nil
 }
 
 // mayStillLaunch re-checks, when the build is done, what a /launch is

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/packit/packit-launch/mdsafe"
+	"github.com/packit/packit-launch/provision"
 	"github.com/packit/packit-launch/store"
 )
 
@@ -230,7 +231,7 @@ func waitingTitle(l *store.Launch) string {
 // waitingText says what a waiting launch waits for and how to cancel it.
 func waitingText(l *store.Launch) string {
 	return fmt.Sprintf("I will launch %s (launch `%s`) when Packit's build %s of %s finishes: I check every minute, for up to %d hours. `/launch stop %s` cancels it.",
-		mdsafe.Code(l.Machine), l.ID, mdsafe.Code("vm-image-build:"+l.PackitTarget), shortSHA(l.PackitSHA), int(packitWaitFor.Hours()), l.ID)
+		mdsafe.Code(l.Machine), l.ID, mdsafe.Code("vm-image-build:"+l.PackitTarget), shortSHA(l.PackitSHA), int(provision.PackitWaitFor.Hours()), l.ID)
 }
 
 func waitingComment(l *store.Launch) string {

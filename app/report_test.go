@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/packit/packit-launch/mdsafe/mdsafetest"
+	"github.com/packit/packit-launch/provision"
 	"github.com/packit/packit-launch/store"
 )
 
@@ -34,7 +35,7 @@ func TestStatusSaysWhyALaunchEndedAndMentionsNobody(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	launches := []*store.Launch{
 		{ID: "failed1", Owner: "bob", Machine: "fedora", State: store.StateFailed, EndedAt: now.Add(-time.Hour), Failure: "no default VPC"},
-		{ID: "ended1", Owner: "carol", Machine: "fedora", State: store.StateEnded, EndedAt: now.Add(-time.Hour), EndReason: stoppedBy("carol")},
+		{ID: "ended1", Owner: "carol", Machine: "fedora", State: store.StateEnded, EndedAt: now.Add(-time.Hour), EndReason: provision.StoppedBy("carol")},
 		{ID: "run1", Owner: "dave", Machine: "fedora", State: store.StateRunning, ExpiresAt: now.Add(time.Hour), SSHUser: "fedora", PublicIPv4: "192.0.2.1"},
 	}
 	got := statusComment(launches, now)

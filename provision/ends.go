@@ -105,6 +105,17 @@ func (lc *Lifecycle) Abandon(ctx context.Context, l *store.Launch, cause string)
 	return nil
 }
 
+// PRClosed ends a closed PR's launches, unless its repository keeps VMs
+// until their expiry (keep_on_close, which the GitHub side read from the
+// default branch: a PR must not decide that its own VMs outlive it).
+func (lc *Lifecycle) PRClosed(ctx context.Context, repo string, pr int, keepOnClose bool) error {
+	if keepOnClose {
+		lc.log.Info("PR closed; VMs kept until expiry (keep_on_close)", "repo", repo, "pr", pr)
+		return nil
+	}
+	return lc.EndPR(ctx, repo, pr)
+}
+
 // ended records a launch whose VM is already gone and shows it on the PR.
 func (lc *Lifecycle) ended(ctx context.Context, l *store.Launch, reason string) error {
 	if err := lc.prov.MarkEnded(ctx, l, reason); err != nil {
