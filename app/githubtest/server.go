@@ -281,6 +281,9 @@ type Failure struct {
 	Body string
 	// Header is added to the answer (e.g. Retry-After).
 	Header http.Header
+	// Hang answers nothing: the request ends when the client gives up (its
+	// timeout), as with a GitHub that does not answer. Status is unused.
+	Hang bool
 }
 
 // Fail injects f. Failures are checked in the order they were added, before
@@ -417,6 +420,10 @@ func (s *Server) serve(next http.Handler) http.Handler {
 		rec.Header().Set("Content-Type", "application/json; charset=utf-8")
 		rec.Header().Set("X-GitHub-Media-Type", "github.v3; format=json")
 		if f := s.takeFailure(r); f != nil {
+			if f.Hang {
+				<-r.Context().Done()
+				return
+			}
 			for k, vs := range f.Header {
 				for _, v := range vs {
 					rec.Header().Add(k, v)
