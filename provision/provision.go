@@ -70,9 +70,10 @@ type Options struct {
 	// Wait bounds and paces waiting for a reservation (OnSlow is set per launch).
 	Wait launchapi.WaitOptions
 	// LookFor is how long one look at a pending reservation may keep
-	// polling before handing the wait back to the queue. Zero (production):
-	// one request a look, so no job waits on the Launch service. Tests whose
-	// Launch service runs on a manual clock set it to let a look advance it.
+	// polling before handing the wait back to the queue. Zero (production;
+	// serve never sets it): one request a look, so no job waits on the
+	// Launch service. Only tests whose fake Launch service runs on a manual
+	// clock set it, because only a polling client moves that clock.
 	LookFor time.Duration
 	// Cloud is the bot's own AWS access (*ec2.Cloud): per-launch templates,
 	// tags, addresses the service lacks, termination. Nil only in tests of
