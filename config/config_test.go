@@ -362,7 +362,7 @@ func TestPackitAppSlugs(t *testing.T) {
 		{"empty means Packit's apps", "packit: {app_slugs: []}", DefaultPackitAppSlugs, ""},
 		{"the operator's own", "packit: {app_slugs: [my-packit]}", []string{"my-packit"}, ""},
 		{"not a slug", "packit: {app_slugs: [packit-as-a-service, 'Packit Service']}", nil, `packit.app_slugs[1]: "Packit Service" is not a GitHub App slug`},
-		{"unknown key", "packit: {apps: [x]}", nil, "field apps not found"},
+		{"unknown key", "packit: {apps: [x]}", nil, "packit.apps (line 1): unknown setting"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -223,10 +223,6 @@ func decodeProblems(err error) Problems {
 	if errors.Is(err, io.EOF) {
 		return Problems{"the file is empty: define `machines:` (see the example in the packit-launch README)"}
 	}
-	var le *lineError
-	if errors.As(err, &le) {
-		return Problems{le.Error()}
-	}
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		return Problems{"the file is not valid YAML: " + mdsafe.Code(strings.TrimPrefix(err.Error(), "yaml: "))}
@@ -240,6 +236,9 @@ func decodeProblems(err error) Problems {
 
 // typeProblem rewrites one of the decoder's "line N: ..." messages.
 func typeProblem(e string) string {
+	if own, ok := strings.CutPrefix(e, ownMark); ok {
+		return own
+	}
 	if m := yamlKindRE.FindStringSubmatch(e); m != nil {
 		return fmt.Sprintf("line %s: %s is not allowed here", m[1], yamlKinds[m[2]])
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"path"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -22,6 +23,19 @@ const (
 	DefaultUntrusted    = "This repository is not among the projects this packit-launch instance trusts, so `/launch` does nothing here. " +
 		"Ask the operators of this instance to add it to their configuration."
 )
+
+// The shortest intervals a server config may set: shorter ones would load
+// AWS or Redis for nothing. Tests that need time to pass faster set the
+// parts' own options instead.
+const (
+	MinSweepInterval = 10 * time.Second
+	MinSweepGrace    = 5 * time.Minute
+	MinRetention     = time.Minute
+)
+
+// NothingTrusted says that a config lists no projects.
+const NothingTrusted = "nothing trusted: the config lists no projects, so every /launch gets the untrusted answer; " +
+	"list the repositories this instance serves under projects (see examples/packit-launch.yaml)"
 
 // Server is the operator's configuration: settings and policy.
 type Server struct {
@@ -119,14 +133,19 @@ type Limits struct {
 
 // Profile is an operator-defined envelope a machine must fit.
 type Profile struct {
-	// LaunchTemplateID is the base launch template; empty means the bot's own defaults.
-	LaunchTemplateID string `yaml:"launch_template_id"`
-	// SecurityGroupIDs is the profile's SSH-only security group(s), put on every VM.
-	SecurityGroupIDs []string `yaml:"security_group_ids"`
-	SubnetID         string   `yaml:"subnet_id"`
-	InstanceTypes    []string `yaml:"instance_types"`
-	Regions          []string `yaml:"regions"`
-	DefaultLifetime  Duration `yaml:"default_lifetime"`
+	// RegionIDs are the ids of a one-region profile, written beside its
+	// regions; a profile with several regions writes them per region.
+	RegionIDs `yaml:",inline"`
+	// Regions are where its VMs may run, in the config's order; in the YAML
+	// a list, or a mapping from each region to its RegionIDs.
+	Regions []string `yaml:"-"`
+	// IDs are the ids per region, from either form (see In).
+	IDs           map[string]RegionIDs `yaml:"-"`
+	perRegion     bool
+	decodeErrs    []string
+	InstanceTypes []string `yaml:"instance_types"`
+	// DefaultLifetime is how long a VM lives unless its machine or command says.
+	DefaultLifetime Duration `yaml:"default_lifetime"`
 	// MaxLifetime makes the hard expiry: launch time + MaxLifetime.
 	MaxLifetime Duration `yaml:"max_lifetime"`
 	ExtendStep  Duration `yaml:"extend_step"`
@@ -164,23 +183,29 @@ func (p Problems) err() error {
 }
 
 // ParseServer reads a server config file's bytes, applies env (which wins
-// over the file) and defaults, and validates the policy. Missing credentials
-// are not errors here: see Missing.
+// over the file) and defaults, and validates the policy, reporting every
+// problem at once. With problems it returns them and what it could read.
+// Missing credentials are not errors here: see Missing.
 func ParseServer(data []byte, env map[string]string) (*Server, error) {
 	s := &Server{}
+	var problems Problems
 	if len(bytes.TrimSpace(data)) > 0 {
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(s); err != nil {
-			return nil, Problems{"server config: " + err.Error()}
+		var doc yaml.Node
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return nil, Problems{"server config is not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+		}
+		unknownKeys(&doc, reflect.TypeFor[Server](), "", &problems)
+		// A value of the wrong kind is one problem among the others: the
+		// decoder goes on past it.
+		for _, e := range typeErrors(doc.Decode(s)) {
+			problems.add("%s", serverProblem(e))
 		}
 	}
-	var problems Problems
 	s.applyEnv(env, &problems)
 	s.applyDefaults()
 	s.validate(&problems)
 	if err := problems.err(); err != nil {
-		return nil, err
+		return s, err
 	}
 	return s, nil
 }
@@ -251,6 +276,7 @@ func (s *Server) applyDefaults() {
 		if p.DefaultLifetime == 0 && p.MaxLifetime != 0 {
 			p.DefaultLifetime = min(Duration(2*time.Hour), p.MaxLifetime)
 		}
+		p.settleRegions()
 		s.Profiles[name] = p
 	}
 }
@@ -262,12 +288,17 @@ func (s *Server) validate(problems *Problems) {
 	for _, name := range sortedKeys(s.Profiles) {
 		p := s.Profiles[name]
 		at := "profiles." + name
+		for _, e := range p.decodeErrs {
+			problems.add("%s: %s", at, serverProblem(e))
+		}
 		if len(p.InstanceTypes) == 0 {
 			problems.add("%s.instance_types: list at least one allowed instance type", at)
 		}
+		checkInstanceTypes(at, p.InstanceTypes, problems)
 		if len(p.Regions) == 0 {
 			problems.add("%s.regions: list at least one allowed region", at)
 		}
+		checkRegions(at, p, problems)
 		if p.MaxLifetime == 0 {
 			problems.add("%s.max_lifetime: set the longest a VM may live (e.g. 8h)", at)
 		} else if p.DefaultLifetime > p.MaxLifetime {
@@ -275,14 +306,6 @@ func (s *Server) validate(problems *Problems) {
 		}
 		if p.MaxLifetime != 0 && p.ExtendStep > p.MaxLifetime {
 			problems.add("%s.extend_step: %s exceeds max_lifetime %s", at, p.ExtendStep, p.MaxLifetime)
-		}
-		for _, sg := range p.SecurityGroupIDs {
-			if !strings.HasPrefix(sg, "sg-") {
-				problems.add("%s.security_group_ids: %q is not a security group id (sg-…)", at, sg)
-			}
-		}
-		if p.LaunchTemplateID != "" && !strings.HasPrefix(p.LaunchTemplateID, "lt-") {
-			problems.add("%s.launch_template_id: %q is not a launch template id (lt-…)", at, p.LaunchTemplateID)
 		}
 	}
 	for i, pr := range s.Projects {
@@ -312,19 +335,26 @@ func (s *Server) validate(problems *Problems) {
 			problems.add("packit.app_slugs[%d]: %q is not a GitHub App slug (lower-case letters, digits and -, as in https://github.com/apps/packit-as-a-service)", i, slug)
 		}
 	}
-	if d := s.Retention.EndedLaunches.D(); d != 0 && d < time.Minute {
-		problems.add("retention.ended_launches: %s is too short (at least 1m)", s.Retention.EndedLaunches)
+	if d := s.Retention.EndedLaunches.D(); d != 0 && d < MinRetention {
+		problems.add("retention.ended_launches: %s is too short (at least %s)", s.Retention.EndedLaunches, Duration(MinRetention))
 	}
-	if d := s.Retention.Deliveries.D(); d != 0 && d < time.Minute {
-		problems.add("retention.deliveries: %s is too short (at least 1m)", s.Retention.Deliveries)
+	if d := s.Retention.Deliveries.D(); d != 0 && d < MinRetention {
+		problems.add("retention.deliveries: %s is too short (at least %s)", s.Retention.Deliveries, Duration(MinRetention))
 	}
-	if s.SweepInterval.D() < 10*time.Second {
-		problems.add("sweep_interval: %s is too short (at least 10s)", s.SweepInterval)
+	if s.SweepInterval.D() < MinSweepInterval {
+		problems.add("sweep_interval: %s is too short (at least %s)", s.SweepInterval, Duration(MinSweepInterval))
+	}
+	if s.SweepGrace.D() < MinSweepGrace {
+		problems.add("sweep_grace: %s is too short (at least %s: a VM's tags may take that long to appear)", s.SweepGrace, Duration(MinSweepGrace))
 	}
 	if s.Limits.TotalVMs < 0 {
 		problems.add("limits.total_vms: cannot be negative")
 	}
 }
+
+// serverProblem words a decoder error for the operator's terminal: as for
+// a repo config, without markdown.
+func serverProblem(e string) string { return strings.ReplaceAll(typeProblem(e), "`", "") }
 
 // Setting is a required setting that is not set, and how to obtain it.
 type Setting struct {

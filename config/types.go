@@ -20,7 +20,7 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := commands.ParseLifetime(n.Value)
 	if err != nil {
-		return &lineError{line: n.Line, err: err}
+		return ownTypeError(n.Line, err)
 	}
 	*d = Duration(v)
 	return nil
@@ -37,15 +37,16 @@ func (Duration) jsonSchema() *jsonSchema {
 	}
 }
 
-// lineError is a value the config's own types refused; its message is
-// already markdown (ParseLifetime renders the value with mdsafe).
-type lineError struct {
-	line int
-	err  error
-}
+// ownMark starts the decoder errors the config's own types return, whose
+// text is already what people read (ParseLifetime renders the value with
+// mdsafe): decodeProblems passes them on as they are.
+const ownMark = "\uE000"
 
-func (e *lineError) Error() string { return fmt.Sprintf("line %d: %v", e.line, e.err) }
-func (e *lineError) Unwrap() error { return e.err }
+// ownTypeError refuses a value as the decoder's own errors do, so that it
+// goes on to report the rest of the file.
+func ownTypeError(line int, err error) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("%sline %d: %v", ownMark, line, err)}}
+}
 
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 

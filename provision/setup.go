@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/packit/packit-launch/provision/ec2"
@@ -64,12 +65,31 @@ func CheckSetup(ctx context.Context, api setupAPI, sourceID, credentials string,
 // unknown source) certain; a 5xx or a network error may pass. A refusal of
 // the credentials names their setting rather than the source.
 func setupProblem(what, credentials string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		// Not an answer: the check did not happen, which is not a refusal.
+		// The innermost URL is the one not reached (SSO, behind the API's).
+		for inner := ue; errors.As(inner.Err, &inner); {
+			ue = inner
+		}
+		host := ue.URL
+		if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+			host = u.Host
+		}
+		return fmt.Errorf("could not reach %s, so %s is not checked (a network problem, not a refusal: try again): %w", host, strings.SplitN(what, ":", 2)[0], err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("no answer in time, so %s is not checked (try again): %w", strings.SplitN(what, ":", 2)[0], err)
+	}
 	var tokenErr *oauth2.RetrieveError
 	if errors.As(err, &tokenErr) {
 		return &SetupError{fmt.Sprintf("the SSO token endpoint refused the bot's Launch credentials (%s; HTTP %d): check them", credentials, tokenErr.Response.StatusCode)}
 	}
 	var apiErr *launchapi.APIError
-	if !errors.As(err, &apiErr) || apiErr.StatusCode < 400 || apiErr.StatusCode >= 500 || apiErr.StatusCode == http.StatusTooManyRequests {
+	if errors.As(err, &apiErr) && (apiErr.StatusCode >= 500 || apiErr.StatusCode == http.StatusTooManyRequests) {
+		return fmt.Errorf("the Launch service answered HTTP %d, so %s is not checked (its trouble, not a refusal: try again later): %w", apiErr.StatusCode, strings.SplitN(what, ":", 2)[0], err)
+	}
+	if apiErr == nil || apiErr.StatusCode < 400 {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	if apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden ||

@@ -115,3 +115,39 @@ func TestOperatorAWSCommands(t *testing.T) {
 		t.Errorf("state %s after vms terminate", st)
 	}
 }
+
+// aws bootstrap on a two-region profile prints one block with each
+// region's own ids, which config validate --online finds in their regions;
+// one region's ids under the other are refused.
+func TestBootstrapTwoRegionsPrintsABlockValidateAccepts(t *testing.T) {
+	moto := ec2test.StartMoto(t)
+	dir := inDir(t)
+	for k, v := range map[string]string{"AWS_ENDPOINT_URL": moto, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ROLE_ARN": "", "REDIS_URL": "",
+		"GITHUB_APP_ID": "", "GITHUB_PRIVATE_KEY": "", "LAUNCH_CLIENT_ID": "", "LAUNCH_IDENTITY": "", "LAUNCH_OFFLINE_TOKEN": ""} {
+		t.Setenv(k, v)
+	}
+	const rest = "    instance_types: [t3.large]\n    max_lifetime: 8h\nprojects:\n  - repos: [\"o/*\"]\n    profiles: [large]\n"
+	cfgFile := filepath.Join(dir, "packit-launch.yaml")
+	os.WriteFile(cfgFile, []byte("profiles:\n  large:\n    regions: [us-east-1, eu-west-1]\n"+rest), 0o600)
+	code, out, errs := runCmd("aws", "bootstrap", "--profile", "large")
+	if code != 0 {
+		t.Fatalf("bootstrap: %d\n%s\n%s", code, out, errs)
+	}
+	_, block, ok := strings.Cut(out, "its other settings stay):\n\n")
+	if !ok || strings.Count(block, "launch_template_id: lt-") != 2 || !strings.HasPrefix(block, "profiles:\n  large:\n    regions:\n      us-east-1: {") {
+		t.Fatalf("bootstrap printed no block of both regions:\n%s", out)
+	}
+	os.WriteFile(cfgFile, []byte(block+rest), 0o600)
+	code, out, errs = runCmd("config", "validate", "--online")
+	if code != 0 || strings.Count(out, "profile large's ids exist") != 2 || strings.Contains(out, "✗") {
+		t.Fatalf("validate --online of the printed block: %d\n%s\n%s", code, out, errs)
+	}
+	// us-east-1's ids written under eu-west-1 too, as a copy-paste would.
+	east := strings.Split(block, "\n")[3]
+	swapped := strings.Replace(block, strings.Split(block, "\n")[4], strings.Replace(east, "us-east-1", "eu-west-1", 1), 1)
+	os.WriteFile(cfgFile, []byte(swapped+rest), 0o600)
+	code, out, _ = runCmd("config", "validate", "--online")
+	if code == 0 || !strings.Contains(out, "✗ AWS eu-west-1: profile large's ids exist: not in eu-west-1: lt-") {
+		t.Errorf("ids of another region: code %d\n%s", code, out)
+	}
+}

@@ -4,11 +4,13 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -59,6 +61,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
+	if len(args) >= 2 && isHelp(args[len(args)-1]) && !flagged(args) {
+		// `vms --help`, `aws --help`: commands whose flags come after a word.
+		fmt.Fprint(stdout, commandUsage(strings.Join(args[:len(args)-1], " "), nil))
+		return 0
+	}
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], log, true)
@@ -97,15 +104,69 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	var bad *badSetup
+	var help *helpShown
 	switch {
+	case errors.As(err, &help):
+		fmt.Fprint(stdout, help.text)
+		return 0
 	case errors.As(err, &bad):
 		fmt.Fprintf(stderr, "packit-launch: %v\n", err)
 		return exitUsage
-	case err != nil:
+	case err != nil && (args[0] == "serve" || args[0] == "worker" || args[0] == "demo"):
 		log.Error("packit-launch stopped", "err", err)
+		return 1
+	case err != nil:
+		// An operator's command answers in sentences, not log lines.
+		fmt.Fprintf(stderr, "packit-launch: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" }
+
+// flagged says whether args reach a command that parses its own flags
+// (and so answers --help itself).
+func flagged(args []string) bool {
+	switch args[0] {
+	case "serve", "worker":
+		return true
+	case "config", "aws":
+		return len(args) > 2
+	case "vms":
+		return len(args) > 2
+	}
+	return false
+}
+
+// helpShown is --help: the command's usage, on stdout, exit 0.
+type helpShown struct{ text string }
+
+func (h *helpShown) Error() string { return h.text }
+
+// commandUsage is the part of usage about one command (e.g. "vms" or
+// "config validate"), and its flags when fs is given.
+func commandUsage(command string, fs *flag.FlagSet) string {
+	var b strings.Builder
+	b.WriteString("Usage:\n")
+	in := false
+	for _, line := range strings.Split(usage, "\n") {
+		switch {
+		case strings.HasPrefix(line, "  packit-launch "+command):
+			in = true
+		case !strings.HasPrefix(line, "     "):
+			in = false
+		}
+		if in {
+			b.WriteString(line + "\n")
+		}
+	}
+	if fs != nil {
+		b.WriteString("\nFlags:\n")
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+	}
+	return b.String()
 }
 
 // badSetup is a problem the operator must fix before the bot can start.

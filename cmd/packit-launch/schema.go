@@ -13,6 +13,9 @@ import (
 // printSchema writes the JSON Schema of .packit-launch.yaml, which editors
 // check the file with as it is typed; schema/ holds a copy.
 func printSchema(args []string, stdout io.Writer) error {
+	if len(args) == 1 && isHelp(args[0]) {
+		return &helpShown{commandUsage("config schema", nil)}
+	}
 	if len(args) > 0 {
 		return &badSetup{errors.New("config schema takes no arguments")}
 	}

@@ -30,8 +30,12 @@ import (
 // When the setup page writes the GitHub App's settings, it starts again
 // with them, without a restart.
 func serve(ctx context.Context, args []string, log *slog.Logger, web bool) error {
+	name := "serve"
+	if !web {
+		name = "worker"
+	}
 	for {
-		cfg, file, err := loadSettings(flag.NewFlagSet("serve", flag.ContinueOnError), args)
+		cfg, file, err := loadSettings(flag.NewFlagSet(name, flag.ContinueOnError), args)
 		if err != nil {
 			return err
 		}
@@ -70,6 +74,9 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 	missing := cfg.Missing()
 	for _, m := range missing {
 		log.Error("setting missing", "setting", m.Name, "how", m.How)
+	}
+	if len(cfg.Projects) == 0 {
+		log.Warn(config.NothingTrusted)
 	}
 	if len(missing) > 0 {
 		log.Error(fmt.Sprintf("%d setting(s) missing: the bot cannot act on commands until they are set (see README.md, Configuration)", len(missing)))

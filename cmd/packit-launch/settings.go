@@ -14,12 +14,14 @@ import (
 )
 
 // loadSettings reads the server config with DESIGN.md's precedence:
-// environment > .env > config file > defaults.
+// environment > .env > config file > defaults. --help is a *helpShown.
 func loadSettings(fs *flag.FlagSet, args []string) (*config.Server, string, error) {
 	path := fs.String("config", "", "server config file (default $PACKIT_LAUNCH_CONFIG or ./packit-launch.yaml)")
 	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		return nil, "", &badSetup{err}
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil, "", &helpShown{commandUsage(fs.Name(), fs)}
+	} else if err != nil {
+		return nil, "", &badSetup{fmt.Errorf("%s: %w (see packit-launch %s --help)", fs.Name(), err, fs.Name())}
 	}
 	env, err := environment()
 	if err != nil {
@@ -42,7 +44,8 @@ func loadSettings(fs *flag.FlagSet, args []string) (*config.Server, string, erro
 	}
 	s, err := config.ParseServer(data, env)
 	if err != nil {
-		return nil, "", &badSetup{fmt.Errorf("config %s: %w", orNone(file), err)}
+		// s is what could be read, for a caller that says more.
+		return s, file, &badSetup{fmt.Errorf("config %s: %w", orNone(file), err)}
 	}
 	return s, file, nil
 }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +27,13 @@ func validate(ctx context.Context, args []string, stdout io.Writer) error {
 	repoName := fs.String("for", "", "the OWNER/NAME the repo config belongs to")
 	online := fs.Bool("online", false, "also check the settings against GitHub, the Launch service and AWS")
 	cfg, file, err := loadSettings(fs, args)
+	if cfg != nil && len(cfg.Projects) == 0 {
+		// First: the one problem that makes every other moot.
+		if err != nil {
+			return &badSetup{fmt.Errorf("%s\n%w", config.NothingTrusted, err)}
+		}
+		return &badSetup{errors.New(config.NothingTrusted)}
+	}
 	if err != nil {
 		return err
 	}
@@ -32,14 +41,19 @@ func validate(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, m := range cfg.Missing() {
 		fmt.Fprintf(stdout, "  not set: %s\n", m)
 	}
-	if *repoFile != "" {
+	switch {
+	case *repoFile != "" && *repoName == "":
+		return &badSetup{errors.New("--repo needs --for OWNER/NAME: the repository the file belongs to, whose project decides the profiles it may use")}
+	case *repoFile == "" && *repoName != "":
+		return &badSetup{errors.New("--for needs --repo FILE: the .packit-launch.yaml to check for that repository")}
+	case *repoFile != "":
 		project, ok := cfg.ProjectFor(*repoName)
 		if !ok {
-			return &badSetup{fmt.Errorf("--for %q: not a repository this config trusts", *repoName)}
+			return &badSetup{fmt.Errorf("--for %s: no project of this config trusts that repository (see projects[].repos)", *repoName)}
 		}
 		data, err := os.ReadFile(*repoFile)
 		if err != nil {
-			return &badSetup{err}
+			return &badSetup{fmt.Errorf("--repo: %w", err)}
 		}
 		if _, err := cfg.ParseRepo(data, project); err != nil {
 			return &badSetup{fmt.Errorf("%s: %w", *repoFile, err)}
@@ -80,10 +94,13 @@ func checkOnline(ctx context.Context, cfg *config.Server, out io.Writer) (failed
 		report("AWS access", err)
 		return failed
 	}
-	groups, templates := profileResources(cfg)
 	for _, region := range cfg.Regions() {
+		groups, templates := profileResources(cfg, region)
 		vms, err := cloud.ListManaged(ctx, region)
-		report(fmt.Sprintf("AWS %s: the bot can list its VMs (%d running)", region, len(vms)), err)
+		report(fmt.Sprintf("AWS %s: the bot can list its VMs (%d running)", region, len(vms)), awsProblem(region, err))
+		if err != nil {
+			continue // the region's other checks would fail the same way
+		}
 		perms, err := cloud.CheckPermissions(ctx, region, groups, templates)
 		if err == nil && !perms.CreatePerLaunchTemplate {
 			err = errors.New("it may not create its per-launch launch templates: attach deploy/iam-policy.json")
@@ -95,6 +112,17 @@ func checkOnline(ctx context.Context, cfg *config.Server, out io.Writer) (failed
 				"Give it deploy/iam-policy.json and keep deploy/iam-bootstrap-policy.json for `packit-launch aws bootstrap`\n", region, strings.Join(extra, ", "))
 		} else if err == nil {
 			fmt.Fprintf(out, "✓ AWS %s: no bootstrap permissions (the run-time policy)%s\n", region, uncheckedNote(perms.Unchecked))
+		}
+		for _, name := range profilesIn(cfg, region) {
+			ids := cfg.Profiles[name].In(region)
+			if ids.LaunchTemplateID == "" && len(ids.SecurityGroupIDs) == 0 && ids.SubnetID == "" {
+				continue
+			}
+			found, err := cloud.CheckIDs(ctx, region, ids.LaunchTemplateID, ids.SecurityGroupIDs, ids.SubnetID)
+			if err == nil && len(found.Missing) > 0 {
+				err = fmt.Errorf("not in %s: %s (ids are regional: run `packit-launch aws bootstrap --profile %s` and use the ids it prints for %s)", region, strings.Join(found.Missing, ", "), name, region)
+			}
+			report(fmt.Sprintf("AWS %s: profile %s's ids exist%s", region, name, uncheckedNote(found.Unchecked)), err)
 		}
 	}
 	if !launchSettings(cfg) {
@@ -110,16 +138,39 @@ func checkOnline(ctx context.Context, cfg *config.Server, out io.Writer) (failed
 	return failed
 }
 
-// profileResources are the profiles' security groups and base templates,
-// which the permission check tries its dry runs on.
-func profileResources(cfg *config.Server) (groups, templates []string) {
-	for _, p := range cfg.Profiles {
-		groups = append(groups, p.SecurityGroupIDs...)
-		if p.LaunchTemplateID != "" {
-			templates = append(templates, p.LaunchTemplateID)
+// profileResources are the profiles' security groups and base templates in
+// region, which the permission check tries its dry runs on.
+func profileResources(cfg *config.Server, region string) (groups, templates []string) {
+	for _, name := range profilesIn(cfg, region) {
+		ids := cfg.Profiles[name].In(region)
+		groups = append(groups, ids.SecurityGroupIDs...)
+		if ids.LaunchTemplateID != "" {
+			templates = append(templates, ids.LaunchTemplateID)
 		}
 	}
 	return groups, templates
+}
+
+// profilesIn names the profiles that allow region, sorted.
+func profilesIn(cfg *config.Server, region string) []string {
+	var names []string
+	for name, p := range cfg.Profiles {
+		if slices.Contains(p.Regions, region) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// awsProblem words a failed AWS call for the operator: a region AWS does
+// not have cannot be reached at all, which is not a refusal.
+func awsProblem(region string, err error) error {
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return fmt.Errorf("could not reach EC2 in %s: its endpoint does not resolve; is %s an AWS region your account has enabled?", region, region)
+	}
+	return err
 }
 
 func uncheckedNote(unchecked []string) string {

@@ -33,13 +33,14 @@ func TestConfigValidateOnline(t *testing.T) {
 	}
 
 	code, out, errs := runCmd("config", "validate", "--config", file, "--online")
-	if code != 0 || strings.Count(out, "✓ ") != 4 || strings.Contains(out, "✗") {
+	if code != 0 || strings.Count(out, "✓ ") != 5 || strings.Contains(out, "✗") {
 		t.Fatalf("a working setup: code %d\n%s%s", code, out, errs)
 	}
 	// moto does not enforce IAM: its answers are those of an all-powerful
 	// credential, which holds the bootstrap permissions too.
 	for _, want := range []string{`GitHub App "packit-launch"`, "AWS us-east-1", "Launch source " + world.source.ID,
 		"✓ AWS us-east-1: the bot may create its per-launch templates",
+		"✓ AWS us-east-1: profile demo's ids exist",
 		"⚠ AWS us-east-1: bootstrap permissions present (ec2:AuthorizeSecurityGroupIngress, ec2:CreateSecurityGroup, ec2:DeleteLaunchTemplate on a base template): the bot should not run with these"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -62,5 +63,13 @@ func TestConfigValidateOnline(t *testing.T) {
 	}
 	if strings.Contains(out, "demo-secret") || strings.Contains(out, "PRIVATE KEY") {
 		t.Errorf("output shows a secret:\n%s", out)
+	}
+
+	// A Launch service that cannot be reached is not one that refused.
+	t.Setenv("LAUNCH_API_URL", "http://127.0.0.1:1/api/provisioning/v1")
+	code, out, _ = runCmd("config", "validate", "--config", file, "--online")
+	if code != exitUsage || !strings.Contains(out, "✗ Launch source") || !strings.Contains(out, "could not reach 127.0.0.1:1, so LAUNCH_SOURCE_ID "+other.ID+" is not checked (a network problem, not a refusal") ||
+		strings.Contains(out, "does not work") {
+		t.Errorf("an unreachable Launch service: code %d\n%s", code, out)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,10 +25,13 @@ import (
 // the launches' records).
 func vms(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "terminate") {
-		return &badSetup{errors.New("usage: packit-launch vms list | vms terminate LAUNCH-OR-INSTANCE-ID... | vms terminate --all")}
+		return &badSetup{errors.New("vms takes list or terminate: packit-launch vms list | vms terminate LAUNCH-OR-INSTANCE-ID... | vms terminate --all")}
 	}
-	fs := flag.NewFlagSet("vms", flag.ContinueOnError)
-	all := fs.Bool("all", false, "terminate every VM the bot manages")
+	fs := flag.NewFlagSet("vms "+args[0], flag.ContinueOnError)
+	var all *bool
+	if args[0] == "terminate" {
+		all = fs.Bool("all", false, "terminate every VM the bot manages")
+	}
 	cfg, _, err := loadSettings(fs, args[1:])
 	if err != nil {
 		return err
@@ -34,15 +39,15 @@ func vms(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(cfg.Regions()) == 0 {
 		return &badSetup{errors.New("the config has no profile with regions: nothing to look at")}
 	}
-	cloud, err := newCloud(ctx, bot{cfg: cfg})
+	cloud, err := operatorCloud(ctx, cfg)
 	if err != nil {
-		return &badSetup{err}
+		return err
 	}
 	var live []ec2.Instance
 	for _, region := range cloud.Regions() {
 		in, err := cloud.ListManaged(ctx, region)
 		if err != nil {
-			return fmt.Errorf("list VMs in %s: %w", region, err)
+			return fmt.Errorf("could not list the bot's VMs in %s: %w", region, awsProblem(region, err))
 		}
 		live = append(live, in...)
 	}
@@ -56,6 +61,9 @@ func vms(ctx context.Context, args []string, stdout io.Writer) error {
 		return w.Flush()
 	}
 	ids := fs.Args()
+	if len(ids) > 0 && args[0] == "list" {
+		return &badSetup{fmt.Errorf("vms list takes no ids (%s): it lists every VM of the bot", strings.Join(ids, " "))}
+	}
 	if *all == (len(ids) > 0) {
 		return &badSetup{errors.New("vms terminate: give launch or instance ids, or --all")}
 	}
@@ -191,19 +199,41 @@ func awsBootstrap(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	p, ok := cfg.Profiles[*profile]
 	if !ok {
-		return &badSetup{fmt.Errorf("--profile %q: no such profile in the config", *profile)}
+		return &badSetup{fmt.Errorf("--profile %q: no such profile in the config (profiles: %s)", *profile, strings.Join(slices.Sorted(maps.Keys(cfg.Profiles)), ", "))}
 	}
-	cloud, err := newCloud(ctx, bot{cfg: cfg})
+	if *vpc != "" && len(p.Regions) > 1 {
+		return &badSetup{fmt.Errorf("--vpc: a VPC is regional and profile %s has %d regions; bootstrap it with each region's default VPC, or give the profile one region", *profile, len(p.Regions))}
+	}
+	cloud, err := operatorCloud(ctx, cfg)
 	if err != nil {
-		return &badSetup{err}
+		return err
 	}
+	var block strings.Builder
 	for _, region := range p.Regions {
 		res, err := cloud.Bootstrap(ctx, region, ec2.BootstrapInput{Profile: *profile, VPCID: *vpc, SSHCIDRs: strings.Split(*cidrs, ",")})
 		if err != nil {
-			return fmt.Errorf("bootstrap %s in %s: %w", *profile, region, err)
+			return fmt.Errorf("could not bootstrap profile %s in %s: %w", *profile, region, awsProblem(region, err))
 		}
 		fmt.Fprintf(stdout, "%s: security group %s, base launch template %s\n", region, res.SecurityGroupID, res.LaunchTemplateID)
-		fmt.Fprintf(stdout, "  profiles.%s: launch_template_id: %s, security_group_ids: [%s]\n", *profile, res.LaunchTemplateID, res.SecurityGroupID)
+		fmt.Fprintf(&block, "      %s: {launch_template_id: %s, security_group_ids: [%s]}\n", region, res.LaunchTemplateID, res.SecurityGroupID)
 	}
+	fmt.Fprintf(stdout, "\nIn the server config, profile %s's regions with their ids (its other settings stay):\n\n", *profile)
+	fmt.Fprintf(stdout, "profiles:\n  %s:\n    regions:\n%s", *profile, block.String())
 	return nil
+}
+
+// operatorCloud is the AWS access of an operator's command, whose
+// credentials are checked first: their problem is said as serve says it,
+// not as the SDK's error on the first call.
+func operatorCloud(ctx context.Context, cfg *config.Server) (*ec2.Cloud, error) {
+	cloud, err := newCloud(ctx, bot{cfg: cfg})
+	if err != nil {
+		return nil, &badSetup{err}
+	}
+	if err := cloud.CheckCredentials(ctx); errors.Is(err, ec2.ErrAWSUnreachable) {
+		return nil, err
+	} else if err != nil {
+		return nil, &badSetup{err}
+	}
+	return cloud, nil
 }

@@ -1,0 +1,84 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// unknownKeys lists every key of the document that t has no field for, by
+// its path and line, with the nearest known key as a hint. The decoder's
+// own check stops at the first and names Go types; this one lets every
+// other check run too.
+func unknownKeys(n *yaml.Node, t reflect.Type, at string, problems *Problems) {
+	unknownKeysDepth(n, t, at, problems, 0)
+}
+
+func unknownKeysDepth(n *yaml.Node, t reflect.Type, at string, problems *Problems, depth int) {
+	if n == nil || depth > 32 {
+		return
+	}
+	for n.Kind == yaml.DocumentNode || n.Kind == yaml.AliasNode {
+		if n.Kind == yaml.AliasNode {
+			n = n.Alias
+		} else if len(n.Content) > 0 {
+			n = n.Content[0]
+		} else {
+			return
+		}
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == reflect.TypeFor[Profile]() && n.Kind == yaml.MappingNode:
+		fields := yamlFields(t)
+		fields["regions"] = reflect.TypeFor[map[string]RegionIDs]()
+		mappingKeys(n, fields, at, problems, depth)
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		mappingKeys(n, yamlFields(t), at, problems, depth)
+	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			unknownKeysDepth(n.Content[i+1], t.Elem(), join(at, n.Content[i].Value), problems, depth+1)
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, item := range n.Content {
+			unknownKeysDepth(item, t.Elem(), fmt.Sprintf("%s[%d]", at, i), problems, depth+1)
+		}
+	}
+}
+
+func mappingKeys(n *yaml.Node, fields map[string]reflect.Type, at string, problems *Problems, depth int) {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key := n.Content[i]
+		ft, ok := fields[key.Value]
+		if !ok {
+			problems.add("%s (line %d): unknown setting%s", join(at, key.Value), key.Line, hint(key.Value, sortedKeys(fields)))
+			continue
+		}
+		unknownKeysDepth(n.Content[i+1], ft, join(at, key.Value), problems, depth+1)
+	}
+}
+
+// yamlFields maps a struct's YAML keys to their types, inline structs included.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case name == "-":
+		case opts == "inline":
+			for k, v := range yamlFields(f.Type) {
+				fields[k] = v
+			}
+		case f.IsExported():
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			fields[name] = f.Type
+		}
+	}
+	return fields
+}
