@@ -50,18 +50,15 @@ func permissionOf(ctx context.Context, gh *github.Client, repo, user string) (st
 func readAccess(ctx context.Context, gh *github.Client, cfg *config.Server, repo string) (*config.Access, error) {
 	owner, name, _ := strings.Cut(repo, "/")
 	// No ref: GitHub reads the default branch.
-	fc, _, _, err := gh.Repositories.GetContents(ctx, owner, name, config.RepoConfigPath, nil)
-	if isNotFound(err) || (err == nil && fc == nil) {
-		return nil, nil
+	content, sha, err := contentsAt(ctx, gh, owner, name, config.RepoConfigPath, "")
+	var large *fileTooLarge
+	if errors.As(err, &large) {
+		return nil, refuse("`%s` on the default branch cannot be read: %s, so I cannot tell who may use `/launch`. A maintainer needs to make it smaller there.", config.RepoConfigPath, large)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("get %s from the default branch: %w", config.RepoConfigPath, err)
+	if err != nil || sha == "" {
+		return nil, err
 	}
-	content, err := fc.GetContent()
-	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", config.RepoConfigPath, err)
-	}
-	access, err := cfg.ParseAccess([]byte(content))
+	access, err := cfg.ParseAccess(content)
 	var problems config.Problems
 	if errors.As(err, &problems) {
 		return nil, refuse("The `access` rules in `%s` on the default branch have problems, so I cannot tell who may use `/launch`; a maintainer needs to fix them there:\n\n- %s",

@@ -350,7 +350,8 @@ func (in *Intake) acceptPullRequest(w http.ResponseWriter, r *http.Request, body
 		in.enqueue(w, r, JobPRClosed, PRClosedJob{InstallationID: id, Repo: repo, Number: number}, log)
 		return
 	case action == "opened" || action == "reopened" || action == "synchronize":
-		in.enqueue(w, r, JobConfigCheck, ConfigCheckJob{InstallationID: id, Repo: repo, Number: number, HeadSHA: ev.GetPullRequest().GetHead().GetSHA()}, log)
+		in.enqueue(w, r, JobConfigCheck, ConfigCheckJob{InstallationID: id, Repo: repo, Number: number,
+			HeadSHA: ev.GetPullRequest().GetHead().GetSHA(), BaseSHA: ev.GetPullRequest().GetBase().GetSHA()}, log)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

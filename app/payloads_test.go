@@ -143,7 +143,7 @@ func prPayload(action, repo string, number int) []byte {
 		"action": action,
 		"number": number,
 		"pull_request": map[string]any{"number": number, "state": map[bool]string{true: "closed", false: "open"}[action == "closed"], "merged": action == "closed",
-			"base": map[string]any{"ref": "main"}, "head": map[string]any{"ref": "feature", "sha": strings.Repeat("a", 40)}},
+			"base": map[string]any{"ref": "main", "sha": strings.Repeat("b", 40)}, "head": map[string]any{"ref": "feature", "sha": strings.Repeat("a", 40)}},
 		"repository":   map[string]any{"name": name, "full_name": repo, "owner": map[string]any{"login": owner}},
 		"sender":       map[string]any{"login": "bob", "type": "User"},
 		"installation": map[string]any{"id": 55},

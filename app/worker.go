@@ -270,19 +270,19 @@ func (w *Worker) launch(ctx context.Context, t *Thread, job CommandJob, project 
 // ref is the ref to read it at ("": the default branch, which base may be).
 func readRepoConfig(ctx context.Context, gh *github.Client, cfg *config.Server, project *config.Project, repo, base, ref string) (*config.Repo, error) {
 	owner, name, _ := strings.Cut(repo, "/")
-	fc, _, _, err := gh.Repositories.GetContents(ctx, owner, name, config.RepoConfigPath, &github.RepositoryContentGetOptions{Ref: ref})
-	if isNotFound(err) || (err == nil && fc == nil) {
+	content, sha, err := contentsAt(ctx, gh, owner, name, config.RepoConfigPath, ref)
+	var large *fileTooLarge
+	if errors.As(err, &large) {
+		return nil, refuse("`%s` on branch %s cannot be read: %s. A maintainer needs to make it smaller there.", config.RepoConfigPath, mdsafe.Code(base), large)
+	}
+	if err == nil && sha == "" {
 		return nil, refuse("This repository has no `%s` on its base branch %s, so there is no machine to launch. "+
 			"A maintainer can add one; see the [example](https://github.com/packit/packit-launch/blob/main/examples/.packit-launch.yaml).", config.RepoConfigPath, mdsafe.Code(base))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", config.RepoConfigPath, err)
+		return nil, err
 	}
-	content, err := fc.GetContent()
-	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", config.RepoConfigPath, err)
-	}
-	repoCfg, err := cfg.ParseRepo([]byte(content), project)
+	repoCfg, err := cfg.ParseRepo(content, project)
 	var problems config.Problems
 	if errors.As(err, &problems) {
 		return nil, refuse("`%s` on branch %s has problems; a maintainer needs to fix them there:\n\n- %s",

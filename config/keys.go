@@ -8,15 +8,29 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// unknownKeys lists every key of the document that t has no field for, by
-// its path and line, with the nearest known key as a hint. The decoder's
-// own check stops at the first and names Go types; this one lets every
-// other check run too.
-func unknownKeys(n *yaml.Node, t reflect.Type, at string, problems *Problems) {
-	unknownKeysDepth(n, t, at, problems, 0)
+// unknownKeys calls found for every key of the document that t has no
+// field for, with its path and the nearest known key (or ""). The
+// decoder's own check stops at the first and names Go types; this one lets
+// every other check run too.
+func unknownKeys(n *yaml.Node, t reflect.Type, at string, found func(path string, key *yaml.Node, nearest string)) {
+	unknownKeysDepth(n, t, at, found, 0)
 }
 
-func unknownKeysDepth(n *yaml.Node, t reflect.Type, at string, problems *Problems, depth int) {
+// serverKey words an unknown key of the server config.
+func serverKey(problems *Problems) func(string, *yaml.Node, string) {
+	return func(path string, key *yaml.Node, nearest string) {
+		problems.add("%s (line %d): unknown setting%s", path, key.Line, didYouMeanKey(nearest, "%s"))
+	}
+}
+
+func didYouMeanKey(nearest, format string) string {
+	if nearest == "" {
+		return ""
+	}
+	return "; did you mean " + fmt.Sprintf(format, nearest) + "?"
+}
+
+func unknownKeysDepth(n *yaml.Node, t reflect.Type, at string, found func(string, *yaml.Node, string), depth int) {
 	if n == nil || depth > 32 {
 		return
 	}
@@ -36,29 +50,31 @@ func unknownKeysDepth(n *yaml.Node, t reflect.Type, at string, problems *Problem
 	case t == reflect.TypeFor[Profile]() && n.Kind == yaml.MappingNode:
 		fields := yamlFields(t)
 		fields["regions"] = reflect.TypeFor[map[string]RegionIDs]()
-		mappingKeys(n, fields, at, problems, depth)
+		mappingKeys(n, fields, at, found, depth)
+	case reflect.PointerTo(t).Implements(unmarshalerType):
+		// It reads its own keys (Image), or none (Duration).
 	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
-		mappingKeys(n, yamlFields(t), at, problems, depth)
+		mappingKeys(n, yamlFields(t), at, found, depth)
 	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			unknownKeysDepth(n.Content[i+1], t.Elem(), join(at, n.Content[i].Value), problems, depth+1)
+			unknownKeysDepth(n.Content[i+1], t.Elem(), join(at, n.Content[i].Value), found, depth+1)
 		}
 	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
 		for i, item := range n.Content {
-			unknownKeysDepth(item, t.Elem(), fmt.Sprintf("%s[%d]", at, i), problems, depth+1)
+			unknownKeysDepth(item, t.Elem(), fmt.Sprintf("%s[%d]", at, i), found, depth+1)
 		}
 	}
 }
 
-func mappingKeys(n *yaml.Node, fields map[string]reflect.Type, at string, problems *Problems, depth int) {
+func mappingKeys(n *yaml.Node, fields map[string]reflect.Type, at string, found func(string, *yaml.Node, string), depth int) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key := n.Content[i]
 		ft, ok := fields[key.Value]
 		if !ok {
-			problems.add("%s (line %d): unknown setting%s", join(at, key.Value), key.Line, hint(key.Value, sortedKeys(fields)))
+			found(join(at, key.Value), key, nearest(key.Value, sortedKeys(fields)))
 			continue
 		}
-		unknownKeysDepth(n.Content[i+1], ft, join(at, key.Value), problems, depth+1)
+		unknownKeysDepth(n.Content[i+1], ft, join(at, key.Value), found, depth+1)
 	}
 }
 

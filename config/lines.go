@@ -19,16 +19,22 @@ var (
 // the decoder named, or where the problem's path (`machines.NAME.field`,
 // `access.users[2]`) is.
 func ProblemLine(data []byte, problem string) int {
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		return problemLine(nil, problem)
+	}
+	return problemLine(&doc, problem)
+}
+
+// problemLine finds a problem's line in a parsed document (nil: only the
+// line the problem names, if any).
+func problemLine(doc *yaml.Node, problem string) int {
 	if m := problemLineRE.FindStringSubmatch(problem); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		return n
 	}
 	m := problemPathRE.FindStringSubmatch(problem)
-	if m == nil {
-		return 0
-	}
-	var doc yaml.Node
-	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil || len(doc.Content) == 0 {
+	if m == nil || doc == nil || len(doc.Content) == 0 {
 		return 0
 	}
 	return lineOf(doc.Content[0], m[1], 0)

@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -178,20 +177,21 @@ func checkInstanceTypes(at string, types []string, problems *Problems) {
 		for i, k := range instanceTypes {
 			known[i] = string(k)
 		}
-		problems.add("%s.instance_types: %q is not an EC2 instance type%s", at, t, hint(t, known))
+		problems.add("%s.instance_types: %q is not an EC2 instance type%s", at, t, didYouMeanKey(nearest(t, known), "%s"))
 	}
 }
 
-// hint names the nearest of known to word, when one is near enough to be a typo.
-func hint(word string, known []string) string {
+// nearest is the one of known nearest to word, when it is near enough to
+// be a typo; else "".
+func nearest(word string, known []string) string {
+	if len(word) > 64 {
+		return "" // no typo of a known word, and each comparison costs its square
+	}
 	best, dist := "", 3
 	for _, k := range known {
 		if d := editDistance(word, k); d < dist {
 			best, dist = k, d
 		}
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf("; did you mean %s?", best)
+	return best
 }

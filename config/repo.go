@@ -1,14 +1,15 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"go.yaml.in/yaml/v3"
 
@@ -133,13 +134,52 @@ func ValidImage(s string) bool { return amiRE.MatchString(s) || uuidRE.MatchStri
 // markdown for the PR: the repository's words in them (names, values, the
 // paths that hold names) are rendered with mdsafe.
 func (s *Server) ParseRepo(data []byte, project *Project) (*Repo, error) {
-	r := &Repo{}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(r); err != nil {
-		return nil, decodeProblems(err)
+	r, problems, _ := s.checkRepo(data, project)
+	if err := problems.err(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// CheckRepo judges a repo config as ParseRepo does, and returns at most
+// max of its problems, each with the line of the file it is about (0: the
+// file as a whole), and how many more there were. The file is parsed once,
+// whatever the number of problems: anyone who opens a PR chooses it.
+func (s *Server) CheckRepo(data []byte, project *Project, max int) (problems Problems, lines []int, more int) {
+	_, problems, doc := s.checkRepo(data, project)
+	if len(problems) > max {
+		more = len(problems) - max
+		problems = problems[:max]
+	}
+	lines = make([]int, len(problems))
+	for i, p := range problems {
+		lines[i] = problemLine(doc, p)
+	}
+	return problems, lines, more
+}
+
+// parses counts the repo configs parsed, for tests of what a file costs.
+var parses atomic.Int64
+
+// checkRepo parses a repo config once and checks it; doc is the parsed
+// document (nil when it is not YAML), which problems' lines are found in.
+func (s *Server) checkRepo(data []byte, project *Project) (*Repo, Problems, *yaml.Node) {
+	parses.Add(1)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, decodeProblems(err), nil
+	}
+	if len(doc.Content) == 0 {
+		return nil, decodeProblems(io.EOF), nil
 	}
 	var problems Problems
+	unknownKeys(&doc, reflect.TypeFor[Repo](), "", func(_ string, key *yaml.Node, nearest string) {
+		problems.add("line %d: unknown key %s%s", key.Line, mdsafe.Code(key.Value), didYouMeanKey(nearest, "`%s`"))
+	})
+	r := &Repo{}
+	if err := doc.Decode(r); err != nil {
+		problems = append(problems, decodeProblems(err)...)
+	}
 	checkAccess(r.Access, &problems)
 	if len(r.Machines) == 0 {
 		problems.add("`machines`: define at least one machine")
@@ -153,10 +193,7 @@ func (s *Server) ParseRepo(data []byte, project *Project) (*Repo, error) {
 	for _, name := range sortedKeys(r.Machines) {
 		s.checkMachine(name, r.Machines[name], project, &problems)
 	}
-	if err := problems.err(); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return r, problems, &doc
 }
 
 // checkAccess checks the access section, wherever it was read from.

@@ -194,7 +194,7 @@ func ParseServer(data []byte, env map[string]string) (*Server, error) {
 		if err := yaml.Unmarshal(data, &doc); err != nil {
 			return nil, Problems{"server config is not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 		}
-		unknownKeys(&doc, reflect.TypeFor[Server](), "", &problems)
+		unknownKeys(&doc, reflect.TypeFor[Server](), "", serverKey(&problems))
 		// A value of the wrong kind is one problem among the others: the
 		// decoder goes on past it.
 		for _, e := range typeErrors(doc.Decode(s)) {

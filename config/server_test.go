@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -186,5 +187,37 @@ profiles:
 				t.Errorf("no problem starts with %q:\n%v", tt.want, problems)
 			}
 		})
+	}
+}
+
+// CheckRepo parses the file once however many problems it has: the
+// annotations' lines come from the same parsed document.
+func TestCheckRepoParsesOnce(t *testing.T) {
+	s := exampleServer(t, nil)
+	project, _ := s.ProjectFor("packit/ogr")
+	var b strings.Builder
+	b.WriteString("machines:\n")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "  m%04d: {region: mars-1, instance_type: t3.small, image: ami-0123456789abcdef0}\n", i)
+	}
+	b.WriteString("pasued: true\n")
+	before := Parses()
+	problems, lines, more := s.CheckRepo([]byte(b.String()), project, 100)
+	if got := Parses() - before; got != 1 {
+		t.Errorf("%d parses, want 1", got)
+	}
+	if len(problems) != 100 || len(lines) != 100 || more != 902 {
+		t.Fatalf("%d problems, %d lines, %d more", len(problems), len(lines), more)
+	}
+	if problems[0] != "line 1002: unknown key `pasued`" {
+		t.Errorf("first problem %q", problems[0])
+	}
+	for i, p := range problems {
+		if lines[i] < 1 {
+			t.Errorf("%q has no line", p)
+		}
+	}
+	if lines[2] != 2 || !strings.Contains(problems[2], "machines.m0000.region") {
+		t.Errorf("third problem %q on line %d, want the first machine's line 2", problems[2], lines[2])
 	}
 }

@@ -345,6 +345,9 @@ func wrapBase64(content string) string {
 	return b.String()
 }
 
+// MaxContentsBytes is the largest file the contents API serves as JSON.
+const MaxContentsBytes = 1 << 20
+
 func (s *Server) getContents(w http.ResponseWriter, r *http.Request) {
 	path := strings.Trim(r.PathValue("path"), "/")
 	ref := r.URL.Query().Get("ref")
@@ -358,6 +361,15 @@ func (s *Server) getContents(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if !ok {
 		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	if len(content) > MaxContentsBytes {
+		// GitHub's answer with the default media type; the raw and object
+		// ones, and the blobs API, serve up to 100 MB.
+		writeJSON(w, http.StatusForbidden, map[string]any{
+			"message": "This API returns blobs up to 1 MB in size. The requested blob is too large to fetch via the API, but you can use the Git Data API to request blobs up to 100 MB in size.",
+			"errors":  []fieldError{{Resource: "Blob", Field: "data", Code: "too_large"}}, "documentation_url": docsURL,
+		})
 		return
 	}
 	sha := blobSHA(content)
