@@ -122,7 +122,7 @@ func newHarness(t *testing.T, serverYAML string) *harness {
 	h.startWorker()
 	t.Cleanup(func() { h.stop() })
 
-	h.web = httptest.NewServer(Routes("/api/github/webhooks", NewIntake(testSecret, st, h.queued, quiet), st.Ping, quiet))
+	h.web = httptest.NewServer(Routes("/api/github/webhooks", NewIntake(testSecret, "", st, h.queued, quiet), st.Ping, quiet))
 	t.Cleanup(h.web.Close)
 	return h
 }

@@ -59,17 +59,17 @@ type Intake struct {
 }
 
 // NewIntake returns the webhook handler. secret must not be empty; while
-// the secret is being changed it may hold two, separated by a comma, and a
-// delivery signed with either is taken.
-func NewIntake(secret string, d deliveries, q enqueuer, log *slog.Logger) *Intake {
+// the secret is being changed, previous holds the old one and a delivery
+// signed with either is taken. Each is used whole: any byte may be part of
+// a secret.
+func NewIntake(secret, previous string, d deliveries, q enqueuer, log *slog.Logger) *Intake {
 	in := &Intake{deliveries: d, queue: q, log: log, now: time.Now, budget: newBodyBudget(largePoolBytes)}
-	for _, s := range strings.Split(secret, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			in.secrets = append(in.secrets, []byte(s))
-		}
-	}
-	if len(in.secrets) == 0 {
+	if secret == "" {
 		panic("app: NewIntake without a webhook secret")
+	}
+	in.secrets = append(in.secrets, []byte(secret))
+	if previous != "" && previous != secret {
+		in.secrets = append(in.secrets, []byte(previous))
 	}
 	in.macs.New = func() any {
 		m := make(secretMACs, len(in.secrets))

@@ -23,13 +23,13 @@ func nonCommand(b testing.TB) []byte {
 // BenchmarkIntakeNonCommand measures the handler alone: verify the
 // signature, look at the event and body, answer 204.
 func BenchmarkIntakeNonCommand(b *testing.B) {
-	benchNonCommand(b, NewIntake(testSecret, nil, nil, quiet))
+	benchNonCommand(b, NewIntake(testSecret, "", nil, nil, quiet))
 }
 
 // BenchmarkRoutesNonCommand is BenchmarkIntakeNonCommand through the HTTP
 // surface (router and delivery counter), without the network.
 func BenchmarkRoutesNonCommand(b *testing.B) {
-	benchNonCommand(b, Routes("/api/github/webhooks", NewIntake(testSecret, nil, nil, quiet), nil, quiet))
+	benchNonCommand(b, Routes("/api/github/webhooks", NewIntake(testSecret, "", nil, nil, quiet), nil, quiet))
 }
 
 // benchNonCommand sends h a signed non-command comment per iteration.
@@ -56,7 +56,7 @@ func benchNonCommand(b *testing.B, h http.Handler) {
 // per-core figure).
 func BenchmarkIntakeNonCommandHTTP(b *testing.B) {
 	body := nonCommand(b)
-	srv := httptest.NewServer(Routes("/api/github/webhooks", NewIntake(testSecret, nil, nil, quiet), nil, quiet))
+	srv := httptest.NewServer(Routes("/api/github/webhooks", NewIntake(testSecret, "", nil, nil, quiet), nil, quiet))
 	defer srv.Close()
 	sig := sign(testSecret, body)
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}

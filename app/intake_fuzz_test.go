@@ -74,7 +74,7 @@ func FuzzIntake(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, event string, body []byte, signed bool, delivery string) {
 		q := &countingQueue{}
-		in := NewIntake(testSecret, &memDeliveries{seen: map[string]bool{}}, q, quiet)
+		in := NewIntake(testSecret, "", &memDeliveries{seen: map[string]bool{}}, q, quiet)
 		in.now = func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) }
 		r := httptest.NewRequest(http.MethodPost, "/api/github/webhooks", bytes.NewReader(body))
 		r.Header.Set("X-GitHub-Event", event)

@@ -56,7 +56,7 @@ func newTestIntake(t *testing.T) (*Intake, *recordingQueue, *store.Store) {
 	}
 	t.Cleanup(func() { st.Close() })
 	q := &recordingQueue{next: st.Queue()}
-	return NewIntake(testSecret, st, q, quiet), q, st
+	return NewIntake(testSecret, "", st, q, quiet), q, st
 }
 
 func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
@@ -67,7 +67,7 @@ func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
 
 func TestSignatureTestVector(t *testing.T) {
 	// From GitHub's documentation of X-Hub-Signature-256.
-	in := NewIntake(testSecret, nil, nil, quiet)
+	in := NewIntake(testSecret, "", nil, nil, quiet)
 	want := "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
 	if !in.validSignature(want, []byte("Hello, World!")) {
 		t.Fatal("GitHub's test vector does not verify")
@@ -208,7 +208,7 @@ func TestIntakeLosesNothingWhenTheQueueFails(t *testing.T) {
 }
 
 func TestRoutes(t *testing.T) {
-	in := NewIntake(testSecret, nil, nil, quiet)
+	in := NewIntake(testSecret, "", nil, nil, quiet)
 	ready := func(context.Context) error { return nil }
 	h := Routes("/hooks", in, ready, quiet)
 	if w := serve(h, httptest.NewRequest(http.MethodGet, "/healthz", nil)); w.Code != http.StatusOK {
@@ -282,16 +282,27 @@ func TestIntakeUnderLoadDropsNoAcceptedDelivery(t *testing.T) {
 	}
 }
 
-// While the secret is being changed, GITHUB_WEBHOOK_SECRET holds the old and
-// the new one: a delivery signed with either is taken, any other refused.
+// While the secret is being changed, GITHUB_WEBHOOK_SECRET_PREVIOUS holds
+// the old one: a delivery signed with either is taken, any other refused.
+// A secret is used whole, a comma like any other byte: its halves are not
+// secrets.
 func TestTwoSecretsDuringASwitch(t *testing.T) {
-	in := NewIntake("old-secret, new-secret", nil, nil, quiet)
-	body := []byte(`{"zen":"Keep it logically awesome.","hook_id":1}`)
-	for secret, want := range map[string]int{"old-secret": http.StatusOK, "new-secret": http.StatusOK, "other": http.StatusUnauthorized, "old-secret, new-secret": http.StatusUnauthorized} {
-		r := webhookRequest("ping", "d-"+secret, body)
-		r.Header.Set("X-Hub-Signature-256", sign(secret, body))
-		if w := serve(in, r); w.Code != want {
-			t.Errorf("signed with %q: %d, want %d", secret, w.Code, want)
+	for _, tt := range []struct {
+		secret, previous string
+		want             map[string]int
+	}{
+		{"new-secret", "old-secret", map[string]int{"old-secret": http.StatusOK, "new-secret": http.StatusOK, "other": http.StatusUnauthorized, "old-secret,new-secret": http.StatusUnauthorized}},
+		{"a,b c", "", map[string]int{"a,b c": http.StatusOK, "a": http.StatusUnauthorized, "b c": http.StatusUnauthorized, "b": http.StatusUnauthorized, "a,b": http.StatusUnauthorized}},
+		{" padded ", "x\x00,y", map[string]int{" padded ": http.StatusOK, "x\x00,y": http.StatusOK, "padded": http.StatusUnauthorized, "x": http.StatusUnauthorized, "y": http.StatusUnauthorized}},
+	} {
+		in := NewIntake(tt.secret, tt.previous, nil, nil, quiet)
+		body := []byte(`{"zen":"Keep it logically awesome.","hook_id":1}`)
+		for secret, want := range tt.want {
+			r := webhookRequest("ping", "d-"+secret, body)
+			r.Header.Set("X-Hub-Signature-256", sign(secret, body))
+			if w := serve(in, r); w.Code != want {
+				t.Errorf("secret %q, previous %q; signed with %q: %d, want %d", tt.secret, tt.previous, secret, w.Code, want)
+			}
 		}
 	}
 }
@@ -300,7 +311,7 @@ func TestTwoSecretsDuringASwitch(t *testing.T) {
 // still answers the path's other methods and every other path, and each
 // delivery is counted by its answer.
 func TestRoutesServeTheWebhookFirstAndTheRestThroughTheRouter(t *testing.T) {
-	h := Routes("/api/github/webhooks", NewIntake(testSecret, nil, nil, quiet), func(context.Context) error { return nil }, quiet)
+	h := Routes("/api/github/webhooks", NewIntake(testSecret, "", nil, nil, quiet), func(context.Context) error { return nil }, quiet)
 	before := testutil.ToFloat64(deliveriesTotal.WithLabelValues("204"))
 	for _, tt := range []struct {
 		req  *http.Request

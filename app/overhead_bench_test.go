@@ -240,7 +240,7 @@ func newOverheadEnvWith(b *testing.B, step time.Duration) *overheadEnv {
 	go func() { stopped <- lw.Run(wctx) }()
 	b.Cleanup(func() { cancel(); <-stopped; <-stopped })
 
-	e.web = httptest.NewServer(Routes("/api/github/webhooks", NewIntake(testSecret, e.st, e.st.Queue(), quiet), e.st.Ping, quiet))
+	e.web = httptest.NewServer(Routes("/api/github/webhooks", NewIntake(testSecret, "", e.st, e.st.Queue(), quiet), e.st.Ping, quiet))
 	b.Cleanup(e.web.Close)
 	return e
 }

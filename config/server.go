@@ -80,8 +80,10 @@ type GitHub struct {
 	PrivateKey     Secret `yaml:"private_key"`
 	PrivateKeyPath string `yaml:"private_key_path"`
 	WebhookSecret  Secret `yaml:"webhook_secret"`
-	APIURL         string `yaml:"api_url"`
-	WebhookPath    string `yaml:"webhook_path"`
+	// WebhookSecretPrevious is also accepted while the secret is changed.
+	WebhookSecretPrevious Secret `yaml:"webhook_secret_previous"`
+	APIURL                string `yaml:"api_url"`
+	WebhookPath           string `yaml:"webhook_path"`
 }
 
 type Launch struct {
@@ -231,6 +233,7 @@ func (s *Server) applyEnv(env map[string]string, problems *Problems) {
 	secret("GITHUB_PRIVATE_KEY", &s.GitHub.PrivateKey)
 	str("GITHUB_PRIVATE_KEY_PATH", &s.GitHub.PrivateKeyPath)
 	secret("GITHUB_WEBHOOK_SECRET", &s.GitHub.WebhookSecret)
+	secret("GITHUB_WEBHOOK_SECRET_PREVIOUS", &s.GitHub.WebhookSecretPrevious)
 	str("GITHUB_API_URL", &s.GitHub.APIURL)
 	str("LAUNCH_API_URL", &s.Launch.APIURL)
 	str("LAUNCH_TOKEN_URL", &s.Launch.TokenURL)

@@ -100,6 +100,9 @@ func OpenWith(ctx context.Context, url string, o Options, log *slog.Logger) (*St
 		// The URL may carry a password: never echo it.
 		return nil, errors.New("REDIS_URL is not a valid redis:// URL")
 	}
+	// go-redis has one logger for the process; without this it writes
+	// plain-text lines beside the bot's JSON ones.
+	redis.SetLogger(redisLog{log})
 	s.rdb = redis.NewClient(opts)
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -196,4 +199,12 @@ func (s *Store) once(ctx context.Context, key string, ttl time.Duration) (bool, 
 // ForgetNotice undoes FirstNotice when the notice could not be given.
 func (s *Store) ForgetNotice(ctx context.Context, key string) error {
 	return s.rdb.Del(ctx, "notice:"+key).Err()
+}
+
+// redisLog passes go-redis's own lines (a pool that cannot dial, a
+// discarded connection) to the bot's log.
+type redisLog struct{ log *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }

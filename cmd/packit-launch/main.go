@@ -57,6 +57,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "packit-launch: %v\n", err)
 		return exitUsage
 	}
+	// The standard log (net/http's server errors, any library using it)
+	// writes through the bot's log too, in its format.
+	slog.SetDefault(log)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage

@@ -259,10 +259,19 @@ func newIntake(cfg *config.Server, st *store.Store, worker *app.Worker, h *healt
 		h.down("webhook", "the webhook endpoint is not served: no worker can run commands", nil)
 		log.Error("webhook endpoint not served: no worker can run commands (set the GitHub App credentials, or REDIS_URL for separate workers)")
 	default:
-		return app.NewIntake(secret, st, st.Queue(), log)
+		if strings.Contains(secret, ",") && cfg.GitHub.WebhookSecretPrevious == "" {
+			log.Warn(commaSecret)
+		}
+		return app.NewIntake(secret, cfg.GitHub.WebhookSecretPrevious.Reveal(), st, st.Queue(), log)
 	}
 	return nil
 }
+
+// commaSecret explains a webhook secret with a comma, which is used whole:
+// before, OLD,NEW meant two secrets, and each half verified on its own.
+const commaSecret = "GITHUB_WEBHOOK_SECRET contains a comma; it is used whole, as one secret. " +
+	"If it is OLD,NEW from a rotation (the form before GITHUB_WEBHOOK_SECRET_PREVIOUS), " +
+	"set GITHUB_WEBHOOK_SECRET=NEW and GITHUB_WEBHOOK_SECRET_PREVIOUS=OLD: until then deliveries signed with either are refused"
 
 // health is what /readyz reports: the store answers and no part this
 // process runs is down.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"regexp"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 )
 
 // Tag keys; every resource the bot creates carries TagManaged=true.
@@ -59,6 +61,20 @@ type Config struct {
 	// the base credentials (RoleARN is still assumed on top). Tests use it
 	// with static "testing" credentials so that nothing global is set.
 	Credentials aws.CredentialsProvider
+
+	// Log receives the AWS SDK's own lines; nil: slog.Default().
+	Log *slog.Logger
+}
+
+// sdkLog is the AWS SDK's logger writing to the bot's.
+type sdkLog struct{ log *slog.Logger }
+
+func (l sdkLog) Logf(c logging.Classification, format string, v ...any) {
+	level := slog.LevelWarn
+	if c == logging.Debug {
+		level = slog.LevelDebug
+	}
+	l.log.Log(context.Background(), level, "aws sdk", "detail", fmt.Sprintf(format, v...))
 }
 
 // Cloud talks to EC2: the configured regions, and any other region it is
@@ -78,7 +94,13 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	if len(cfg.Regions) == 0 {
 		return nil, errors.New("ec2: no regions configured")
 	}
-	opts := []func(*config.LoadOptions) error{config.WithRegion(cfg.Regions[0])}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	// The SDK's own warnings (a deprecated setting, a clock skew, a retry
+	// mode) go to the bot's log, in its format.
+	opts := []func(*config.LoadOptions) error{config.WithRegion(cfg.Regions[0]), config.WithLogger(sdkLog{log})}
 	if cfg.Credentials != nil {
 		opts = append(opts, config.WithCredentialsProvider(cfg.Credentials))
 	}

@@ -86,6 +86,9 @@ func (s *Server) Restart() error {
 	return s.start()
 }
 
+// Kill stops the server with SIGKILL and leaves it down: Redis gone.
+func (s *Server) Kill() { s.kill() }
+
 func (s *Server) start() error {
 	cmd := exec.Command(s.bin, "--port", "0", "--unixsocket", s.sock, "--save", "", "--appendonly", "no", "--dir", s.dir)
 	out, err := cmd.StdoutPipe()
