@@ -182,8 +182,9 @@ func (k *keeper) room() ([]byte, readOutcome) {
 // must call release, after which the bytes must not be used. (deadline is
 // not ctx's: a context deadline costs every request a timer.)
 func (in *Intake) readSigned(ctx context.Context, deadline time.Time, r io.Reader, want []byte, keep bool, sizeHint int64, setDeadline func(time.Time)) (out signedBody, err error) {
-	mac := in.macs.Get().(secretMACs)
-	defer in.macs.Put(mac)
+	macp := in.macs.Get().(*secretMACs)
+	defer in.macs.Put(macp)
+	mac := *macp
 	mac.Reset()
 
 	k := &keeper{}

@@ -54,7 +54,7 @@ type Intake struct {
 	log        *slog.Logger
 	now        func() time.Time
 
-	macs   sync.Pool // of secretMACs keyed with the secrets
+	macs   sync.Pool // of *secretMACs keyed with the secrets (a pointer: a slice put in a Pool would allocate)
 	budget *bodyBudget
 }
 
@@ -76,7 +76,7 @@ func NewIntake(secret, previous string, d deliveries, q enqueuer, log *slog.Logg
 		for i, s := range in.secrets {
 			m[i] = hmac.New(sha256.New, s)
 		}
-		return m
+		return &m
 	}
 	return in
 }

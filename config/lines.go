@@ -10,7 +10,7 @@ import (
 )
 
 var (
-	problemLineRE = regexp.MustCompile("^line (\\d+):")
+	problemLineRE = regexp.MustCompile(`^line (\d+):`)
 	problemPathRE = regexp.MustCompile("^`([^`]+)`")
 )
 
