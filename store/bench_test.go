@@ -64,6 +64,9 @@ var bench struct {
 }
 
 func TestMain(m *testing.M) {
+	if runDeadWorker() {
+		return
+	}
 	code := m.Run()
 	if bench.s != nil {
 		bench.s.Close()

@@ -27,9 +27,10 @@ import (
 )
 
 // crashLifetime is short so that each case also sees its VM end, and
-// longer than a killed job takes to come back (asynq's 30 s lease, then its
-// recoverer, which runs every minute).
-const crashLifetime = 150 * time.Second
+// longer than a killed job takes to come back: seconds, since the test ends
+// the dead process's leases (storetest.ExpireLeases) rather than wait
+// 1-2 minutes for asynq to.
+const crashLifetime = 45 * time.Second
 
 // The real binary, SIGKILLed at each step of a launch and started again on
 // the same Redis: exactly one VM, exactly one ready comment, and the VM
@@ -58,9 +59,9 @@ func TestCrashAtEachStepOfALaunch(t *testing.T) {
 	t.Run("steps", func(t *testing.T) { crashCases(t, world, bin, serverYAML, steps) })
 }
 
-// crashCases runs every case at once: each waits minutes (asynq takes up
-// to 90 s to hand a dead worker's job to another, then the VM's lifetime),
-// so -parallel's default of one per core would queue them.
+// crashCases runs every case at once: each waits about a minute (the VM's
+// lifetime and its sweep), so -parallel's default of one per core would
+// queue them.
 func crashCases(t *testing.T, world *demoWorld, bin, serverYAML string, steps []crashStep) {
 	var wg sync.WaitGroup
 	for i, step := range steps {
@@ -76,13 +77,15 @@ func crashCases(t *testing.T, world *demoWorld, bin, serverYAML string, steps []
 		})
 	}
 	// Two replicas on one Redis get the same delivery twice; one of them
-	// dies with the reservation in flight.
+	// dies with the reservation in flight and is replaced, as a Deployment
+	// replaces a pod.
 	wg.Go(func() {
 		t.Run("two replicas, one killed", func(t *testing.T) {
 			c := newCrashCase(t, world, bin, serverYAML, 20)
 			a, b := c.start(), c.start()
 			c.commandTo([]*crashBot{a, b}, "crash-twice")
 			c.killWhen(a, func() bool { return c.record() != nil && c.record().ReservationID != 0 })
+			c.start()
 			c.expectOneVMThatEnds()
 		})
 	})
@@ -188,7 +191,8 @@ func (c *crashCase) commandTo(bots []*crashBot, delivery string) {
 	}
 }
 
-// killWhen SIGKILLs b as soon as reached holds.
+// killWhen SIGKILLs b as soon as reached holds, and ends the leases of the
+// jobs it held, which the next process to start takes back at once.
 func (c *crashCase) killWhen(b *crashBot, reached func() bool) {
 	c.t.Helper()
 	for deadline := time.Now().Add(2 * time.Minute); !reached(); time.Sleep(2 * time.Millisecond) {
@@ -200,6 +204,7 @@ func (c *crashCase) killWhen(b *crashBot, reached func() bool) {
 		c.t.Fatal(err)
 	}
 	b.cmd.Wait()
+	storetest.ExpireLeases(c.t, c.redisURL)
 }
 
 // record is the PR's launch record (nil until there is one).
