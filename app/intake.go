@@ -204,17 +204,6 @@ func (in *Intake) route(w http.ResponseWriter, r *http.Request, event string, bo
 	}
 }
 
-// validSignature checks a whole body against its header (tests and tools).
-func (in *Intake) validSignature(header string, body []byte) bool {
-	want, ok := parseSignature(header)
-	if !ok {
-		return false
-	}
-	got, err := in.readSigned(context.Background(), time.Now().Add(readTime(int64(len(body)))), bytes.NewReader(body), want, false, int64(len(body)), func(time.Time) {})
-	got.release()
-	return err == nil && got.valid
-}
-
 // CommandJob is a comment holding a command, as queued for the worker.
 type CommandJob struct {
 	Delivery       string    `json:"delivery"`

@@ -67,13 +67,19 @@ func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
 
 func TestSignatureTestVector(t *testing.T) {
 	// From GitHub's documentation of X-Hub-Signature-256.
+	// Sent as a ping, which a verified delivery is answered "pong" to.
 	in := NewIntake(testSecret, "", nil, nil, quiet)
 	want := "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
-	if !in.validSignature(want, []byte("Hello, World!")) {
-		t.Fatal("GitHub's test vector does not verify")
+	ping := func(body string) *httptest.ResponseRecorder {
+		r := webhookRequest("ping", "d1", []byte(body))
+		r.Header.Set("X-Hub-Signature-256", want)
+		return serve(in, r)
 	}
-	if in.validSignature(want, []byte("Hello, World?")) {
-		t.Fatal("a changed body verified")
+	if w := ping("Hello, World!"); w.Code != http.StatusOK || w.Body.String() != "pong\n" {
+		t.Fatalf("GitHub's test vector does not verify: %d %q", w.Code, w.Body)
+	}
+	if w := ping("Hello, World?"); w.Code != http.StatusUnauthorized {
+		t.Fatalf("a changed body verified: %d", w.Code)
 	}
 }
 

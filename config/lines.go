@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,20 +13,11 @@ var (
 	problemPathRE = regexp.MustCompile("^`([^`]+)`")
 )
 
-// ProblemLine is the line of a repo config that a problem (one ParseRepo
+// problemLine is the line of a repo config that a problem (one checkRepo
 // reported) is about, or 0 when it is about the file as a whole: the line
 // the decoder named, or where the problem's path (`machines.NAME.field`,
-// `access.users[2]`) is.
-func ProblemLine(data []byte, problem string) int {
-	var doc yaml.Node
-	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
-		return problemLine(nil, problem)
-	}
-	return problemLine(&doc, problem)
-}
-
-// problemLine finds a problem's line in a parsed document (nil: only the
-// line the problem names, if any).
+// `access.users[2]`) is in the parsed document (nil: only the line the
+// problem names, if any).
 func problemLine(doc *yaml.Node, problem string) int {
 	if m := problemLineRE.FindStringSubmatch(problem); m != nil {
 		n, _ := strconv.Atoi(m[1])

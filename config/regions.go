@@ -103,9 +103,6 @@ var (
 // instanceTypes are the instance types the AWS SDK knows, offline.
 var instanceTypes = ec2types.InstanceType("").Values()
 
-// ValidRegion reports whether s has the form of an AWS region.
-func ValidRegion(s string) bool { return regionRE.MatchString(s) }
-
 // checkRegions checks a profile's regions and their ids.
 func checkRegions(at string, p Profile, problems *Problems) {
 	for _, r := range p.Regions {

@@ -63,16 +63,6 @@ func (s *Server) Client(installationID int64) (*github.Client, error) {
 	return s.newClient(tr)
 }
 
-// AppClient returns a go-github client authenticated as the app (JWT).
-func (s *Server) AppClient() (*github.Client, error) {
-	tr, err := ghinstallation.NewAppsTransport(http.DefaultTransport, s.AppID, s.PrivateKeyPEM)
-	if err != nil {
-		return nil, err
-	}
-	tr.BaseURL = s.URL
-	return s.newClient(tr)
-}
-
 func (s *Server) newClient(tr http.RoundTripper) (*github.Client, error) {
 	if s.URL == "" {
 		return nil, errors.New("githubtest: server has no URL (built by New, not NewServer)")

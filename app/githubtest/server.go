@@ -97,7 +97,7 @@ type Server struct {
 	// URL is the base URL of the listening server, without a trailing
 	// slash (go-github wants URL+"/", ghinstallation wants URL). Empty for
 	// a Server built by New; a demo serving Handler itself may set it before
-	// first use so that Client and AppClient work.
+	// first use so that Client works.
 	URL string
 	// AppID is the id of the fake app; app JWTs must carry it as "iss".
 	AppID int64

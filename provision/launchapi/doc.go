@@ -23,7 +23,7 @@
 // secrets and identities never appear in errors or logs.
 //
 // Errors are typed: *APIError for any non-2xx answer (branch with errors.As
-// or IsNotFound, IsBadRequest, IsConflict, IsRateLimited, …), *DecodeError
+// on its StatusCode, or IsNotFound), *DecodeError
 // for a 2xx body that is not what the API promises, *PubkeyConflictError,
 // *ReservationFailedError for a reservation the service failed (a failed
 // launch is not an HTTP error), and *WaitTimeoutError.

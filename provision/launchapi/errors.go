@@ -38,24 +38,6 @@ func statusOf(err error) int {
 // IsNotFound reports whether err is a 404 from the service.
 func IsNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
 
-// IsBadRequest reports whether err is a 400 from the service.
-func IsBadRequest(err error) bool { return statusOf(err) == http.StatusBadRequest }
-
-// IsUnauthorized reports whether err is a 401 or 403 from the service.
-func IsUnauthorized(err error) bool {
-	s := statusOf(err)
-	return s == http.StatusUnauthorized || s == http.StatusForbidden
-}
-
-// IsConflict reports whether err is a 422 (e.g. a duplicate pubkey).
-func IsConflict(err error) bool { return statusOf(err) == http.StatusUnprocessableEntity }
-
-// IsRateLimited reports whether err is a 429 the client gave up retrying.
-func IsRateLimited(err error) bool { return statusOf(err) == http.StatusTooManyRequests }
-
-// IsServerError reports whether err is a 5xx from the service.
-func IsServerError(err error) bool { return statusOf(err) >= 500 }
-
 // DecodeError is a 2xx answer whose body is not what the API promises.
 type DecodeError struct {
 	Method     string

@@ -218,7 +218,7 @@ func TestNoopReservation(t *testing.T) {
 	if done.Reservation.Provider != ProviderNoop || len(done.Instances) != 0 || len(e.sleeps.recorded()) != 0 {
 		t.Fatalf("noop result %+v", done)
 	}
-	if _, err := e.client.GetAWSReservation(context.Background(), id); !IsBadRequest(err) {
+	if _, err := e.client.GetAWSReservation(context.Background(), id); statusOf(err) != http.StatusBadRequest {
 		t.Fatalf("AWS view of a noop: %v, want 400", err)
 	}
 }

@@ -30,15 +30,6 @@ func (s *Server) Close() {
 	s.HTTP.Close()
 }
 
-// ListenAndServe serves f on addr (e.g. "127.0.0.1:8000") until ctx is done.
-func ListenAndServe(ctx context.Context, addr string, f *Fake) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	return Serve(ctx, ln, f)
-}
-
 // Serve serves f on ln until ctx is done, then shuts down and returns nil.
 func Serve(ctx context.Context, ln net.Listener, f *Fake) error {
 	hs := &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
