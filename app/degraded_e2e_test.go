@@ -252,7 +252,10 @@ func TestReplayAfterRedisLostItsRecordMakesNoSecondVM(t *testing.T) {
 		t.Fatalf("first launch: %s %q", first.State, first.Failure)
 	}
 	e.loseRedis()
-	time.Sleep(3 * time.Second) // a replay comes later than the bot's clock margin over AWS's (2 s); real ones take minutes
+	// A replay comes later than the bot's clock margin over AWS's (2 s); real
+	// ones take minutes. The bot's clock moves on, not the test's: moto
+	// dates the template in real time.
+	e.launches.lc.SetClock(func() time.Time { return time.Now().Add(3 * time.Second) })
 	if status := e.post("issue_comment", c.postTo(e.gh)); status != http.StatusAccepted {
 		t.Fatalf("replay: intake answered %d", status)
 	}

@@ -30,6 +30,10 @@ type Installations struct {
 	// answers are GET answers kept by ETag, to ask again conditionally.
 	answers *lru.Cache[string, revalidated]
 
+	// now is the clock of the clients made from here on (time.Now; tests
+	// move a clock of their own instead of waiting).
+	now func() time.Time
+
 	mu      sync.Mutex
 	clients *lru.Cache[int64, *github.Client]
 }
@@ -66,7 +70,7 @@ func NewInstallations(appID int64, privateKeyPEM []byte, apiURL string) (*Instal
 	if err != nil {
 		return nil, err
 	}
-	return &Installations{appID: appID, baseURL: u, base: base, app: app, signer: signer, answers: answers, clients: clients}, nil
+	return &Installations{appID: appID, baseURL: u, base: base, app: app, signer: signer, answers: answers, clients: clients, now: time.Now}, nil
 }
 
 // gitHubIdleConns is how many idle connections to GitHub are kept: one per
@@ -100,7 +104,7 @@ func (i *Installations) Client(_ context.Context, id int64) (*github.Client, err
 	}
 	tr := ghinstallation.NewFromAppsTransport(atr, id)
 	tr.BaseURL = strings.TrimSuffix(i.baseURL.String(), "/")
-	rt := &revalidating{next: newFailFast(tr), installation: id, answers: i.answers}
+	rt := &revalidating{next: newFailFast(tr, i.now), installation: id, answers: i.answers}
 	c := github.NewClient(&http.Client{Transport: rt, Timeout: 30 * time.Second})
 	c.BaseURL = i.baseURL
 	i.clients.Add(id, c)

@@ -3,9 +3,9 @@ package app
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/packit/packit-launch/app/githubtest"
 )
@@ -33,8 +33,16 @@ func TestGitHubRequestsPerLaunch(t *testing.T) {
 		c := defaultComment("/launch")
 		c.ID = id
 		e.launch(c)
-		time.Sleep(300 * time.Millisecond) // the 🚀 comes last
-		return e.gh.Calls()[before:]
+		// The 🚀 on the command comes last: wait until GitHub has been sent it.
+		rocket := fmt.Sprintf("/repos/packit/ogr/issues/comments/%d/reactions", c.ID) // the fake's id for it
+		var calls []githubtest.Call
+		waitFor(t, func() bool {
+			calls = e.gh.Calls()[before:]
+			return slices.ContainsFunc(calls, func(call githubtest.Call) bool {
+				return call.Method == http.MethodPost && call.Path == rocket && strings.Contains(string(call.Body), `"rocket"`)
+			})
+		}, "for the 🚀 on comment", c.ID)
+		return calls
 	}
 	coldCounted, coldNM, coldList := count(run(2001))
 	warmCounted, warmNM, warmList := count(run(2002))

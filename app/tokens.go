@@ -56,15 +56,16 @@ const failMemory = 2 * time.Second
 // anything. Once a request gets through, they go concurrently again.
 type failFast struct {
 	next  http.RoundTripper
-	probe chan struct{} // one slot: the request trying while they fail
+	now   func() time.Time // the clock failMemory is measured on
+	probe chan struct{}    // one slot: the request trying while they fail
 	mu    sync.Mutex
 	ok    bool // the last request got through
 	err   error
 	at    time.Time
 }
 
-func newFailFast(next http.RoundTripper) *failFast {
-	return &failFast{next: next, probe: make(chan struct{}, 1)}
+func newFailFast(next http.RoundTripper, now func() time.Time) *failFast {
+	return &failFast{next: next, now: now, probe: make(chan struct{}, 1)}
 }
 
 func (f *failFast) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -89,7 +90,7 @@ func (f *failFast) RoundTrip(req *http.Request) (*http.Response, error) {
 func (f *failFast) state() (ok bool, remembered error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.ok && f.err != nil && time.Since(f.at) < failMemory {
+	if !f.ok && f.err != nil && f.now().Sub(f.at) < failMemory {
 		return false, f.err
 	}
 	return f.ok, nil
@@ -103,7 +104,7 @@ func (f *failFast) pass(req *http.Request) (*http.Response, error) {
 	f.mu.Lock()
 	f.ok = err == nil
 	if err != nil {
-		f.err, f.at = err, time.Now()
+		f.err, f.at = err, f.now()
 	}
 	f.mu.Unlock()
 	return resp, err

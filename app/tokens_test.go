@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-github/v60/github"
 
 	"github.com/packit/packit-launch/app/githubtest"
+	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
 )
 
 // countingSigner counts the RSA signatures behind the cache.
@@ -41,6 +42,8 @@ func TestNoTokenStormWhileGitHubFails(t *testing.T) {
 	}
 	signs := &countingSigner{inner: inst.signer.inner}
 	inst.signer.inner = signs
+	clock := launchapitest.NewManualClock(time.Now())
+	inst.now = clock.Now
 	gh.FailNext(http.MethodPost, "/app/installations/55/access_tokens", http.StatusBadGateway, 1000)
 
 	const jobs = 200
@@ -72,7 +75,7 @@ func TestNoTokenStormWhileGitHubFails(t *testing.T) {
 	}
 	// Once GitHub is back, a request past the memory gets through, on the same JWT.
 	gh.ClearFailures()
-	time.Sleep(failMemory) // the failure is remembered that long, by design
+	clock.Advance(failMemory) // the failure is remembered that long, by design
 	c, _ := inst.Client(t.Context(), 55)
 	if _, _, err := c.Issues.CreateComment(t.Context(), "packit", "ogr", 7, &github.IssueComment{Body: github.String("hi")}); err != nil {
 		t.Fatalf("after GitHub is back: %v", err)
@@ -96,7 +99,7 @@ func TestFailFastIgnoresCancelledRequests(t *testing.T) {
 			return nil, r.Context().Err()
 		}
 		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
-	}))
+	}), time.Now)
 	ctx, cancel := context.WithCancel(t.Context())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://github.invalid/", nil)
 	cancel()
