@@ -36,9 +36,25 @@ tools:
 faults: tools
 	FAULTS=all $(GO) test -race -count=1 -tags demo -run '^TestFaultMatrix$$' -timeout 20m ./app/
 
+# Linters at exact versions: staticcheck 2026.2.2 (its module's v0.8.2) and
+# deadcode of golang.org/x/tools v0.53.0, both for Go 1.26. vet and
+# staticcheck run on both builds (make test's is -tags demo); deadcode on the
+# demo build, which holds every file of the other and the demo's uses of the
+# fakes. It fails on any function that no binary and no test reaches, and on
+# any function outside the fakes (packages named *test, whose API is for
+# tests) that only tests reach.
+LINT_STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+LINT_DEADCODE ?= golang.org/x/tools/cmd/deadcode@v0.53.0
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags demo ./...
+	$(GO) run $(LINT_STATICCHECK) ./...
+	$(GO) run $(LINT_STATICCHECK) -tags demo ./...
+	@out=$$($(GO) run $(LINT_DEADCODE) -test -tags demo ./...) || exit 1; \
+	test -z "$$out" || { echo "$$out"; echo "dead code: no binary or test reaches these"; exit 1; }
+	@out=$$($(GO) run $(LINT_DEADCODE) -tags demo -filter '^github\.com/packit/packit-launch($$|/.*([^t]|[^s]t|[^e]st|[^t]est)$$)' ./...) || exit 1; \
+	test -z "$$out" || { echo "$$out"; echo "dead code: only tests reach these; test what production calls instead"; exit 1; }
 
 # Every Go benchmark; -tags demo for the real binary's memory over 10,000
 # launches (cmd/packit-launch). Figures and targets: BENCHMARKS.md.
