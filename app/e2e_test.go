@@ -155,6 +155,9 @@ func (h *harness) startWorker() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, len(workers))
 	for _, qw := range workers {
+		// A test that stops the worker mid-job (a restart) need not wait
+		// the 20 s a process gives its jobs.
+		qw.SetShutdownTimeout(2 * time.Second)
 		go func() { done <- qw.Run(ctx) }()
 	}
 	var once sync.Once

@@ -245,6 +245,11 @@ func FinalAttempt(ctx context.Context) bool {
 	return ok && ok2 && n >= m
 }
 
+// SetShutdownTimeout sets how long jobs in flight get to finish when Run's
+// ctx ends (default 20 s) before asynq cancels them and queues them again.
+// Tests that stop a worker mid-job set it short.
+func (w *Worker) SetShutdownTimeout(d time.Duration) { w.cfg.ShutdownTimeout = d }
+
 // Run processes jobs until ctx ends. Running jobs see ctx end too, so a
 // stopping worker leaves them to be retried by the next one.
 func (w *Worker) Run(ctx context.Context) error {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,17 +50,64 @@ func Client(endpoint, region string) *ec2.Client {
 	})
 }
 
-// StartMoto starts a private moto_server on 127.0.0.1 (free port) for the
-// test and returns its endpoint URL. A missing moto_server fails the test.
-// The server is killed when the test ends.
+// StartMoto gives the test a private moto_server on 127.0.0.1 and returns
+// its endpoint URL. A missing moto_server fails the test. When the test
+// ends, the server is reset (POST /moto-api/reset) and kept for the next
+// test of this process: starting one costs about 3 s of Python, a reset
+// milliseconds. Tests running at once each get their own.
 func StartMoto(t testing.TB) string {
 	t.Helper()
-	endpoint, stop, err := RunMoto()
-	if err != nil {
-		t.Fatal(err)
+	m, ok := idleMoto()
+	if !ok {
+		endpoint, stop, err := RunMoto()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m = motoServer{endpoint, stop}
 	}
-	t.Cleanup(stop)
-	return endpoint
+	t.Cleanup(func() { m.release() })
+	return m.endpoint
+}
+
+// motoServer is a started moto_server.
+type motoServer struct {
+	endpoint string
+	stop     func()
+}
+
+// motoPool holds the servers finished tests left, reset. They die with
+// the process (Pdeathsig): nothing outlives the test binary.
+var motoPool struct {
+	mu   sync.Mutex
+	idle []motoServer
+}
+
+func idleMoto() (motoServer, bool) {
+	motoPool.mu.Lock()
+	defer motoPool.mu.Unlock()
+	n := len(motoPool.idle)
+	if n == 0 {
+		return motoServer{}, false
+	}
+	m := motoPool.idle[n-1]
+	motoPool.idle = motoPool.idle[:n-1]
+	return m, true
+}
+
+// release resets the server for the next test, or stops it when the reset
+// fails or enough are idle already.
+func (m motoServer) release() {
+	resp, err := http.Post(m.endpoint+"/moto-api/reset", "", nil)
+	if err == nil {
+		resp.Body.Close()
+	}
+	motoPool.mu.Lock()
+	defer motoPool.mu.Unlock()
+	if err != nil || resp.StatusCode != http.StatusOK || len(motoPool.idle) >= 4 {
+		m.stop()
+		return
+	}
+	motoPool.idle = append(motoPool.idle, m)
 }
 
 // RunMoto starts a private moto_server on a free 127.0.0.1 port and returns
@@ -82,7 +130,9 @@ func RunMoto() (endpoint string, stop func(), err error) {
 	cmd.Stderr = &output
 	// Its own process group, so that killing it also kills what the pyenv
 	// shim may have started.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: it dies with this process, even one killed before it
+	// could stop the server (a test binary's timeout, a kept idle server).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return "", nil, fmt.Errorf("start moto_server: %w", err)
 	}
