@@ -54,8 +54,11 @@ type Intake struct {
 	log        *slog.Logger
 	now        func() time.Time
 
-	macs   sync.Pool // of *secretMACs keyed with the secrets (a pointer: a slice put in a Pool would allocate)
-	budget *bodyBudget
+	macs sync.Pool // of *secretMACs keyed with the secrets (a pointer: a slice put in a Pool would allocate)
+	// confirm, when set, asks Redis replicas to confirm a queued job
+	// before the 202 (see ConfirmWith).
+	confirm func(ctx context.Context) error
+	budget  *bodyBudget
 }
 
 // NewIntake returns the webhook handler. secret must not be empty; while
@@ -78,6 +81,13 @@ func NewIntake(secret, previous string, d deliveries, q enqueuer, log *slog.Logg
 		}
 		return &m
 	}
+	return in
+}
+
+// ConfirmWith makes the intake ask fn (store.Store.Confirm) to have
+// replicas confirm each queued job before answering 202.
+func (in *Intake) ConfirmWith(fn func(ctx context.Context) error) *Intake {
+	in.confirm = fn
 	return in
 }
 
@@ -425,6 +435,14 @@ func (in *Intake) queueOnce(ctx context.Context, kind, delivery string, job any,
 	}
 	if err := in.deliveries.ConfirmDelivery(ctx, delivery); err != nil {
 		log.Warn("confirm delivery; a redelivery after a few minutes would be queued again (the job id still dedupes it)", "err", err)
+	}
+	// GitHub does not resend a delivery it saw accepted: the job and its
+	// delivery id reach a replica first, where one is asked for.
+	if in.confirm != nil {
+		if err := in.confirm(ctx); err != nil {
+			log.Warn("Redis replicas did not confirm the queued job; answering 503 so that the delivery is redelivered (the job runs once)", "err", err)
+			return http.StatusServiceUnavailable, "state store replicas did not confirm; redeliver later"
+		}
 	}
 	log.Info("queued", "job", kind)
 	return http.StatusAccepted, "queued"

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"path"
 	"reflect"
 	"regexp"
@@ -40,8 +41,15 @@ const NothingTrusted = "nothing trusted: the config lists no projects, so every 
 // Server is the operator's configuration: settings and policy.
 type Server struct {
 	ListenAddr string `yaml:"listen_addr"`
-	// RedisURL empty means an embedded, non-durable store.
+	// RedisURL empty means an embedded, non-durable store (unless
+	// RedisSentinel names Sentinels: then it gives the data nodes'
+	// password, db and TLS only).
 	RedisURL Secret `yaml:"redis_url"`
+	// RedisSentinel finds the Redis primary through Redis Sentinel.
+	RedisSentinel RedisSentinel `yaml:"redis_sentinel"`
+	// RedisConfirm is how the bot asks replicas to confirm a write before it
+	// acts outside Redis on it.
+	RedisConfirm RedisConfirm `yaml:"redis_confirm"`
 	// Paused answers every new /launch with PausedMessage.
 	Paused        bool   `yaml:"paused"`
 	PausedMessage string `yaml:"paused_message"`
@@ -63,6 +71,37 @@ type Server struct {
 	SweepGrace Duration `yaml:"sweep_grace"`
 
 	Retention Retention `yaml:"retention"`
+}
+
+// RedisSentinel is a Redis primary found through Sentinel.
+type RedisSentinel struct {
+	// Addrs are the Sentinels' host:port; empty means no Sentinel.
+	Addrs    []string `yaml:"addrs"`
+	Master   string   `yaml:"master"`
+	Password Secret   `yaml:"password"`
+}
+
+// RedisConfirm asks Redis replicas (WAIT) to confirm the bot's last writes
+// before it acts on them outside Redis: the 202 for a queued command, a
+// reservation for a saved launch, a comment for a state change.
+type RedisConfirm struct {
+	// Replicas is how many replicas must confirm; default 1 with Sentinel,
+	// 0 (no WAIT) without.
+	Replicas *int `yaml:"replicas"`
+	// Timeout bounds each WAIT (default 500ms).
+	Timeout Duration `yaml:"timeout"`
+	// Required: when too few replicas confirm in time, refuse to act (the
+	// 202 becomes a 503 that the redeliverer recovers, a launch waits for
+	// its retry) instead of acting and counting it. Default false.
+	Required bool `yaml:"required"`
+}
+
+// N is how many replicas must confirm (0 when unset).
+func (c RedisConfirm) N() int {
+	if c.Replicas == nil {
+		return 0
+	}
+	return *c.Replicas
 }
 
 // Retention is how long the store keeps what is done; zero is the store's
@@ -246,6 +285,16 @@ func (s *Server) applyEnv(env map[string]string, problems *Problems) {
 	str("AWS_ROLE_ARN", &s.AWS.RoleARN)
 	secret("AWS_EXTERNAL_ID", &s.AWS.ExternalID)
 	secret("REDIS_URL", &s.RedisURL)
+	if v := env["REDIS_SENTINEL_ADDRS"]; v != "" {
+		s.RedisSentinel.Addrs = nil
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				s.RedisSentinel.Addrs = append(s.RedisSentinel.Addrs, a)
+			}
+		}
+	}
+	str("REDIS_SENTINEL_MASTER", &s.RedisSentinel.Master)
+	secret("REDIS_SENTINEL_PASSWORD", &s.RedisSentinel.Password)
 	str("LISTEN_ADDR", &s.ListenAddr)
 }
 
@@ -264,6 +313,16 @@ func (s *Server) applyDefaults() {
 	def(&s.UntrustedMessage, DefaultUntrusted)
 	if s.SweepInterval == 0 {
 		s.SweepInterval = Duration(5 * time.Minute)
+	}
+	if s.RedisConfirm.Replicas == nil {
+		n := 0
+		if len(s.RedisSentinel.Addrs) > 0 {
+			n = 1
+		}
+		s.RedisConfirm.Replicas = &n
+	}
+	if s.RedisConfirm.Timeout == 0 {
+		s.RedisConfirm.Timeout = Duration(500 * time.Millisecond)
 	}
 	if s.SweepGrace == 0 {
 		s.SweepGrace = Duration(30 * time.Minute)
@@ -349,6 +408,24 @@ func (s *Server) validate(problems *Problems) {
 	}
 	if s.SweepGrace.D() < MinSweepGrace {
 		problems.add("sweep_grace: %s is too short (at least %s: a VM's tags may take that long to appear)", s.SweepGrace, Duration(MinSweepGrace))
+	}
+	if r := s.RedisSentinel; len(r.Addrs) > 0 {
+		if r.Master == "" {
+			problems.add("REDIS_SENTINEL_MASTER: name the primary the Sentinels monitor (the name in their `sentinel monitor NAME …` line)")
+		}
+		for _, a := range r.Addrs {
+			if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+				problems.add("REDIS_SENTINEL_ADDRS: %q is not host:port (Sentinel's port is usually 26379)", a)
+			}
+		}
+	} else if s.RedisSentinel.Master != "" {
+		problems.add("REDIS_SENTINEL_ADDRS: REDIS_SENTINEL_MASTER is set, so list the Sentinels too (host:port,…)")
+	}
+	if n := *s.RedisConfirm.Replicas; n < 0 || n > 16 {
+		problems.add("redis_confirm.replicas: %d is not between 0 and 16", n)
+	}
+	if d := s.RedisConfirm.Timeout.D(); d < 10*time.Millisecond || d > 10*time.Second {
+		problems.add("redis_confirm.timeout: %s is not between 10ms and 10s", s.RedisConfirm.Timeout.D())
 	}
 	if s.Limits.TotalVMs < 0 {
 		problems.add("limits.total_vms: cannot be negative")

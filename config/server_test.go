@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/packit/packit-launch/commands"
 )
@@ -219,5 +220,36 @@ func TestCheckRepoParsesOnce(t *testing.T) {
 	}
 	if lines[2] != 2 || !strings.Contains(problems[2], "machines.m0000.region") {
 		t.Errorf("third problem %q on line %d, want the first machine's line 2", problems[2], lines[2])
+	}
+}
+
+func TestRedisSentinelSettings(t *testing.T) {
+	s, err := ParseServer(nil, map[string]string{"REDIS_SENTINEL_ADDRS": "10.0.0.1:26379, 10.0.0.2:26379", "REDIS_SENTINEL_MASTER": "mymaster", "REDIS_SENTINEL_PASSWORD": "hush"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.RedisSentinel.Addrs, []string{"10.0.0.1:26379", "10.0.0.2:26379"}) || s.RedisSentinel.Master != "mymaster" || s.RedisSentinel.Password.Reveal() != "hush" {
+		t.Errorf("sentinel settings %+v", s.RedisSentinel)
+	}
+	if s.RedisConfirm.N() != 1 || s.RedisConfirm.Timeout.D() != 500*time.Millisecond {
+		t.Errorf("with Sentinel, confirm defaults to 1 replica in 500ms: %d %s", s.RedisConfirm.N(), s.RedisConfirm.Timeout)
+	}
+	if s, _ := ParseServer(nil, nil); s.RedisConfirm.N() != 0 {
+		t.Errorf("without Sentinel, no WAIT by default: %d", s.RedisConfirm.N())
+	}
+	problems := serverProblems(t, "redis_confirm: {replicas: 40, timeout: 1ms}\n")
+	for _, want := range []string{"redis_confirm.replicas: 40 is not between 0 and 16", "redis_confirm.timeout: 1ms is not between 10ms and 10s"} {
+		if !slices.Contains(problems, want) {
+			t.Errorf("no problem %q:\n%v", want, problems)
+		}
+	}
+	for env, want := range map[string]string{
+		"10.0.0.1":       `REDIS_SENTINEL_ADDRS: "10.0.0.1" is not host:port`,
+		"10.0.0.1:26379": "REDIS_SENTINEL_MASTER: name the primary",
+	} {
+		_, err := ParseServer(nil, map[string]string{"REDIS_SENTINEL_ADDRS": env})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("REDIS_SENTINEL_ADDRS=%s: %v, want %q", env, err, want)
+		}
 	}
 }

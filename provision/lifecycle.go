@@ -317,6 +317,10 @@ func (lc *Lifecycle) advance(ctx context.Context, l *store.Launch) error {
 			}
 		}
 	}
+	// The settled state reaches a replica before the PR hears of it.
+	if err := confirmWrites(ctx, lc.records); err != nil {
+		return err
+	}
 	err := lc.report.Outcome(ctx, l)
 	if err != nil && store.FinalAttempt(ctx) && ctx.Err() == nil && lc.now().Sub(l.CreatedAt) < reportFor {
 		// Settled but not told: a check run must not stay in progress, so

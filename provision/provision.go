@@ -37,6 +37,21 @@ type records interface {
 	TouchPubkey(ctx context.Context, id int64, now time.Time) error
 }
 
+// confirmer is a store whose replicas can confirm its writes
+// (store.Store.Confirm, a no-op unless replicas are asked for).
+type confirmer interface {
+	Confirm(ctx context.Context) error
+}
+
+// confirmWrites asks rec's replicas to confirm the writes so far before
+// the caller acts on them outside Redis, when rec can.
+func confirmWrites(ctx context.Context, rec any) error {
+	if c, ok := rec.(confirmer); ok {
+		return c.Confirm(ctx)
+	}
+	return nil
+}
+
 // Failure is a launch that cannot succeed, in words for the PR. Step is the
 // Launch service's step title, Message its own error text.
 type Failure struct {
@@ -320,6 +335,11 @@ func (p *Provisioner) reserve(ctx context.Context, l *store.Launch, log *slog.Lo
 	}
 	l.State, l.ReservedAt = store.StateLaunching, p.now().UTC()
 	if err := p.save(ctx, l); err != nil {
+		return err
+	}
+	// A record that a failover loses would make the next attempt create a
+	// second reservation without looking for this one first.
+	if err := confirmWrites(ctx, p.records); err != nil {
 		return err
 	}
 	template := l.TemplateID

@@ -38,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,6 +56,18 @@ type Options struct {
 	EndedRetention time.Duration
 	// DeliveryTTL is how long a delivery id is remembered (default DeliveryTTL).
 	DeliveryTTL time.Duration
+	// Sentinel, when it lists Sentinels, finds the primary through them;
+	// the URL then gives only the data nodes' password, db and TLS.
+	Sentinel Sentinel
+	// Confirm is how Confirm asks replicas for their acknowledgement.
+	Confirm Confirm
+}
+
+// Sentinel names a Redis primary monitored by Redis Sentinel.
+type Sentinel struct {
+	Addrs    []string // host:port
+	Master   string
+	Password string
 }
 
 // Store is the bot's Redis.
@@ -65,6 +78,8 @@ type Store struct {
 	closeOnce      sync.Once
 	endedRetention time.Duration
 	deliveryTTL    time.Duration
+	sentinel       bool
+	confirm        Confirm
 }
 
 // Open connects to url (redis:// or rediss://), or starts an embedded Redis
@@ -85,7 +100,8 @@ func OpenWith(ctx context.Context, url string, o Options, log *slog.Logger) (*St
 	if o.DeliveryTTL > 0 {
 		s.deliveryTTL = o.DeliveryTTL
 	}
-	if url == "" {
+	sentinel := len(o.Sentinel.Addrs) > 0
+	if url == "" && !sentinel {
 		mr := miniredis.NewMiniRedis()
 		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
 			return nil, fmt.Errorf("start embedded redis: %w", err)
@@ -95,20 +111,37 @@ func OpenWith(ctx context.Context, url string, o Options, log *slog.Logger) (*St
 		log.Warn("REDIS_URL is not set: using an embedded in-process Redis; state (launch records, timers, dedupe) is NOT durable and is lost when the process exits — set REDIS_URL for production")
 		url = "redis://" + mr.Addr()
 	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		// The URL may carry a password: never echo it.
-		return nil, errors.New("REDIS_URL is not a valid redis:// URL")
+	opts := &redis.Options{}
+	if url != "" {
+		var err error
+		if opts, err = redis.ParseURL(url); err != nil {
+			// The URL may carry a password: never echo it.
+			return nil, errors.New("REDIS_URL is not a valid redis:// URL")
+		}
 	}
 	// go-redis has one logger for the process; without this it writes
 	// plain-text lines beside the bot's JSON ones.
 	redis.SetLogger(redisLog{log})
-	s.rdb = redis.NewClient(opts)
+	where := opts.Addr
+	if sentinel {
+		// One failover client for the store, the queue and every worker:
+		// it asks the Sentinels for the primary, and again after a failover.
+		where = fmt.Sprintf("the primary %q of Sentinels %s", o.Sentinel.Master, strings.Join(o.Sentinel.Addrs, ","))
+		s.rdb = redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: o.Sentinel.Master, SentinelAddrs: o.Sentinel.Addrs, SentinelPassword: o.Sentinel.Password,
+			Username: opts.Username, Password: opts.Password, DB: opts.DB, TLSConfig: opts.TLSConfig,
+			Dialer: dial,
+		})
+		s.sentinel = true
+	} else {
+		s.rdb = redis.NewClient(opts)
+	}
+	s.confirm = o.Confirm
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := s.rdb.Ping(pingCtx).Err(); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("connect to redis at %s: %w", opts.Addr, err)
+		return nil, fmt.Errorf("connect to redis at %s: %w", where, err)
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
@@ -140,7 +173,13 @@ func (s *Store) Redis() *redis.Client { return s.rdb }
 func (s *Store) Embedded() bool { return s.embedded != nil }
 
 // Ping checks Redis is reachable.
-func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+func (s *Store) Ping(ctx context.Context) error {
+	err := s.rdb.Ping(ctx).Err()
+	if err != nil && s.sentinel {
+		return fmt.Errorf("no Redis primary (the Sentinels name none that answers, as during a failover): %w", err)
+	}
+	return err
+}
 
 // Close releases the connection and stops an embedded Redis. Closing twice is harmless.
 func (s *Store) Close() error {
@@ -206,5 +245,7 @@ func (s *Store) ForgetNotice(ctx context.Context, key string) error {
 type redisLog struct{ log *slog.Logger }
 
 func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
-	r.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+	line := fmt.Sprintf(format, v...)
+	notePrimary(line, r.log)
+	r.log.WarnContext(ctx, "redis client", "detail", line)
 }

@@ -82,8 +82,7 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 		log.Error(fmt.Sprintf("%d setting(s) missing: the bot cannot act on commands until they are set (see README.md, Configuration)", len(missing)))
 	}
 
-	st, err := store.OpenWith(ctx, cfg.RedisURL.Reveal(), store.Options{
-		EndedRetention: cfg.Retention.EndedLaunches.D(), DeliveryTTL: cfg.Retention.Deliveries.D()}, log)
+	st, err := store.OpenWith(ctx, cfg.RedisURL.Reveal(), storeOptions(cfg), log)
 	if err != nil {
 		return err
 	}
@@ -247,6 +246,17 @@ func recoverDeliveries(ctx context.Context, r *app.Redeliverer, log *slog.Logger
 	provision.Every(ctx, redeliverEvery, pass)
 }
 
+// storeOptions are the store's settings from the server config: its
+// retentions, Sentinel and how replicas confirm writes.
+func storeOptions(cfg *config.Server) store.Options {
+	c := cfg.RedisConfirm
+	return store.Options{
+		EndedRetention: cfg.Retention.EndedLaunches.D(), DeliveryTTL: cfg.Retention.Deliveries.D(),
+		Sentinel: store.Sentinel{Addrs: cfg.RedisSentinel.Addrs, Master: cfg.RedisSentinel.Master, Password: cfg.RedisSentinel.Password.Reveal()},
+		Confirm:  store.Confirm{Replicas: c.N(), Timeout: c.Timeout.D(), Required: c.Required},
+	}
+}
+
 // newIntake is the webhook handler, or nil (and /readyz says why) when the
 // webhook cannot be served: accepting commands nobody will run would lose
 // them, and with an embedded store only this process's worker can run them.
@@ -262,7 +272,7 @@ func newIntake(cfg *config.Server, st *store.Store, worker *app.Worker, h *healt
 		if strings.Contains(secret, ",") && cfg.GitHub.WebhookSecretPrevious == "" {
 			log.Warn(commaSecret)
 		}
-		return app.NewIntake(secret, cfg.GitHub.WebhookSecretPrevious.Reveal(), st, st.Queue(), log)
+		return app.NewIntake(secret, cfg.GitHub.WebhookSecretPrevious.Reveal(), st, st.Queue(), log).ConfirmWith(st.Confirm)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/packit/packit-launch/app"
 	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/provision"
+	"github.com/packit/packit-launch/store"
 )
 
 // validate checks a server config and, optionally, a repo config as the
@@ -85,6 +86,9 @@ func checkOnline(ctx context.Context, cfg *config.Server, out io.Writer) (failed
 	}
 	if cfg.GitHub.AppID != 0 && (cfg.GitHub.PrivateKey != "" || cfg.GitHub.PrivateKeyPath != "") {
 		report(checkGitHubApp(ctx, cfg))
+	}
+	if cfg.RedisURL != "" || len(cfg.RedisSentinel.Addrs) > 0 {
+		report(checkRedis(ctx, cfg))
 	}
 	if len(cfg.Regions()) == 0 {
 		return failed
@@ -178,6 +182,32 @@ func uncheckedNote(unchecked []string) string {
 		return ""
 	}
 	return " (not checked: " + strings.Join(unchecked, "; ") + ")"
+}
+
+// checkRedis connects as serve does (REDIS_URL, or the Sentinels) and
+// checks that the primary has the replicas redis_confirm asks for.
+func checkRedis(ctx context.Context, cfg *config.Server) (string, error) {
+	what := "Redis (REDIS_URL)"
+	if s := cfg.RedisSentinel; len(s.Addrs) > 0 {
+		what = fmt.Sprintf("Redis primary %q through Sentinels %s", s.Master, strings.Join(s.Addrs, ","))
+	}
+	st, err := store.OpenWith(ctx, cfg.RedisURL.Reveal(), storeOptions(cfg), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return what, err
+	}
+	defer st.Close()
+	role, replicas, err := st.Replication(ctx)
+	if err != nil {
+		return what, err
+	}
+	what = fmt.Sprintf("%s: %s with %d replica(s)", what, role, replicas)
+	if role != "master" {
+		return what, errors.New("the bot would write to a replica: point REDIS_URL at the primary, or use Sentinel")
+	}
+	if want := cfg.RedisConfirm.N(); replicas < want {
+		return what, fmt.Errorf("redis_confirm.replicas is %d: every confirmation would wait %s and fail; lower it or add replicas", want, cfg.RedisConfirm.Timeout)
+	}
+	return what, nil
 }
 
 func checkGitHubApp(ctx context.Context, cfg *config.Server) (string, error) {

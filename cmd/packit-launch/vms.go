@@ -119,11 +119,11 @@ func endRecords(ctx context.Context, cfg *config.Server, ended []ec2.Instance, s
 		return
 	}
 	url := cfg.RedisURL.Reveal()
-	if url == "" {
+	if url == "" && len(cfg.RedisSentinel.Addrs) == 0 {
 		fmt.Fprintln(stdout, "(REDIS_URL is not set: the bot's sweeper ends these launches' records within a sweep interval)")
 		return
 	}
-	st, err := store.Open(ctx, url, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st, err := store.OpenWith(ctx, url, storeOptions(cfg), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		fmt.Fprintf(stdout, "cannot end the launches' records (the sweeper will): %v\n", err)
 		return

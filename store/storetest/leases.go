@@ -12,7 +12,9 @@ import (
 // ExpireLeases ends the leases of every job a killed worker held, so that
 // the next worker to start takes them back at once, as asynq's recoverer
 // otherwise does only after the 30 s lease, 30 s of allowed clock skew and
-// up to its one-minute tick. It returns how many it ended.
+// up to its one-minute tick. It returns how many it ended. Only for a
+// Redis that no live worker uses: a live worker's leases end too, and its
+// jobs would run twice.
 //
 // It relies on asynq's internals, pinned in go.mod (v0.26.0): each queue's
 // leases are a sorted set "asynq:{QUEUE}:lease" of task ids scored by the
