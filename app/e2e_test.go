@@ -108,7 +108,7 @@ func newHarness(t *testing.T, serverYAML string) *harness {
 
 	redisServer := storetest.NewServer(t)
 	redisURL := redisServer.URL
-	st, err := store.Open(context.Background(), redisURL, quiet)
+	st, err := store.OpenWith(context.Background(), redisURL, store.Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func (q *recordingQueue) Jobs() []store.Job {
 
 func newTestIntake(t *testing.T) (*Intake, *recordingQueue, *store.Store) {
 	t.Helper()
-	st, err := store.Open(context.Background(), storetest.StartRedis(t), quiet)
+	st, err := store.OpenWith(context.Background(), storetest.StartRedis(t), store.Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

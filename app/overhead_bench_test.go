@@ -215,7 +215,7 @@ func newOverheadEnvWith(b *testing.B, step time.Duration) *overheadEnv {
 	}
 
 	// The bot.
-	e.st, err = store.Open(ctx, storetest.StartRedis(b), quiet)
+	e.st, err = store.OpenWith(ctx, storetest.StartRedis(b), store.Options{}, quiet)
 	if err != nil {
 		b.Fatal(err)
 	}

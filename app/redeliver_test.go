@@ -32,7 +32,7 @@ func newRedeliverEnv(t *testing.T) *redeliverEnv {
 	t.Helper()
 	gh := githubtest.NewServer()
 	t.Cleanup(gh.Close)
-	st, err := store.Open(context.Background(), storetest.StartRedis(t), quiet)
+	st, err := store.OpenWith(context.Background(), storetest.StartRedis(t), store.Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), storetest.StartRedis(t), quiet)
+	st, err := store.OpenWith(context.Background(), storetest.StartRedis(t), store.Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

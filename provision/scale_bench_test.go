@@ -119,7 +119,7 @@ func seedScale() error {
 		return err
 	}
 	scale.stop = stop
-	if scale.st, err = store.Open(ctx, url, quiet); err != nil {
+	if scale.st, err = store.OpenWith(ctx, url, store.Options{}, quiet); err != nil {
 		return err
 	}
 	if scale.cfg, err = config.ParseServer([]byte(scaleServerConfig), nil); err != nil {

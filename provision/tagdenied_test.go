@@ -61,7 +61,7 @@ func TestLaunchWhoseTagsAreDeniedIsEnded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, storetest.StartRedis(t), quiet)
+	st, err := store.OpenWith(ctx, storetest.StartRedis(t), store.Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestSweeperReportsATerminationAWSDenies(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := aws.ToString(run.Instances[0].InstanceId)
-	st, err := store.Open(ctx, storetest.StartRedis(t), quiet)
+	st, err := store.OpenWith(ctx, storetest.StartRedis(t), store.Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ func TestTemplateOfAnUnlistedVMIsKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, storetest.StartRedis(t), quiet)
+	st, err := store.OpenWith(ctx, storetest.StartRedis(t), store.Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

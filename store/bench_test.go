@@ -87,7 +87,7 @@ func benchStore(b *testing.B) (*Store, *storetest.RoundTrips) {
 		if bench.err != nil {
 			return
 		}
-		bench.s, bench.err = Open(context.Background(), url, quiet)
+		bench.s, bench.err = OpenWith(context.Background(), url, Options{}, quiet)
 		if bench.err != nil {
 			return
 		}

@@ -158,7 +158,7 @@ func TestOpenMigratesTheActiveSet(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := Open(ctx, url, quiet)
+			s, err := OpenWith(ctx, url, Options{}, quiet)
 			if err != nil {
 				t.Error(err)
 				return

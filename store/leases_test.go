@@ -105,7 +105,7 @@ func runDeadWorker() bool {
 	if url == "" {
 		return false
 	}
-	s, err := Open(context.Background(), url, quiet)
+	s, err := OpenWith(context.Background(), url, Options{}, quiet)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

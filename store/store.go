@@ -82,13 +82,9 @@ type Store struct {
 	confirm        Confirm
 }
 
-// Open connects to url (redis:// or rediss://), or starts an embedded Redis
-// when url is empty, with the default retentions.
-func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
-	return OpenWith(ctx, url, Options{}, log)
-}
-
-// OpenWith is Open with other retentions, e.g. short ones for tests.
+// OpenWith connects to url (redis:// or rediss://), or through the
+// Sentinels o names, or starts an embedded Redis when there is neither;
+// zero Options take the defaults.
 func OpenWith(ctx context.Context, url string, o Options, log *slog.Logger) (*Store, error) {
 	if o.EndedRetention < 0 || o.DeliveryTTL < 0 {
 		return nil, errors.New("store retentions must not be negative")

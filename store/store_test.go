@@ -16,7 +16,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func open(t *testing.T, url string) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), url, quiet)
+	s, err := OpenWith(context.Background(), url, Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestQueueRunsJobsOnce(t *testing.T) {
 }
 
 func TestOpenRejectsBadURLWithoutEchoingIt(t *testing.T) {
-	_, err := Open(context.Background(), "http://user:hunter2@x", quiet)
+	_, err := OpenWith(context.Background(), "http://user:hunter2@x", Options{}, quiet)
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("bad URL: %v", err)
 	}

@@ -83,7 +83,7 @@ func TestOperatorAWSCommands(t *testing.T) {
 	// The bot's Redis still has the launch's record, running.
 	redisURL := storetest.StartRedis(t)
 	t.Setenv("REDIS_URL", redisURL)
-	st, err := store.Open(context.Background(), redisURL, slog.New(slog.DiscardHandler))
+	st, err := store.OpenWith(context.Background(), redisURL, store.Options{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,7 +134,7 @@ func newPull(world *demoWorld, pr int) {
 func newCrashCase(t testing.TB, world *demoWorld, bin, cfg string, pr int) *crashCase {
 	newPull(world, pr)
 	c := &crashCase{t: t, world: world, bin: bin, cfg: cfg, pr: pr, redisURL: storetest.StartRedis(t), awsEndpoint: world.moto}
-	st, err := store.Open(context.Background(), c.redisURL, slog.New(slog.DiscardHandler))
+	st, err := store.OpenWith(context.Background(), c.redisURL, store.Options{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
