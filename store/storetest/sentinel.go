@@ -132,6 +132,24 @@ func (s *Sentinel) KillPrimary() string {
 	return p
 }
 
+// Rejoin starts the data node at addr again, empty, as a replica of the
+// primary now (a replaced pod), and waits until it is in sync.
+func (s *Sentinel) Rejoin(addr string, within time.Duration) {
+	s.t.Helper()
+	p, err := s.Primary(context.Background())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.startNode(addr, p)
+	deadline := time.Now().Add(within)
+	for !hasReplica(p) {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s did not sync as %s's replica within %s", addr, p, within)
+		}
+		time.Sleep(100 * time.Millisecond) // waiting for the initial sync
+	}
+}
+
 // WaitFailover waits until the Sentinels name a primary other than old
 // that answers as one, and returns it.
 func (s *Sentinel) WaitFailover(old string, within time.Duration) string {
