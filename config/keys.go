@@ -34,14 +34,17 @@ func unknownKeysDepth(n *yaml.Node, t reflect.Type, at string, found func(string
 	if n == nil || depth > 32 {
 		return
 	}
-	for n.Kind == yaml.DocumentNode || n.Kind == yaml.AliasNode {
-		if n.Kind == yaml.AliasNode {
-			n = n.Alias
-		} else if len(n.Content) > 0 {
-			n = n.Content[0]
-		} else {
+	// An alias is not followed: its anchor's keys are reported where the
+	// anchor is, and following aliases of aliases costs exponential time
+	// in a file anyone who opens a PR writes.
+	if n.Kind == yaml.AliasNode {
+		return
+	}
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
 			return
 		}
+		n = n.Content[0]
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()

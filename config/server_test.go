@@ -253,3 +253,35 @@ func TestRedisSentinelSettings(t *testing.T) {
 		}
 	}
 }
+
+// Aliases of aliases (a "billion laughs") are refused by the decoder, and
+// the unknown-key walk does not follow aliases at all.
+func TestRepoConfigAliasBombIsCheap(t *testing.T) {
+	s := exampleServer(t, nil)
+	project, _ := s.ProjectFor("packit/ogr")
+	var b strings.Builder
+	b.WriteString("a0: &a0 {x: 1}\n")
+	for i := 1; i <= 12; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [", i, i)
+		for j := range 10 {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*a%d", i-1)
+		}
+		b.WriteString("]\n")
+	}
+	b.WriteString("machines: *a12\n")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if problems, _, _ := s.CheckRepo([]byte(b.String()), project, 10); len(problems) == 0 {
+			t.Error("an alias bomb was accepted")
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("checking an alias bomb did not finish in 30 s: it expands 10^12 nodes")
+	}
+}

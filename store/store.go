@@ -22,6 +22,7 @@
 //	notice:<key>                      the caller's TTL (must be positive)
 //	lock:<name>                       the caller's TTL (must be positive); unlock deletes it
 //	instance-hours:<project>:<day>    48 h, set in the MULTI that adds to it
+//	confirm:mark                      1 min, rewritten by each Confirm (the write WAIT waits for)
 //	pubkeys:last-used (HASH)          one key; an entry per pubkey in use, dropped by
 //	                                  ForgetPubkey when provision deletes the pubkey
 //	launches:active, launches:owner:* the previous version's indexes: Open deletes them
