@@ -93,7 +93,7 @@ type Lifecycle struct {
 	queue   *store.Queue
 	prov    *Provisioner
 	report  Reporter
-	now     func() time.Time
+	clock   atomic.Pointer[func() time.Time] // nil: time.Now
 	log     *slog.Logger
 	blocked atomic.Pointer[string] // why new launches are refused, when the setup is broken
 }
@@ -102,14 +102,22 @@ type Lifecycle struct {
 // its outcomes.
 func NewLifecycle(cfg *config.Server, st *store.Store, prov *Provisioner, report Reporter, log *slog.Logger) *Lifecycle {
 	return &Lifecycle{MaxRetry: launchRetries, StillTryingAfter: 3 * time.Minute, PackitPollEvery: packitPollEvery,
-		cfg: cfg, records: st, queue: st.Queue(), prov: prov, report: report, now: time.Now, log: log}
+		cfg: cfg, records: st, queue: st.Queue(), prov: prov, report: report, log: log}
 }
 
-// SetClock replaces the lifecycle's clock (tests move time).
-func (lc *Lifecycle) SetClock(now func() time.Time) { lc.now = now }
+// SetClock replaces the lifecycle's clock (tests move time, while its jobs
+// run: hence atomic).
+func (lc *Lifecycle) SetClock(now func() time.Time) { lc.clock.Store(&now) }
 
 // Now is the lifecycle's time.
 func (lc *Lifecycle) Now() time.Time { return lc.now() }
+
+func (lc *Lifecycle) now() time.Time {
+	if c := lc.clock.Load(); c != nil {
+		return (*c)()
+	}
+	return time.Now()
+}
 
 // Block refuses new launches (the lifecycle of running VMs goes on) until
 // Unblock; reason is for the logs. It reports whether this changed anything.
