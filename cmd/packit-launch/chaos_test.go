@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -21,8 +20,6 @@ import (
 
 	"github.com/packit/packit-launch/provision/ec2"
 	"github.com/packit/packit-launch/provision/ec2/ec2test"
-	"github.com/packit/packit-launch/store"
-	"github.com/packit/packit-launch/store/storetest"
 )
 
 // TestRedisChaos (make chaos: CHAOS_DURATION, at least 2m) runs two
@@ -43,21 +40,7 @@ func TestRedisChaos(t *testing.T) {
 	bin := buildBinary(t)
 	world := amiWorld(t)
 	serverYAML := writeServerConfig(t, world, crashLifetime, 1000, "")
-	rs := storetest.StartSentinel(t)
-	env := []string{"REDIS_SENTINEL_ADDRS=" + strings.Join(rs.Addrs, ","), "REDIS_SENTINEL_MASTER=" + storetest.SentinelMaster}
-	fleet := &crashCase{t: t, world: world, bin: bin, cfg: serverYAML, awsEndpoint: world.moto, env: env}
-	t.Cleanup(func() {
-		for _, b := range fleet.bots {
-			b.cmd.Process.Kill()
-			b.cmd.Wait()
-		}
-	})
-	bots := []*crashBot{fleet.start(), fleet.start()}
-	st, err := store.OpenWith(context.Background(), "", store.Options{Sentinel: store.Sentinel{Addrs: rs.Addrs, Master: storetest.SentinelMaster}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	rs, bots, st := sentinelFleet(t, world, bin, serverYAML)
 
 	ctx, stop := context.WithTimeout(context.Background(), d)
 	defer stop()

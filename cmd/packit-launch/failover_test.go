@@ -32,26 +32,7 @@ func TestRedisFailoverKeepsEveryPromise(t *testing.T) {
 	bin := buildBinary(t)
 	world := amiWorld(t)
 	serverYAML := writeServerConfig(t, world, crashLifetime, 20, "")
-	rs := storetest.StartSentinel(t)
-	sentinelEnv := []string{"REDIS_SENTINEL_ADDRS=" + strings.Join(rs.Addrs, ","), "REDIS_SENTINEL_MASTER=" + storetest.SentinelMaster}
-	fleet := &crashCase{t: t, world: world, bin: bin, cfg: serverYAML, awsEndpoint: world.moto, env: sentinelEnv}
-	t.Cleanup(func() {
-		for _, b := range fleet.bots {
-			b.cmd.Process.Kill()
-			b.cmd.Wait()
-		}
-		if t.Failed() {
-			for i, b := range fleet.bots {
-				t.Logf("bot %d log:\n%s", i, b.logs.String())
-			}
-		}
-	})
-	bots := []*crashBot{fleet.start(), fleet.start()}
-	st, err := store.OpenWith(context.Background(), "", store.Options{Sentinel: store.Sentinel{Addrs: rs.Addrs, Master: storetest.SentinelMaster}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	rs, bots, st := sentinelFleet(t, world, bin, serverYAML)
 
 	cases := make([]*crashCase, failoverPRs)
 	for i := range cases {
@@ -151,4 +132,32 @@ func liveVMs(t *testing.T, world *demoWorld) []string {
 		}
 	}
 	return out
+}
+
+// sentinelFleet starts Redis Sentinel and two replicas of the real binary
+// on it (their logs shown when t fails), and returns them with the test's
+// own store on the same Redis.
+func sentinelFleet(t *testing.T, world *demoWorld, bin, serverYAML string) (*storetest.Sentinel, []*crashBot, *store.Store) {
+	t.Helper()
+	rs := storetest.StartSentinel(t)
+	env := []string{"REDIS_SENTINEL_ADDRS=" + strings.Join(rs.Addrs, ","), "REDIS_SENTINEL_MASTER=" + storetest.SentinelMaster}
+	fleet := &crashCase{t: t, world: world, bin: bin, cfg: serverYAML, awsEndpoint: world.moto, env: env}
+	t.Cleanup(func() {
+		for _, b := range fleet.bots {
+			b.cmd.Process.Kill()
+			b.cmd.Wait()
+		}
+		if t.Failed() {
+			for i, b := range fleet.bots {
+				t.Logf("bot %d log:\n%s", i, b.logs.String())
+			}
+		}
+	})
+	bots := []*crashBot{fleet.start(), fleet.start()}
+	st, err := store.OpenWith(context.Background(), "", store.Options{Sentinel: store.Sentinel{Addrs: rs.Addrs, Master: storetest.SentinelMaster}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return rs, bots, st
 }
