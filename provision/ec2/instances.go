@@ -2,6 +2,7 @@ package ec2
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"time"
@@ -95,6 +96,38 @@ func (c *Cloud) PublicAddress(ctx context.Context, region, instanceID string) (i
 		return "", "", err
 	}
 	return inst.PublicIPv4, inst.PublicDNS, nil
+}
+
+// maxConsoleBytes bounds the console output kept: EC2 returns at most its
+// last 64 KB, base64-encoded.
+const maxConsoleBytes = 64 << 10
+
+// ConsoleOutput is an instance's console output as EC2 buffers it (updated
+// shortly after boot milestones, so it may lag minutes); "" while it has
+// none. The run-time policy allows it only on the bot's VMs.
+func (c *Cloud) ConsoleOutput(ctx context.Context, region, instanceID string) (string, error) {
+	cl, err := c.client(region)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	out, err := cl.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: aws.String(instanceID)})
+	if isNotFound(err) {
+		return "", &NotFoundError{Region: region, ID: instanceID, err: err}
+	}
+	if err != nil {
+		return "", fmt.Errorf("ec2: console output of %s in %s: %w", instanceID, region, err)
+	}
+	enc := aws.ToString(out.Output)
+	if len(enc) > base64.StdEncoding.EncodedLen(maxConsoleBytes) {
+		enc = enc[len(enc)-base64.StdEncoding.EncodedLen(maxConsoleBytes):]
+	}
+	text, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return "", fmt.Errorf("ec2: console output of %s in %s: %w", instanceID, region, err)
+	}
+	return string(text), nil
 }
 
 // maxFilterValues keeps each filter's value list well inside EC2's limits.

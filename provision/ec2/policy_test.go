@@ -84,7 +84,7 @@ func TestRunTimePolicyIsLeastPrivilege(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"ec2:DescribeInstances", "ec2:TerminateInstances", "ec2:CreateTags", "ec2:CreateLaunchTemplate", "ec2:DeleteLaunchTemplate"} {
+	for _, want := range []string{"ec2:DescribeInstances", "ec2:TerminateInstances", "ec2:CreateTags", "ec2:CreateLaunchTemplate", "ec2:DeleteLaunchTemplate", "ec2:GetConsoleOutput"} {
 		if !run.allows(want) {
 			t.Errorf("the run-time policy lacks %s", want)
 		}
@@ -107,7 +107,7 @@ func TestRunTimePolicyIsLeastPrivilege(t *testing.T) {
 	// Instances: by the name the Launch service gives them (the one tag a
 	// VM surely has at birth), or by the bot's own launch tag, which stays
 	// when someone renames the VM in the console.
-	for _, action := range []string{"ec2:TerminateInstances", "ec2:CreateTags"} {
+	for _, action := range []string{"ec2:TerminateInstances", "ec2:CreateTags", "ec2:GetConsoleOutput"} {
 		byName, byTag := false, false
 		for _, s := range run.Statement {
 			if !slices.Contains(s.Action, action) || !slices.Equal(s.Resource, stringList{"arn:aws:ec2:*:*:instance/*"}) {
@@ -214,6 +214,9 @@ func TestBootstrapAndRunTimeStayWithinTheirPolicies(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, _, err := runCloud.PublicAddress(ctx, region, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCloud.ConsoleOutput(ctx, region, id); err != nil { // the VM's host keys
 		t.Fatal(err)
 	}
 	if _, err := runCloud.ListManaged(ctx, region); err != nil {

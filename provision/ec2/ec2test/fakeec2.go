@@ -2,6 +2,7 @@ package ec2test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/xml"
 	"fmt"
 	"hash/fnv"
@@ -61,6 +62,10 @@ type FakeEC2 struct {
 	latency time.Duration
 	// served counts the instance records DescribeInstances has answered with.
 	served int
+	// answers are the actions the fake answers itself.
+	answers map[string]bool
+	// console is each instance's console output (SetConsoleOutput).
+	console map[string]string
 }
 
 type fakeTemplate struct {
@@ -81,7 +86,28 @@ type fakeInstance struct {
 
 // NewFakeEC2 returns an empty fake.
 func NewFakeEC2() *FakeEC2 {
-	return &FakeEC2{epoch: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	return &FakeEC2{epoch: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		answers: map[string]bool{"DescribeInstances": true, "DescribeLaunchTemplates": true, "GetConsoleOutput": true},
+		console: map[string]string{}}
+}
+
+// NewConsoleFake returns a fake that answers GetConsoleOutput only and
+// passes every other action to fallback (say moto_server, whose console
+// output is one fixed boot log for every instance): tests seed each VM's
+// boot log, cloud-init's host keys in it, with SetConsoleOutput.
+func NewConsoleFake(fallback http.Handler) *FakeEC2 {
+	f := NewFakeEC2()
+	f.Fallback, f.answers = fallback, map[string]bool{"GetConsoleOutput": true}
+	return f
+}
+
+// SetConsoleOutput sets what GetConsoleOutput returns for an instance.
+// An instance without one has no output yet, as EC2 answers before the
+// console's first update; the fake does not check that the instance exists.
+func (f *FakeEC2) SetConsoleOutput(instanceID, text string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.console[instanceID] = text
 }
 
 // SetEpoch sets when the next item is created; each one after it is a
@@ -190,7 +216,7 @@ func (f *FakeEC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	form, err := url.ParseQuery(string(body))
 	action := form.Get("Action")
-	implemented := err == nil && (action == "DescribeInstances" || action == "DescribeLaunchTemplates")
+	implemented := err == nil && f.answers[action]
 	if !implemented && f.Fallback != nil {
 		// The fallback reads the body again (a reverse proxy forwards it
 		// by its length), so put it back as it came.
@@ -212,6 +238,8 @@ func (f *FakeEC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out, ferr = f.describeInstances(form)
 	case "DescribeLaunchTemplates":
 		out, ferr = f.describeLaunchTemplates(form)
+	case "GetConsoleOutput":
+		out, ferr = f.consoleOutput(form)
 	default:
 		ferr = &fakeError{"InvalidAction", "the fake EC2 does not answer " + action}
 	}
@@ -226,6 +254,30 @@ func (f *FakeEC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	_, _ = io.WriteString(w, out)
+}
+
+// consoleOutput answers GetConsoleOutput as EC2 does: the output
+// base64-encoded, none while the instance has none.
+func (f *FakeEC2) consoleOutput(form url.Values) (string, *fakeError) {
+	id := form.Get("InstanceId")
+	for k := range form {
+		if k != "Action" && k != "Version" && k != "InstanceId" {
+			return "", &fakeError{"UnknownParameter", "the fake EC2 does not take " + k}
+		}
+	}
+	if !strings.HasPrefix(id, "i-") {
+		return "", &fakeError{"InvalidInstanceID.Malformed", fmt.Sprintf("Invalid id: %q", id)}
+	}
+	f.mu.Lock()
+	text, ok := f.console[id]
+	f.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<GetConsoleOutputResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>fake</requestId><instanceId>%s</instanceId>`, xmlText(id))
+	if ok {
+		fmt.Fprintf(&b, "<timestamp>%s</timestamp><output>%s</output>", time.Now().UTC().Format(time.RFC3339), base64.StdEncoding.EncodeToString([]byte(text)))
+	}
+	b.WriteString("</GetConsoleOutputResponse>")
+	return b.String(), nil
 }
 
 func writeFakeError(w http.ResponseWriter, e fakeError) {

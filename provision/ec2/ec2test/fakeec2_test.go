@@ -18,6 +18,7 @@ import (
 	"github.com/packit/packit-launch/provision"
 	"github.com/packit/packit-launch/provision/ec2"
 	"github.com/packit/packit-launch/provision/ec2/ec2test"
+	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
 	"github.com/packit/packit-launch/store"
 )
 
@@ -164,5 +165,41 @@ func TestFakeEC2FallbackToMoto(t *testing.T) {
 	templates, err := cloud.ListManagedTemplates(t.Context(), region)
 	if err != nil || len(templates) != 1 || templates[0].LaunchID != "l-seeded" {
 		t.Fatalf("ListManagedTemplates = %+v, %v; want just l-seeded's", templates, err)
+	}
+}
+
+// In front of moto, the console fake answers each VM's seeded boot log
+// (none before it is seeded) and passes everything else on: the VM is
+// moto's, its listing moto's.
+func TestConsoleFakeServesSeededHostKeyOutput(t *testing.T) {
+	const region = "us-east-1"
+	moto := ec2test.StartMoto(t)
+	target, err := url.Parse(moto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := ec2test.NewConsoleFake(httputil.NewSingleHostReverseProxy(target))
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	cloud, err := ec2.New(t.Context(), ec2test.Config(srv.URL, region))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var launched []string
+	l := &ec2test.Launcher{Endpoint: moto, Launched: func(_, id string) { launched = append(launched, id) }}
+	out, err := l.Launch(t.Context(), launchapitest.LaunchInput{Region: region, ImageID: ec2test.AMI(t, moto, region), InstanceType: "t3.small", Name: "packit-launch l1"})
+	if err != nil || len(out) != 1 || !slices.Equal(launched, []string{out[0].ID}) {
+		t.Fatalf("launch: %+v, %v; Launched told of %v", out, err, launched)
+	}
+	id := out[0].ID
+	if in, err := cloud.Describe(t.Context(), region, id); err != nil || in.ID != id {
+		t.Fatalf("Describe through the fake (moto's VM): %+v, %v", in, err)
+	}
+	if text, err := cloud.ConsoleOutput(t.Context(), region, id); err != nil || text != "" {
+		t.Fatalf("console before it is seeded: %q, %v; want none", text, err)
+	}
+	fake.SetConsoleOutput(id, "boot\n-----BEGIN SSH HOST KEY KEYS-----\n")
+	if text, err := cloud.ConsoleOutput(t.Context(), region, id); err != nil || text != "boot\n-----BEGIN SSH HOST KEY KEYS-----\n" {
+		t.Fatalf("seeded console: %q, %v", text, err)
 	}
 }

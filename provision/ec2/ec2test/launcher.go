@@ -27,6 +27,9 @@ type Launcher struct {
 	// instance then carries only Name, rh-rid, rh-org and EC2's aws:* tags.
 	// Volumes keep the template's tags.
 	OverrideTemplateTags bool
+	// Launched, when set, is told of each instance launched (say to seed
+	// its console output in a NewConsoleFake).
+	Launched func(region, instanceID string)
 }
 
 var _ launchapitest.InstanceLauncher = (*Launcher)(nil)
@@ -87,6 +90,9 @@ func (l *Launcher) Launch(ctx context.Context, in launchapitest.LaunchInput) ([]
 	}
 	var result []launchapitest.Instance
 	for _, i := range out.Instances {
+		if l.Launched != nil {
+			l.Launched(region, aws.ToString(i.InstanceId))
+		}
 		result = append(result, launchapitest.Instance{
 			ID:          aws.ToString(i.InstanceId),
 			PublicIPv4:  aws.ToString(i.PublicIpAddress),
