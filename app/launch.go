@@ -268,6 +268,21 @@ func (ls *Launches) Slow(ctx context.Context, l *store.Launch, what string, unti
 	}
 }
 
+// WaitingForSSH shows on the check run that the VM runs and the ready
+// comment waits for its sshd.
+func (ls *Launches) WaitingForSSH(ctx context.Context, l *store.Launch) {
+	if l.CheckRunID == 0 {
+		return
+	}
+	t, err := ls.thread(ctx, l)
+	if err == nil {
+		err = ls.patchCheckRun(ctx, t, l, "in_progress", "", sshWaitTitle(l), sshWaitSummary(l), []*github.CheckRunAction{}, ls.now())
+	}
+	if err != nil {
+		ls.log.With(l.LogAttrs()...).Warn("show the wait for ssh on the check run", "err", err)
+	}
+}
+
 // report puts the outcome on the PR: the completed check run first (it
 // must never stay in progress once the launch is settled, whatever becomes
 // of the comment), then the comment (kept in place on retries) and the reaction.

@@ -40,14 +40,64 @@ func what(l *store.Launch) string {
 }
 
 // connect is the ssh command, or an honest note when no address is known.
-func connect(l *store.Launch) string {
+func connect(l *store.Launch, now time.Time) string {
 	addr := firstNonEmpty(l.PublicIPv4, l.PublicDNS)
 	if addr == "" {
 		return fmt.Sprintf("The Launch service reported no public address for instance %s (region %s). "+
 			"It may have none; the operators can look it up in the AWS console.", mdsafe.Code(l.InstanceID), mdsafe.Code(l.Region))
 	}
-	// The address comes from the Launch service or AWS: shown, never rendered.
-	return mdsafe.Block("ssh "+l.SSHUser+"@"+addr, 400)
+	keys, host := provision.KeysOf(l), provision.KnownHost(l)
+	if len(keys.Pinned) == 0 || host == "" {
+		// The address comes from the Launch service or AWS: shown, never rendered.
+		return mdsafe.Block("ssh "+l.SSHUser+"@"+addr, 400) + hostKeyNote(l, keys, now)
+	}
+	// Pinned: ssh refuses any other key, so the first connection cannot be
+	// someone else's. Keys were parsed and written anew: no shell text.
+	file := "~/.ssh/packit-launch-" + l.ID
+	var b strings.Builder
+	fmt.Fprintf(&b, "cat > %s <<'EOF'\n", file)
+	for _, k := range keys.Pinned {
+		fmt.Fprintf(&b, "%s %s\n", host, k)
+	}
+	fmt.Fprintf(&b, "EOF\nssh -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes %s@%s", file, l.SSHUser, host)
+	return mdsafe.Block(b.String(), 8000) + hostKeyNote(l, keys, now)
+}
+
+// hostKeyNote says where the host keys come from, or why they are not
+// pinned yet, and warns of a key the console does not vouch for.
+func hostKeyNote(l *store.Launch, keys provision.HostKeys, now time.Time) string {
+	var b strings.Builder
+	fps := make([]string, len(keys.Fingerprints))
+	for i, fp := range keys.Fingerprints {
+		fps[i] = "`" + fp + "`"
+	}
+	switch {
+	case l.SSH.Started.IsZero():
+		return ""
+	case keys.Mismatch:
+		fmt.Fprintf(&b, "\n\n> [!WARNING]\n> **Host key mismatch.** The VM presented the bot the key `%s`, which its console does not list (%s). "+
+			"Someone may be between the bot and the VM. The command above trusts only the console's keys, so ssh refuses any other; tell this instance's operators.",
+			keys.Presented, strings.Join(fps, ", "))
+	case len(keys.Pinned) > 0:
+		fmt.Fprintf(&b, "\n\nThe command pins the VM's host key (%s), which the bot read from the VM's console through the EC2 API", strings.Join(fps, ", "))
+		if keys.Presented != "" {
+			b.WriteString("; the VM presented the same key to the bot")
+		}
+		b.WriteString(". ssh refuses any other key, so nobody can stand in for the VM on your first connection.")
+	case keys.Presented != "":
+		fmt.Fprintf(&b, "\n\nThe VM presented the bot the host key `%s`. The bot has not read it from the VM's console yet (EC2 updates it minutes after the boot); "+
+			"it will edit this comment with a command that pins the key. Until then, check that ssh shows this fingerprint.", keys.Presented)
+	case !now.Before(l.SSH.ConsoleUntil):
+		b.WriteString("\n\nThe VM's console did not show its host keys (the image may not print them), so ssh will ask you to trust the key on your first connection.")
+	default:
+		b.WriteString("\n\nThe bot has not read the VM's host keys from its console yet (EC2 updates it minutes after the boot); it will edit this comment with a command that pins them.")
+	}
+	if !l.SSH.WaitUntil.IsZero() && l.SSH.AnsweredAt.IsZero() {
+		fmt.Fprintf(&b, "\n\n> [!NOTE]\n> ssh did not answer the bot on port 22 within %s of the VM running. Usual causes: an image without `sshd`, or one still booting; "+
+			"a security group that admits only some addresses (the bot's probe may be refused where yours is not: a profile can turn it off with `ssh_probe: false`); "+
+			"a subnet without a route to the internet. This comment is updated when sshd answers.", l.SSH.WaitUntil.Sub(l.SSH.Started).Round(time.Second))
+	}
+	return b.String()
 }
 
 // whenUTC renders a time as "2026-11-24 14:00 UTC (in 2 h)".
@@ -75,7 +125,7 @@ func relative(t, now time.Time) string {
 
 func details(l *store.Launch, now time.Time) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n\n", connect(l))
+	fmt.Fprintf(&b, "%s\n\n", connect(l, now))
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| machine | %s: %s |\n", mdsafe.Cell(l.Machine), what(l))
 	if l.PackitTarget != "" {
@@ -91,7 +141,18 @@ func details(l *store.Launch, now time.Time) string {
 }
 
 func readyComment(l *store.Launch, now time.Time) string {
-	return withMarker(l.ID, fmt.Sprintf("%s your VM is ready 🚀\n\n%s", mdsafe.Mention(l.Owner), details(l, now)))
+	ready := "your VM is ready 🚀"
+	if !l.SSH.WaitUntil.IsZero() && l.SSH.AnsweredAt.IsZero() {
+		ready = "your VM is running 🚀, but its ssh did not answer yet (see below)"
+	}
+	return withMarker(l.ID, fmt.Sprintf("%s %s\n\n%s", mdsafe.Mention(l.Owner), ready, details(l, now)))
+}
+
+func sshWaitTitle(l *store.Launch) string { return fmt.Sprintf("Waiting for ssh on %s", l.Machine) }
+
+func sshWaitSummary(l *store.Launch) string {
+	return fmt.Sprintf("Machine %s (%s) runs as instance %s. The bot waits for its sshd to answer on port 22, until %s, and then posts how to connect.\n\nLaunch id `%s`.",
+		mdsafe.Code(l.Machine), what(l), mdsafe.Code(l.InstanceID), l.SSH.WaitUntil.UTC().Format("15:04:05 UTC"), l.ID)
 }
 
 func checkSummary(l *store.Launch, now time.Time) string {

@@ -13,11 +13,11 @@ import (
 
 func TestConnectWithoutAnyAddressSaysSoHonestly(t *testing.T) {
 	l := &store.Launch{InstanceID: "i-0abc", Region: "us-east-1", SSHUser: "fedora"}
-	if got := connect(l); !strings.Contains(got, "no public address for instance `i-0abc`") || strings.Contains(got, "ssh ") {
+	if got := connect(l, time.Now()); !strings.Contains(got, "no public address for instance `i-0abc`") || strings.Contains(got, "ssh ") {
 		t.Errorf("connect = %q", got)
 	}
 	l.PublicDNS = "ec2-1-2-3-4.compute-1.amazonaws.com"
-	if got := connect(l); !strings.Contains(got, "ssh fedora@ec2-1-2-3-4.compute-1.amazonaws.com") {
+	if got := connect(l, time.Now()); !strings.Contains(got, "ssh fedora@ec2-1-2-3-4.compute-1.amazonaws.com") {
 		t.Errorf("connect = %q", got)
 	}
 }

@@ -68,6 +68,19 @@ func TestExampleServerConfigDefaultsAndEnv(t *testing.T) {
 	if got := s.Profiles["large"].ExtendStep.D(); got != time.Hour {
 		t.Errorf("default extend step = %s", got)
 	}
+	if p := s.Profiles["large"]; p.SSHWait.D() != DefaultSSHWait || !p.Probes() {
+		t.Errorf("default ssh wait %s, probe %v; want %s and on", p.SSHWait, p.Probes(), DefaultSSHWait)
+	}
+}
+
+func TestServerConfigSSHProbeOff(t *testing.T) {
+	s, err := ParseServer([]byte("profiles: {p: {instance_types: [t3.small], regions: [us-east-1], max_lifetime: 8h, ssh_probe: false, ssh_wait: 90s}}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := s.Profiles["p"]; p.Probes() || p.SSHWait.D() != 90*time.Second {
+		t.Errorf("ssh_probe: false, ssh_wait: 90s gave probe %v, wait %s", p.Probes(), p.SSHWait)
+	}
 }
 
 func TestServerConfigProblemsAllAtOnce(t *testing.T) {
@@ -80,6 +93,7 @@ profiles:
     max_lifetime: 8h
     launch_template_id: template-1
     extend_step: 10h
+    ssh_wait: 2h
 projects:
   - repos: [justaname]
     profiles: [p, nope]
@@ -97,6 +111,7 @@ projects:
 		"profiles.p.default_lifetime: 9h exceeds max_lifetime 8h",
 		"profiles.p.launch_template_id",
 		"profiles.p.extend_step: 10h exceeds max_lifetime 8h",
+		"profiles.p.ssh_wait: 2h; give the longest the ready comment waits for sshd, up to 30m",
 		`pattern "justaname"`,
 		`unknown profile "nope"`,
 		"retention.ended_launches: 30s is too short",

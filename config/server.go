@@ -190,7 +190,24 @@ type Profile struct {
 	// MaxLifetime makes the hard expiry: launch time + MaxLifetime.
 	MaxLifetime Duration `yaml:"max_lifetime"`
 	ExtendStep  Duration `yaml:"extend_step"`
+	// SSHWait bounds how long the ready comment waits for the VM's sshd to
+	// answer (default DefaultSSHWait); after it the comment is posted anyway.
+	SSHWait Duration `yaml:"ssh_wait"`
+	// SSHProbe: the bot probes port 22 for sshd (default true). Off where
+	// the security group admits only some addresses, not the bot's: the
+	// ready comment then comes at once, the host keys from the console.
+	SSHProbe *bool `yaml:"ssh_probe"`
 }
+
+// DefaultSSHWait is how long a ready comment waits for sshd unless the
+// profile says; MaxSSHWait the longest a profile may say.
+const (
+	DefaultSSHWait = 5 * time.Minute
+	MaxSSHWait     = 30 * time.Minute
+)
+
+// Probes reports whether the bot probes the profile's VMs for sshd.
+func (p Profile) Probes() bool { return p.SSHProbe == nil || *p.SSHProbe }
 
 // Project is a set of trusted repositories and what they get.
 type Project struct {
@@ -338,6 +355,9 @@ func (s *Server) applyDefaults() {
 		if p.DefaultLifetime == 0 && p.MaxLifetime != 0 {
 			p.DefaultLifetime = min(Duration(2*time.Hour), p.MaxLifetime)
 		}
+		if p.SSHWait == 0 {
+			p.SSHWait = Duration(DefaultSSHWait)
+		}
 		p.settleRegions()
 		s.Profiles[name] = p
 	}
@@ -368,6 +388,9 @@ func (s *Server) validate(problems *Problems) {
 		}
 		if p.MaxLifetime != 0 && p.ExtendStep > p.MaxLifetime {
 			problems.add("%s.extend_step: %s exceeds max_lifetime %s", at, p.ExtendStep, p.MaxLifetime)
+		}
+		if p.SSHWait < 0 || p.SSHWait.D() > MaxSSHWait {
+			problems.add("%s.ssh_wait: %s; give the longest the ready comment waits for sshd, up to %s (default %s)", at, p.SSHWait, Duration(MaxSSHWait), Duration(DefaultSSHWait))
 		}
 	}
 	for i, pr := range s.Projects {

@@ -76,6 +76,9 @@ type Reporter interface {
 	// Denied tells the PR that its VM is past its time but AWS refused to
 	// terminate it (best effort): it runs until the operators end it.
 	Denied(ctx context.Context, vm EndedVM)
+	// WaitingForSSH shows that a running VM's ready comment waits for its
+	// sshd, until l.SSH.WaitUntil (best effort).
+	WaitingForSSH(ctx context.Context, l *store.Launch)
 }
 
 // Lifecycle carries launches from the decision to the end of their VM.
@@ -87,6 +90,8 @@ type Lifecycle struct {
 	StillTryingAfter time.Duration
 	// PackitPollEvery is how often a launch waiting for Packit's build looks.
 	PackitPollEvery time.Duration
+	// SSHPollEvery is how often a running VM's sshd is probed until it answers.
+	SSHPollEvery time.Duration
 
 	cfg     *config.Server
 	records *store.Store
@@ -101,7 +106,7 @@ type Lifecycle struct {
 // NewLifecycle wires the lifecycle to its records and queue; report shows
 // its outcomes.
 func NewLifecycle(cfg *config.Server, st *store.Store, prov *Provisioner, report Reporter, log *slog.Logger) *Lifecycle {
-	return &Lifecycle{MaxRetry: launchRetries, StillTryingAfter: 3 * time.Minute, PackitPollEvery: packitPollEvery,
+	return &Lifecycle{MaxRetry: launchRetries, StillTryingAfter: 3 * time.Minute, PackitPollEvery: packitPollEvery, SSHPollEvery: sshPollEvery,
 		cfg: cfg, records: st, queue: st.Queue(), prov: prov, report: report, log: log}
 }
 
@@ -142,6 +147,7 @@ func (lc *Lifecycle) Handlers() map[string]func(context.Context, []byte) error {
 		JobReservationPoll: lc.HandleReservationPoll,
 		JobExpire:          lc.HandleExpire,
 		JobWarn:            lc.HandleWarn,
+		JobSSHPoll:         lc.HandleSSHPoll,
 	}
 }
 
@@ -323,6 +329,12 @@ func (lc *Lifecycle) advance(ctx context.Context, l *store.Launch) error {
 			if err := lc.prov.Terminate(ctx, l, reason); err != nil {
 				return err
 			}
+		}
+	}
+	if !l.Reported {
+		// The ready comment waits for sshd: the looks report it.
+		if waiting, err := lc.checkSSH(ctx, l); err != nil || waiting {
+			return err
 		}
 	}
 	// The settled state reaches a replica before the PR hears of it.

@@ -39,4 +39,13 @@ var (
 		Name: "packit_launch_managed_vms",
 		Help: "Managed VMs left running after this replica's last complete sweep (what the operator is paying for).",
 	})
+	hostKeyMismatchTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "packit_launch_host_key_mismatch_total",
+		Help: "VMs that presented the bot a host key their console did not list: the PR is warned; look for someone between the bot and the VM.",
+	})
+	sshAnswerSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "packit_launch_ssh_answer_seconds",
+		Help:    "From a VM running to its sshd answering the bot's probe (what the ready comment waits for).",
+		Buckets: []float64{1, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600},
+	})
 )

@@ -76,6 +76,7 @@ type Provisioner struct {
 	wait     launchapi.WaitOptions
 	lookFor  time.Duration
 	fleet    fleetCache
+	ssh      SSHProber
 	now      func() time.Time
 	log      *slog.Logger
 }
@@ -95,7 +96,12 @@ type Options struct {
 	// the Launch service part: every call that acts on a VM then fails
 	// (errNoAWS); serve refuses to launch without it.
 	Cloud cloud
-	Now   func() time.Time
+	// SSH probes a running VM's sshd (*sshd.Prober): the ready comment
+	// waits for it and pins the host keys from the VM's console. Nil only
+	// in tests of other parts: the ready comment then comes at once,
+	// without host keys.
+	SSH SSHProber
+	Now func() time.Time
 }
 
 // New returns a provisioner launching from the Launch source sourceID.
@@ -104,7 +110,7 @@ func New(api launchAPI, recs records, sourceID string, opts Options, log *slog.L
 	if now == nil {
 		now = time.Now
 	}
-	return &Provisioner{api: api, records: recs, sourceID: sourceID, cloud: opts.Cloud, wait: opts.Wait, lookFor: opts.LookFor, now: now, log: log}
+	return &Provisioner{api: api, records: recs, sourceID: sourceID, cloud: opts.Cloud, ssh: opts.SSH, wait: opts.Wait, lookFor: opts.LookFor, now: now, log: log}
 }
 
 // PubkeyName names a person's key in the Launch service; names are unique

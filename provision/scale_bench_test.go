@@ -60,6 +60,7 @@ func (nopReporter) Slow(context.Context, *store.Launch, string, time.Time) {}
 func (nopReporter) Warn(context.Context, *store.Launch) error              { return nil }
 func (nopReporter) Ended(context.Context, EndedVM)                         {}
 func (nopReporter) Denied(context.Context, EndedVM)                        {}
+func (nopReporter) WaitingForSSH(context.Context, *store.Launch)           {}
 
 var scale struct {
 	once  sync.Once

@@ -150,7 +150,8 @@ func (lc *Lifecycle) settle(ctx context.Context, active []store.Active, res Swee
 	}
 	var ids []string
 	for _, a := range active {
-		if _, isLive := listed(a.ID, a.InstanceID); a.State != store.StateRunning || !isLive {
+		sshStalled := !a.SSHPollAt.IsZero() && now.Sub(a.SSHPollAt) > sshPollStalled
+		if _, isLive := listed(a.ID, a.InstanceID); a.State != store.StateRunning || !isLive || sshStalled {
 			ids = append(ids, a.ID)
 		}
 	}
@@ -172,6 +173,11 @@ func (lc *Lifecycle) settle(ctx context.Context, active []store.Active, res Swee
 			// out): look again; past the wait's limit, the look fails it.
 			lc.log.With(l.LogAttrs()...).Warn("settle: a launching launch had no look at its reservation; looking again")
 			err = lc.ScheduleReservationPoll(ctx, l, now)
+		case l.State == store.StateRunning && !l.SSH.PollAt.IsZero() && now.Sub(l.SSH.PollAt) > sshPollStalled:
+			// Its looks at sshd stopped (a job lost in a failover): the
+			// ready comment may wait on them.
+			lc.log.With(l.LogAttrs()...).Warn("settle: a running VM had no look at its sshd; looking again")
+			err = lc.resumeSSH(ctx, l, now)
 		case l.State == store.StateWaiting && now.Sub(l.PackitPollAt) > 10*lc.PackitPollEvery:
 			// Its polls stopped (a worker lost it, or it was never scheduled):
 			// poll again; past its wait, the poll ends it.

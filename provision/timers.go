@@ -168,8 +168,13 @@ func (lc *Lifecycle) schedulePoll(ctx context.Context, l *store.Launch, k pollKi
 	if !k.waits(l) || !k.liveAt(l).Equal(at) {
 		return nil
 	}
+	return lc.enqueuePoll(ctx, l, k, at)
+}
+
+// enqueuePoll queues the look at `at` (once: the id dedupes).
+func (lc *Lifecycle) enqueuePoll(ctx context.Context, l *store.Launch, k pollKind, at time.Time) error {
 	payload, _ := json.Marshal(Poll{LaunchID: l.ID, At: at})
-	err = lc.queue.EnqueueAt(ctx, store.Job{Kind: k.job, ID: fmt.Sprintf("%s:%s:%d", k.job, l.ID, at.UnixMilli()), Payload: payload,
+	err := lc.queue.EnqueueAt(ctx, store.Job{Kind: k.job, ID: fmt.Sprintf("%s:%s:%d", k.job, l.ID, at.UnixMilli()), Payload: payload,
 		Queue: store.QueueLifecycle, MaxRetry: k.maxRetry}, at)
 	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
 		return fmt.Errorf("schedule %s: %w", k.job, err)

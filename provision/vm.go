@@ -23,6 +23,7 @@ type cloud interface {
 	LiveFromTemplates(ctx context.Context, region string, templateIDs []string) ([]ec2.Instance, error)
 	Terminate(ctx context.Context, region string, instanceIDs ...string) error
 	PublicAddress(ctx context.Context, region, instanceID string) (ipv4, dns string, err error)
+	ConsoleOutput(ctx context.Context, region, instanceID string) (string, error)
 	Regions() []string
 }
 

@@ -54,6 +54,10 @@ type Active struct {
 	CreatedAt      time.Time `json:"created_at"`
 	// ExpiresAt has seconds only; zero in a summary written before it was kept.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// SSHPollAt is the live look at a running VM's sshd or console (seconds
+	// only); zero when none is due, so that a sweep reads the records of
+	// only those whose looks stopped.
+	SSHPollAt time.Time `json:"ssh_poll_at,omitzero"`
 }
 
 // summary is what the live hash keeps of a live launch: its Active as
@@ -61,9 +65,11 @@ type Active struct {
 // quota check decodes all of them; this costs a fraction of JSON's time.
 func (l *Launch) summary() string {
 	return strings.Join([]string{l.Owner, l.Repo, strconv.Itoa(l.PR), strconv.FormatInt(l.InstallationID, 10),
-		l.Region, l.InstanceID, l.TemplateID, string(l.State), strconv.FormatInt(l.CreatedAt.UnixNano(), 10), expiresField(l.ExpiresAt)}, summarySep)
+		l.Region, l.InstanceID, l.TemplateID, string(l.State), strconv.FormatInt(l.CreatedAt.UnixNano(), 10), expiresField(l.ExpiresAt),
+		expiresField(l.SSH.PollAt)}, summarySep)
 }
 
+// expiresField writes a time as seconds, "" for zero.
 func expiresField(t time.Time) string {
 	if t.IsZero() {
 		return ""
@@ -79,26 +85,33 @@ func parseSummary(id, v string) (Active, error) {
 	if len(f) < 9 {
 		return Active{}, fmt.Errorf("live launch %s: a summary of %d fields", id, len(f))
 	}
-	if len(f) == 9 {
-		f = append(f, "") // written before the expiry was kept
+	for len(f) < 11 {
+		f = append(f, "") // written before the expiry or the ssh look was kept
 	}
 	// Fields past the known ones are a later version's: ignored, so that
 	// a rollback still reads the index.
 	pr, err1 := strconv.Atoi(f[2])
 	inst, err2 := strconv.ParseInt(f[3], 10, 64)
 	created, err3 := strconv.ParseInt(f[8], 10, 64)
-	var expires time.Time
-	var err4 error
-	if f[9] != "" {
-		var sec int64
-		sec, err4 = strconv.ParseInt(f[9], 10, 64)
-		expires = time.Unix(sec, 0).UTC()
-	}
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	expires, err4 := secondsField(f[9])
+	sshPoll, err5 := secondsField(f[10])
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return Active{}, fmt.Errorf("live launch %s: %w", id, err)
 	}
 	return Active{ID: id, Owner: f[0], Repo: f[1], PR: pr, InstallationID: inst, Region: f[4], InstanceID: f[5], TemplateID: f[6],
-		State: State(f[7]), CreatedAt: time.Unix(0, created).UTC(), ExpiresAt: expires}, nil
+		State: State(f[7]), CreatedAt: time.Unix(0, created).UTC(), ExpiresAt: expires, SSHPollAt: sshPoll}, nil
+}
+
+// secondsField reads a time written by expiresField.
+func secondsField(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	sec, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(sec, 0).UTC(), nil
 }
 
 // writeLaunch queues, inside a MULTI, the write of l's record (data) and

@@ -105,12 +105,38 @@ type Launch struct {
 	// EndReason says why the VM was terminated (expired, stopped by …, PR closed…).
 	EndReason string `json:"end_reason,omitempty"`
 
+	// SSH is the wait for the VM's sshd and what the bot learned of its host keys.
+	SSH SSHCheck `json:"ssh,omitzero"`
+
 	// Events are the launch's latest state changes, oldest first: its
 	// history for the PR and the web view, kept as long as the record.
 	Events []Event `json:"events,omitempty"`
 
 	// Report is the GitHub side's: written only through UpdateReport.
 	Report
+}
+
+// SSHCheck is the wait for a running VM's sshd, and its host keys from
+// two sources: the VM's console, read through the EC2 API, and the key the
+// VM presented to the bot in a handshake.
+type SSHCheck struct {
+	// Started is when the check began (the VM was running): zero, not yet.
+	Started time.Time `json:"started,omitzero"`
+	// WaitUntil bounds the wait for sshd before the ready comment; zero
+	// when there is none (the profile's probe is off, or no address).
+	WaitUntil time.Time `json:"wait_until,omitzero"`
+	// ConsoleUntil bounds the looks at the console for host keys.
+	ConsoleUntil time.Time `json:"console_until,omitzero"`
+	// PollAt is when the one live look is due: a job for another time is a
+	// stale duplicate.
+	PollAt time.Time `json:"poll_at,omitzero"`
+	// AnsweredAt is when port 22 first answered with an SSH banner.
+	AnsweredAt time.Time `json:"answered_at,omitzero"`
+	// PresentedKey is the host key the VM presented to the bot ("type base64").
+	PresentedKey string `json:"presented_key,omitempty"`
+	// ConsoleKeys and ConsoleFingerprints are what cloud-init printed.
+	ConsoleKeys         []string `json:"console_keys,omitempty"`
+	ConsoleFingerprints []string `json:"console_fingerprints,omitempty"`
 }
 
 // Event is one state change of a launch: when, which transition, and the

@@ -314,6 +314,9 @@ func writeServerConfig(t testing.TB, world *demoWorld, lifetime time.Duration, l
 	if limit > 0 {
 		edit("limits: {per_owner: 2, per_repo: 5}", fmt.Sprintf("limits: {per_owner: %d, per_repo: %d}", limit, limit))
 	}
+	// The real binary dials the VMs' real addresses, which moto makes up:
+	// its ready comments come without waiting for sshd.
+	edit("max_lifetime: 8h\n", "max_lifetime: 8h\n    ssh_probe: false\n")
 	path := filepath.Join(t.TempDir(), "packit-launch.yaml")
 	if err := os.WriteFile(path, []byte(yaml+extra), 0o600); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"time"
 
@@ -27,6 +29,7 @@ import (
 	"github.com/packit/packit-launch/provision/ec2"
 	"github.com/packit/packit-launch/provision/ec2/ec2test"
 	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
+	"github.com/packit/packit-launch/provision/sshd/sshdtest"
 )
 
 // The demo's world: one repository, one pull request, one reviewer.
@@ -79,6 +82,10 @@ type demoWorld struct {
 	env        map[string]string // the settings that point the bot at this world
 	ami        string            // the image "Packit" builds
 	packitRun  int64             // Packit's check run on the PR's head, building
+	// sshd stands for every VM's sshd, and ec2 for EC2: moto behind a
+	// fake that serves each VM's console with cloud-init's host keys.
+	sshd *sshdtest.Server
+	ec2  string
 }
 
 // startDemoWorld starts the world; stop ends all of it.
@@ -108,7 +115,23 @@ func startDemoWorld(ctx context.Context) (w *demoWorld, stop func(), err error) 
 		return nil, nil, err
 	}
 
-	launch := launchapitest.New(launchapitest.Options{Launcher: &ec2test.Launcher{Endpoint: moto, OverrideTemplateTags: true}, StepDuration: 300 * time.Millisecond})
+	vmSSHD, err := sshdtest.New()
+	if err != nil {
+		return nil, nil, err
+	}
+	stopAll := stop
+	stop = func() { stopAll(); vmSSHD.Close() }
+	motoURL, err := url.Parse(moto)
+	if err != nil {
+		return nil, nil, err
+	}
+	console := ec2test.NewConsoleFake(httputil.NewSingleHostReverseProxy(motoURL))
+	front, err := serveLocal(ctx, console)
+	if err != nil {
+		return nil, nil, err
+	}
+	seed := func(_, id string) { console.SetConsoleOutput(id, sshdtest.ConsoleOutput(vmSSHD.HostKey())) }
+	launch := launchapitest.New(launchapitest.Options{Launcher: &ec2test.Launcher{Endpoint: moto, OverrideTemplateTags: true, Launched: seed}, StepDuration: 300 * time.Millisecond})
 	launch.AddServiceAccount("demo-bot", "demo-secret", "org-demo")
 	source := launch.AddSource("org-demo", launchapitest.Source{Name: "aws"})
 	launchURL, err := serveLocal(ctx, launch)
@@ -137,7 +160,7 @@ func startDemoWorld(ctx context.Context) (w *demoWorld, stop func(), err error) 
 	gh.SetKeys(demoUser, key+" "+demoUser+"@laptop")
 
 	return &demoWorld{
-		moto: moto, cloud: cloud, gh: gh, launch: launch, source: source, ami: ami, packitRun: packitRun.ID,
+		moto: moto, cloud: cloud, gh: gh, launch: launch, source: source, ami: ami, packitRun: packitRun.ID, sshd: vmSSHD, ec2: front,
 		serverYAML: fmt.Appendf(nil, demoServerConfig, base.LaunchTemplateID, base.SecurityGroupID, demoRegion),
 		env: map[string]string{
 			"GITHUB_APP_ID":         fmt.Sprint(gh.AppID),
@@ -171,7 +194,7 @@ func playDemo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 		return err
 	}
 	defer stopWorld()
-	gh, moto, cloud := world.gh, world.moto, world.cloud
+	gh, cloud := world.gh, world.cloud
 	cfg, err := config.ParseServer(world.serverYAML, world.env)
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
@@ -180,8 +203,8 @@ func playDemo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 	botCtx, stopBot := context.WithCancel(ctx)
 	botDone := make(chan error, 1)
 	go func() {
-		botDone <- runBot(botCtx, bot{cfg: cfg, awsEndpoint: moto, awsCreds: ec2test.Credentials(), listening: func(a string) { addr <- a },
-			packitPollEvery: 500 * time.Millisecond}, log, true)
+		botDone <- runBot(botCtx, bot{cfg: cfg, awsEndpoint: world.ec2, awsCreds: ec2test.Credentials(), listening: func(a string) { addr <- a },
+			packitPollEvery: 500 * time.Millisecond, sshDialer: world.sshd.Dialer()}, log, true)
 	}()
 	defer func() { stopBot(); <-botDone }()
 	var webhook string

@@ -17,7 +17,7 @@ func TestDemoPlaysAWholeConversation(t *testing.T) {
 	}
 	// The first scene is Packit's: /launch waits for the build, then launches its image.
 	for _, want := range []string{"when Packit's build `vm-image-build:fedora-39-x86_64`", "Packit finishes its build", "Packit's build `vm-image-build:fedora-39-x86_64` of `c0ffeec`",
-		"your VM is ready", "ssh fedora@", "| running |", "`alice` stopped it", "completed neutral", "still running in (moto's) EC2: 0"} {
+		"your VM is ready", "-o StrictHostKeyChecking=yes fedora@", "the VM presented the same key to the bot", "| running |", "`alice` stopped it", "completed neutral", "still running in (moto's) EC2: 0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

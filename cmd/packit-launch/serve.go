@@ -23,6 +23,7 @@ import (
 	"github.com/packit/packit-launch/provision"
 	"github.com/packit/packit-launch/provision/ec2"
 	"github.com/packit/packit-launch/provision/launchapi"
+	"github.com/packit/packit-launch/provision/sshd"
 	"github.com/packit/packit-launch/store"
 )
 
@@ -64,6 +65,8 @@ type bot struct {
 	// Packit's build looks (the demo does not wait a minute).
 	packitPollEvery time.Duration
 	setup           setupSettings // zero: no setup page
+	// sshDialer, when set, reaches the VMs' port 22 (the demo's sshd).
+	sshDialer sshd.Dialer
 }
 
 // runBot runs the bot until ctx ends, or until one of its parts fails:
@@ -414,7 +417,7 @@ func newLaunches(ctx context.Context, b bot, st *store.Store, cloud *ec2.Cloud, 
 	if err != nil {
 		return nil, nil, err
 	}
-	prov := provision.New(api, st, l.SourceID, provision.Options{Cloud: cloud}, log)
+	prov := provision.New(api, st, l.SourceID, provision.Options{Cloud: cloud, SSH: &sshd.Prober{Dialer: b.sshDialer}}, log)
 	launches := app.NewLaunches(cfg, st, prov, inst, log)
 	if b.packitPollEvery > 0 {
 		launches.Lifecycle().PackitPollEvery = b.packitPollEvery
