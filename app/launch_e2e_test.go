@@ -8,7 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +25,8 @@ import (
 	"github.com/packit/packit-launch/provision/ec2/ec2test"
 	"github.com/packit/packit-launch/provision/launchapi"
 	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
+	"github.com/packit/packit-launch/provision/sshd"
+	"github.com/packit/packit-launch/provision/sshd/sshdtest"
 	"github.com/packit/packit-launch/store"
 )
 
@@ -63,6 +69,12 @@ type launchEnv struct {
 	sourceID string
 	inst     *Installations
 	lookFor  time.Duration // provision.Options.LookFor
+	// With launchOptions.ssh: every VM's sshd, and EC2 as the bot sees it
+	// (moto behind a fake that serves the VMs' consoles).
+	sshd     *sshdtest.Server
+	console  *ec2test.FakeEC2
+	sshCloud *ec2.Cloud
+	launched atomic.Pointer[func(instanceID string)] // what a VM's launch does to its console
 }
 
 type launchOptions struct {
@@ -72,6 +84,15 @@ type launchOptions struct {
 	// polls: looks at a reservation are single requests, as in production,
 	// so the manual clock moves only when the test moves it.
 	polls bool
+	// ssh: the ready comment waits for sshd (sshdtest) and pins the host
+	// keys a console fake serves; sshWait is the profile's ssh_wait.
+	ssh     bool
+	sshWait string
+}
+
+// withSSH gives the launches a VM sshd to wait for and a console.
+func withSSH(wait string) func(*launchOptions) {
+	return func(o *launchOptions) { o.ssh, o.sshWait = true, wait }
 }
 
 // newLaunchEnv is the whole product path: signed webhook → intake → Redis
@@ -92,13 +113,23 @@ func newLaunchEnv(t *testing.T, opts ...func(*launchOptions)) *launchEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, fmt.Sprintf(launchServerConfig, o.totalVMs, base.LaunchTemplateID, base.SecurityGroupID, o.lifetime, o.perOwner))
+	serverYAML := fmt.Sprintf(launchServerConfig, o.totalVMs, base.LaunchTemplateID, base.SecurityGroupID, o.lifetime, o.perOwner)
+	if o.sshWait != "" {
+		serverYAML = strings.Replace(serverYAML, "max_lifetime: 8h\n", "max_lifetime: 8h\n    ssh_wait: "+o.sshWait+"\n", 1)
+	}
+	h := newHarness(t, serverYAML)
 	h.stop() // restarted below with the launch stage
 	ami := ec2test.AMI(t, moto, "us-east-1")
 	h.gh.SetFile("packit/ogr", "main", config.RepoConfigPath, fmt.Sprintf(launchRepoConfig, ami))
 
 	clock := launchapitest.NewManualClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
-	api := launchapitest.NewServer(launchapitest.Options{Clock: clock, Launcher: &ec2test.Launcher{Endpoint: moto, OverrideTemplateTags: true}})
+	e := &launchEnv{}
+	launcher := &ec2test.Launcher{Endpoint: moto, OverrideTemplateTags: true, Launched: func(_, id string) {
+		if f := e.launched.Load(); f != nil {
+			(*f)(id)
+		}
+	}}
+	api := launchapitest.NewServer(launchapitest.Options{Clock: clock, Launcher: launcher})
 	t.Cleanup(api.Close)
 	api.AddServiceAccount("bot", "bot-secret", "org-1")
 	src := api.AddSource("org-1", launchapitest.Source{Name: "aws"})
@@ -110,9 +141,12 @@ func newLaunchEnv(t *testing.T, opts ...func(*launchOptions)) *launchEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &launchEnv{harness: h, api: api, clock: clock, moto: moto, cloud: cloud, ami: ami, base: base, client: client, sourceID: src.ID, inst: inst, lookFor: time.Hour}
+	*e = launchEnv{harness: h, api: api, clock: clock, moto: moto, cloud: cloud, ami: ami, base: base, client: client, sourceID: src.ID, inst: inst, lookFor: time.Hour}
 	if o.polls {
 		e.lookFor = 0
+	}
+	if o.ssh {
+		e.startSSH()
 	}
 	h.launches = e.newLaunches()
 	h.worker = NewWorker(h.cfg, inst, h.st, h.launches, quiet)
@@ -125,9 +159,41 @@ func newLaunchEnv(t *testing.T, opts ...func(*launchOptions)) *launchEnv {
 func (e *launchEnv) newLaunches() *Launches {
 	// The fake runs on a manual clock that a look advances by polling,
 	// unless the test moves it itself (polls).
-	prov := provision.New(e.client, e.st, e.sourceID, provision.Options{Cloud: e.cloud, LookFor: e.lookFor}, quiet)
-	return NewLaunches(e.cfg, e.st, prov, e.inst, quiet)
+	opts := provision.Options{Cloud: e.cloud, LookFor: e.lookFor}
+	if e.sshd != nil {
+		opts.Cloud, opts.SSH = e.sshCloud, &sshd.Prober{Dialer: e.sshd.Dialer(), Timeout: 2 * time.Second}
+	}
+	ls := NewLaunches(e.cfg, e.st, provision.New(e.client, e.st, e.sourceID, opts, quiet), e.inst, quiet)
+	if e.sshd != nil {
+		ls.Lifecycle().SSHPollEvery, ls.Lifecycle().ConsolePollEvery = time.Second, time.Second
+	}
+	return ls
 }
+
+// startSSH stands a test sshd behind every VM's port 22 and a console fake
+// in front of moto; each VM's console shows the sshd's host key unless the
+// test says otherwise (onLaunch).
+func (e *launchEnv) startSSH() {
+	s, err := sshdtest.New()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(s.Close)
+	target, err := url.Parse(e.moto)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.sshd, e.console = s, ec2test.NewConsoleFake(httputil.NewSingleHostReverseProxy(target))
+	front := httptest.NewServer(e.console)
+	e.t.Cleanup(front.Close)
+	if e.sshCloud, err = ec2.New(context.Background(), ec2test.Config(front.URL, "us-east-1")); err != nil {
+		e.t.Fatal(err)
+	}
+	e.onLaunch(func(id string) { e.console.SetConsoleOutput(id, sshdtest.ConsoleOutput(s.HostKey())) })
+}
+
+// onLaunch sets what each VM's launch does (say, to its console).
+func (e *launchEnv) onLaunch(f func(instanceID string)) { e.launched.Store(&f) }
 
 // instance reads an instance from moto.
 func (e *launchEnv) instance(id string) *ec2.Instance {

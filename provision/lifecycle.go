@@ -90,8 +90,9 @@ type Lifecycle struct {
 	StillTryingAfter time.Duration
 	// PackitPollEvery is how often a launch waiting for Packit's build looks.
 	PackitPollEvery time.Duration
-	// SSHPollEvery is how often a running VM's sshd is probed until it answers.
-	SSHPollEvery time.Duration
+	// SSHPollEvery is how often a running VM's sshd is probed until it
+	// answers; ConsolePollEvery how often its console is read after that.
+	SSHPollEvery, ConsolePollEvery time.Duration
 
 	cfg     *config.Server
 	records *store.Store
@@ -106,7 +107,7 @@ type Lifecycle struct {
 // NewLifecycle wires the lifecycle to its records and queue; report shows
 // its outcomes.
 func NewLifecycle(cfg *config.Server, st *store.Store, prov *Provisioner, report Reporter, log *slog.Logger) *Lifecycle {
-	return &Lifecycle{MaxRetry: launchRetries, StillTryingAfter: 3 * time.Minute, PackitPollEvery: packitPollEvery, SSHPollEvery: sshPollEvery,
+	return &Lifecycle{MaxRetry: launchRetries, StillTryingAfter: 3 * time.Minute, PackitPollEvery: packitPollEvery, SSHPollEvery: sshPollEvery, ConsolePollEvery: consolePollEvery,
 		cfg: cfg, records: st, queue: st.Queue(), prov: prov, report: report, log: log}
 }
 
@@ -336,6 +337,20 @@ func (lc *Lifecycle) advance(ctx context.Context, l *store.Launch) error {
 		if waiting, err := lc.checkSSH(ctx, l); err != nil || waiting {
 			return err
 		}
+	}
+	if !l.Reported {
+		// One report at a time: the launch job and the ssh looks may both
+		// get here; the second finds the first's.
+		unlock, err := lc.records.Lock(ctx, "report:"+l.ID, time.Minute, 30*time.Second)
+		if err != nil {
+			return fmt.Errorf("report lock: %w", err)
+		}
+		defer unlock()
+		fresh, err := lc.records.GetLaunch(ctx, l.ID)
+		if err != nil {
+			return err
+		}
+		*l = *fresh
 	}
 	// The settled state reaches a replica before the PR hears of it.
 	if err := confirmWrites(ctx, lc.records); err != nil {

@@ -136,7 +136,9 @@ func (lc *Lifecycle) HandleSSHPoll(ctx context.Context, payload []byte) error {
 		}
 	}
 	if !l.Reported {
-		if waitingForSSHD(l, now) {
+		// The launch job reports unless it left the report to the wait
+		// for sshd, or the launch ended meanwhile.
+		if l.State == store.StateRunning && (l.SSH.WaitUntil.IsZero() || waitingForSSHD(l, now)) {
 			return nil
 		}
 		return lc.advance(ctx, l)
@@ -186,7 +188,7 @@ func (lc *Lifecycle) lookAtSSH(ctx context.Context, l *store.Launch, now time.Ti
 		}
 		x.SSH.PollAt = time.Time{}
 		if sshLooks(x, now) {
-			every := consolePollEvery
+			every := lc.ConsolePollEvery
 			if waitingForSSHD(x, now) {
 				every = lc.SSHPollEvery
 			}
