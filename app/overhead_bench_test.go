@@ -29,6 +29,8 @@ import (
 	"github.com/packit/packit-launch/provision/ec2/ec2test"
 	"github.com/packit/packit-launch/provision/launchapi"
 	"github.com/packit/packit-launch/provision/launchapi/launchapitest"
+	"github.com/packit/packit-launch/provision/sshd"
+	"github.com/packit/packit-launch/provision/sshd/sshdtest"
 	"github.com/packit/packit-launch/store"
 	"github.com/packit/packit-launch/store/storetest"
 )
@@ -117,6 +119,40 @@ func BenchmarkLaunchOverhead(b *testing.B) {
 		ms(percentile(r2c, 50)), ms(percentile(d2c, 50)))
 }
 
+// BenchmarkSSHReadyAfterBoot measures what the wait for sshd adds to a
+// VM's own boot: the BenchmarkLaunchOverhead world, with each VM's sshd
+// (sshdtest) answering sshBoot after its instance runs and the bot
+// probing it as in production (every 5 s):
+//
+//	go test -run '^$' -bench BenchmarkSSHReadyAfterBoot -benchtime 20x ./app/
+//
+// comment-to-ready is from the delivery to the ready comment; added, from
+// the moment sshd answers to that comment (target: at most one poll
+// interval, 5 s).
+func BenchmarkSSHReadyAfterBoot(b *testing.B) {
+	const sshBoot = 3 * time.Second
+	e := newOverheadEnvWith(b, overheadStep, sshBoot)
+	var total, added []time.Duration
+	n := 0
+	for b.Loop() {
+		n++
+		m := e.launchOnce(b, n)
+		if m.sshdUp.IsZero() || m.commented.Before(m.sshdUp) {
+			b.Fatalf("launch %d: the ready comment (%s) came before sshd answered (%s)", n, m.commented.Format(time.StampMilli), m.sshdUp.Format(time.StampMilli))
+		}
+		total = append(total, m.commented.Sub(m.posted))
+		added = append(added, m.commented.Sub(m.sshdUp))
+	}
+	b.ReportMetric(0, "ns/op")
+	for name, ds := range map[string][]time.Duration{"comment-to-ready": total, "added": added} {
+		b.ReportMetric(ms(percentile(ds, 50)), name+"-p50-ms")
+		b.ReportMetric(ms(percentile(ds, 90)), name+"-p90-ms")
+		b.ReportMetric(ms(slices.Max(ds)), name+"-max-ms")
+	}
+	b.Logf("%d launches, sshd answering %s after each VM runs: comment→ready p50 %.0f ms, max %.0f ms; added to the boot p50 %.0f ms, max %.0f ms",
+		n, sshBoot, ms(percentile(total, 50)), ms(slices.Max(total)), ms(percentile(added, 50)), ms(slices.Max(added)))
+}
+
 // overheadEnv is the bot wired as serve wires it, between fakes whose
 // handlers are wrapped to record when the bot reached them.
 type overheadEnv struct {
@@ -147,15 +183,18 @@ type launchMarks struct {
 	ready        time.Time // the fake Launch service first answers the reservation as succeeded
 	done         time.Time // the reservation finished, by the fake's (real) clock
 	commented    time.Time // the fake GitHub receives the "ready" comment
+	sshdUp       time.Time // the VM's sshd starts answering (with ssh)
 	reservations int       // POST /reservations/aws during this launch
 	commentedCh  chan struct{}
 }
 
-func newOverheadEnv(b *testing.B) *overheadEnv { return newOverheadEnvWith(b, overheadStep) }
+func newOverheadEnv(b *testing.B) *overheadEnv { return newOverheadEnvWith(b, overheadStep, 0) }
 
 // newOverheadEnvWith is newOverheadEnv with the fake Launch service's
-// reservation steps taking step each.
-func newOverheadEnvWith(b *testing.B, step time.Duration) *overheadEnv {
+// reservation steps taking step each. With boot > 0, the ready comment
+// waits for the VMs' sshd (sshdtest), which answers boot after each
+// instance runs, and their consoles show its host key.
+func newOverheadEnvWith(b *testing.B, step, boot time.Duration) *overheadEnv {
 	b.Helper()
 	ctx := context.Background()
 	e := &overheadEnv{ready: map[int64]time.Time{}, client: &http.Client{Timeout: 30 * time.Second}}
@@ -167,8 +206,13 @@ func newOverheadEnvWith(b *testing.B, step time.Duration) *overheadEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	proxy := httputil.NewSingleHostReverseProxy(motoURL)
-	awsSrv := httptest.NewServer(e.aws.timed(proxy))
+	var aws http.Handler = httputil.NewSingleHostReverseProxy(motoURL)
+	var console *ec2test.FakeEC2
+	if boot > 0 {
+		console = ec2test.NewConsoleFake(aws)
+		aws = console
+	}
+	awsSrv := httptest.NewServer(e.aws.timed(aws))
 	b.Cleanup(awsSrv.Close)
 	cloud, err := ec2.New(ctx, ec2test.Config(awsSrv.URL, "us-east-1"))
 	if err != nil {
@@ -203,7 +247,25 @@ func newOverheadEnvWith(b *testing.B, step time.Duration) *overheadEnv {
 	e.gh.SetKeys("alice", strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sk)))+" alice@laptop")
 
 	// The Launch service, on the real clock.
-	e.api = launchapitest.New(launchapitest.Options{StepDuration: step, Launcher: &ec2test.Launcher{Endpoint: moto, OverrideTemplateTags: true}})
+	launcher := &ec2test.Launcher{Endpoint: moto, OverrideTemplateTags: true}
+	var prober provision.SSHProber
+	if boot > 0 {
+		vm, err := sshdtest.New()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(vm.Close)
+		prober = &sshd.Prober{Dialer: vm.Dialer()}
+		launcher.Launched = func(_, id string) {
+			console.SetConsoleOutput(id, sshdtest.ConsoleOutput(vm.HostKey()))
+			vm.SetAnswering(false)
+			time.AfterFunc(boot, func() { vm.SetAnswering(true) })
+			e.mu.Lock()
+			e.m.sshdUp = time.Now().Add(boot)
+			e.mu.Unlock()
+		}
+	}
+	e.api = launchapitest.New(launchapitest.Options{StepDuration: step, Launcher: launcher})
 	apiSrv := httptest.NewServer(e.launchAPI.timed(e.launchTap(e.api)))
 	b.Cleanup(func() { e.api.Close(); apiSrv.Close() })
 	e.api.AddServiceAccount("bot", "bot-secret", "org-1")
@@ -224,7 +286,7 @@ func newOverheadEnvWith(b *testing.B, step time.Duration) *overheadEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	prov := provision.New(client, e.st, e.sourceID, provision.Options{Cloud: cloud}, quiet) // production Wait options
+	prov := provision.New(client, e.st, e.sourceID, provision.Options{Cloud: cloud, SSH: prober}, quiet) // production Wait options and looks
 	launches := NewLaunches(cfg, e.st, prov, inst, quiet)
 	worker := NewWorker(cfg, inst, e.st, launches, quiet)
 	// As serve does: a worker for commands, one for lifecycle work, 10 jobs each.

@@ -36,7 +36,7 @@ const pendingLaunches = 200
 // time, and the test process's goroutines and RSS at that load (the bot,
 // and the fake GitHub and Launch service it talks to).
 func BenchmarkCommandsWhileReservationsPending(b *testing.B) {
-	e := newOverheadEnvWith(b, 24*time.Hour)
+	e := newOverheadEnvWith(b, 24*time.Hour, 0)
 	start := time.Now()
 	for i := range pendingLaunches {
 		e.comment(b, 1000+i, "/launch", fmt.Sprintf("pending-%d", i))
