@@ -223,13 +223,13 @@ func (ls *Launches) Outcome(ctx context.Context, l *store.Launch) error {
 	}
 	reported := l.State
 	saved, err := ls.marks.UpdateReport(ctx, l.ID, func(x *store.Report) error {
-		x.Reported, x.CommentID = true, l.CommentID
+		x.Reported, x.CommentID, x.SSHShown = true, l.CommentID, l.SSH.Rev
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if saved.State != reported || !saved.ExpiresAt.Equal(l.ExpiresAt) {
+	if saved.State != reported || !saved.ExpiresAt.Equal(l.ExpiresAt) || saved.SSH.Rev != l.SSH.Rev {
 		return ls.Refresh(ctx, saved)
 	}
 	return nil

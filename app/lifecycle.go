@@ -103,8 +103,11 @@ func (ls *Launches) Refresh(ctx context.Context, l *store.Launch) error {
 	if err != nil {
 		return err
 	}
-	if id != l.CommentID { // the sticky comment was deleted and posted anew
-		saved, err := ls.marks.UpdateReport(ctx, l.ID, func(x *store.Report) error { x.CommentID = id; return nil })
+	if id != l.CommentID || l.SSH.Rev > l.SSHShown { // posted anew (the sticky comment was deleted), or showing more of ssh
+		saved, err := ls.marks.UpdateReport(ctx, l.ID, func(x *store.Report) error {
+			x.CommentID, x.SSHShown = id, max(x.SSHShown, l.SSH.Rev)
+			return nil
+		})
 		if err != nil {
 			return err
 		}

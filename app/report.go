@@ -55,7 +55,7 @@ func connect(l *store.Launch, now time.Time) string {
 	// someone else's. Keys were parsed and written anew: no shell text.
 	file := "~/.ssh/packit-launch-" + l.ID
 	var b strings.Builder
-	fmt.Fprintf(&b, "cat > %s <<'EOF'\n", file)
+	fmt.Fprintf(&b, "mkdir -p ~/.ssh && cat > %s <<'EOF'\n", file)
 	for _, k := range keys.Pinned {
 		fmt.Fprintf(&b, "%s %s\n", host, k)
 	}
@@ -84,18 +84,31 @@ func hostKeyNote(l *store.Launch, keys provision.HostKeys, now time.Time) string
 			b.WriteString("; the VM presented the same key to the bot")
 		}
 		b.WriteString(". ssh refuses any other key, so nobody can stand in for the VM on your first connection.")
+	case keys.FromConsole:
+		fmt.Fprintf(&b, "\n\nThe VM's console, read by the bot through the EC2 API, shows its host key fingerprints (%s) but not the keys: "+
+			"on your first connection, check that ssh shows one of them.", strings.Join(fps, ", "))
+	case !now.Before(l.SSH.ConsoleUntil):
+		if keys.Presented != "" {
+			fmt.Fprintf(&b, "\n\nThe VM presented the bot the host key `%s`; ", keys.Presented)
+		} else {
+			b.WriteString("\n\n")
+		}
+		b.WriteString("its console did not show its host keys (the image may not print them), so ssh will ask you to trust the key on your first connection.")
 	case keys.Presented != "":
 		fmt.Fprintf(&b, "\n\nThe VM presented the bot the host key `%s`. The bot has not read it from the VM's console yet (EC2 updates it minutes after the boot); "+
-			"it will edit this comment with a command that pins the key. Until then, check that ssh shows this fingerprint.", keys.Presented)
-	case !now.Before(l.SSH.ConsoleUntil):
-		b.WriteString("\n\nThe VM's console did not show its host keys (the image may not print them), so ssh will ask you to trust the key on your first connection.")
+			"it will edit this comment with a command that pins the key if the console shows it by %s. Until then, check that ssh shows this fingerprint.",
+			keys.Presented, l.SSH.ConsoleUntil.UTC().Format("15:04 UTC"))
 	default:
-		b.WriteString("\n\nThe bot has not read the VM's host keys from its console yet (EC2 updates it minutes after the boot); it will edit this comment with a command that pins them.")
+		fmt.Fprintf(&b, "\n\nThe bot has not read the VM's host keys from its console yet (EC2 updates it minutes after the boot); it will edit this comment with a command that pins them if the console shows them by %s.",
+			l.SSH.ConsoleUntil.UTC().Format("15:04 UTC"))
 	}
 	if !l.SSH.WaitUntil.IsZero() && l.SSH.AnsweredAt.IsZero() {
 		fmt.Fprintf(&b, "\n\n> [!NOTE]\n> ssh did not answer the bot on port 22 within %s of the VM running. Usual causes: an image without `sshd`, or one still booting; "+
 			"a security group that admits only some addresses (the bot's probe may be refused where yours is not: a profile can turn it off with `ssh_probe: false`); "+
-			"a subnet without a route to the internet. This comment is updated when sshd answers.", l.SSH.WaitUntil.Sub(l.SSH.Started).Round(time.Second))
+			"a subnet without a route to the internet.", l.SSH.WaitUntil.Sub(l.SSH.Started).Round(time.Second))
+		if now.Before(l.SSH.ConsoleUntil) {
+			fmt.Fprintf(&b, " The bot keeps trying until %s and updates this comment if sshd answers.", l.SSH.ConsoleUntil.UTC().Format("15:04 UTC"))
+		}
 	}
 	return b.String()
 }

@@ -289,3 +289,30 @@ func TestSSHLooksLostInAFailoverAreResumedBySweep(t *testing.T) {
 		t.Errorf("%d bot comments, want the one ready comment", n)
 	}
 }
+
+// A VM stopped while its ready comment waits for sshd: the PR hears that
+// it ended (no ready comment), and its check run completes.
+func TestSSHWaitEndedByStopIsReported(t *testing.T) {
+	e := newLaunchEnv(t, withSSH(""))
+	e.sshd.SetAnswering(false)
+	c := defaultComment("/launch")
+	if status := e.post("issue_comment", c.postTo(e.gh)); status != 202 {
+		t.Fatalf("intake answered %d", status)
+	}
+	e.waitHandled() // the /launch
+	l := e.running(c)
+	got := e.command(defaultComment("/launch stop " + l.ID))
+	if len(got) == 0 || !strings.Contains(got[len(got)-1].Body, "is terminated") {
+		t.Fatalf("stop answer: %+v", got)
+	}
+	l = e.reported(c)
+	if l.State != store.StateEnded {
+		t.Fatalf("reported %s, want ended", l.State)
+	}
+	waitFor(t, func() bool {
+		cr := checkRunFor(t, e.gh, l.ID)
+		return cr.Status == "completed" && cr.Conclusion == "neutral"
+	}, "for the check run to complete")
+	noReadyComment(t, e.gh)
+	e.waitTerminated(l.InstanceID)
+}

@@ -40,6 +40,15 @@ func (lc *Lifecycle) Stop(ctx context.Context, l *store.Launch, reason string) e
 	if err != nil {
 		return err
 	}
+	return lc.tellEnded(ctx, l)
+}
+
+// tellEnded shows an ended launch on its PR: its report edited, or, when
+// the wait for sshd held the report back, the report itself.
+func (lc *Lifecycle) tellEnded(ctx context.Context, l *store.Launch) error {
+	if !l.Reported && !l.SSH.Started.IsZero() {
+		return lc.enqueueReport(ctx, l)
+	}
 	return lc.report.Refresh(ctx, l)
 }
 
@@ -121,7 +130,7 @@ func (lc *Lifecycle) ended(ctx context.Context, l *store.Launch, reason string) 
 	if err := lc.prov.MarkEnded(ctx, l, reason); err != nil {
 		return err
 	}
-	return lc.report.Refresh(ctx, l)
+	return lc.tellEnded(ctx, l)
 }
 
 // stopAll stops each launch, leaving those still in flight to end once up.

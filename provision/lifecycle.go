@@ -54,6 +54,8 @@ const (
 	reportFor = 24 * time.Hour
 	// packitPollEvery is how often a waiting launch looks at Packit's build.
 	packitPollEvery = time.Minute
+	// reportLockTTL outlasts a report's GitHub calls (each has 30 s).
+	reportLockTTL = 6 * time.Minute
 )
 
 // Reporter shows a launch on its pull request. Lifecycle calls it after each
@@ -341,11 +343,15 @@ func (lc *Lifecycle) advance(ctx context.Context, l *store.Launch) error {
 	if !l.Reported {
 		// One report at a time: the launch job and the ssh looks may both
 		// get here; the second finds the first's.
-		unlock, err := lc.records.Lock(ctx, "report:"+l.ID, time.Minute, 30*time.Second)
+		unlock, err := lc.records.Lock(ctx, "report:"+l.ID, reportLockTTL, 30*time.Second)
 		if err != nil {
 			return fmt.Errorf("report lock: %w", err)
 		}
 		defer unlock()
+		// The report must end while the lock holds.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, reportLockTTL-time.Minute)
+		defer cancel()
 		fresh, err := lc.records.GetLaunch(ctx, l.ID)
 		if err != nil {
 			return err

@@ -225,6 +225,8 @@ func (lc *Lifecycle) settleStuck(ctx context.Context, l *store.Launch, in ec2.In
 		}
 		lc.log.With(l.LogAttrs()...).Info("settle: adopted the VM of a stuck launch", "instance", in.ID)
 		*l = *saved
+		// Reported at once, without the wait for sshd: a launch stuck for
+		// hours has had its VM up long since.
 		if stop != "" {
 			if err := lc.prov.Terminate(ctx, l, stop); err != nil {
 				return err

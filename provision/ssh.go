@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/packit/packit-launch/config"
@@ -24,7 +26,7 @@ import (
 // JobSSHPoll is one look at a running VM's sshd and console.
 const JobSSHPoll = "ssh-poll"
 
-// SSHProber probes a VM's port 22 (*sshd.Prober).
+// SSHProber probes a VM's port 22 (sshd.Prober).
 type SSHProber interface {
 	Probe(ctx context.Context, host string) (sshd.Answer, error)
 }
@@ -54,7 +56,7 @@ func sshLooks(l *store.Launch, now time.Time) bool {
 		return false
 	}
 	probes := !l.SSH.WaitUntil.IsZero()
-	return len(l.SSH.ConsoleFingerprints) == 0 || (probes && l.SSH.PresentedKey == "")
+	return len(l.SSH.ConsoleKeys) == 0 || (probes && l.SSH.PresentedKey == "")
 }
 
 func (lc *Lifecycle) sshPolls(now time.Time) pollKind {
@@ -117,8 +119,9 @@ func (lc *Lifecycle) checkSSH(ctx context.Context, l *store.Launch) (waiting boo
 }
 
 // HandleSSHPoll runs one look at a running VM's sshd and console, if it is
-// the launch's live look; then reports the launch once its sshd answered
-// or its wait is over, and edits the report when the look learned more.
+// the launch's live look. Once the wait for sshd is over the launch is
+// reported by one report job (JobLaunch, advance); a report already out is
+// edited when the looks learned more.
 func (lc *Lifecycle) HandleSSHPoll(ctx context.Context, payload []byte) error {
 	var j Poll
 	if err := json.Unmarshal(payload, &j); err != nil {
@@ -129,63 +132,92 @@ func (lc *Lifecycle) HandleSSHPoll(ctx context.Context, payload []byte) error {
 		return err
 	}
 	now := lc.now()
-	learned := false
-	if l.State == store.StateRunning && l.SSH.PollAt.Equal(j.At.UTC().Truncate(time.Millisecond)) { // the live look
-		if learned, err = lc.lookAtSSH(ctx, l, now); err != nil {
+	switch {
+	case l.State == store.StateRunning && l.SSH.PollAt.Equal(j.At.UTC().Truncate(time.Millisecond)): // the live look
+		if err := lc.lookAtSSH(ctx, l, now); err != nil {
+			return err
+		}
+	case sshLooks(l, now) && !l.SSH.PollAt.IsZero():
+		// A retry of a look whose next one may not be queued: the job id
+		// makes it once.
+		if err := lc.enqueuePoll(ctx, l, lc.sshPolls(now), l.SSH.PollAt); err != nil {
 			return err
 		}
 	}
-	if !l.Reported {
-		// The launch job reports unless it left the report to the wait
-		// for sshd, or the launch ended meanwhile.
-		if l.State == store.StateRunning && (l.SSH.WaitUntil.IsZero() || waitingForSSHD(l, now)) {
-			return nil
-		}
-		return lc.advance(ctx, l)
-	}
-	if learned {
+	return lc.show(ctx, l)
+}
+
+// show brings the PR up to date with a launch the ssh looks changed: its
+// report once the wait for sshd is over (or it ended meanwhile), or an
+// edit of the report with what the looks learned.
+func (lc *Lifecycle) show(ctx context.Context, l *store.Launch) error {
+	now := lc.now()
+	switch {
+	case !l.Reported && l.SSH.Started.IsZero():
+		return nil // its own launch job reports it
+	case !l.Reported && l.State == store.StateRunning && (l.SSH.WaitUntil.IsZero() || waitingForSSHD(l, now)):
+		return nil // reported by the launch job, or once sshd answers
+	case !l.Reported:
+		return lc.enqueueReport(ctx, l)
+	case l.SSH.Rev > l.SSHShown:
 		return lc.report.Refresh(ctx, l)
+	}
+	return nil
+}
+
+// enqueueReport queues the one job that reports a launch whose wait for
+// sshd is over: the launch job's handler (advance), retried for hours.
+func (lc *Lifecycle) enqueueReport(ctx context.Context, l *store.Launch) error {
+	err := lc.queue.Enqueue(ctx, store.Job{Kind: JobLaunch, ID: "report:" + l.ID, Payload: []byte(l.ID), Queue: store.QueueLifecycle, MaxRetry: lc.MaxRetry})
+	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
+		return fmt.Errorf("queue the report: %w", err)
 	}
 	return nil
 }
 
 // lookAtSSH probes the VM's sshd and reads its console for what l does
 // not know yet, saves what it learned and queues the next look while
-// there is more to learn. learned: the PR's report has something to add.
-func (lc *Lifecycle) lookAtSSH(ctx context.Context, l *store.Launch, now time.Time) (learned bool, err error) {
-	if !sshLooks(l, now) {
-		return false, lc.endSSHLooks(ctx, l, now)
-	}
+// there is more to learn; l becomes the saved record.
+func (lc *Lifecycle) lookAtSSH(ctx context.Context, l *store.Launch, now time.Time) error {
 	log := lc.log.With(l.LogAttrs()...)
 	var answer sshd.Answer
-	if host := sshHost(l); !l.SSH.WaitUntil.IsZero() && l.SSH.PresentedKey == "" && host != "" {
-		var err error
-		if answer, err = lc.prov.ssh.Probe(ctx, host); err != nil {
-			log.Debug("ssh: sshd not answering yet", "err", err)
-		}
-	}
 	var console sshd.Console
-	if len(l.SSH.ConsoleFingerprints) == 0 {
-		text, err := lc.prov.ConsoleOutput(ctx, l.Region, l.InstanceID)
-		if err != nil {
-			log.Warn("ssh: read the VM's console for its host keys", "err", err)
+	readConsole := false
+	if sshLooks(l, now) {
+		if host := sshHost(l); !l.SSH.WaitUntil.IsZero() && l.SSH.PresentedKey == "" && host != "" {
+			var err error
+			if answer, err = lc.prov.ssh.Probe(ctx, host); err != nil {
+				log.Debug("ssh: sshd not answering yet", "err", err)
+			}
 		}
-		console = sshd.ParseConsole(text)
+		// EC2 updates the console minutes apart: read it at its own pace.
+		if len(l.SSH.ConsoleKeys) == 0 && now.Sub(l.SSH.ConsoleReadAt) >= lc.ConsolePollEvery {
+			text, err := lc.prov.ConsoleOutput(ctx, l.Region, l.InstanceID)
+			if err != nil {
+				log.Warn("ssh: read the VM's console for its host keys", "err", err)
+			}
+			console, readConsole = sshd.ParseConsole(text), true
+		}
 	}
+	learned := false
 	saved, err := update(ctx, lc.records, l.ID, now, func(x *store.Launch) error {
-		if !sshLooks(x, now) {
+		learned = false
+		if x.State != store.StateRunning {
 			return store.ErrNoChange
 		}
-		learned = false
+		if readConsole {
+			x.SSH.ConsoleReadAt = now.UTC()
+		}
 		if answer.Answered() && x.SSH.AnsweredAt.IsZero() {
 			x.SSH.AnsweredAt, learned = now.UTC(), true
 		}
 		if answer.HostKey != "" && x.SSH.PresentedKey == "" {
 			x.SSH.PresentedKey, learned = answer.HostKey, true
 		}
-		if len(console.Fingerprints) > 0 && len(x.SSH.ConsoleFingerprints) == 0 {
+		if len(console.Keys) > 0 && len(x.SSH.ConsoleKeys) == 0 || len(console.Fingerprints) > len(x.SSH.ConsoleFingerprints) {
 			x.SSH.ConsoleKeys, x.SSH.ConsoleFingerprints, learned = console.Keys, console.Fingerprints, true
 		}
+		changed, looked := learned, !x.SSH.PollAt.IsZero()
 		x.SSH.PollAt = time.Time{}
 		if sshLooks(x, now) {
 			every := lc.ConsolePollEvery
@@ -193,57 +225,37 @@ func (lc *Lifecycle) lookAtSSH(ctx context.Context, l *store.Launch, now time.Ti
 				every = lc.SSHPollEvery
 			}
 			x.SSH.PollAt = now.Add(every).UTC().Round(time.Second)
+		} else if looked {
+			changed = true // the looks are over: the comment stops promising more
+		}
+		if changed {
+			x.SSH.Rev++
 		}
 		return nil
 	})
-	if errors.Is(err, store.ErrNoChange) {
-		return false, nil
-	}
 	if err != nil {
-		return false, err
+		return err
 	}
 	*l = *saved
 	if learned {
 		lc.tellHostKeys(l, now)
 	}
-	if !l.SSH.PollAt.IsZero() {
-		return learned, lc.enqueuePoll(ctx, l, lc.sshPolls(now), l.SSH.PollAt)
+	if !l.SSH.PollAt.IsZero() && sshLooks(l, now) {
+		return lc.enqueuePoll(ctx, l, lc.sshPolls(now), l.SSH.PollAt)
 	}
-	return learned, nil
-}
-
-// endSSHLooks marks a launch's looks over (the sweep reads the records of
-// launches with a look due).
-func (lc *Lifecycle) endSSHLooks(ctx context.Context, l *store.Launch, now time.Time) error {
-	saved, err := update(ctx, lc.records, l.ID, now, func(x *store.Launch) error {
-		if x.SSH.PollAt.IsZero() || sshLooks(x, now) {
-			return store.ErrNoChange
-		}
-		x.SSH.PollAt = time.Time{}
-		return nil
-	})
-	if errors.Is(err, store.ErrNoChange) {
-		return nil
-	}
-	if err == nil {
-		*l = *saved
-	}
-	return err
+	return nil
 }
 
 // resumeSSH takes up a launch's ssh looks that stopped (their job lost):
-// looks again now, or, when they are over, ends them and reports.
+// looks again now, or, when they are over, ends them and shows the PR.
 func (lc *Lifecycle) resumeSSH(ctx context.Context, l *store.Launch, now time.Time) error {
 	if sshLooks(l, now) {
 		return lc.schedulePoll(ctx, l, lc.sshPolls(now), now.UTC().Round(time.Second))
 	}
-	if err := lc.endSSHLooks(ctx, l, now); err != nil {
+	if err := lc.lookAtSSH(ctx, l, now); err != nil { // looks at nothing: ends them
 		return err
 	}
-	if !l.Reported {
-		return lc.advance(ctx, l)
-	}
-	return nil
+	return lc.show(ctx, l)
 }
 
 // tellHostKeys logs what the bot knows of a VM's host keys, and a mismatch
@@ -267,8 +279,8 @@ func (lc *Lifecycle) tellHostKeys(l *store.Launch, now time.Time) {
 // HostKeys is what the bot can say of a VM's host keys.
 type HostKeys struct {
 	// Pinned are the keys the console vouches for ("type base64"): those it
-	// printed, or the presented key when the console printed only its
-	// fingerprint. Empty until the console shows them.
+	// printed (one per type), or the presented key when the console printed
+	// only its fingerprint. Empty until the console shows them.
 	Pinned []string
 	// Fingerprints are the console's (SHA256), or else the presented key's.
 	Fingerprints []string
@@ -291,7 +303,14 @@ func KeysOf(l *store.Launch) HostKeys {
 	}
 	k.FromConsole, k.Fingerprints = true, slices.Clone(l.SSH.ConsoleFingerprints)
 	k.Mismatch = k.Presented != "" && !slices.Contains(l.SSH.ConsoleFingerprints, k.Presented)
-	k.Pinned = slices.Clone(l.SSH.ConsoleKeys)
+	types := map[string]bool{}
+	for _, key := range l.SSH.ConsoleKeys {
+		typ, _, _ := strings.Cut(key, " ")
+		if !types[typ] {
+			types[typ] = true
+			k.Pinned = append(k.Pinned, key)
+		}
+	}
 	if len(k.Pinned) == 0 && k.Presented != "" && !k.Mismatch {
 		k.Pinned = []string{l.SSH.PresentedKey}
 	}

@@ -65,12 +65,12 @@ type Active struct {
 // quota check decodes all of them; this costs a fraction of JSON's time.
 func (l *Launch) summary() string {
 	return strings.Join([]string{l.Owner, l.Repo, strconv.Itoa(l.PR), strconv.FormatInt(l.InstallationID, 10),
-		l.Region, l.InstanceID, l.TemplateID, string(l.State), strconv.FormatInt(l.CreatedAt.UnixNano(), 10), expiresField(l.ExpiresAt),
-		expiresField(l.SSH.PollAt)}, summarySep)
+		l.Region, l.InstanceID, l.TemplateID, string(l.State), strconv.FormatInt(l.CreatedAt.UnixNano(), 10), secondsText(l.ExpiresAt),
+		secondsText(l.SSH.PollAt)}, summarySep)
 }
 
-// expiresField writes a time as seconds, "" for zero.
-func expiresField(t time.Time) string {
+// secondsText writes a time as Unix seconds, "" for zero.
+func secondsText(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
@@ -102,7 +102,7 @@ func parseSummary(id, v string) (Active, error) {
 		State: State(f[7]), CreatedAt: time.Unix(0, created).UTC(), ExpiresAt: expires, SSHPollAt: sshPoll}, nil
 }
 
-// secondsField reads a time written by expiresField.
+// secondsField reads a time written by secondsText.
 func secondsField(v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil

@@ -134,9 +134,14 @@ type SSHCheck struct {
 	AnsweredAt time.Time `json:"answered_at,omitzero"`
 	// PresentedKey is the host key the VM presented to the bot ("type base64").
 	PresentedKey string `json:"presented_key,omitempty"`
-	// ConsoleKeys and ConsoleFingerprints are what cloud-init printed.
-	ConsoleKeys         []string `json:"console_keys,omitempty"`
-	ConsoleFingerprints []string `json:"console_fingerprints,omitempty"`
+	// ConsoleKeys and ConsoleFingerprints are what cloud-init printed;
+	// ConsoleReadAt is when the console was last read.
+	ConsoleKeys         []string  `json:"console_keys,omitempty"`
+	ConsoleFingerprints []string  `json:"console_fingerprints,omitempty"`
+	ConsoleReadAt       time.Time `json:"console_read_at,omitzero"`
+	// Rev counts the changes the PR's comment shows (sshd answered, keys
+	// learned, looks over): the report catches up with it (Report.SSHShown).
+	Rev int `json:"rev,omitempty"`
 }
 
 // Event is one state change of a launch: when, which transition, and the
@@ -157,6 +162,8 @@ type Report struct {
 	CheckRunID int64 `json:"check_run_id,omitempty"`
 	// Reported is set once the outcome is on the PR (comment, reaction, check run).
 	Reported bool `json:"reported,omitempty"`
+	// SSHShown is the SSHCheck.Rev the PR's comment shows.
+	SSHShown int `json:"ssh_shown,omitempty"`
 }
 
 // ReservationName is the name given to the Launch service's reservation and
