@@ -15,8 +15,11 @@ import (
 // a webhook secret exists), liveness, readiness and Prometheus metrics.
 // /readyz names only the failing part (it may be public: see NotReady); the
 // details go to the log.
-func Routes(webhookPath string, intake http.Handler, ready func(ctx context.Context) error, log *slog.Logger) http.Handler {
+func Routes(webhookPath string, intake http.Handler, ready func(ctx context.Context) error, log *slog.Logger, pages ...func(*mux.Router)) http.Handler {
 	r := mux.NewRouter()
+	for _, register := range pages {
+		register(r)
+	}
 	var webhook http.Handler
 	if intake != nil {
 		webhook = countDeliveries(intake)

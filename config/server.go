@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/url"
 	"path"
 	"reflect"
 	"regexp"
@@ -71,6 +72,35 @@ type Server struct {
 	SweepGrace Duration `yaml:"sweep_grace"`
 
 	Retention Retention `yaml:"retention"`
+
+	// Operators are the GitHub logins who see the web view's fleet page.
+	Operators []string `yaml:"operators"`
+	// Web is the web view: the launches pages, behind GitHub login.
+	Web Web `yaml:"web"`
+}
+
+// Web is the web view's settings; it is served once PublicURL, the App's
+// client id and secret and SessionKey are all set.
+type Web struct {
+	// PublicURL is the bot's public address (PUBLIC_URL): GitHub sends
+	// people back to PublicURL/login/callback.
+	PublicURL string `yaml:"public_url"`
+	// SessionKey signs and seals session cookies (SESSION_KEY, at least
+	// 32 bytes; `openssl rand -hex 32`).
+	SessionKey Secret `yaml:"session_key"`
+}
+
+// MinSessionKey is the shortest SESSION_KEY taken.
+const MinSessionKey = 32
+
+// WebOn reports whether the web view is set up.
+func (s *Server) WebOn() bool {
+	return s.Web.PublicURL != "" && s.Web.SessionKey != "" && s.GitHub.ClientID != "" && s.GitHub.ClientSecret != ""
+}
+
+// IsOperator reports whether login is one of the operators.
+func (s *Server) IsOperator(login string) bool {
+	return slices.ContainsFunc(s.Operators, func(o string) bool { return strings.EqualFold(o, login) })
 }
 
 // RedisSentinel is a Redis primary found through Sentinel.
@@ -123,6 +153,11 @@ type GitHub struct {
 	WebhookSecretPrevious Secret `yaml:"webhook_secret_previous"`
 	APIURL                string `yaml:"api_url"`
 	WebhookPath           string `yaml:"webhook_path"`
+	// WebURL is GitHub's web UI, where people log in ("": github.com).
+	WebURL string `yaml:"web_url"`
+	// ClientID and ClientSecret are the App's, for its user login.
+	ClientID     string `yaml:"client_id"`
+	ClientSecret Secret `yaml:"client_secret"`
 }
 
 type Launch struct {
@@ -291,6 +326,11 @@ func (s *Server) applyEnv(env map[string]string, problems *Problems) {
 	secret("GITHUB_WEBHOOK_SECRET", &s.GitHub.WebhookSecret)
 	secret("GITHUB_WEBHOOK_SECRET_PREVIOUS", &s.GitHub.WebhookSecretPrevious)
 	str("GITHUB_API_URL", &s.GitHub.APIURL)
+	str("GITHUB_WEB_URL", &s.GitHub.WebURL)
+	str("GITHUB_CLIENT_ID", &s.GitHub.ClientID)
+	secret("GITHUB_CLIENT_SECRET", &s.GitHub.ClientSecret)
+	str("PUBLIC_URL", &s.Web.PublicURL)
+	secret("SESSION_KEY", &s.Web.SessionKey)
 	str("LAUNCH_API_URL", &s.Launch.APIURL)
 	str("LAUNCH_TOKEN_URL", &s.Launch.TokenURL)
 	str("LAUNCH_CLIENT_ID", &s.Launch.ClientID)
@@ -414,6 +454,17 @@ func (s *Server) validate(problems *Problems) {
 		if pr.Limits.PerOwner < 0 || pr.Limits.PerRepo < 0 || pr.Limits.DailyInstanceHours < 0 {
 			problems.add("%s.limits: limits cannot be negative", at)
 		}
+	}
+	for i, login := range s.Operators {
+		if !loginRE.MatchString(login) {
+			problems.add("operators[%d]: %q is not a GitHub login", i, login)
+		}
+	}
+	if s.Web.SessionKey != "" && len(s.Web.SessionKey) < MinSessionKey {
+		problems.add("SESSION_KEY: %d bytes; give at least %d random bytes (openssl rand -hex 32)", len(s.Web.SessionKey), MinSessionKey)
+	}
+	if u, err := url.Parse(s.Web.PublicURL); s.Web.PublicURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+		problems.add("PUBLIC_URL: %q; give the bot's public address, such as https://packit-launch.example.org", s.Web.PublicURL)
 	}
 	for i, slug := range s.Packit.AppSlugs {
 		if !appSlugRE.MatchString(slug) {

@@ -108,7 +108,7 @@ func (lc *Lifecycle) Abandon(ctx context.Context, l *store.Launch, cause string)
 		if counted {
 			lc.countHours(ctx, l, -l.Lifetime)
 		}
-		launchesTotal.WithLabelValues("failed").Inc()
+		countOutcome(ctx, lc.records, lc.now(), "failed", lc.log.With(l.LogAttrs()...))
 		lc.log.With(l.LogAttrs()...).Warn("launch abandoned: its command could not start it", "cause", cause)
 	}
 	return nil

@@ -362,7 +362,14 @@ func (lc *Lifecycle) advance(ctx context.Context, l *store.Launch) error {
 	if err := confirmWrites(ctx, lc.records); err != nil {
 		return err
 	}
+	told := l.Reported
 	err := lc.report.Outcome(ctx, l)
+	if err == nil && !told && l.State == store.StateRunning {
+		// Under the report lock: once per launch.
+		if err := lc.records.ObserveReady(ctx, lc.now(), lc.now().Sub(l.CreatedAt)); err != nil {
+			log.Warn("count the time to ready for the day", "err", err)
+		}
+	}
 	if err != nil && store.FinalAttempt(ctx) && ctx.Err() == nil && lc.now().Sub(l.CreatedAt) < reportFor {
 		// Settled but not told: a check run must not stay in progress, so
 		// the report is tried again later as a fresh job.

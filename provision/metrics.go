@@ -1,6 +1,10 @@
 package provision
 
 import (
+	"context"
+	"log/slog"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -49,3 +53,20 @@ var (
 		Buckets: []float64{1, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600},
 	})
 )
+
+// dailyCounter keeps the fleet page's per-day totals (*store.Store).
+type dailyCounter interface {
+	CountOutcome(ctx context.Context, at time.Time, outcome string) error
+}
+
+// countOutcome counts a launch's outcome (running, failed) in the metrics
+// and in the day's totals, when rec keeps them (best effort: a lost count
+// costs a chart a unit, not a launch).
+func countOutcome(ctx context.Context, rec any, at time.Time, outcome string, log *slog.Logger) {
+	launchesTotal.WithLabelValues(outcome).Inc()
+	if c, ok := rec.(dailyCounter); ok {
+		if err := c.CountOutcome(ctx, at, outcome); err != nil {
+			log.Warn("count the launch's outcome for the day", "outcome", outcome, "err", err)
+		}
+	}
+}

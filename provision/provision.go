@@ -157,7 +157,7 @@ func (p *Provisioner) Launch(ctx context.Context, l *store.Launch, onSlow func()
 	if err := p.save(ctx, l); err != nil {
 		return err
 	}
-	launchesTotal.WithLabelValues("running").Inc()
+	countOutcome(ctx, p.records, l.LaunchedAt, "running", log)
 	launchSeconds.Observe(l.LaunchedAt.Sub(l.CreatedAt).Seconds())
 	return nil
 }
@@ -423,7 +423,7 @@ func (p *Provisioner) failed(ctx context.Context, l *store.Launch, f *Failure) e
 	if err := p.save(ctx, l); err != nil {
 		return err
 	}
-	launchesTotal.WithLabelValues("failed").Inc()
+	countOutcome(ctx, p.records, l.EndedAt, "failed", p.log.With(l.LogAttrs()...))
 	return f
 }
 

@@ -34,6 +34,10 @@ func prEndedKey(repo string, pr int) string {
 // liveKey is the hash of live launches: id → Active, encoded by summary.
 const liveKey = "launches:live"
 
+// endedKey orders every ended launch by when it ended, within the
+// records' retention (RecentEnded).
+const endedKey = "launches:ended"
+
 // legacyActiveKey is the set of live ids that liveKey replaced. Open
 // migrates it, and so do the live reads, should a replica of the previous
 // version still write it during a rolling upgrade.
@@ -151,6 +155,9 @@ func (s *Store) endInPR(ctx context.Context, p redis.Pipeliner, ref string, now 
 	p.ZAdd(ctx, ended, zs...)
 	p.ZRemRangeByScore(ctx, ended, "-inf", "("+msArg(now.Add(-s.endedRetention)))
 	p.Expire(ctx, ended, s.endedRetention)
+	// And in the index of every ended launch, for the web view's list.
+	p.ZAdd(ctx, endedKey, zs...)
+	p.ZRemRangeByScore(ctx, endedKey, "-inf", "("+msArg(now.Add(-s.endedRetention)))
 }
 
 func msScore(t time.Time) float64 { return float64(t.UnixMilli()) }

@@ -56,9 +56,9 @@ func (s *Store) Lock(ctx context.Context, name string, ttl, wait time.Duration) 
 	}
 }
 
-// hoursTTL keeps a day's instance-hours past the end of the UTC day
-// they count, whatever the time zone of the reader.
-const hoursTTL = 48 * time.Hour
+// hoursTTL keeps a day's instance-hours for the fleet page's month
+// (DaysKept), past the end of the UTC day they count in any time zone.
+const hoursTTL = dailyTTL
 
 // AddInstanceHours adds to a project's instance-hours for a UTC day and
 // returns the new total.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"golang.org/x/net/netutil"
@@ -25,6 +26,7 @@ import (
 	"github.com/packit/packit-launch/provision/launchapi"
 	"github.com/packit/packit-launch/provision/sshd"
 	"github.com/packit/packit-launch/store"
+	webview "github.com/packit/packit-launch/web"
 )
 
 // serve runs the bot: with web=true the webhook server and a worker, else a worker only.
@@ -100,9 +102,15 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	h := &health{}
-	worker, err := startWorker(gctx, g, b, st, h, web, log)
+	worker, launches, err := startWorker(gctx, g, b, st, h, web, log)
 	if err != nil {
 		return err
+	}
+	var pages []func(*mux.Router)
+	if web {
+		if pages, err = webPages(cfg, st, launches, log); err != nil {
+			return &badSetup{err}
+		}
 	}
 	var intake http.Handler
 	if web {
@@ -118,7 +126,7 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 	default:
 		log.Info("listening", "addr", ln.Addr().String(), "webhook", cfg.GitHub.WebhookPath, "webhook_served", intake != nil)
 		b.announce(ln)
-		routes := app.Routes(cfg.GitHub.WebhookPath, intake, h.ready(st, web), log)
+		routes := app.Routes(cfg.GitHub.WebhookPath, intake, h.ready(st, web), log, pages...)
 		if web && b.setup.mode != "" {
 			written := make(chan struct{})
 			var once sync.Once
@@ -141,20 +149,20 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 // there), the lifecycle with its sweeper and setup check (when the Launch
 // service settings are too), or an AWS-only sweeper. It returns nil when no
 // worker runs here.
-func startWorker(ctx context.Context, g *errgroup.Group, b bot, st *store.Store, h *health, web bool, log *slog.Logger) (*app.Worker, error) {
+func startWorker(ctx context.Context, g *errgroup.Group, b bot, st *store.Store, h *health, web bool, log *slog.Logger) (*app.Worker, *app.Launches, error) {
 	cfg := b.cfg
 	cloud, awsOK, err := awsAccess(ctx, b, log)
 	if err != nil {
-		return nil, &badSetup{err}
+		return nil, nil, &badSetup{err}
 	}
 	var awsReady <-chan struct{} // nil: AWS works already
 	parts, err := newWorker(ctx, b, st, cloud, log)
 	worker, launches, check := parts.worker, parts.launches, parts.check
 	switch {
 	case err != nil:
-		return nil, &badSetup{err}
+		return nil, nil, &badSetup{err}
 	case worker == nil && !web:
-		return nil, &badSetup{errors.New("GITHUB_APP_ID and GITHUB_PRIVATE_KEY(_PATH) are needed to run a worker")}
+		return nil, nil, &badSetup{errors.New("GITHUB_APP_ID and GITHUB_PRIVATE_KEY(_PATH) are needed to run a worker")}
 	case worker == nil:
 		h.down("worker", "the worker is not running: the GitHub App settings are missing", nil)
 		log.Error("worker not started: GitHub App credentials are missing")
@@ -196,7 +204,7 @@ func startWorker(ctx context.Context, g *errgroup.Group, b bot, st *store.Store,
 		})
 	}
 	if worker == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	// Commands and lifecycle work get a worker each: no amount of
 	// lifecycle work (launches, looks at reservations, timers) delays a
@@ -211,7 +219,28 @@ func startWorker(ctx context.Context, g *errgroup.Group, b bot, st *store.Store,
 	}
 	g.Go(func() error { recoverDeliveries(ctx, app.NewRedeliverer(parts.inst, st, log, nil), log); return nil })
 	log.Info("worker started", "launching", launches != nil)
-	return worker, nil
+	return worker, launches, nil
+}
+
+// webPages are the web view's pages, once it is set up and launching
+// works (its forms act through the launches).
+func webPages(cfg *config.Server, st *store.Store, launches *app.Launches, log *slog.Logger) ([]func(*mux.Router), error) {
+	switch {
+	case !cfg.WebOn():
+		if cfg.Web.PublicURL != "" || cfg.Web.SessionKey != "" {
+			log.Warn("web view not served: it needs PUBLIC_URL, GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET and SESSION_KEY")
+		}
+		return nil, nil
+	case launches == nil:
+		log.Warn("web view not served: launching is not set up here")
+		return nil, nil
+	}
+	pages, err := webview.New(cfg, st, launches, log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("web view served", "url", cfg.Web.PublicURL+"/launches", "operators", len(cfg.Operators))
+	return []func(*mux.Router){pages.Register}, nil
 }
 
 // How many jobs of each queue a process runs at once. Lifecycle jobs are
