@@ -169,6 +169,35 @@ func (s *Server) checkJWT(raw string) string {
 	return ""
 }
 
+// signedByApp says whether raw is a JWT signed with the App's key, whatever
+// its claims.
+func (s *Server) signedByApp(raw string) bool {
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), jwt.WithoutClaimsValidation())
+	_, err := parser.Parse(raw, func(*jwt.Token) (any, error) { return s.publicKey, nil })
+	return err == nil
+}
+
+// authKind names the credential on r for Call.Auth.
+func (s *Server) authKind(r *http.Request) string {
+	scheme, cred := credentials(r)
+	if scheme != "token" && scheme != "bearer" {
+		return "none"
+	}
+	s.mu.Lock()
+	ut, user := s.users.tokens[cred]
+	_, inst := s.tokens[cred]
+	s.mu.Unlock()
+	switch {
+	case user:
+		return "user:" + ut.login
+	case inst:
+		return "installation"
+	case strings.Count(cred, ".") == 2 && s.signedByApp(cred):
+		return "app"
+	}
+	return "none"
+}
+
 func numericClaim(v any) (int64, bool) {
 	f, ok := v.(float64)
 	if !ok || f != float64(int64(f)) {
@@ -231,9 +260,15 @@ func (s *Server) rateLimited(w http.ResponseWriter, installationID int64) bool {
 }
 
 // withRepo requires a valid installation token whose installation may
-// access {owner}/{repo}.
+// access {owner}/{repo}, or a user token allowed to read it (userRead).
 func (s *Server) withRepo(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if login, isUser := s.userTokenFor(w, r); isUser {
+			if login != "" && s.userRead(w, r, login) {
+				h(w, r)
+			}
+			return
+		}
 		in, ok := s.installationFor(w, r)
 		if !ok || s.rateLimited(w, in.id) {
 			return
@@ -250,6 +285,12 @@ func (s *Server) withRepo(h http.HandlerFunc) http.HandlerFunc {
 // is sent (a bad token is a 401 on GitHub even for public data).
 func (s *Server) withOptionalToken(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if login, isUser := s.userTokenFor(w, r); isUser {
+			if login != "" {
+				h(w, r)
+			}
+			return
+		}
 		if r.Header.Get("Authorization") != "" {
 			in, ok := s.installationFor(w, r)
 			if !ok || s.rateLimited(w, in.id) {
@@ -266,13 +307,14 @@ func repoName(r *http.Request) string {
 
 const tokenAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-// newToken returns a "ghs_" token of 124 characters: GitHub's tokens are
-// long (and getting longer), so code must not assume 40.
-func newToken() string {
+// newToken returns a token of prefix ("ghs_", "ghu_", "ghr_") and n random
+// characters. Installation tokens get 120: GitHub's tokens are long (and
+// getting longer), so code must not assume 40.
+func newToken(prefix string, n int) string {
 	var b strings.Builder
-	b.WriteString("ghs_")
+	b.WriteString(prefix)
 	max := big.NewInt(int64(len(tokenAlphabet)))
-	for range 120 {
+	for range n {
 		n, err := rand.Int(rand.Reader, max)
 		if err != nil {
 			panic(err)
@@ -291,7 +333,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
-	tok := newToken()
+	tok := newToken("ghs_", 120)
 	expires := s.now().Add(TokenLifetime).UTC().Truncate(time.Second)
 	s.tokens[tok] = issuedToken{installationID: id, expiresAt: expires}
 	selection := "all"

@@ -16,7 +16,9 @@ import (
 // redirects to the manifest's redirect_url with ?code=C&state=S, and the
 // code is exchanged within an hour, once, at POST /app-manifests/{code}/conversions.
 // The fake confirms at once; the App it creates is this fake's own (AppID,
-// PrivateKeyPEM), with a new webhook secret.
+// PrivateKeyPEM, ClientID, ClientSecret), with a new webhook secret, and
+// the manifest's callback_urls become the App's callback URLs for the user
+// authorization flow.
 
 // ManifestApp is an App created through the manifest flow.
 type ManifestApp struct {
@@ -64,7 +66,18 @@ func (s *Server) newAppFromManifest(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Invalid GitHub App configuration: url, hook_attributes.url and redirect_url are required", http.StatusUnprocessableEntity)
 		return
 	}
-	app := &ManifestApp{Manifest: manifest, Org: r.PathValue("org"), WebhookSecret: randomHex(20), code: randomHex(10), createdAt: s.now()}
+	var callbacks []string
+	if list, ok := manifest["callback_urls"].([]any); ok {
+		for _, c := range list {
+			if c, ok := c.(string); ok {
+				callbacks = append(callbacks, c)
+			}
+		}
+	}
+	if len(callbacks) > 0 {
+		s.SetCallbackURL(callbacks...)
+	}
+	app := &ManifestApp{Manifest: manifest, Org: r.PathValue("org"), WebhookSecret: randomHex(20), code: randomHex(10), createdAt: s.clock()}
 	m := &s.manifests
 	m.mu.Lock()
 	m.apps = append(m.apps, app)
@@ -82,11 +95,12 @@ func (s *Server) newAppFromManifest(w http.ResponseWriter, r *http.Request) {
 // convertManifest exchanges a code for the App's credentials, once, within an hour.
 func (s *Server) convertManifest(w http.ResponseWriter, r *http.Request) {
 	code := r.PathValue("code")
+	now := s.clock()
 	m := &s.manifests
 	m.mu.Lock()
 	var app *ManifestApp
 	for _, a := range m.apps {
-		if a.code == code && !a.converted && s.now().Sub(a.createdAt) < time.Hour {
+		if a.code == code && !a.converted && now.Sub(a.createdAt) < time.Hour {
 			app = a
 			a.converted = true
 		}
@@ -104,7 +118,7 @@ func (s *Server) convertManifest(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"id": s.AppID, "slug": AppSlug, "node_id": "A_1", "name": name, "owner": owner,
 		"html_url": s.URL + "/apps/" + AppSlug, "external_url": app.Manifest["url"],
-		"client_id": "Iv1.fake", "client_secret": randomHex(20),
+		"client_id": s.ClientID, "client_secret": s.ClientSecret,
 		"webhook_secret": app.WebhookSecret, "pem": string(s.PrivateKeyPEM),
 		"permissions": app.Manifest["default_permissions"], "events": app.Manifest["default_events"],
 		"created_at": timestamp(app.createdAt), "updated_at": timestamp(app.createdAt),

@@ -88,7 +88,14 @@ func (s *Server) SetPermission(repo, user, role string) {
 func (s *Server) getPermission(w http.ResponseWriter, r *http.Request) {
 	user := r.PathValue("user")
 	s.mu.Lock()
-	role := s.repo(repoName(r)).perms[strings.ToLower(user)]
+	rs := s.repo(repoName(r))
+	// A user token reads permissions only with push access, as on GitHub.
+	if asker := infoFrom(r).user; asker != "" && roleRank[rs.perms[strings.ToLower(asker)]] < roleRank["write"] {
+		s.mu.Unlock()
+		writeError(w, http.StatusForbidden, "Must have push access to view collaborator permission.")
+		return
+	}
+	role := rs.perms[strings.ToLower(user)]
 	if role == "" {
 		role = "none"
 	}

@@ -55,6 +55,20 @@
 // SetLatency. SetClock replaces the clock used for token expiry and JWT
 // validation, so tests can expire tokens without sleeping.
 //
+// People sign in to the bot's pages with the App's user authorization (the
+// web flow, userauth.go): the fake has no login form, so a test picks who
+// is signed in with LogInAs; GET /login/oauth/authorize then redirects at
+// once to the App's callback (SetCallbackURL, or the manifest's
+// callback_urls) with a code, and POST /login/oauth/access_token trades
+// the code, once and within ten minutes, for an 8-hour "ghu_" user token
+// (ClientID, ClientSecret; PKCE S256 and refresh tokens too). The user
+// token serves GET /user, /user/installations and
+// /user/installations/{id}/repositories (repositories the user has a role
+// on), and reads of the repository endpoints where both the user and an
+// installation may read; it is refused on the /app endpoints and on writes.
+// Every Call records which credential made it (Auth), and UserRequests
+// counts a user's, so a test can bound what a page view costs.
+//
 // For the demo, New builds a Server without a listener and Handler serves it
 // on any address. All methods are safe for concurrent use.
 package githubtest
@@ -104,6 +118,11 @@ type Server struct {
 	// PrivateKeyPEM is the app's private key (PKCS#1 PEM), as GitHub hands
 	// it out; sign app JWTs with it.
 	PrivateKeyPEM []byte
+	// ClientID and ClientSecret are the App's OAuth client credentials for
+	// the user authorization flow: DefaultClientID and a random secret. Set
+	// them, if at all, before first use.
+	ClientID     string
+	ClientSecret string
 
 	publicKey *rsa.PublicKey
 	ts        *httptest.Server
@@ -131,6 +150,7 @@ type Server struct {
 	appPermissions map[string]string
 	appEvents      []string
 	manifests      manifestState // Apps created through the manifest flow
+	users          userAuthState // the user authorization flow (userauth.go)
 }
 
 // Call is one request the fake received.
@@ -145,6 +165,12 @@ type Call struct {
 	// InstallationID is the installation whose token authenticated the
 	// call, or 0.
 	InstallationID int64
+	// Auth is the kind of credential the call carried, valid or not:
+	// "app" (a JWT signed with the App's key), "installation" (a token the
+	// fake issued for an installation), "user:<login>" (a user access token
+	// the fake issued to login) or "none" (nothing, or a credential the
+	// fake never issued).
+	Auth string
 }
 
 // NewServer returns a started fake listening on a loopback port. Close it
@@ -167,10 +193,13 @@ func New() *Server {
 	s := &Server{
 		AppID:         DefaultAppID,
 		PrivateKeyPEM: k.pem,
+		ClientID:      DefaultClientID,
+		ClientSecret:  randomHex(20),
 		publicKey:     &k.key.PublicKey,
 		now:           time.Now,
 		installations: map[int64]*installation{DefaultInstallationID: {id: DefaultInstallationID}},
 		tokens:        map[string]issuedToken{},
+		users:         newUserAuthState(),
 	}
 	s.resetState()
 	s.handler = s.routes()
@@ -207,8 +236,10 @@ func (s *Server) resetState() {
 
 // Reset returns the fake to its fresh state: no permissions, pull requests,
 // files, keys, comments, reactions, check runs, deliveries, recorded calls,
-// injected failures, rate limit or latency. The app identity, installations
-// and issued tokens are kept, so existing clients keep working.
+// injected failures, rate limit or latency. The app identity, installations,
+// issued tokens (installation and user) and the user authorization settings
+// (callback URLs, who is signed in) are kept, so existing clients keep
+// working.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -246,8 +277,9 @@ func (s *Server) CallCount(method, pathPrefix string) int {
 	return n
 }
 
-// SetClock replaces the clock used to issue and check installation tokens
-// and app JWTs and to stamp created objects. Pass nil for time.Now.
+// SetClock replaces the clock used to issue and check installation and
+// user tokens, authorization codes and app JWTs and to stamp created
+// objects. Pass nil for time.Now.
 func (s *Server) SetClock(now func() time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -352,9 +384,11 @@ func (s *Server) newID() int64 {
 }
 
 // requestInfo travels in the request context so the recorder learns which
-// installation a call was made as.
+// installation a call was made as, and handlers which user.
 type requestInfo struct {
 	installationID int64
+	auth           string // Call.Auth
+	user           string // the login of a valid user token, once checked
 }
 
 type infoKey struct{}
@@ -392,7 +426,7 @@ func (s *Server) serve(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 32<<20))
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		info := &requestInfo{}
+		info := &requestInfo{auth: s.authKind(r)}
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
@@ -400,7 +434,7 @@ func (s *Server) serve(next http.Handler) http.Handler {
 			defer s.mu.Unlock()
 			s.calls = append(s.calls, Call{
 				Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Body: body,
-				Status: rec.status, InstallationID: info.installationID,
+				Status: rec.status, InstallationID: info.installationID, Auth: info.auth,
 			})
 		}()
 
@@ -492,8 +526,15 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /settings/apps/new", s.newAppFromManifest)
 	mux.HandleFunc("POST /organizations/{org}/settings/apps/new", s.newAppFromManifest)
 	mux.HandleFunc("POST /app-manifests/{code}/conversions", s.convertManifest)
+	// The user authorization flow (browser, then the bot's server) and the
+	// user-token endpoints.
+	mux.HandleFunc("GET /login/oauth/authorize", s.authorize)
+	mux.HandleFunc("POST /login/oauth/access_token", s.accessToken)
+	mux.HandleFunc("GET /user", s.withUser(s.getUser))
+	mux.HandleFunc("GET /user/installations", s.withUser(s.listUserInstallations))
+	mux.HandleFunc("GET /user/installations/{id}/repositories", s.withUser(s.listUserRepositories))
 
-	// Installation-token endpoints.
+	// Installation-token endpoints (user tokens may read, see withRepo).
 	mux.HandleFunc("GET /repos/{owner}/{repo}/collaborators/{user}/permission", s.withRepo(s.getPermission))
 	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}", s.withRepo(s.getPull))
 	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}/commits", s.withRepo(s.listPullCommits))
