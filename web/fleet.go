@@ -86,7 +86,11 @@ func (s *Server) fleet(days []store.DayTotals, projects []string, active []store
 	}
 	slices.SortFunc(regions, strings.Compare)
 	for _, r := range regions {
-		d.f(`<tr><td>%s</td><td>%d</td></tr>`, r, byRegion[r])
+		name := r
+		if name == "" {
+			name = "(not known yet)"
+		}
+		d.f(`<tr><td>%s</td><td>%d</td></tr>`, name, byRegion[r])
 	}
 	if len(regions) == 0 {
 		d.raw(`<tr><td colspan="2" class="note">None.</td></tr>`)

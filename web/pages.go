@@ -17,8 +17,8 @@ import (
 )
 
 const (
-	// maxLive bounds the running and waiting launches one page shows.
-	maxLive = 200
+	// livePage is how many running and waiting launches a page shows.
+	livePage = 50
 	// endedPage is how many ended launches a page shows; endedScan how
 	// many of the latest ended it reads at most to find them.
 	endedPage = 25
@@ -55,7 +55,8 @@ func (s *Server) launchesPage(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, sess, http.StatusBadGateway, "GitHub did not say which repositories you can access; reload in a moment.")
 		return
 	}
-	live, err := s.liveLaunches(ctx, repos)
+	liveFrom, _ := strconv.Atoi(r.URL.Query().Get("live_from"))
+	live, liveNext, err := s.liveLaunches(ctx, repos, max(liveFrom, 0))
 	if err != nil {
 		s.log.Error("web: live launches", "err", err)
 		s.problem(w, sess, http.StatusServiceUnavailable, "The launch records cannot be read right now; reload in a moment.")
@@ -92,6 +93,9 @@ func (s *Server) launchesPage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.raw("</tbody></table>")
 	}
+	if liveNext > 0 {
+		d.f(`<p><a id="more-live" href="/launches?live_from=%d">More</a></p>`, liveNext)
+	}
 	d.raw(`<h2>Ended and failed</h2>`)
 	if len(ended) == 0 {
 		d.raw(`<p class="note" id="no-ended">None here.</p>`)
@@ -109,22 +113,32 @@ func (s *Server) launchesPage(w http.ResponseWriter, r *http.Request) {
 	s.page(w, http.StatusOK, sess, "Launches", d.String())
 }
 
-// liveLaunches are the running and waiting launches of repos, the newest
-// first: the live index's summaries, then the records of those shown.
-func (s *Server) liveLaunches(ctx context.Context, repos map[string]bool) ([]*store.Launch, error) {
+// liveLaunches are a page of the running and waiting launches of repos,
+// the newest first, from the from-th: the live index's summaries, then the
+// records of those shown. next is where the next page starts (0: none).
+func (s *Server) liveLaunches(ctx context.Context, repos map[string]bool, from int) (live []*store.Launch, next int, err error) {
 	active, err := s.records.ActiveIndex(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var ids []string
-	for i := len(active) - 1; i >= 0 && len(ids) < maxLive; i-- {
-		if repos[strings.ToLower(active[i].Repo)] {
-			ids = append(ids, active[i].ID)
+	seen := 0
+	for i := len(active) - 1; i >= 0; i-- {
+		if !repos[strings.ToLower(active[i].Repo)] {
+			continue
 		}
+		if seen++; seen <= from {
+			continue
+		}
+		if len(ids) == livePage {
+			next = from + livePage
+			break
+		}
+		ids = append(ids, active[i].ID)
 	}
-	live, err := s.records.LiveRecords(ctx, ids)
+	live, err = s.records.LiveRecords(ctx, ids)
 	slices.Reverse(live)
-	return live, err
+	return live, next, err
 }
 
 // endedLaunches are up to endedPage ended launches of repos, the latest
@@ -286,9 +300,9 @@ func (s *Server) story(sess *session, l *store.Launch, done, refused string) str
 	}
 	d.raw("</tbody></table>")
 	if l.State == store.StateRunning {
-		d.raw(`<p class="actions">`)
+		d.raw(`<div class="actions">`)
 		s.forms(&d, sess, l)
-		d.raw("</p>")
+		d.raw("</div>")
 	}
 	d.raw(`<h2>Its story</h2><ol class="timeline" id="timeline">`)
 	for _, e := range timeline(l) {
