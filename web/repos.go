@@ -32,7 +32,7 @@ type viewerRepos struct {
 // visible is the set of repositories (lower-case owner/name) the viewer can
 // access; partial when there were more than maxRepoRequests could list.
 func (s *Server) visible(ctx context.Context, sess *session) (map[string]bool, bool, error) {
-	sum := sha256.Sum256([]byte(sess.Token))
+	sum := sha(sess.Token)
 	s.mu.Lock()
 	v, ok := s.repos[sess.Login]
 	s.mu.Unlock()
@@ -96,3 +96,5 @@ func (s *Server) forget(login string) {
 	delete(s.repos, login)
 	s.mu.Unlock()
 }
+
+func sha(s string) [32]byte { return sha256.Sum256([]byte(s)) }
