@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -152,6 +153,7 @@ func (ls *Launches) openCheckRun(ctx context.Context, t *Thread, l *store.Launch
 		Status:     github.String("in_progress"),
 		StartedAt:  &github.Timestamp{Time: ls.now().UTC()},
 		Output:     &github.CheckRunOutput{Title: github.String(title), Summary: github.String(summary)},
+		DetailsURL: optional(ls.pageOf(l)),
 	})
 	if err != nil {
 		return fmt.Errorf("create check run: %w", err)
@@ -162,6 +164,22 @@ func (ls *Launches) openCheckRun(ctx context.Context, t *Thread, l *store.Launch
 	}
 	*l = *saved
 	return nil
+}
+
+// pageOf is the launch's page in the web view, "" when it is not served.
+func (ls *Launches) pageOf(l *store.Launch) string {
+	if !ls.cfg.WebOn() {
+		return ""
+	}
+	return strings.TrimRight(ls.cfg.Web.PublicURL, "/") + "/launches/" + l.ID
+}
+
+// optional is s, or nil when it is empty (a field GitHub must not get).
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // rebuilt reports a record the sweeper rebuilt from its VM's tags.
@@ -294,7 +312,7 @@ func (ls *Launches) report(ctx context.Context, t *Thread, l *store.Launch) erro
 	body, reaction := failedComment(l), "confused"
 	switch l.State {
 	case store.StateRunning:
-		body, reaction = readyComment(l, now), "rocket"
+		body, reaction = readyComment(l, now, ls.pageOf(l)), "rocket"
 	case store.StateEnded: // stopped while it was launching
 		body, reaction = endedComment(l), "eyes"
 	}

@@ -88,7 +88,7 @@ func (ls *Launches) Refresh(ctx context.Context, l *store.Launch) error {
 	if l.CommentID == 0 {
 		return nil
 	}
-	body := readyComment(l, now)
+	body := readyComment(l, now, ls.pageOf(l))
 	switch l.State {
 	case store.StateEnded:
 		body = endedComment(l)
@@ -221,7 +221,7 @@ func (ls *Launches) extendOwn(ctx context.Context, t *Thread, job CommandJob, la
 	}
 	var lines []string
 	for _, l := range own {
-		line, err := ls.extendOnce(ctx, job.Delivery, l, d)
+		line, err := ls.extendOnce(ctx, job.Delivery, l, d, job.User)
 		if err != nil {
 			return err
 		}
@@ -231,8 +231,8 @@ func (ls *Launches) extendOwn(ctx context.Context, t *Thread, job CommandJob, la
 }
 
 // extendOnce extends one launch (once per delivery) and says what happened, in one line.
-func (ls *Launches) extendOnce(ctx context.Context, delivery string, l *store.Launch, d time.Duration) (string, error) {
-	err := ls.lc.Extend(ctx, delivery, l, d)
+func (ls *Launches) extendOnce(ctx context.Context, delivery string, l *store.Launch, d time.Duration, by string) (string, error) {
+	err := ls.lc.Extend(ctx, delivery, l, d, by)
 	if errors.Is(err, provision.ErrAtHardExpiry) {
 		return fmt.Sprintf("`%s` is already at its latest possible end, %s; it cannot be extended.", l.ID, whenUTC(l.HardExpiresAt, ls.now())), nil
 	}
@@ -395,7 +395,7 @@ func (ls *Launches) HandleButton(ctx context.Context, payload []byte) error {
 		if l.State != store.StateRunning {
 			return nil
 		}
-		line, err := ls.extendOnce(ctx, j.Delivery, l, buttonExtendStep)
+		line, err := ls.extendOnce(ctx, j.Delivery, l, buttonExtendStep, j.Sender)
 		var refusal *config.Refusal
 		if errors.As(err, &refusal) {
 			line, err = refusal.Reason, nil

@@ -153,12 +153,16 @@ func details(l *store.Launch, now time.Time) string {
 	return b.String()
 }
 
-func readyComment(l *store.Launch, now time.Time) string {
+func readyComment(l *store.Launch, now time.Time, page string) string {
 	ready := "your VM is ready 🚀"
 	if !l.SSH.WaitUntil.IsZero() && l.SSH.AnsweredAt.IsZero() {
 		ready = "your VM is running 🚀, but its ssh did not answer yet (see below)"
 	}
-	return withMarker(l.ID, fmt.Sprintf("%s %s\n\n%s", mdsafe.Mention(l.Owner), ready, details(l, now)))
+	body := fmt.Sprintf("%s %s\n\n%s", mdsafe.Mention(l.Owner), ready, details(l, now))
+	if page != "" { // ours: PUBLIC_URL and the id
+		body += fmt.Sprintf("\n\nIts page, with its story: %s", page)
+	}
+	return withMarker(l.ID, body)
 }
 
 func sshWaitTitle(l *store.Launch) string { return fmt.Sprintf("Waiting for ssh on %s", l.Machine) }

@@ -29,7 +29,7 @@ func (ls *Launches) ExtendAs(ctx context.Context, l *store.Launch, user, once st
 	if l.State != store.StateRunning {
 		return "", refuse("`%s` is %s: only a running VM can be extended.", l.ID, l.State)
 	}
-	line, err := ls.extendOnce(ctx, "web:"+once, l, buttonExtendStep)
+	line, err := ls.extendOnce(ctx, "web:"+once, l, buttonExtendStep, user)
 	if err != nil {
 		return "", err
 	}

@@ -196,7 +196,7 @@ func (lc *Lifecycle) EndInstallation(ctx context.Context, installationID int64, 
 // once per delivery: a retried or held job (its answer failed, or one of
 // several VMs did) does not extend it again. l becomes the saved record.
 // ErrAtHardExpiry: it cannot move; refusals are *config.Refusal.
-func (lc *Lifecycle) Extend(ctx context.Context, delivery string, l *store.Launch, d time.Duration) error {
+func (lc *Lifecycle) Extend(ctx context.Context, delivery string, l *store.Launch, d time.Duration, by string) error {
 	key := "extend:" + delivery + ":" + l.ID
 	first, err := lc.records.FirstNotice(ctx, key, 24*time.Hour)
 	if err != nil {
@@ -206,6 +206,9 @@ func (lc *Lifecycle) Extend(ctx context.Context, delivery string, l *store.Launc
 		return nil
 	}
 	err = lc.extend(ctx, l, d)
+	if err == nil {
+		lc.note(ctx, l, "extend", by)
+	}
 	if err != nil && !errors.Is(err, ErrAtHardExpiry) && !isRefusal(err) {
 		// Not applied: let the retry extend it.
 		if ferr := lc.records.ForgetNotice(context.WithoutCancel(ctx), key); ferr != nil {

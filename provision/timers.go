@@ -115,7 +115,11 @@ func (lc *Lifecycle) HandleWarn(ctx context.Context, payload []byte) error {
 	if err != nil || l == nil || l.State != store.StateRunning || !l.ExpiresAt.Equal(j.ExpiresAt) {
 		return err
 	}
-	return lc.report.Warn(ctx, l)
+	if err := lc.report.Warn(ctx, l); err != nil {
+		return err
+	}
+	lc.note(ctx, l, "warn", "")
+	return nil
 }
 
 // Poll is the job of one look a launch takes at what it waits for

@@ -59,6 +59,21 @@ func update(ctx context.Context, recs records, id string, now time.Time, fn func
 	})
 }
 
+// note appends to the record's event log an event that changes no state
+// (an extension, a warning), best effort: the log is the launch's story,
+// not its truth.
+func (lc *Lifecycle) note(ctx context.Context, l *store.Launch, name, by string) {
+	saved, err := lc.records.UpdateLaunch(ctx, l.ID, func(x *store.Launch) error {
+		x.Events = appendEvent(x.Events, store.Event{At: lc.now().UTC(), Name: name, State: x.State, By: by})
+		return nil
+	})
+	if err != nil {
+		lc.log.With(l.LogAttrs()...).Warn("note in the launch's story", "event", name, "err", err)
+		return
+	}
+	*l = *saved
+}
+
 func appendEvent(events []store.Event, e store.Event) []store.Event {
 	events = append(events, e)
 	if len(events) > maxEvents {

@@ -150,6 +150,8 @@ type Event struct {
 	At    time.Time `json:"at"`
 	Name  string    `json:"name"`
 	State State     `json:"state"`
+	// By is who asked for it (an extension), when someone did.
+	By string `json:"by,omitempty"`
 }
 
 // Report is what the GitHub side keeps on a launch record. It is written

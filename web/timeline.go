@@ -25,6 +25,8 @@ var eventText = map[string]string{
 	"cancel":      "Cancelled",
 	"fail":        "Failed",
 	"end":         "Ended",
+	"extend":      "Extended",
+	"warn":        "Its owner was told it ends soon",
 }
 
 // timeline is a launch's story from its event log, oldest first.
@@ -46,6 +48,10 @@ func timeline(l *store.Launch) []event {
 			}
 		case "fail":
 			ev.text = "Failed: " + plain(l.Failure)
+		case "extend":
+			if e.By != "" {
+				ev.text += " by " + e.By
+			}
 		case "end", "cancel":
 			if l.EndReason != "" {
 				ev.text += ": " + l.EndReason

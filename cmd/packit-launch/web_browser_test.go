@@ -81,6 +81,20 @@ func TestWebViewInABrowser(t *testing.T) {
 		t.Fatalf("launches %+v, %v", launches, err)
 	}
 	l := launches[0]
+	// The check run and the ready comment link the launch's page.
+	page := public + "/launches/" + l.ID
+	linked := 0
+	for _, cr := range gh.CheckRuns(demoRepo) {
+		if cr.ExternalID == l.ID && cr.DetailsURL == page {
+			linked++
+		}
+	}
+	if linked != 1 {
+		t.Errorf("%d check runs link %s: %+v", linked, page, gh.CheckRuns(demoRepo))
+	}
+	if c, ok := gh.Comment(demoRepo, l.CommentID); !ok || !strings.Contains(c.Body, "Its page, with its story: "+page) {
+		t.Errorf("the ready comment does not link the page: %+v", c)
+	}
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.WindowSize(1280, 900),
 		chromedp.Flag("host-resolver-rules", "MAP attacker.test 127.0.0.1"))
@@ -189,6 +203,9 @@ func TestWebViewInABrowser(t *testing.T) {
 	browse(chromedp.Click(chromedp.Search(`//button[contains(., "Extend 1h")]`)), chromedp.WaitVisible(chromedp.CSS(".done")))
 	if got, _ := st.GetLaunch(ctx, l.ID); !got.ExpiresAt.After(l.ExpiresAt.Add(59*time.Minute)) || !strings.Contains(text(".done"), "now terminates at") {
 		t.Fatalf("extend: expires %s (was %s); page says %q", got.ExpiresAt, l.ExpiresAt, text(".done"))
+	}
+	if count(`#timeline li[data-event="extend"]`) != 1 || !strings.Contains(text(`#timeline li[data-event="extend"]`), "Extended by alice") {
+		t.Errorf("the timeline lacks the extension: %s", text("#timeline"))
 	}
 	shot("web-launch.png")
 	// Cached for 5 minutes: the page views after the first cost GitHub nothing.
