@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -315,4 +316,35 @@ func TestSSHWaitEndedByStopIsReported(t *testing.T) {
 	}, "for the check run to complete")
 	noReadyComment(t, e.gh)
 	e.waitTerminated(l.InstanceID)
+}
+
+// GitHub failing (5xx) when sshd answers and the ready comment goes out:
+// the one report job retries, and the PR gets exactly one ready comment.
+func TestSSHReadyCommentSurvivesGitHubFailing(t *testing.T) {
+	e := newLaunchEnv(t, withSSH(""))
+	e.sshd.SetAnswering(false)
+	c := defaultComment("/launch")
+	if status := e.post("issue_comment", c.postTo(e.gh)); status != 202 {
+		t.Fatalf("intake answered %d", status)
+	}
+	l := e.running(c)
+	e.gh.FailNext(http.MethodPatch, "/repos/packit/ogr/check-runs/", http.StatusBadGateway, 2)
+	e.gh.FailNext(http.MethodPost, "/repos/packit/ogr/issues/7/comments", http.StatusServiceUnavailable, 2)
+	e.sshd.SetAnswering(true)
+	l = e.reported(c)
+	if l.State != store.StateRunning || l.SSH.AnsweredAt.IsZero() {
+		t.Fatalf("reported: %s, ssh %+v", l.State, l.SSH)
+	}
+	ready := 0
+	for _, c := range botComments(e.gh, "packit/ogr", 7) {
+		if strings.Contains(c.Body, "your VM is ready") {
+			ready++
+		}
+	}
+	if ready != 1 {
+		t.Errorf("%d ready comments, want one", ready)
+	}
+	if cr := checkRunFor(t, e.gh, l.ID); cr.Status != "completed" || cr.Conclusion != "success" {
+		t.Errorf("check run: %+v", cr)
+	}
 }
