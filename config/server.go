@@ -463,7 +463,7 @@ func (s *Server) validate(problems *Problems) {
 	if s.Web.SessionKey != "" && len(s.Web.SessionKey) < MinSessionKey {
 		problems.add("SESSION_KEY: %d bytes; give at least %d random bytes (openssl rand -hex 32)", len(s.Web.SessionKey), MinSessionKey)
 	}
-	if u, err := url.Parse(s.Web.PublicURL); s.Web.PublicURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+	if u, err := url.Parse(s.Web.PublicURL); s.Web.PublicURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "") {
 		problems.add("PUBLIC_URL: %q; give the bot's public address, such as https://packit-launch.example.org", s.Web.PublicURL)
 	}
 	for i, slug := range s.Packit.AppSlugs {

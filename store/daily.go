@@ -91,6 +91,18 @@ func (s *Store) Days(ctx context.Context, last time.Time, n int, projects []stri
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("redis: read daily totals: %w", err)
 	}
+	// Pipelined returns the first error only: a missing day's hours (nil)
+	// must not hide another command's failure.
+	for _, d := range days {
+		if err := d.totals.Err(); err != nil {
+			return nil, fmt.Errorf("redis: read daily totals: %w", err)
+		}
+		for _, h := range d.hours {
+			if err := h.Err(); err != nil && !errors.Is(err, redis.Nil) {
+				return nil, fmt.Errorf("redis: read instance-hours: %w", err)
+			}
+		}
+	}
 	out := make([]DayTotals, n)
 	for i, d := range days {
 		t := DayTotals{Day: last.AddDate(0, 0, i-n+1), Launches: map[string]int64{}, Hours: map[string]float64{}, Ready: make([]int64, len(ReadyBuckets)+1)}

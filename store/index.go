@@ -155,8 +155,9 @@ func (s *Store) endInPR(ctx context.Context, p redis.Pipeliner, ref string, now 
 	p.ZAdd(ctx, ended, zs...)
 	p.ZRemRangeByScore(ctx, ended, "-inf", "("+msArg(now.Add(-s.endedRetention)))
 	p.Expire(ctx, ended, s.endedRetention)
-	// And in the index of every ended launch, for the web view's list.
-	p.ZAdd(ctx, endedKey, zs...)
+	// And in the index of every ended launch, for the web view's list, by
+	// when it first ended (later writes of an ended record keep its place).
+	p.ZAddNX(ctx, endedKey, zs...)
 	p.ZRemRangeByScore(ctx, endedKey, "-inf", "("+msArg(now.Add(-s.endedRetention)))
 }
 

@@ -23,6 +23,8 @@ const (
 	// many of the latest ended it reads at most to find them.
 	endedPage = 25
 	endedScan = 1000
+	// actionWait bounds a form's Extend or Terminate (GitHub and AWS calls).
+	actionWait = time.Minute
 )
 
 // viewer is the request's session, or nil after answering a logged-out
@@ -31,9 +33,13 @@ func (s *Server) viewer(w http.ResponseWriter, r *http.Request) *session {
 	if sess, ok := s.sessionOf(r); ok {
 		return sess
 	}
+	next := r.URL.RequestURI()
+	if r.Method != http.MethodGet {
+		next = "/launches" // a form's target answers posts only
+	}
 	var d doc
 	d.f(`<h1>Launches</h1><p>Log in with GitHub to see the VMs of the repositories you can access.</p><a class="login" href="/login?next=%s">Log in with GitHub</a>`,
-		url.QueryEscape(r.URL.RequestURI()))
+		url.QueryEscape(next))
 	write(w, http.StatusUnauthorized, layout("Log in", nil, false, d.String()))
 	return nil
 }
@@ -56,14 +62,17 @@ func (s *Server) launchesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	liveFrom, _ := strconv.Atoi(r.URL.Query().Get("live_from"))
-	live, liveNext, err := s.liveLaunches(ctx, repos, max(liveFrom, 0))
+	liveFrom, endedFrom := max(liveFrom, 0), 0
+	if from, err := strconv.Atoi(r.URL.Query().Get("ended_from")); err == nil {
+		endedFrom = max(from, 0)
+	}
+	live, liveNext, err := s.liveLaunches(ctx, repos, liveFrom)
 	if err != nil {
 		s.log.Error("web: live launches", "err", err)
 		s.problem(w, sess, http.StatusServiceUnavailable, "The launch records cannot be read right now; reload in a moment.")
 		return
 	}
-	from, _ := strconv.Atoi(r.URL.Query().Get("ended_from"))
-	ended, next, err := s.endedLaunches(ctx, repos, max(from, 0))
+	ended, next, err := s.endedLaunches(ctx, repos, endedFrom)
 	if err != nil {
 		s.log.Error("web: ended launches", "err", err)
 		s.problem(w, sess, http.StatusServiceUnavailable, "The launch records cannot be read right now; reload in a moment.")
@@ -94,7 +103,7 @@ func (s *Server) launchesPage(w http.ResponseWriter, r *http.Request) {
 		d.raw("</tbody></table>")
 	}
 	if liveNext > 0 {
-		d.f(`<p><a id="more-live" href="/launches?live_from=%d">More</a></p>`, liveNext)
+		d.f(`<p><a id="more-live" href="/launches?live_from=%d&amp;ended_from=%d">More</a></p>`, liveNext, endedFrom)
 	}
 	d.raw(`<h2>Ended and failed</h2>`)
 	if len(ended) == 0 {
@@ -108,7 +117,7 @@ func (s *Server) launchesPage(w http.ResponseWriter, r *http.Request) {
 		d.raw("</tbody></table>")
 	}
 	if next > 0 {
-		d.f(`<p><a id="older" href="/launches?ended_from=%d">Older</a></p>`, next)
+		d.f(`<p><a id="older" href="/launches?live_from=%d&amp;ended_from=%d">Older</a></p>`, liveFrom, next)
 	}
 	s.page(w, http.StatusOK, sess, "Launches", d.String())
 }
@@ -117,6 +126,9 @@ func (s *Server) launchesPage(w http.ResponseWriter, r *http.Request) {
 // the newest first, from the from-th: the live index's summaries, then the
 // records of those shown. next is where the next page starts (0: none).
 func (s *Server) liveLaunches(ctx context.Context, repos map[string]bool, from int) (live []*store.Launch, next int, err error) {
+	if len(repos) == 0 {
+		return nil, 0, nil // nothing to read for
+	}
 	active, err := s.records.ActiveIndex(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -147,6 +159,9 @@ func (s *Server) liveLaunches(ctx context.Context, repos map[string]bool, from i
 func (s *Server) endedLaunches(ctx context.Context, repos map[string]bool, from int) ([]*store.Launch, int, error) {
 	var out []*store.Launch
 	const batch = 200
+	if len(repos) == 0 {
+		return nil, 0, nil
+	}
 	for pos := from; pos < from+endedScan; pos += batch {
 		ids, err := s.records.RecentEnded(ctx, pos, batch)
 		if err != nil {
@@ -248,6 +263,9 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	if l == nil {
 		return
 	}
+	// The action goes through even if the viewer closes the page.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), actionWait)
+	defer cancel()
 	var said string
 	var err error
 	switch mux.Vars(r)["action"] {
@@ -256,9 +274,9 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		if len(once) > 64 {
 			once = once[:64]
 		}
-		said, err = s.actions.ExtendAs(r.Context(), l, sess.Login, sess.Login+":"+once)
+		said, err = s.actions.ExtendAs(ctx, l, sess.Login, sess.Login+":"+once)
 	default:
-		said, err = s.actions.TerminateAs(r.Context(), l, sess.Login)
+		said, err = s.actions.TerminateAs(ctx, l, sess.Login)
 	}
 	var refusal *config.Refusal
 	switch {
@@ -271,7 +289,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, sess, http.StatusServiceUnavailable, "That did not go through (GitHub, AWS or Redis did not answer); try again in a moment.")
 		return
 	}
-	if fresh, err := s.records.GetLaunch(r.Context(), l.ID); err == nil {
+	if fresh, err := s.records.GetLaunch(ctx, l.ID); err == nil {
 		l = fresh
 	}
 	s.page(w, http.StatusOK, sess, "Launch "+l.ID, s.story(sess, l, said, ""))

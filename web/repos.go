@@ -19,6 +19,9 @@ const (
 	// maxRepoRequests bounds the GitHub requests one page view may make
 	// (the list is then partial, and says so).
 	maxRepoRequests = 20
+	reposWait       = 10 * time.Second
+	// maxViewers bounds the viewers whose repositories are remembered.
+	maxViewers = 10000
 )
 
 // viewerRepos is what GitHub said a viewer can access.
@@ -39,6 +42,9 @@ func (s *Server) visible(ctx context.Context, sess *session) (map[string]bool, b
 	if ok && v.token == sum && s.now().Before(v.until) {
 		return v.repos, v.partial, nil
 	}
+	// A page view waits on GitHub for so long at most.
+	ctx, cancel := context.WithTimeout(ctx, reposWait)
+	defer cancel()
 	gh := s.userClient(sess.Token)
 	repos, partial, requests := map[string]bool{}, false, 0
 	opts := &github.ListOptions{PerPage: 100}
@@ -79,9 +85,12 @@ func (s *Server) visible(ctx context.Context, sess *session) (map[string]bool, b
 	}
 	s.mu.Lock()
 	s.repos[sess.Login] = viewerRepos{token: sum, repos: repos, partial: partial, until: s.now().Add(reposFor)}
-	if len(s.repos) > 10000 { // a bound on what is remembered: drop the stale
+	if len(s.repos) > maxViewers { // the stale first, then any
 		for login, v := range s.repos {
-			if !s.now().Before(v.until) {
+			if len(s.repos) <= maxViewers/2 {
+				break
+			}
+			if !s.now().Before(v.until) || len(s.repos) > maxViewers {
 				delete(s.repos, login)
 			}
 		}

@@ -98,7 +98,7 @@ func (s *Server) setCookie(w http.ResponseWriter, name string, v any, until time
 	if err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", Expires: until, MaxAge: int(time.Until(until).Seconds()),
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", Expires: until, MaxAge: int(until.Sub(s.now()).Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secure})
 	return nil
 }

@@ -21,6 +21,7 @@ var eventText = map[string]string{
 	"build-ready": "Packit's build finished; launching",
 	"reserve":     "Reservation created with the Launch service",
 	"adopt":       "Its VM was found running by the sweeper",
+	"rebuild":     "Its record was rebuilt from its VM's tags (the bot had lost it)",
 	"run":         "Running",
 	"cancel":      "Cancelled",
 	"fail":        "Failed",

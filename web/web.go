@@ -59,13 +59,23 @@ type Server struct {
 
 	mu    sync.Mutex
 	repos map[string]viewerRepos // by login
+	// busy bounds the pages served at once: page views must not take the
+	// connections and CPU the webhook needs.
+	busy chan struct{}
 }
+
+// maxPagesAtOnce is how many page requests are served at once.
+const maxPagesAtOnce = 16
 
 // New returns the pages for cfg (cfg.WebOn must hold).
 func New(cfg *config.Server, records Records, actions Actions, log *slog.Logger) (*Server, error) {
 	public, err := url.Parse(strings.TrimRight(cfg.Web.PublicURL, "/"))
 	if err != nil {
 		return nil, fmt.Errorf("web: PUBLIC_URL: %w", err)
+	}
+	// Browsers send Host without the scheme's own port.
+	if p := public.Port(); (p == "443" && public.Scheme == "https") || (p == "80" && public.Scheme == "http") {
+		public.Host = public.Hostname()
 	}
 	seal, err := newSealer(cfg.Web.SessionKey.Reveal())
 	if err != nil {
@@ -88,7 +98,7 @@ func New(cfg *config.Server, records Records, actions Actions, log *slog.Logger)
 			Endpoint: oauth2.Endpoint{AuthURL: webURL + "login/oauth/authorize", TokenURL: webURL + "login/oauth/access_token"},
 		},
 		http: &http.Client{Timeout: 15 * time.Second},
-		now:  time.Now, log: log, repos: map[string]viewerRepos{},
+		now:  time.Now, log: log, repos: map[string]viewerRepos{}, busy: make(chan struct{}, maxPagesAtOnce),
 	}, nil
 }
 
@@ -132,6 +142,14 @@ func (s *Server) guard(next http.HandlerFunc) http.Handler {
 		}
 		if r.Method == http.MethodPost && !s.sameOrigin(r) {
 			http.Error(w, "Cross-site form posts are refused.", http.StatusForbidden)
+			return
+		}
+		select {
+		case s.busy <- struct{}{}:
+			defer func() { <-s.busy }()
+		default:
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "The bot is busy; reload in a few seconds.", http.StatusServiceUnavailable)
 			return
 		}
 		next(w, r)
