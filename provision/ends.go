@@ -44,9 +44,10 @@ func (lc *Lifecycle) Stop(ctx context.Context, l *store.Launch, reason string) e
 }
 
 // tellEnded shows an ended launch on its PR: its report edited, or, when
-// the wait for sshd held the report back, the report itself.
+// the wait for sshd held the report back (its launch job left it to the
+// report job), the report itself.
 func (lc *Lifecycle) tellEnded(ctx context.Context, l *store.Launch) error {
-	if !l.Reported && !l.SSH.Started.IsZero() {
+	if !l.Reported && !l.SSH.WaitUntil.IsZero() {
 		return lc.enqueueReport(ctx, l)
 	}
 	return lc.report.Refresh(ctx, l)

@@ -33,6 +33,8 @@ const (
 	JobPackitWait = "packit-wait"
 	// JobReservationPoll is one look at a launching launch's reservation.
 	JobReservationPoll = "reservation-poll"
+	// JobReport reports a launch whose ready comment waited for sshd.
+	JobReport = "report"
 )
 
 // End reasons the lifecycle gives on its own.
@@ -54,8 +56,6 @@ const (
 	reportFor = 24 * time.Hour
 	// packitPollEvery is how often a waiting launch looks at Packit's build.
 	packitPollEvery = time.Minute
-	// reportLockTTL outlasts a report's GitHub calls (each has 30 s).
-	reportLockTTL = 6 * time.Minute
 )
 
 // Reporter shows a launch on its pull request. Lifecycle calls it after each
@@ -151,6 +151,7 @@ func (lc *Lifecycle) Handlers() map[string]func(context.Context, []byte) error {
 		JobExpire:          lc.HandleExpire,
 		JobWarn:            lc.HandleWarn,
 		JobSSHPoll:         lc.HandleSSHPoll,
+		JobReport:          lc.HandleReport,
 	}
 }
 
@@ -285,7 +286,21 @@ func (lc *Lifecycle) HandleLaunch(ctx context.Context, payload []byte) error {
 	if l.State == store.StateWaiting {
 		return nil // its Packit wait starts the launch when the image is there
 	}
-	return lc.advance(ctx, l)
+	return lc.advance(ctx, l, false)
+}
+
+// HandleReport runs the report job of a launch whose launch job left its
+// report to the wait for sshd: it reports once that wait is over, or the
+// launch ended.
+func (lc *Lifecycle) HandleReport(ctx context.Context, payload []byte) error {
+	l, err := lc.records.GetLaunch(ctx, string(payload))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.SkipRetry(err)
+	}
+	if err != nil || l.Reported {
+		return err
+	}
+	return lc.advance(ctx, l, true)
 }
 
 // HandleReservationPoll runs one look at a launch's reservation, if it is
@@ -304,12 +319,14 @@ func (lc *Lifecycle) HandleReservationPoll(ctx context.Context, payload []byte) 
 	}
 	// Launching: look. Settled by this very look but not told (the process
 	// died in between): finish the report.
-	return lc.advance(ctx, l)
+	return lc.advance(ctx, l, false)
 }
 
 // advance takes l as far as it can go now: provision it, and once it is
-// settled set its timers, honour a stop that came meanwhile and report.
-func (lc *Lifecycle) advance(ctx context.Context, l *store.Launch) error {
+// settled set its timers, honour a stop that came meanwhile and report:
+// the launch job itself, unless it left the report to the wait for sshd,
+// whose report job (reporting) then reports.
+func (lc *Lifecycle) advance(ctx context.Context, l *store.Launch, reporting bool) error {
 	log := lc.log.With("launch", l.ID, "repo", l.Repo, "pr", l.PR)
 	if !l.State.Ended() && l.State != store.StateRunning {
 		err := lc.provision(ctx, l, log)
@@ -334,29 +351,13 @@ func (lc *Lifecycle) advance(ctx context.Context, l *store.Launch) error {
 			}
 		}
 	}
-	if !l.Reported {
-		// The ready comment waits for sshd: the looks report it.
+	if !l.Reported && !reporting {
 		if waiting, err := lc.checkSSH(ctx, l); err != nil || waiting {
-			return err
+			return err // the ready comment waits for sshd
 		}
-	}
-	if !l.Reported {
-		// One report at a time: the launch job and the ssh looks may both
-		// get here; the second finds the first's.
-		unlock, err := lc.records.Lock(ctx, "report:"+l.ID, reportLockTTL, 30*time.Second)
-		if err != nil {
-			return fmt.Errorf("report lock: %w", err)
+		if !l.SSH.WaitUntil.IsZero() {
+			return lc.enqueueReport(ctx, l) // the wait is over (this job ran late): one reporter
 		}
-		defer unlock()
-		// The report must end while the lock holds.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, reportLockTTL-time.Minute)
-		defer cancel()
-		fresh, err := lc.records.GetLaunch(ctx, l.ID)
-		if err != nil {
-			return err
-		}
-		*l = *fresh
 	}
 	// The settled state reaches a replica before the PR hears of it.
 	if err := confirmWrites(ctx, lc.records); err != nil {
@@ -365,7 +366,8 @@ func (lc *Lifecycle) advance(ctx context.Context, l *store.Launch) error {
 	told := l.Reported
 	err := lc.report.Outcome(ctx, l)
 	if err == nil && !told && l.State == store.StateRunning {
-		// Under the report lock: once per launch.
+		// One job reports a launch (its launch job, or the report job once
+		// the wait for sshd is over): counted once.
 		if err := lc.records.ObserveReady(ctx, lc.now(), lc.now().Sub(l.CreatedAt)); err != nil {
 			log.Warn("count the time to ready for the day", "err", err)
 		}

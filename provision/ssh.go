@@ -152,11 +152,15 @@ func (lc *Lifecycle) HandleSSHPoll(ctx context.Context, payload []byte) error {
 // edit of the report with what the looks learned.
 func (lc *Lifecycle) show(ctx context.Context, l *store.Launch) error {
 	now := lc.now()
+	// Exactly one job reports a launch, so that its PR never gets two
+	// ready comments: its launch job, unless that job left the report to
+	// the wait for sshd (WaitUntil set); then the report job, once the
+	// wait is over or the launch ended.
 	switch {
-	case !l.Reported && l.SSH.Started.IsZero():
+	case !l.Reported && l.SSH.WaitUntil.IsZero():
 		return nil // its own launch job reports it
-	case !l.Reported && l.State == store.StateRunning && (l.SSH.WaitUntil.IsZero() || waitingForSSHD(l, now)):
-		return nil // reported by the launch job, or once sshd answers
+	case !l.Reported && waitingForSSHD(l, now):
+		return nil // once sshd answers, or the wait is over
 	case !l.Reported:
 		return lc.enqueueReport(ctx, l)
 	case l.SSH.Rev > l.SSHShown:
@@ -166,9 +170,9 @@ func (lc *Lifecycle) show(ctx context.Context, l *store.Launch) error {
 }
 
 // enqueueReport queues the one job that reports a launch whose wait for
-// sshd is over: the launch job's handler (advance), retried for hours.
+// sshd is over (HandleReport), retried for hours.
 func (lc *Lifecycle) enqueueReport(ctx context.Context, l *store.Launch) error {
-	err := lc.queue.Enqueue(ctx, store.Job{Kind: JobLaunch, ID: "report:" + l.ID, Payload: []byte(l.ID), Queue: store.QueueLifecycle, MaxRetry: lc.MaxRetry})
+	err := lc.queue.Enqueue(ctx, store.Job{Kind: JobReport, ID: "report:" + l.ID, Payload: []byte(l.ID), Queue: store.QueueLifecycle, MaxRetry: lc.MaxRetry})
 	if err != nil && !errors.Is(err, store.ErrDuplicateJob) {
 		return fmt.Errorf("queue the report: %w", err)
 	}

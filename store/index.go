@@ -159,6 +159,7 @@ func (s *Store) endInPR(ctx context.Context, p redis.Pipeliner, ref string, now 
 	// when it first ended (later writes of an ended record keep its place).
 	p.ZAddNX(ctx, endedKey, zs...)
 	p.ZRemRangeByScore(ctx, endedKey, "-inf", "("+msArg(now.Add(-s.endedRetention)))
+	p.Expire(ctx, endedKey, s.endedRetention) // with the last record it lists
 }
 
 func msScore(t time.Time) float64 { return float64(t.UnixMilli()) }
