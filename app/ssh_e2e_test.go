@@ -331,6 +331,7 @@ func TestSSHReadyCommentSurvivesGitHubFailing(t *testing.T) {
 	e.gh.FailNext(http.MethodPatch, "/repos/packit/ogr/check-runs/", http.StatusBadGateway, 2)
 	e.gh.FailNext(http.MethodPost, "/repos/packit/ogr/issues/7/comments", http.StatusServiceUnavailable, 2)
 	e.sshd.SetAnswering(true)
+	reportedWithin(2 * time.Minute)(e) // four failed attempts: 2 + 4 + 8 + 16 s of back-off
 	l = e.reported(c)
 	if l.State != store.StateRunning || l.SSH.AnsweredAt.IsZero() {
 		t.Fatalf("reported: %s, ssh %+v", l.State, l.SSH)
