@@ -120,7 +120,7 @@ func (lc *Lifecycle) checkSSH(ctx context.Context, l *store.Launch) (waiting boo
 
 // HandleSSHPoll runs one look at a running VM's sshd and console, if it is
 // the launch's live look. Once the wait for sshd is over the launch is
-// reported by one report job (JobLaunch, advance); a report already out is
+// reported by one report job (JobReport); a report already out is
 // edited when the looks learned more.
 func (lc *Lifecycle) HandleSSHPoll(ctx context.Context, payload []byte) error {
 	var j Poll
