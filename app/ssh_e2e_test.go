@@ -327,12 +327,12 @@ func TestSSHReadyCommentSurvivesGitHubFailing(t *testing.T) {
 	if status := e.post("issue_comment", c.postTo(e.gh)); status != 202 {
 		t.Fatalf("intake answered %d", status)
 	}
-	l := e.running(c)
+	e.running(c)
 	e.gh.FailNext(http.MethodPatch, "/repos/packit/ogr/check-runs/", http.StatusBadGateway, 2)
 	e.gh.FailNext(http.MethodPost, "/repos/packit/ogr/issues/7/comments", http.StatusServiceUnavailable, 2)
 	e.sshd.SetAnswering(true)
 	reportedWithin(2 * time.Minute)(e) // four failed attempts: 2 + 4 + 8 + 16 s of back-off
-	l = e.reported(c)
+	l := e.reported(c)
 	if l.State != store.StateRunning || l.SSH.AnsweredAt.IsZero() {
 		t.Fatalf("reported: %s, ssh %+v", l.State, l.SSH)
 	}
