@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/packit/packit-launch/store/storetest"
 )
 
 // A month of fleet figures: outcomes, the comment → ready histogram and
@@ -84,4 +86,30 @@ func TestRecentEnded(t *testing.T) {
 			t.Fatalf("records %+v, %v", records, err)
 		}
 	})
+}
+
+// Launches ended under a previous version (in their PRs' ended sets only)
+// are put in the index of ended launches when the store opens, once.
+func TestEndedIndexFilledFromPRSets(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.StartRedis(t)
+	s := open(t, url)
+	l, _, err := s.CreateLaunch(ctx, &Launch{Owner: "alice", Repo: "o/r", PR: 1, CommandCommentID: 1, State: StateRunning, CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateLaunch(ctx, l.ID, func(x *Launch) error { x.State = StateEnded; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// As the previous version left it: no index of ended launches.
+	if err := s.Redis().Del(ctx, endedKey, endedIndexFilled).Err(); err != nil {
+		t.Fatal(err)
+	}
+	again := open(t, url)
+	if got, err := again.RecentEnded(ctx, 0, 10); err != nil || !slices.Equal(got, []string{l.ID}) {
+		t.Fatalf("ended index after opening: %v, %v; want %s", got, err, l.ID)
+	}
+	if ttl := again.Redis().TTL(ctx, endedKey).Val(); ttl <= 0 {
+		t.Errorf("the filled index has no TTL (%s)", ttl)
+	}
 }

@@ -28,7 +28,7 @@ const legacyOwnerPrefix = "launches:owner:"
 // would ever delete: the per-owner sets, and ended or expired ids in PR
 // live sets (which it never emptied). Ended ids move to the PR's ended set.
 func (s *Store) tidyLegacyIndexes(ctx context.Context) error {
-	var owners, prs []string
+	var owners, prs, endedSets []string
 	iter := s.rdb.Scan(ctx, 0, "launches:*", 1000).Iterator()
 	for iter.Next(ctx) {
 		switch k := iter.Val(); {
@@ -36,10 +36,15 @@ func (s *Store) tidyLegacyIndexes(ctx context.Context) error {
 			owners = append(owners, k)
 		case strings.HasPrefix(k, prLivePrefix):
 			prs = append(prs, k)
+		case strings.HasPrefix(k, prEndedPrefix):
+			endedSets = append(endedSets, k)
 		}
 	}
 	if err := iter.Err(); err != nil {
 		return fmt.Errorf("redis: scan indexes: %w", err)
+	}
+	if err := s.fillEndedIndex(ctx, endedSets); err != nil {
+		return err
 	}
 	for chunk := range slices.Chunk(owners, mgetChunk) {
 		if err := s.rdb.Unlink(ctx, chunk...).Err(); err != nil {
@@ -172,4 +177,43 @@ func (s *Store) migrateActiveChunk(ctx context.Context, ids []string) error {
 		}
 	}
 	return nil
+}
+
+// endedIndexFilled marks the ended index as filled from the PRs' ended sets.
+const endedIndexFilled = "migrated:ended-index"
+
+// fillEndedIndex puts, once, the launches a previous version ended (in
+// their PRs' ended sets) in the index of every ended launch, so that the
+// web view lists them too. A launch already there keeps its place (NX).
+func (s *Store) fillEndedIndex(ctx context.Context, endedSets []string) error {
+	if n, err := s.rdb.Exists(ctx, endedIndexFilled).Result(); err != nil || n > 0 {
+		return err
+	}
+	for chunk := range slices.Chunk(endedSets, mgetChunk) {
+		sets := make([]*redis.ZSliceCmd, len(chunk))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range chunk {
+				sets[i] = p.ZRangeWithScores(ctx, k, 0, -1)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("redis: read ended sets: %w", err)
+		}
+		var all []redis.Z
+		for _, c := range sets {
+			all = append(all, c.Val()...)
+		}
+		if len(all) > 0 {
+			if err := s.rdb.ZAddNX(ctx, endedKey, all...).Err(); err != nil {
+				return fmt.Errorf("redis: fill the ended index: %w", err)
+			}
+		}
+	}
+	if len(endedSets) > 0 {
+		if err := s.rdb.Expire(ctx, endedKey, s.endedRetention).Err(); err != nil {
+			return fmt.Errorf("redis: fill the ended index: %w", err)
+		}
+	}
+	return s.rdb.Set(ctx, endedIndexFilled, "1", 0).Err()
 }
