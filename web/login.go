@@ -89,9 +89,24 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.forget(sess.Login)
+		// A copy of the cookie must not outlive the logout: GitHub forgets
+		// the token too (best effort: it expires in 8 h anyway).
+		if _, err := s.appClient().Authorizations.Revoke(r.Context(), s.oauth.ClientID, sess.Token); err != nil {
+			s.log.Warn("web: revoke the user token at logout", "login", sess.Login, "err", err)
+		}
 	}
 	s.clearCookie(w, sessionCookie)
 	http.Redirect(w, r, "/launches", http.StatusSeeOther)
+}
+
+// appClient calls GitHub as the App's OAuth client (its id and secret).
+func (s *Server) appClient() *github.Client {
+	hc := &http.Client{Timeout: s.http.Timeout, Transport: &github.BasicAuthTransport{Username: s.oauth.ClientID, Password: s.oauth.ClientSecret}}
+	gh := github.NewClient(hc)
+	if u, err := url.Parse(s.apiURL); err == nil {
+		gh.BaseURL = u
+	}
+	return gh
 }
 
 // userClient calls GitHub as the viewer.

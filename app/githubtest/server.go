@@ -530,6 +530,7 @@ func (s *Server) routes() http.Handler {
 	// user-token endpoints.
 	mux.HandleFunc("GET /login/oauth/authorize", s.authorize)
 	mux.HandleFunc("POST /login/oauth/access_token", s.accessToken)
+	mux.HandleFunc("DELETE /applications/{client_id}/token", s.revokeUserToken)
 	mux.HandleFunc("GET /user", s.withUser(s.getUser))
 	mux.HandleFunc("GET /user/installations", s.withUser(s.listUserInstallations))
 	mux.HandleFunc("GET /user/installations/{id}/repositories", s.withUser(s.listUserRepositories))

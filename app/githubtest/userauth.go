@@ -3,8 +3,10 @@ package githubtest
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -454,4 +456,35 @@ func (s *Server) listUserRepositories(w http.ResponseWriter, r *http.Request, lo
 	}
 	lo, hi := paginate(w, r, len(out))
 	writeJSON(w, http.StatusOK, map[string]any{"total_count": len(out), "repository_selection": selection, "repositories": out[lo:hi]})
+}
+
+// revokeUserToken is DELETE /applications/{client_id}/token: the App, by its
+// client id and secret (basic auth), revokes a user's token. GitHub answers
+// 404 for wrong credentials or an unknown token, and 204 when revoked; a
+// revoked token then gets 401 "Bad credentials".
+func (s *Server) revokeUserToken(w http.ResponseWriter, r *http.Request) {
+	user, pass, ok := r.BasicAuth()
+	if !ok || user != s.ClientID || pass != s.ClientSecret || r.PathValue("client_id") != s.ClientID {
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&body); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "Problems parsing JSON")
+		return
+	}
+	s.mu.Lock()
+	t, known := s.users.tokens[body.AccessToken]
+	if known {
+		t.expiresAt = time.Time{} // refused from now on, as expired tokens are
+		s.users.tokens[body.AccessToken] = t
+	}
+	s.mu.Unlock()
+	if !known {
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

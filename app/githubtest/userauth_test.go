@@ -569,3 +569,41 @@ func TestManifestAppSignsUsersIn(t *testing.T) {
 		t.Errorf("the manifest App's credentials: %v", err)
 	}
 }
+
+// The App revokes a user's token with its client id and secret; the token
+// then gets 401, and a wrong secret revokes nothing.
+func TestRevokedUserTokenIsRefused(t *testing.T) {
+	gh := githubtest.NewServer()
+	defer gh.Close()
+	gh.SetPermission("octo/hello", "alice", "write")
+	token := gh.UserToken("alice")
+	revoke := func(secret string) int {
+		req, _ := http.NewRequest(http.MethodDelete, gh.URL+"/applications/"+gh.ClientID+"/token", strings.NewReader(`{"access_token":"`+token+`"}`))
+		req.SetBasicAuth(gh.ClientID, secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	me := func() int {
+		req, _ := http.NewRequest(http.MethodGet, gh.URL+"/user", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := revoke("wrong"); got != http.StatusNotFound || me() != http.StatusOK {
+		t.Fatalf("a wrong secret: %d, then /user %d", got, me())
+	}
+	if got := revoke(gh.ClientSecret); got != http.StatusNoContent {
+		t.Fatalf("revoke: %d", got)
+	}
+	if got := me(); got != http.StatusUnauthorized {
+		t.Fatalf("/user with a revoked token: %d, want 401", got)
+	}
+}

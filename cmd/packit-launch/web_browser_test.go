@@ -154,9 +154,22 @@ func TestWebViewInABrowser(t *testing.T) {
 			t.Fatalf("logged in as %q, want %q", got, login)
 		}
 	}
+	revoked := func() int {
+		n := 0
+		for _, c := range gh.Calls() {
+			if c.Method == http.MethodDelete && c.Path == "/applications/"+gh.ClientID+"/token" && c.Status == http.StatusNoContent {
+				n++
+			}
+		}
+		return n
+	}
 	logOut := func() {
 		t.Helper()
+		before := revoked()
 		browse(chromedp.Click(chromedp.CSS(`header button`)), chromedp.WaitVisible(chromedp.CSS("a.login")))
+		if revoked() != before+1 {
+			t.Errorf("logging out did not revoke the user token on GitHub")
+		}
 	}
 
 	// Logged out: nothing but the way in.
