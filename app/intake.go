@@ -33,11 +33,11 @@ const JobCommand = "command"
 
 // deliveries remembers which deliveries were already accepted.
 type deliveries interface {
-	FirstDelivery(ctx context.Context, id string) (bool, error)
+	// ClaimDelivery claims a delivery id (first: nobody had) and tells a
+	// delivery the bot asked GitHub to redeliver, in one round trip.
+	ClaimDelivery(ctx context.Context, id string) (first bool, r store.Redelivery, redeliveryErr, err error)
 	ConfirmDelivery(ctx context.Context, id string) error
 	ForgetDelivery(ctx context.Context, id string) error
-	// Redelivery tells a delivery the bot asked GitHub to redeliver.
-	Redelivery(ctx context.Context, guid string) (store.Redelivery, error)
 }
 
 // enqueuer hands work to the worker.
@@ -302,14 +302,12 @@ func (in *Intake) acceptComment(w http.ResponseWriter, r *http.Request, body []b
 		CommentedAt:    ev.Comment.CreatedAt,
 		ReceivedAt:     in.now().UTC(),
 	}
-	log := in.log.With("delivery", delivery, "repo", job.Repo, "pr", job.Number)
-	// The payload cannot tell a redelivery from the first delivery.
-	if rec, err := in.deliveries.Redelivery(r.Context(), delivery); err != nil {
-		log.Warn("cannot tell whether the command was redelivered; it is judged by its age alone", "err", err)
-	} else if !rec.FailedAt.IsZero() {
+	log := in.log.With("delivery", delivery, "repo", job.Repo, "pr", job.Number, "user", job.User, "line", job.Line)
+	in.enqueueWith(w, r, JobCommand, func(rec store.Redelivery) any {
+		// The payload cannot tell a redelivery from the first delivery.
 		job.FailedDeliveryAt = rec.FailedAt
-	}
-	in.enqueue(w, r, JobCommand, job, log.With("user", job.User, "line", job.Line))
+		return job
+	}, log)
 }
 
 func (in *Intake) acceptButton(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -393,6 +391,12 @@ func (in *Intake) acceptInstallation(w http.ResponseWriter, r *http.Request, eve
 // enqueue dedupes a delivery and queues its job; the answer says whether
 // GitHub may consider it delivered.
 func (in *Intake) enqueue(w http.ResponseWriter, r *http.Request, kind string, job any, log *slog.Logger) {
+	in.enqueueWith(w, r, kind, func(store.Redelivery) any { return job }, log)
+}
+
+// enqueueWith queues the job made, once the delivery is claimed, from what
+// the bot knows of its redelivery.
+func (in *Intake) enqueueWith(w http.ResponseWriter, r *http.Request, kind string, job func(store.Redelivery) any, log *slog.Logger) {
 	delivery := r.Header.Get("X-GitHub-Delivery")
 	if delivery == "" {
 		http.Error(w, "missing X-GitHub-Delivery", http.StatusBadRequest)
@@ -403,8 +407,8 @@ func (in *Intake) enqueue(w http.ResponseWriter, r *http.Request, kind string, j
 	writeText(w, status, msg)
 }
 
-func (in *Intake) queueOnce(ctx context.Context, kind, delivery string, job any, log *slog.Logger) (int, string) {
-	first, err := in.deliveries.FirstDelivery(ctx, delivery)
+func (in *Intake) queueOnce(ctx context.Context, kind, delivery string, job func(store.Redelivery) any, log *slog.Logger) (int, string) {
+	first, rec, recErr, err := in.deliveries.ClaimDelivery(ctx, delivery)
 	if err != nil {
 		log.Error("dedupe failed; delivery not accepted", "err", err)
 		return http.StatusServiceUnavailable, "state store unavailable; redeliver later"
@@ -413,7 +417,10 @@ func (in *Intake) queueOnce(ctx context.Context, kind, delivery string, job any,
 		log.Info("duplicate delivery ignored")
 		return http.StatusOK, "duplicate delivery"
 	}
-	payload, err := json.Marshal(job)
+	if recErr != nil {
+		log.Warn("cannot tell whether the delivery was redelivered; a command is judged by its age alone", "err", recErr)
+	}
+	payload, err := json.Marshal(job(rec))
 	if err != nil {
 		log.Error("encode job", "err", err)
 		return http.StatusInternalServerError, "cannot encode job"

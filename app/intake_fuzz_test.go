@@ -18,19 +18,16 @@ type memDeliveries struct {
 	seen map[string]bool
 }
 
-func (m *memDeliveries) FirstDelivery(_ context.Context, id string) (bool, error) {
+func (m *memDeliveries) ClaimDelivery(_ context.Context, id string) (bool, store.Redelivery, error, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.seen[id] {
-		return false, nil
+		return false, store.Redelivery{}, nil, nil
 	}
 	m.seen[id] = true
-	return true, nil
+	return true, store.Redelivery{}, nil, nil
 }
 func (m *memDeliveries) ConfirmDelivery(context.Context, string) error { return nil }
-func (m *memDeliveries) Redelivery(context.Context, string) (store.Redelivery, error) {
-	return store.Redelivery{}, nil
-}
 func (m *memDeliveries) ForgetDelivery(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

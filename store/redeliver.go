@@ -45,6 +45,35 @@ func (s *Store) Redelivery(ctx context.Context, guid string) (Redelivery, error)
 	if err != nil {
 		return Redelivery{}, fmt.Errorf("redis HGETALL redelivery: %w", err)
 	}
+	return redeliveryOf(m), nil
+}
+
+// ClaimDelivery is FirstDelivery and Redelivery in one round trip, as
+// intake asks both of every delivery it queues. An error reading the
+// redelivery record (redeliveryErr) leaves the claim standing.
+func (s *Store) ClaimDelivery(ctx context.Context, id string) (first bool, r Redelivery, redeliveryErr, err error) {
+	ttl := min(pendingDeliveryTTL, s.deliveryTTL)
+	if ttl <= 0 {
+		return false, Redelivery{}, nil, fmt.Errorf("delivery:%s: the TTL must be positive, not %s", id, ttl)
+	}
+	var claim *redis.BoolCmd
+	var rec *redis.MapStringStringCmd
+	// Each command's own error is what counts (a missing record is no error).
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		claim = p.SetNX(ctx, "delivery:"+id, 1, ttl)
+		rec = p.HGetAll(ctx, redeliveryKey(id))
+		return nil
+	})
+	if err := claim.Err(); err != nil {
+		return false, Redelivery{}, nil, fmt.Errorf("redis SETNX delivery:%s: %w", id, err)
+	}
+	if err := rec.Err(); err != nil {
+		return claim.Val(), Redelivery{}, fmt.Errorf("redis HGETALL redelivery: %w", err), nil
+	}
+	return claim.Val(), redeliveryOf(rec.Val()), nil, nil
+}
+
+func redeliveryOf(m map[string]string) Redelivery {
 	var r Redelivery
 	r.Attempts, _ = strconv.Atoi(m["attempts"])
 	r.LastAsked, _ = strconv.ParseInt(m["asked"], 10, 64)
@@ -52,7 +81,7 @@ func (s *Store) Redelivery(ctx context.Context, guid string) (Redelivery, error)
 		r.FailedAt = time.Unix(unix, 0).UTC()
 	}
 	r.GivenUp = m["given_up"] == "1"
-	return r, nil
+	return r
 }
 
 // SaveRedelivery stores r for guid for the delivery TTL: GitHub redelivers

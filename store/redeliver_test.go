@@ -50,3 +50,28 @@ func TestRedeliveryRecordsExpire(t *testing.T) {
 		}
 	})
 }
+
+// A delivery is claimed and its redelivery record read in one round trip.
+func TestClaimDelivery(t *testing.T) {
+	stores(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		failed := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+		if err := s.SaveRedelivery(ctx, "d-2", Redelivery{Attempts: 1, FailedAt: failed}); err != nil {
+			t.Fatal(err)
+		}
+		first, rec, recErr, err := s.ClaimDelivery(ctx, "d-2")
+		if err != nil || recErr != nil || !first || !rec.FailedAt.Equal(failed) || rec.Attempts != 1 {
+			t.Fatalf("claim: first %v, record %+v, %v, %v", first, rec, recErr, err)
+		}
+		if ttl := s.Redis().TTL(ctx, "delivery:d-2").Val(); ttl <= 0 || ttl > pendingDeliveryTTL {
+			t.Errorf("an unconfirmed claim should be short, TTL %s", ttl)
+		}
+		again, _, _, err := s.ClaimDelivery(ctx, "d-2")
+		if err != nil || again {
+			t.Fatalf("a second claim: %v, %v", again, err)
+		}
+		if first, rec, _, err := s.ClaimDelivery(ctx, "d-3"); err != nil || !first || !rec.FailedAt.IsZero() {
+			t.Fatalf("a delivery never redelivered: %v %+v %v", first, rec, err)
+		}
+	})
+}
