@@ -213,6 +213,31 @@ func TestIntakeLosesNothingWhenTheQueueFails(t *testing.T) {
 	}
 }
 
+// The primary dies between a delivery's claim and its job (the claim was
+// replicated, the job not, and forgetting the claim failed too): GitHub's
+// redelivery must be queued, not answered "duplicate" and lost. Queued
+// twice, the job's id keeps it to one job.
+func TestIntakeTakesTheRedeliveryOfAnUnconfirmedClaim(t *testing.T) {
+	in, q, st := newTestIntake(t)
+	if first, _, _, err := st.ClaimDelivery(context.Background(), "d-lost"); err != nil || !first {
+		t.Fatalf("claim: %v, %v", first, err)
+	}
+	body := defaultComment("/launch").JSON()
+	if w := serve(in, webhookRequest("issue_comment", "d-lost", body)); w.Code != http.StatusAccepted {
+		t.Fatalf("the redelivery: status %d (%s), want 202", w.Code, w.Body.String())
+	}
+	if n := len(q.Jobs()); n != 1 {
+		t.Fatalf("%d jobs queued, want 1", n)
+	}
+	// Once queued, a redelivery is a duplicate, and the job is not queued again.
+	if w := serve(in, webhookRequest("issue_comment", "d-lost", body)); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "duplicate") {
+		t.Fatalf("a later redelivery: status %d (%s), want 200 duplicate", w.Code, w.Body.String())
+	}
+	if n := len(q.Jobs()); n != 1 {
+		t.Fatalf("%d jobs queued, want 1", n)
+	}
+}
+
 func TestRoutes(t *testing.T) {
 	in := NewIntake(testSecret, "", nil, nil, quiet)
 	ready := func(context.Context) error { return nil }

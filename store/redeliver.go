@@ -48,29 +48,38 @@ func (s *Store) Redelivery(ctx context.Context, guid string) (Redelivery, error)
 	return redeliveryOf(m), nil
 }
 
-// ClaimDelivery is FirstDelivery and Redelivery in one round trip, as
-// intake asks both of every delivery it queues. An error reading the
-// redelivery record (redeliveryErr) leaves the claim standing.
+// ClaimDelivery claims a delivery id and reads its redelivery record in one
+// round trip, as intake asks both of every delivery it queues. first holds
+// when no delivery of id was queued yet: nobody had claimed it, or a claim
+// was never confirmed (the attempt that made it failed, and maybe failed to
+// forget it, as when the primary dies in between): answering that one
+// "duplicate" would lose it, while queueing it again is safe, because the
+// job's id keeps it to one job. An error reading the redelivery record
+// (redeliveryErr) leaves the claim standing.
 func (s *Store) ClaimDelivery(ctx context.Context, id string) (first bool, r Redelivery, redeliveryErr, err error) {
 	ttl := min(pendingDeliveryTTL, s.deliveryTTL)
 	if ttl <= 0 {
 		return false, Redelivery{}, nil, fmt.Errorf("delivery:%s: the TTL must be positive, not %s", id, ttl)
 	}
 	var claim *redis.BoolCmd
+	var state *redis.StringCmd
 	var rec *redis.MapStringStringCmd
 	// Each command's own error is what counts (a missing record is no error).
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		claim = p.SetNX(ctx, "delivery:"+id, 1, ttl)
+		claim = p.SetNX(ctx, "delivery:"+id, claimPending, ttl)
+		state = p.Get(ctx, "delivery:"+id)
 		rec = p.HGetAll(ctx, redeliveryKey(id))
 		return nil
 	})
 	if err := claim.Err(); err != nil {
 		return false, Redelivery{}, nil, fmt.Errorf("redis SETNX delivery:%s: %w", id, err)
 	}
+	// A claim of the previous version ("1") counts as done.
+	first = claim.Val() || state.Val() == claimPending
 	if err := rec.Err(); err != nil {
-		return claim.Val(), Redelivery{}, fmt.Errorf("redis HGETALL redelivery: %w", err), nil
+		return first, Redelivery{}, fmt.Errorf("redis HGETALL redelivery: %w", err), nil
 	}
-	return claim.Val(), redeliveryOf(rec.Val()), nil, nil
+	return first, redeliveryOf(rec.Val()), nil, nil
 }
 
 func redeliveryOf(m map[string]string) Redelivery {

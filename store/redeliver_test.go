@@ -66,9 +66,17 @@ func TestClaimDelivery(t *testing.T) {
 		if ttl := s.Redis().TTL(ctx, "delivery:d-2").Val(); ttl <= 0 || ttl > pendingDeliveryTTL {
 			t.Errorf("an unconfirmed claim should be short, TTL %s", ttl)
 		}
+		// Not confirmed (the attempt failed, and failed to forget it): a
+		// redelivery is taken, and the job id keeps it to one job.
 		again, _, _, err := s.ClaimDelivery(ctx, "d-2")
-		if err != nil || again {
-			t.Fatalf("a second claim: %v, %v", again, err)
+		if err != nil || !again {
+			t.Fatalf("a redelivery of an unconfirmed claim: %v, %v; want taken", again, err)
+		}
+		if err := s.ConfirmDelivery(ctx, "d-2"); err != nil {
+			t.Fatal(err)
+		}
+		if again, _, _, err := s.ClaimDelivery(ctx, "d-2"); err != nil || again {
+			t.Fatalf("a redelivery of a queued one: %v, %v; want a duplicate", again, err)
 		}
 		if first, rec, _, err := s.ClaimDelivery(ctx, "d-3"); err != nil || !first || !rec.FailedAt.IsZero() {
 			t.Fatalf("a delivery never redelivered: %v %+v %v", first, rec, err)

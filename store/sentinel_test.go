@@ -37,6 +37,9 @@ func TestStoreFollowsASentinelFailover(t *testing.T) {
 	if first, err := s.FirstDelivery(ctx, "d1"); err != nil || !first {
 		t.Fatalf("FirstDelivery: %v %v", first, err)
 	}
+	if err := s.ConfirmDelivery(ctx, "d1"); err != nil { // its job queued
+		t.Fatal(err)
+	}
 	if err := s.Confirm(ctx); err != nil {
 		t.Fatalf("with a replica, Confirm: %v", err)
 	}

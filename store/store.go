@@ -200,13 +200,20 @@ const pendingDeliveryTTL = 2 * time.Minute
 // The claim is short-lived until ConfirmDelivery makes it last the store's
 // delivery TTL.
 func (s *Store) FirstDelivery(ctx context.Context, id string) (bool, error) {
-	return s.once(ctx, "delivery:"+id, min(pendingDeliveryTTL, s.deliveryTTL))
+	first, _, _, err := s.ClaimDelivery(ctx, id)
+	return first, err
 }
+
+// A delivery's claim is pending until its work is queued, then done.
+const (
+	claimPending = "pending"
+	claimDone    = "done"
+)
 
 // ConfirmDelivery keeps a claimed delivery id for the store's delivery TTL
 // (DeliveryTTL by default), once its work is safely queued.
 func (s *Store) ConfirmDelivery(ctx context.Context, id string) error {
-	return s.rdb.Expire(ctx, "delivery:"+id, s.deliveryTTL).Err()
+	return s.rdb.Set(ctx, "delivery:"+id, claimDone, s.deliveryTTL).Err()
 }
 
 // ForgetDelivery undoes FirstDelivery when the delivery could not be queued,
