@@ -8,11 +8,13 @@ package ec2test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -118,6 +120,21 @@ func RunMoto() (endpoint string, stop func(), err error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("moto_server not found in PATH (install: pipx install 'moto[server]'): %w", err)
 	}
+	// The free port may be taken between finding it and moto binding it
+	// (tests start servers in parallel): try another.
+	for range 5 {
+		endpoint, stop, err = runMoto(bin)
+		if err == nil || !errors.Is(err, errPortTaken) {
+			break
+		}
+	}
+	return endpoint, stop, err
+}
+
+// errPortTaken is moto_server finding its port taken.
+var errPortTaken = errors.New("port already in use")
+
+func runMoto(bin string) (endpoint string, stop func(), err error) {
 	port, err := freePort()
 	if err != nil {
 		return "", nil, err
@@ -158,6 +175,9 @@ func RunMoto() (endpoint string, stop func(), err error) {
 		}
 		select {
 		case <-exited:
+			if strings.Contains(output.String(), "Address already in use") {
+				return "", nil, fmt.Errorf("moto_server on %s: %w", endpoint, errPortTaken)
+			}
 			return "", nil, fmt.Errorf("moto_server exited before answering on %s:\n%s", endpoint, output.String())
 		default:
 		}
