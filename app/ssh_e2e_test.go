@@ -39,6 +39,17 @@ func (e *launchEnv) running(c *comment) *store.Launch {
 	return l
 }
 
+// runningAfter comments c and waits until its launch runs and its ssh
+// check started (the command's job done).
+func (e *launchEnv) runningAfter(c *comment) *store.Launch {
+	e.t.Helper()
+	if status := e.post("issue_comment", c.postTo(e.gh)); status != http.StatusAccepted {
+		e.t.Fatalf("intake answered %d", status)
+	}
+	e.waitHandled()
+	return e.running(c)
+}
+
 // readyBody is the launch's sticky comment once it is posted.
 func (e *launchEnv) readyBody(l *store.Launch) string {
 	e.t.Helper()
@@ -116,10 +127,7 @@ func TestSSHReadyOnlyAfterBannerWithPinnedHostKey(t *testing.T) {
 	e := newLaunchEnv(t, withSSH(""))
 	e.sshd.SetAnswering(false)
 	c := defaultComment("/launch")
-	if status := e.post("issue_comment", c.postTo(e.gh)); status != 202 {
-		t.Fatalf("intake answered %d", status)
-	}
-	l := e.running(c)
+	l := e.runningAfter(c)
 	waitFor(t, func() bool { return e.sshd.Dials() >= 3 }, "for three probes")
 	noReadyComment(t, e.gh)
 	if cr := checkRunFor(t, e.gh, l.ID); cr.Status != "in_progress" || cr.Title != "Waiting for ssh on fedora" || !strings.Contains(cr.Summary, l.InstanceID) {
@@ -237,10 +245,7 @@ func TestSSHLooksLostInAFailoverAreResumedBySweep(t *testing.T) {
 	e := newLaunchEnv(t, withSSH("20m"))
 	e.sshd.SetAnswering(false)
 	c := defaultComment("/launch")
-	if status := e.post("issue_comment", c.postTo(e.gh)); status != 202 {
-		t.Fatalf("intake answered %d", status)
-	}
-	l := e.running(c)
+	l := e.runningAfter(c)
 	waitFor(t, func() bool { return e.sshd.Dials() >= 2 }, "for two probes")
 	e.stop()
 	opts, err := redis.ParseURL(e.redisURL)
@@ -297,11 +302,7 @@ func TestSSHWaitEndedByStopIsReported(t *testing.T) {
 	e := newLaunchEnv(t, withSSH(""))
 	e.sshd.SetAnswering(false)
 	c := defaultComment("/launch")
-	if status := e.post("issue_comment", c.postTo(e.gh)); status != 202 {
-		t.Fatalf("intake answered %d", status)
-	}
-	e.waitHandled() // the /launch
-	l := e.running(c)
+	l := e.runningAfter(c)
 	got := e.command(defaultComment("/launch stop " + l.ID))
 	if len(got) == 0 || !strings.Contains(got[len(got)-1].Body, "is terminated") {
 		t.Fatalf("stop answer: %+v", got)
@@ -324,10 +325,7 @@ func TestSSHReadyCommentSurvivesGitHubFailing(t *testing.T) {
 	e := newLaunchEnv(t, withSSH(""))
 	e.sshd.SetAnswering(false)
 	c := defaultComment("/launch")
-	if status := e.post("issue_comment", c.postTo(e.gh)); status != 202 {
-		t.Fatalf("intake answered %d", status)
-	}
-	e.running(c)
+	e.runningAfter(c)
 	e.gh.FailNext(http.MethodPatch, "/repos/packit/ogr/check-runs/", http.StatusBadGateway, 2)
 	e.gh.FailNext(http.MethodPost, "/repos/packit/ogr/issues/7/comments", http.StatusServiceUnavailable, 2)
 	e.sshd.SetAnswering(true)
