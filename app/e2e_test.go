@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,7 +22,10 @@ import (
 	"github.com/packit/packit-launch/store/storetest"
 )
 
+// The tests comment as alice far more often than a person would: their
+// budget is high, and TestEndToEndCommandsBudget tests the budget.
 const e2eServerConfig = `
+limits: {commands_per_minute: 1000}
 profiles:
   small:
     instance_types: [t3.small, t3.medium]
@@ -487,5 +491,42 @@ func TestEndToEndGitHubKeepsFailingStillAnswers(t *testing.T) {
 	got := botComments(h.gh, "packit/ogr", 7)
 	if len(got) != 1 || !strings.Contains(got[0].Body, "Something went wrong") {
 		t.Fatalf("comments: %+v", got)
+	}
+}
+
+// One person's flood of commands is answered up to the budget, then told
+// once, then left unanswered for the rest of the minute: every answer is
+// content GitHub limits per App, which the flood must not spend for others.
+func TestEndToEndCommandsBudget(t *testing.T) {
+	h := newHarness(t, strings.Replace(e2eServerConfig, "commands_per_minute: 1000", "commands_per_minute: 3", 1))
+	if s := time.Now().Second(); s >= 50 {
+		time.Sleep(time.Duration(61-s) * time.Second) // the flood within one minute's window
+	}
+	var answers []int
+	var flood []*comment
+	for range 6 {
+		c := defaultComment("/launch help")
+		flood = append(flood, c)
+		answers = append(answers, len(h.command(c)))
+	}
+	if !slices.Equal(answers, []int{1, 1, 1, 1, 0, 0}) {
+		t.Fatalf("answers per command %v, want [1 1 1 1 0 0]", answers)
+	}
+	all := botComments(h.gh, "packit/ogr", 7)
+	told := all[len(all)-1].Body
+	for _, want := range []string{"@alice", "more than 3 commands within a minute", "not answering your commands until", "UTC"} {
+		if !strings.Contains(told, want) {
+			t.Errorf("the notice lacks %q:\n%s", want, told)
+		}
+	}
+	for i, c := range flood[4:] {
+		if r := h.gh.Reactions(c.Repo, c.ID); len(r) != 0 {
+			t.Errorf("command %d past the notice got reactions %v: each is a request GitHub counts", 5+i, r)
+		}
+	}
+	bob := defaultComment("/launch help")
+	bob.User = "bob"
+	if got := h.command(bob); len(got) != 1 || !strings.Contains(got[0].Body, "/launch stop [ID|all]") {
+		t.Errorf("another person is answered as usual: %v", got)
 	}
 }

@@ -31,7 +31,7 @@ import (
 )
 
 const launchServerConfig = `
-limits: {total_vms: %d}
+limits: {total_vms: %d, commands_per_minute: 1000} # the tests comment far more often than a person
 profiles:
   small:
     launch_template_id: %s

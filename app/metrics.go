@@ -19,7 +19,7 @@ var (
 	}, []string{"code"})
 	commandsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "packit_launch_commands_total",
-		Help: "Commands handled, by command and outcome (answered; refused, with a comment saying why; failed: every retry failed and the PR got an apology; unanswered: not even the apology got through).",
+		Help: "Commands handled, by command and outcome (answered; refused, with a comment saying why; failed: every retry failed and the PR got an apology; unanswered: not even the apology got through; over_budget: not answered, its author was over limits.commands_per_minute and had been told).",
 	}, []string{"command", "outcome"})
 	prUpdatesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "packit_launch_pr_told_without_record_total",

@@ -35,10 +35,11 @@ type clientSource interface {
 	Client(ctx context.Context, installationID int64) (*github.Client, error)
 }
 
-// notices remembers one-time answers.
+// notices remembers one-time answers, and counts each person's commands.
 type notices interface {
 	FirstNotice(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	ForgetNotice(ctx context.Context, key string) error
+	CountCommand(ctx context.Context, key, delivery string, keep int, ttl time.Duration) (int, error)
 }
 
 // Launcher launches what the decision allowed, and manages what it launched.
@@ -90,12 +91,29 @@ func (w *Worker) HandleCommand(ctx context.Context, payload []byte) error {
 		return store.SkipRetry(fmt.Errorf("decode command job: %w", err))
 	}
 	log := w.log.With("delivery", job.Delivery, "repo", job.Repo, "pr", job.Number, "user", job.User)
+	overBudget, err := w.budget(ctx, job)
+	if err != nil {
+		return err
+	}
+	if overBudget == budgetSilent {
+		commandsTotal.WithLabelValues(commandName(job.Line), "over_budget").Inc()
+		log.Debug("command not answered: its author is over the commands budget")
+		return nil
+	}
 	gh, err := w.clients.Client(ctx, job.InstallationID)
 	if err != nil {
 		return store.SkipRetry(fmt.Errorf("github client for installation %d: %w", job.InstallationID, err))
 	}
 	t := newThread(gh, job.Repo, job.Number, job.CommentID, job.User, job.Line, log)
-	err = w.answer(ctx, t, job, w.handle(ctx, t, job, log), log)
+	var outcome error
+	if overBudget == budgetTell {
+		log.Warn("commands budget spent: this person's commands go unanswered until the next minute", "per_minute", w.cfg.Limits.CommandsPerMinute)
+		outcome = refuse("You sent more than %d commands within a minute, so I am not answering your commands until %s UTC. Comment again after that.",
+			w.cfg.Limits.CommandsPerMinute, budgetWindowEnd(w.received(job)).Format("15:04"))
+	} else {
+		outcome = w.handle(ctx, t, job, log)
+	}
+	err = w.answer(ctx, t, job, outcome, log)
 	if err == nil {
 		return nil
 	}
@@ -110,6 +128,48 @@ func (w *Worker) HandleCommand(ctx context.Context, payload []byte) error {
 		return store.SkipRetry(err) // answered already, as well as GitHub lets it be
 	}
 	return err
+}
+
+// The commands budget's verdicts on one command.
+const (
+	budgetOK     = iota // answered as usual
+	budgetTell          // the first over the budget: told so
+	budgetSilent        // further ones in the same minute: not answered
+)
+
+// budgetWindow is the commands budget's window; a window's count is kept a
+// little longer than the window, for jobs that run late.
+const budgetWindow = time.Minute
+
+// budget counts a command against its author's budget for the minute the
+// bot received it, so that a retried job lands in the same window and keeps
+// its place (CountCommand numbers a delivery once).
+func (w *Worker) budget(ctx context.Context, job CommandJob) (int, error) {
+	perMinute := w.cfg.Limits.CommandsPerMinute
+	window := w.received(job).Unix() / int64(budgetWindow/time.Second)
+	key := fmt.Sprintf("%s:%d", strings.ToLower(job.User), window)
+	n, err := w.notices.CountCommand(ctx, key, job.Delivery, perMinute+1, 2*budgetWindow)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("commands budget: %w", err)
+	case n <= perMinute:
+		return budgetOK, nil
+	case n == perMinute+1:
+		return budgetTell, nil
+	}
+	return budgetSilent, nil
+}
+
+// budgetWindowEnd is when the budget's window holding t ends.
+func budgetWindowEnd(t time.Time) time.Time { return t.UTC().Truncate(budgetWindow).Add(budgetWindow) }
+
+// received is when the bot received a job's command (now, for a job queued
+// before intake recorded it).
+func (w *Worker) received(job CommandJob) time.Time {
+	if job.ReceivedAt.IsZero() {
+		return w.now()
+	}
+	return job.ReceivedAt
 }
 
 // gone reports GitHub saying the pull request, its repository or the
@@ -199,10 +259,7 @@ func (w *Worker) handle(ctx context.Context, t *Thread, job CommandJob, log *slo
 // the bot received it: time spent waiting for GitHub's rate limit to reset
 // does not make a command stale, up to maxHeldAge.
 func (w *Worker) stale(job CommandJob) error {
-	received := job.ReceivedAt
-	if received.IsZero() {
-		received = w.now()
-	}
+	received := w.received(job)
 	if held := w.now().Sub(received); held > maxHeldAge {
 		return refuse("This command reached me at %s UTC, but GitHub kept failing or limiting me until now, so I did not act on it. Comment it again if you still want it.",
 			received.UTC().Format("2006-01-02 15:04"))

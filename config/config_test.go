@@ -81,12 +81,16 @@ func TestServerConfigSSHProbeOff(t *testing.T) {
 	if p := s.Profiles["p"]; p.Probes() || p.SSHWait.D() != 90*time.Second {
 		t.Errorf("ssh_probe: false, ssh_wait: 90s gave probe %v, wait %s", p.Probes(), p.SSHWait)
 	}
+	if n := s.Limits.CommandsPerMinute; n != DefaultCommandsPerMinute {
+		t.Errorf("limits.commands_per_minute unset gave %d, want the default %d", n, DefaultCommandsPerMinute)
+	}
 }
 
 func TestServerConfigProblemsAllAtOnce(t *testing.T) {
 	data := []byte(`
 github: {webhook_path: hooks}
 retention: {ended_launches: 30s, deliveries: 5s}
+limits: {commands_per_minute: -1}
 profiles:
   p:
     default_lifetime: 9h
@@ -116,6 +120,7 @@ projects:
 		`unknown profile "nope"`,
 		"retention.ended_launches: 30s is too short",
 		"retention.deliveries: 5s is too short",
+		"limits.commands_per_minute: -1 is not between 1 and 100000",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("problems lack %q:\n%v", want, err)

@@ -205,7 +205,19 @@ var appSlugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 type Limits struct {
 	// TotalVMs caps concurrent VMs across all projects; 0 means no cap.
 	TotalVMs int `yaml:"total_vms"`
+	// CommandsPerMinute is how many commands one person gets answered in a
+	// minute, across the instance (0: DefaultCommandsPerMinute). Each
+	// answer is content GitHub limits per App (80 a minute), so a flood
+	// from one person must not spend it for everyone.
+	CommandsPerMinute int `yaml:"commands_per_minute"`
 }
+
+// DefaultCommandsPerMinute is limits.commands_per_minute when unset;
+// MaxCommandsPerMinute is the most it may be.
+const (
+	DefaultCommandsPerMinute = 10
+	MaxCommandsPerMinute     = 100000
+)
 
 // Profile is an operator-defined envelope a machine must fit.
 type Profile struct {
@@ -384,6 +396,9 @@ func (s *Server) applyDefaults() {
 	if s.SweepGrace == 0 {
 		s.SweepGrace = Duration(30 * time.Minute)
 	}
+	if s.Limits.CommandsPerMinute == 0 {
+		s.Limits.CommandsPerMinute = DefaultCommandsPerMinute
+	}
 	if len(s.Packit.AppSlugs) == 0 {
 		s.Packit.AppSlugs = slices.Clone(DefaultPackitAppSlugs)
 	}
@@ -503,6 +518,9 @@ func (s *Server) validate(problems *Problems) {
 	}
 	if s.Limits.TotalVMs < 0 {
 		problems.add("limits.total_vms: cannot be negative")
+	}
+	if n := s.Limits.CommandsPerMinute; n < 0 || n > MaxCommandsPerMinute {
+		problems.add("limits.commands_per_minute: %d is not between 1 and %d", n, MaxCommandsPerMinute)
 	}
 }
 

@@ -20,6 +20,10 @@
 #     answers at once, and to the bot while GitHub is unreachable (a closed
 #     port: every job's token request fails, as in an outage).
 #   BIN=path measures that binary instead of building this tree's.
+#   PER_MINUTE=n sets limits.commands_per_minute (default: the example
+#     config's 10, the bot's default): the load's commands all
+#     come from one person, so past the budget their jobs answer nothing.
+#     PER_MINUTE=100000 sends every command down the whole decision path.
 #
 # Needs wrk, redis-server, python3, openssl, taskset, curl (Debian: apt-get
 # install -y wrk redis-server python3 openssl util-linux curl).
@@ -41,6 +45,12 @@ if [ -n "${BIN:-}" ]; then cp "$BIN" "$work/packit-launch"; else go build -o "$w
 go build -o "$work/loadref" ./scripts/loadref
 # A throwaway App key: intake is served only when a worker can run commands.
 openssl genrsa -out "$work/app.pem" 2048 2>/dev/null
+config=examples/packit-launch.yaml
+if [ -n "${PER_MINUTE:-}" ]; then
+  config=$work/packit-launch.yaml
+  sed "s/^  commands_per_minute: .*/  commands_per_minute: $PER_MINUTE/" examples/packit-launch.yaml > "$config"
+  grep -q "^  commands_per_minute: $PER_MINUTE$" "$config" || { echo "examples/packit-launch.yaml sets no limits.commands_per_minute to change" >&2; exit 1; }
+fi
 
 # body FILE COMMENT_ID: the delivery, a /launch when COMMAND is set.
 body() {
@@ -160,7 +170,7 @@ start_bot() {
   for _ in $(seq 50); do [ -S "$work/redis.sock" ] && break; sleep 0.1; done
   REDIS_URL=unix://$work/redis.sock GOMAXPROCS=1 GITHUB_API_URL=$1 AWS_EC2_METADATA_DISABLED=true LOG_LEVEL=error \
     GITHUB_WEBHOOK_SECRET=$secret GITHUB_APP_ID=$2 GITHUB_PRIVATE_KEY_PATH=$3 LISTEN_ADDR=127.0.0.1:$port \
-    taskset -c 0 "$work/packit-launch" serve --config examples/packit-launch.yaml 2>>"$work/serve.log" &
+    taskset -c 0 "$work/packit-launch" serve --config "$config" 2>>"$work/serve.log" &
   bot_pid=$!
   pids+=("$bot_pid")
   for _ in $(seq 100); do curl -fs "127.0.0.1:$port/healthz" >/dev/null && return; sleep 0.1; done

@@ -244,6 +244,29 @@ func (s *Store) ForgetNotice(ctx context.Context, key string) error {
 	return s.rdb.Del(ctx, "notice:"+key).Err()
 }
 
+// countCommandScript numbers a command within its window's hash: a
+// delivery seen before keeps its number (a retried job is not counted
+// twice), and only the first keep deliveries are remembered, so a flood
+// costs one counter, not a field per command.
+var countCommandScript = redis.NewScript(`
+local n = redis.call("HGET", KEYS[1], ARGV[1])
+if n then return tonumber(n) end
+n = redis.call("HINCRBY", KEYS[1], "#", 1)
+if n <= tonumber(ARGV[2]) then redis.call("HSET", KEYS[1], ARGV[1], n) end
+redis.call("PEXPIRE", KEYS[1], ARGV[3])
+return n`)
+
+// CountCommand numbers a delivery among the commands counted under key
+// (one person's in one window), from 1, in one round trip. A delivery
+// among the first keep gets the same number when counted again.
+func (s *Store) CountCommand(ctx context.Context, key, delivery string, keep int, ttl time.Duration) (int, error) {
+	n, err := countCommandScript.Run(ctx, s.rdb, []string{"commands:" + key}, "d:"+delivery, keep, ttl.Milliseconds()).Int()
+	if err != nil {
+		return 0, fmt.Errorf("count command %s: %w", key, err)
+	}
+	return n, nil
+}
+
 // redisLog passes go-redis's own lines (a pool that cannot dial, a
 // discarded connection) to the bot's log.
 type redisLog struct{ log *slog.Logger }

@@ -193,3 +193,40 @@ func TestCountersLocksAndNoticesExpire(t *testing.T) {
 		t.Errorf("%d keys without a TTL written", n)
 	}
 }
+
+func TestCountCommandNumbersEachDeliveryOnce(t *testing.T) {
+	stores(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		count := func(delivery string) int {
+			t.Helper()
+			n, err := s.CountCommand(ctx, "alice:1", delivery, 3, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for i, d := range []string{"a", "b", "c", "d", "e"} {
+			if n := count(d); n != i+1 {
+				t.Fatalf("delivery %s numbered %d, want %d", d, n, i+1)
+			}
+		}
+		// A retried job keeps its number while it is among the first three,
+		// and a later one gets a new number past them: never back in.
+		if n := count("b"); n != 2 {
+			t.Errorf("retried delivery b numbered %d, want its 2", n)
+		}
+		if n := count("e"); n <= 3 {
+			t.Errorf("retried delivery e numbered %d, want past the kept 3", n)
+		}
+		// A flood costs the counter and the first three, not a field each.
+		if fields := s.Redis().HLen(ctx, "commands:alice:1").Val(); fields != 4 {
+			t.Errorf("the window's hash holds %d fields, want 4 (the counter and 3 deliveries)", fields)
+		}
+		if ttl := s.Redis().PTTL(ctx, "commands:alice:1").Val(); ttl <= 0 || ttl > time.Minute {
+			t.Errorf("the window's TTL is %s, want ≤ 1m", ttl)
+		}
+		if n, err := s.CountCommand(ctx, "bob:1", "a", 3, time.Minute); err != nil || n != 1 {
+			t.Errorf("another person's window starts at 1, got %d %v", n, err)
+		}
+	})
+}

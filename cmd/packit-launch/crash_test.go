@@ -317,6 +317,9 @@ func writeServerConfig(t testing.TB, world *demoWorld, lifetime time.Duration, l
 	// The real binary dials the VMs' real addresses, which moto makes up:
 	// its ready comments come without waiting for sshd.
 	edit("max_lifetime: 8h\n", "max_lifetime: 8h\n    ssh_probe: false\n")
+	// The tests comment as the demo's one reviewer at machine speed (the
+	// chaos test 100 a minute): far past a person's commands budget.
+	yaml += "limits: {commands_per_minute: 1000}\n"
 	path := filepath.Join(t.TempDir(), "packit-launch.yaml")
 	if err := os.WriteFile(path, []byte(yaml+extra), 0o600); err != nil {
 		t.Fatal(err)
