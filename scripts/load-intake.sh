@@ -41,7 +41,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-if [ -n "${BIN:-}" ]; then cp "$BIN" "$work/packit-launch"; else go build -o "$work/packit-launch" ./cmd/packit-launch; fi
+# Built as deploy/Containerfile builds what operators run.
+if [ -n "${BIN:-}" ]; then cp "$BIN" "$work/packit-launch"; else CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$work/packit-launch" ./cmd/packit-launch; fi
 go build -o "$work/loadref" ./scripts/loadref
 # A throwaway App key: intake is served only when a worker can run commands.
 openssl genrsa -out "$work/app.pem" 2048 2>/dev/null

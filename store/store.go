@@ -1,6 +1,7 @@
 // Package store keeps packit-launch's state in Redis: delivery dedupe,
-// one-time notices, and the job queue's wiring. With no Redis URL it runs an
-// embedded in-process Redis (miniredis) whose state is lost on exit.
+// one-time notices, and the job queue's wiring. With no Redis URL, a build
+// that links one (StartEmbedded) runs an embedded in-process Redis whose
+// state is lost on exit.
 //
 // Every key the store writes has a TTL or an owner that deletes it, so that
 // Redis does not grow with the number of launches ever made ("retention" is
@@ -43,7 +44,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -71,10 +71,22 @@ type Sentinel struct {
 	Password string
 }
 
+// Embedded is an in-process Redis, for trying the bot.
+type Embedded interface {
+	Addr() string
+	// FastForward expires keys: an embedded Redis keeps no clock of its own.
+	FastForward(d time.Duration)
+	Close()
+}
+
+// StartEmbedded starts an embedded Redis; nil in a build without one
+// (see store/embedded), where an empty Redis URL is an error.
+var StartEmbedded func() (Embedded, error)
+
 // Store is the bot's Redis.
 type Store struct {
 	rdb            *redis.Client
-	embedded       *miniredis.Miniredis
+	embedded       Embedded
 	stop           chan struct{}
 	closeOnce      sync.Once
 	endedRetention time.Duration
@@ -99,8 +111,11 @@ func OpenWith(ctx context.Context, url string, o Options, log *slog.Logger) (*St
 	}
 	sentinel := len(o.Sentinel.Addrs) > 0
 	if url == "" && !sentinel {
-		mr := miniredis.NewMiniRedis()
-		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+		if StartEmbedded == nil {
+			return nil, errors.New("REDIS_URL is not set: set it to your Redis (redis://host:6379/0). This build has no embedded store; make run's has one, for trying the bot")
+		}
+		mr, err := StartEmbedded()
+		if err != nil {
 			return nil, fmt.Errorf("start embedded redis: %w", err)
 		}
 		s.embedded = mr
@@ -147,7 +162,7 @@ func OpenWith(ctx context.Context, url string, o Options, log *slog.Logger) (*St
 	return s, nil
 }
 
-// miniredis only expires keys when told time has passed.
+// An embedded Redis only expires keys when told time has passed.
 func (s *Store) advanceEmbeddedClock() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()

@@ -9,10 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packit/packit-launch/store/embedded"
 	"github.com/packit/packit-launch/store/storetest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// The store's tests run on the embedded store too, which only builds for
+// trying the bot link.
+func init() { StartEmbedded = func() (Embedded, error) { return embedded.Start() } }
 
 func open(t *testing.T, url string) *Store {
 	t.Helper()
@@ -229,4 +234,16 @@ func TestCountCommandNumbersEachDeliveryOnce(t *testing.T) {
 			t.Errorf("another person's window starts at 1, got %d %v", n, err)
 		}
 	})
+}
+
+// The production binary links no embedded store: an unset REDIS_URL is an
+// error that says what to set, not a store that forgets every launch.
+func TestOpenWithoutURLNeedsAnEmbeddedBuild(t *testing.T) {
+	linked := StartEmbedded
+	StartEmbedded = nil
+	defer func() { StartEmbedded = linked }()
+	_, err := OpenWith(context.Background(), "", Options{}, quiet)
+	if err == nil || !strings.Contains(err.Error(), "REDIS_URL is not set: set it to your Redis") {
+		t.Fatalf("OpenWith without a URL in a build without an embedded store: %v", err)
+	}
 }
