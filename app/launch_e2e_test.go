@@ -338,9 +338,9 @@ func TestLaunchEndToEnd(t *testing.T) {
 	}
 	// The VM in EC2 carries its own expiry from birth.
 	in := e.instance(l.InstanceID)
-	if in.State != "running" || in.Tags[ec2.TagManaged] != "true" || in.Tags[ec2.TagLaunch] != l.ID || in.Tags[ec2.TagOwner] != "alice" ||
-		in.Tags[ec2.TagRepo] != "packit/ogr" || in.Tags[ec2.TagPR] != "7" || in.LaunchTemplateID != l.TemplateID ||
-		in.Tags[ec2.TagExpiresAt] != l.ExpiresAt.UTC().Format(time.RFC3339) || in.Tags[ec2.TagHardExpiresAt] != l.HardExpiresAt.UTC().Format(time.RFC3339) {
+	if in.State != "running" || in.Tags.Get(ec2.TagManaged) != "true" || in.Tags.Get(ec2.TagLaunch) != l.ID || in.Tags.Get(ec2.TagOwner) != "alice" ||
+		in.Tags.Get(ec2.TagRepo) != "packit/ogr" || in.Tags.Get(ec2.TagPR) != "7" || in.LaunchTemplateID != l.TemplateID ||
+		in.Tags.Get(ec2.TagExpiresAt) != l.ExpiresAt.UTC().Format(time.RFC3339) || in.Tags.Get(ec2.TagHardExpiresAt) != l.HardExpiresAt.UTC().Format(time.RFC3339) {
 		t.Errorf("instance: %+v\nrecord: %+v", in, l)
 	}
 }

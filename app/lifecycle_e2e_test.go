@@ -66,7 +66,7 @@ func TestExtendThenTheOldTimerDoesNothing(t *testing.T) {
 	if !ext.ExpiresAt.Equal(l.ExpiresAt.Add(90 * time.Minute)) {
 		t.Fatalf("expiry %s, want %s", ext.ExpiresAt, l.ExpiresAt.Add(90*time.Minute))
 	}
-	if tag := e.instance(l.InstanceID).Tags[ec2.TagExpiresAt]; tag != ext.ExpiresAt.UTC().Format(time.RFC3339) {
+	if tag := e.instance(l.InstanceID).Tags.Get(ec2.TagExpiresAt); tag != ext.ExpiresAt.UTC().Format(time.RFC3339) {
 		t.Errorf("the instance's tag %s was not moved first", tag)
 	}
 	// The original timer fires (here: right at the old expiry) and must not terminate.
@@ -481,9 +481,9 @@ func TestQuotaCountsAVMWithOverriddenTagsOnce(t *testing.T) {
 	e := newLaunchEnv(t, func(o *launchOptions) { o.totalVMs = 1 })
 	l := e.launch(defaultComment("/launch"))
 	var ours []awstypes.Tag
-	for k, v := range e.instance(l.InstanceID).Tags {
-		if strings.HasPrefix(k, "packit-launch:") {
-			ours = append(ours, awstypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+	for _, tag := range e.instance(l.InstanceID).Tags {
+		if strings.HasPrefix(tag.Key, "packit-launch:") {
+			ours = append(ours, awstypes.Tag{Key: aws.String(tag.Key), Value: aws.String(tag.Value)})
 		}
 	}
 	if _, err := ec2test.Client(e.moto, "us-east-1").DeleteTags(context.Background(), &awsec2.DeleteTagsInput{Resources: []string{l.InstanceID}, Tags: ours}); err != nil {
@@ -491,7 +491,7 @@ func TestQuotaCountsAVMWithOverriddenTagsOnce(t *testing.T) {
 	}
 	again := defaultComment("/launch")
 	got := e.command(again)
-	if tags := e.instance(l.InstanceID).Tags; tags[ec2.TagLaunch] != "" {
+	if tags := e.instance(l.InstanceID).Tags; tags.Get(ec2.TagLaunch) != "" {
 		t.Fatalf("tags not removed: %v", tags)
 	}
 	want := "This packit-launch instance already has 1 of 1 allowed VMs running (`" + l.ID + "`)"

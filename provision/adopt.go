@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,22 +26,22 @@ func RecordFromTags(in ec2.Instance, now time.Time) (*store.Launch, bool) {
 	if !ok {
 		return nil, false
 	}
-	installation, err := strconv.ParseInt(in.Tags[TagInstallation], 10, 64)
+	installation, err := strconv.ParseInt(in.Tags.Get(TagInstallation), 10, 64)
 	if err != nil || installation <= 0 {
 		return nil, false
 	}
-	expires, err1 := time.Parse(time.RFC3339, in.Tags[ec2.TagExpiresAt])
-	hard, err2 := time.Parse(time.RFC3339, in.Tags[ec2.TagHardExpiresAt])
+	expires, err1 := time.Parse(time.RFC3339, in.Tags.Get(ec2.TagExpiresAt))
+	hard, err2 := time.Parse(time.RFC3339, in.Tags.Get(ec2.TagHardExpiresAt))
 	if err1 != nil || err2 != nil {
 		return nil, false
 	}
 	for _, key := range []string{TagSSHUser, TagMachine, TagImage, TagProfile} {
-		if !tagValueRE.MatchString(in.Tags[key]) {
+		if !tagValueRE.MatchString(in.Tags.Get(key)) {
 			return nil, false
 		}
 	}
-	comment, _ := strconv.ParseInt(in.Tags[TagComment], 10, 64)
-	key := in.Tags[TagKey]
+	comment, _ := strconv.ParseInt(in.Tags.Get(TagComment), 10, 64)
+	key := in.Tags.Get(TagKey)
 	if key != "" && !tagValueRE.MatchString(key) {
 		key = ""
 	}
@@ -50,7 +51,7 @@ func RecordFromTags(in ec2.Instance, now time.Time) (*store.Launch, bool) {
 	}
 	l := &store.Launch{
 		ID: vm.LaunchID, InstallationID: installation, Owner: vm.Owner, Repo: vm.Repo, PR: vm.PR, Command: "/launch", CommandCommentID: max(comment, 0),
-		Machine: in.Tags[TagMachine], Image: in.Tags[TagImage], Region: in.Region, SSHUser: in.Tags[TagSSHUser], Profile: in.Tags[TagProfile],
+		Machine: in.Tags.Get(TagMachine), Image: in.Tags.Get(TagImage), Region: in.Region, SSHUser: in.Tags.Get(TagSSHUser), Profile: in.Tags.Get(TagProfile),
 		KeyFingerprint: key, InstanceID: in.ID, PublicIPv4: in.PublicIPv4, PublicDNS: in.PublicDNS, PrivateIPv4: in.PrivateIPv4,
 		CreatedAt: launched, LaunchedAt: launched, ExpiresAt: expires, HardExpiresAt: hard, Lifetime: expires.Sub(launched),
 		State:  store.StateRunning,
@@ -65,14 +66,11 @@ func RecordFromTags(in ec2.Instance, now time.Time) (*store.Launch, bool) {
 const maxTemplateLookups = 20
 
 // withBirthTags is tags completed with the bot's own tags from birth.
-func withBirthTags(tags, birth map[string]string) map[string]string {
-	out := maps.Clone(tags)
-	if out == nil {
-		out = map[string]string{}
-	}
-	for k, v := range birth {
-		if _, ok := out[k]; !ok && strings.HasPrefix(k, "packit-launch:") {
-			out[k] = v
+func withBirthTags(tags ec2.Tags, birth map[string]string) ec2.Tags {
+	out := slices.Clone(tags)
+	for _, k := range slices.Sorted(maps.Keys(birth)) {
+		if !slices.ContainsFunc(tags, func(t ec2.Tag) bool { return t.Key == k }) && strings.HasPrefix(k, "packit-launch:") {
+			out = append(out, ec2.Tag{Key: k, Value: birth[k]})
 		}
 	}
 	return out
@@ -90,7 +88,7 @@ func (lc *Lifecycle) adoptOrphans(ctx context.Context, active []store.Active, li
 	}
 	lookups := 0
 	for _, in := range live {
-		if in.Tags[ec2.TagLaunch] == "" && in.LaunchTemplateID != "" && in.State == "running" && lookups < maxTemplateLookups && lc.prov.cloud != nil {
+		if in.Tags.Get(ec2.TagLaunch) == "" && in.LaunchTemplateID != "" && in.State == "running" && lookups < maxTemplateLookups && lc.prov.cloud != nil {
 			// Launched from a per-launch template, but without the bot's
 			// tags (the Launch service's replaced the template's, and the
 			// bot lost the launch before tagging it): its template has them.
@@ -102,7 +100,7 @@ func (lc *Lifecycle) adoptOrphans(ctx context.Context, active []store.Active, li
 			}
 			in.Tags = withBirthTags(in.Tags, tags)
 		}
-		id := in.Tags[ec2.TagLaunch]
+		id := in.Tags.Get(ec2.TagLaunch)
 		if id == "" || known[id] || in.State != "running" {
 			continue
 		}

@@ -34,10 +34,10 @@ var (
 
 // EndedVMFromTags reads an ended VM's tags; ok is false when they do not
 // name a launch on a PR (not the bot's, tags lost or not well-formed).
-func EndedVMFromTags(instanceID string, tags map[string]string, at time.Time, reason string) (EndedVM, bool) {
-	pr, err := strconv.Atoi(tags[ec2.TagPR])
-	vm := EndedVM{LaunchID: tags[ec2.TagLaunch], Repo: tags[ec2.TagRepo], PR: pr, Owner: tags[ec2.TagOwner],
+func EndedVMFromTags(instanceID string, tags ec2.Tags, at time.Time, reason string) (EndedVM, bool) {
+	pr, err := strconv.Atoi(tags.Get(ec2.TagPR))
+	vm := EndedVM{LaunchID: tags.Get(ec2.TagLaunch), Repo: tags.Get(ec2.TagRepo), PR: pr, Owner: tags.Get(ec2.TagOwner),
 		InstanceID: instanceID, EndedAt: at.UTC(), Reason: reason}
-	vm.CheckRunID, _ = strconv.ParseInt(tags[ec2.TagCheckRun], 10, 64)
+	vm.CheckRunID, _ = strconv.ParseInt(tags.Get(ec2.TagCheckRun), 10, 64)
 	return vm, err == nil && pr > 0 && launchIDRE.MatchString(vm.LaunchID) && repoRE.MatchString(vm.Repo) && loginRE.MatchString(vm.Owner)
 }

@@ -319,7 +319,7 @@ type VM struct {
 	Region, InstanceID string
 	Owner              string // from its tags
 	ExpiresAt          string // its expiry tag, as written
-	tags               map[string]string
+	tags               ec2.Tags
 }
 
 // FindUnrecorded finds the live VM of a launch whose record is gone; nil if
@@ -330,8 +330,8 @@ func (lc *Lifecycle) FindUnrecorded(ctx context.Context, launchID, repo string) 
 		return nil, err
 	}
 	for _, in := range live {
-		if in.Tags[ec2.TagLaunch] == launchID && in.Tags[ec2.TagRepo] == repo {
-			return &VM{Region: in.Region, InstanceID: in.ID, Owner: in.Tags[ec2.TagOwner], ExpiresAt: in.Tags[ec2.TagExpiresAt], tags: in.Tags}, nil
+		if in.Tags.Get(ec2.TagLaunch) == launchID && in.Tags.Get(ec2.TagRepo) == repo {
+			return &VM{Region: in.Region, InstanceID: in.ID, Owner: in.Tags.Get(ec2.TagOwner), ExpiresAt: in.Tags.Get(ec2.TagExpiresAt), tags: in.Tags}, nil
 		}
 	}
 	return nil, nil

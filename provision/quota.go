@@ -103,7 +103,7 @@ func (p *Provisioner) recentFleet(ctx context.Context, regions []string) ([]flee
 	vms := make([]fleetVM, len(listed))
 	for i, in := range listed {
 		vms[i] = fleetVM{id: in.ID, templateID: in.LaunchTemplateID,
-			holder: holder{launchID: in.Tags[ec2.TagLaunch], owner: in.Tags[ec2.TagOwner], repo: in.Tags[ec2.TagRepo]}}
+			holder: holder{launchID: in.Tags.Get(ec2.TagLaunch), owner: in.Tags.Get(ec2.TagOwner), repo: in.Tags.Get(ec2.TagRepo)}}
 	}
 	c.regions, c.listedAt, c.vms = key, now, vms
 	return vms, nil

@@ -139,7 +139,7 @@ const settleGrace = 10 * time.Minute
 func (lc *Lifecycle) settle(ctx context.Context, active []store.Active, res SweepResult, now time.Time) {
 	byLaunch, byInstance := map[string]int{}, map[string]bool{}
 	for i, in := range res.Live {
-		byLaunch[in.Tags[ec2.TagLaunch]] = i
+		byLaunch[in.Tags.Get(ec2.TagLaunch)] = i
 		byInstance[in.ID] = true
 	}
 	listed := func(launchID, instanceID string) (ec2.Instance, bool) {
@@ -215,7 +215,7 @@ func (lc *Lifecycle) settleStuck(ctx context.Context, l *store.Launch, in ec2.In
 			}
 			x.State, x.InstanceID, x.PublicIPv4, x.PublicDNS, x.PrivateIPv4 = store.StateRunning, in.ID, in.PublicIPv4, in.PublicDNS, in.PrivateIPv4
 			x.LaunchedAt = in.LaunchTime
-			if exp, err := time.Parse(time.RFC3339, in.Tags[ec2.TagExpiresAt]); err == nil {
+			if exp, err := time.Parse(time.RFC3339, in.Tags.Get(ec2.TagExpiresAt)); err == nil {
 				x.ExpiresAt = exp
 			}
 			return nil
@@ -254,13 +254,13 @@ func (lc *Lifecycle) reconcile(ctx context.Context, active []store.Active, live 
 		summaries[a.ID] = a
 	}
 	for _, in := range live {
-		id := in.Tags[ec2.TagLaunch]
-		exp, err := time.Parse(time.RFC3339, in.Tags[ec2.TagExpiresAt])
+		id := in.Tags.Get(ec2.TagLaunch)
+		exp, err := time.Parse(time.RFC3339, in.Tags.Get(ec2.TagExpiresAt))
 		if id == "" || err != nil {
 			continue // the sweeper's grace rule handles it
 		}
 		a, ok := summaries[id]
-		_, trusted := lc.cfg.ProjectFor(in.Tags[ec2.TagRepo])
+		_, trusted := lc.cfg.ProjectFor(in.Tags.Get(ec2.TagRepo))
 		if trusted && ok && a.State == store.StateRunning && a.ExpiresAt.Unix() == exp.Unix() { // tags hold seconds, as timer ids do
 			continue
 		}

@@ -36,19 +36,19 @@ func PolicyFor(cfg *config.Server) Policy {
 // Swept is a VM the sweeper terminated.
 type Swept struct {
 	LaunchID, Region, InstanceID, Reason string
-	Tags                                 map[string]string // the instance's: they tell its PR when the record is gone
+	Tags                                 ec2.Tags // the instance's: they tell its PR when the record is gone
 }
 
 // Overdue decides whether a managed instance must end now, and why. Pure.
 func Overdue(in ec2.Instance, now time.Time, pol Policy) string {
-	exp, expErr := time.Parse(time.RFC3339, in.Tags[ec2.TagExpiresAt])
-	hard, hardErr := time.Parse(time.RFC3339, in.Tags[ec2.TagHardExpiresAt])
+	exp, expErr := time.Parse(time.RFC3339, in.Tags.Get(ec2.TagExpiresAt))
+	hard, hardErr := time.Parse(time.RFC3339, in.Tags.Get(ec2.TagHardExpiresAt))
 	switch {
 	case expErr == nil && now.After(exp):
 		return "expired at " + exp.UTC().Format(time.RFC3339)
 	case hardErr == nil && now.After(hard):
 		return "past its hard expiry " + hard.UTC().Format(time.RFC3339)
-	case !in.LaunchTime.IsZero() && now.After(in.LaunchTime.Add(pol.MaxLifetime(in.Tags[TagProfile]))):
+	case !in.LaunchTime.IsZero() && now.After(in.LaunchTime.Add(pol.MaxLifetime(in.Tags.Get(TagProfile)))):
 		return "older than its profile's maximum lifetime"
 	case expErr != nil && !in.LaunchTime.IsZero() && now.After(in.LaunchTime.Add(pol.Grace)):
 		return "no readable expiry tag after the grace period"
@@ -96,14 +96,14 @@ func (p *Provisioner) Sweep(ctx context.Context, regions []string, pol Policy, n
 					// until an operator ends it or fixes the policy.
 					terminateDeniedTotal.Inc()
 					p.log.Error("AWS denied terminating a VM past its time: end it by hand (packit-launch vms terminate) and check the run-time policy (deploy/iam-policy.json)",
-						"launch", in.Tags[ec2.TagLaunch], "instance", in.ID, "region", region, "reason", reason, "code", ec2.ErrorCode(err))
-					res.Denied = append(res.Denied, Swept{LaunchID: in.Tags[ec2.TagLaunch], Region: region, InstanceID: in.ID, Reason: reason, Tags: in.Tags})
+						"launch", in.Tags.Get(ec2.TagLaunch), "instance", in.ID, "region", region, "reason", reason, "code", ec2.ErrorCode(err))
+					res.Denied = append(res.Denied, Swept{LaunchID: in.Tags.Get(ec2.TagLaunch), Region: region, InstanceID: in.ID, Reason: reason, Tags: in.Tags})
 				}
 				continue
 			}
 			p.terminated("sweeper")
-			p.log.Info("sweeper terminated a VM", "launch", in.Tags[ec2.TagLaunch], "instance", in.ID, "region", region, "reason", reason)
-			res.Swept = append(res.Swept, Swept{LaunchID: in.Tags[ec2.TagLaunch], Region: region, InstanceID: in.ID, Reason: reason, Tags: in.Tags})
+			p.log.Info("sweeper terminated a VM", "launch", in.Tags.Get(ec2.TagLaunch), "instance", in.ID, "region", region, "reason", reason)
+			res.Swept = append(res.Swept, Swept{LaunchID: in.Tags.Get(ec2.TagLaunch), Region: region, InstanceID: in.ID, Reason: reason, Tags: in.Tags})
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -214,11 +214,11 @@ func (p *Provisioner) Due(ctx context.Context, region, instanceID string, now ti
 	if in.State == "shutting-down" || in.State == "terminated" {
 		return false, time.Time{}, true, nil
 	}
-	exp, err := time.Parse(time.RFC3339, in.Tags[ec2.TagExpiresAt])
+	exp, err := time.Parse(time.RFC3339, in.Tags.Get(ec2.TagExpiresAt))
 	if err != nil { // no readable expiry: the timer's own time stands
 		return true, time.Time{}, false, nil
 	}
-	if hard, err := time.Parse(time.RFC3339, in.Tags[ec2.TagHardExpiresAt]); err == nil && hard.Before(exp) {
+	if hard, err := time.Parse(time.RFC3339, in.Tags.Get(ec2.TagHardExpiresAt)); err == nil && hard.Before(exp) {
 		exp = hard
 	}
 	return !now.Add(EarlyTolerance).Before(exp), exp, false, nil
@@ -226,7 +226,7 @@ func (p *Provisioner) Due(ctx context.Context, region, instanceID string, now ti
 
 // InstanceTags are an instance's tags (terminated ones keep theirs for a
 // while): what is known of a launch whose record is gone.
-func (p *Provisioner) InstanceTags(ctx context.Context, region, instanceID string) (map[string]string, error) {
+func (p *Provisioner) InstanceTags(ctx context.Context, region, instanceID string) (ec2.Tags, error) {
 	if p.cloud == nil {
 		return nil, errNoAWS
 	}

@@ -244,7 +244,7 @@ func (c *crashCase) vms() []ec2.Instance {
 	}
 	var out []ec2.Instance
 	for _, in := range all {
-		if in.Tags[ec2.TagPR] == strconv.Itoa(c.pr) {
+		if in.Tags.Get(ec2.TagPR) == strconv.Itoa(c.pr) {
 			out = append(out, in)
 		}
 	}

@@ -128,7 +128,7 @@ func liveVMs(t *testing.T, world *demoWorld) []string {
 	var out []string
 	for _, in := range all {
 		if in.State == "running" || in.State == "pending" {
-			out = append(out, in.ID+" "+in.Tags[ec2.TagPR])
+			out = append(out, in.ID+" "+in.Tags.Get(ec2.TagPR))
 		}
 	}
 	return out

@@ -55,8 +55,8 @@ func vms(ctx context.Context, args []string, stdout io.Writer) error {
 		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "LAUNCH\tINSTANCE\tREGION\tSTATE\tREPO\tPR\tOWNER\tEXPIRES")
 		for _, in := range live {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", orDash(in.Tags[ec2.TagLaunch]), in.ID, in.Region, in.State,
-				orDash(in.Tags[ec2.TagRepo]), orDash(in.Tags[ec2.TagPR]), orDash(in.Tags[ec2.TagOwner]), orDash(in.Tags[ec2.TagExpiresAt]))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", orDash(in.Tags.Get(ec2.TagLaunch)), in.ID, in.Region, in.State,
+				orDash(in.Tags.Get(ec2.TagRepo)), orDash(in.Tags.Get(ec2.TagPR)), orDash(in.Tags.Get(ec2.TagOwner)), orDash(in.Tags.Get(ec2.TagExpiresAt)))
 		}
 		return w.Flush()
 	}
@@ -93,7 +93,7 @@ func vms(ctx context.Context, args []string, stdout io.Writer) error {
 func terminateMatching(ctx context.Context, cloud *ec2.Cloud, live []ec2.Instance, id string, stdout io.Writer, errs *[]error, ended *[]ec2.Instance) bool {
 	found := false
 	for _, in := range live {
-		if in.ID != id && !strings.EqualFold(in.Tags[ec2.TagLaunch], id) {
+		if in.ID != id && !strings.EqualFold(in.Tags.Get(ec2.TagLaunch), id) {
 			continue
 		}
 		found = true
@@ -101,7 +101,7 @@ func terminateMatching(ctx context.Context, cloud *ec2.Cloud, live []ec2.Instanc
 			*errs = append(*errs, err)
 			continue
 		}
-		fmt.Fprintf(stdout, "terminated %s (launch %s) in %s\n", in.ID, orDash(in.Tags[ec2.TagLaunch]), in.Region)
+		fmt.Fprintf(stdout, "terminated %s (launch %s) in %s\n", in.ID, orDash(in.Tags.Get(ec2.TagLaunch)), in.Region)
 		*ended = append(*ended, in)
 	}
 	return found
@@ -130,7 +130,7 @@ func endRecords(ctx context.Context, cfg *config.Server, ended []ec2.Instance, s
 	}
 	defer st.Close()
 	for _, in := range ended {
-		id := in.Tags[ec2.TagLaunch]
+		id := in.Tags.Get(ec2.TagLaunch)
 		if id == "" {
 			continue
 		}

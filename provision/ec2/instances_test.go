@@ -33,8 +33,8 @@ func TestTagInstanceAndDescribe(t *testing.T) {
 		t.Errorf("Describe = %+v, want running %s in %s with a launch time and private IP", inst, id, region)
 	}
 	for k, v := range map[string]string{ec2.TagManaged: "true", ec2.TagExpiresAt: "2031-01-01T00:00:00Z", ec2.TagOwner: "bob"} {
-		if inst.Tags[k] != v {
-			t.Errorf("tag %s = %q, want %q", k, inst.Tags[k], v)
+		if inst.Tags.Get(k) != v {
+			t.Errorf("tag %s = %q, want %q", k, inst.Tags.Get(k), v)
 		}
 	}
 	if inst.LaunchTemplateID != "" {

@@ -354,8 +354,8 @@ func toTags(m map[string]string) []types.Tag {
 func fromTags(tags []types.Tag) map[string]string {
 	m := make(map[string]string, len(tags))
 	for _, t := range tags {
-		// Keys interned: a listing of 10,000 VMs keeps one copy of each
-		// key, not one per VM (3.5 MB less).
+		// Keys interned: a listing of 10,000 templates keeps one copy
+		// of each key, not one per template.
 		m[unique.Make(aws.ToString(t.Key)).Value()] = aws.ToString(t.Value)
 	}
 	return m

@@ -184,8 +184,8 @@ func TestCreateLaunchTemplate(t *testing.T) {
 			maps.Copy(want, tc.wantTags)
 			want["Name"], want["rh-rid"], want["rh-org"] = "vm", "r-1", "42"
 			for k, v := range want {
-				if inst.Tags[k] != v {
-					t.Errorf("instance tag %s = %q, want %q", k, inst.Tags[k], v)
+				if inst.Tags.Get(k) != v {
+					t.Errorf("instance tag %s = %q, want %q", k, inst.Tags.Get(k), v)
 				}
 			}
 		})

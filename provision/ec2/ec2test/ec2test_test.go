@@ -67,8 +67,8 @@ func TestLauncher(t *testing.T) {
 			"Name": "packit-vm", "rh-rid": "r-7", "rh-org": "42",
 			ec2.TagManaged: "true", ec2.TagExpiresAt: "2030-01-01T00:00:00Z", ec2.TagTemplateOf: templateID,
 		} {
-			if inst.Tags[k] != v {
-				t.Errorf("tag %s = %q, want %q", k, inst.Tags[k], v)
+			if inst.Tags.Get(k) != v {
+				t.Errorf("tag %s = %q, want %q", k, inst.Tags.Get(k), v)
 			}
 		}
 	}
@@ -81,7 +81,7 @@ func TestLauncher(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Describe: %v", err)
 	}
-	if inst.Tags[ec2.TagManaged] != "" || inst.Tags[ec2.TagExpiresAt] != "" || inst.Tags["Name"] != "packit-vm" || inst.Tags[ec2.TagTemplateOf] != templateID {
+	if inst.Tags.Get(ec2.TagManaged) != "" || inst.Tags.Get(ec2.TagExpiresAt) != "" || inst.Tags.Get("Name") != "packit-vm" || inst.Tags.Get(ec2.TagTemplateOf) != templateID {
 		t.Errorf("tags with the template's overridden: %v", inst.Tags)
 	}
 	keys, err := ec2test.Client(endpoint, region).DescribeKeyPairs(t.Context(), &awsec2.DescribeKeyPairsInput{})

@@ -65,7 +65,7 @@ func TestFakeEC2AddManagedVM(t *testing.T) {
 	for _, in := range got {
 		tmpl, ok := want[in.ID]
 		if !ok || in.LaunchTemplateID != tmpl || in.State != "running" || in.PublicIPv4 == "" ||
-			in.Tags[ec2.TagManaged] != "true" || in.Tags[ec2.TagLaunch] == "" || in.Tags[ec2.TagExpiresAt] != "2030-01-01T00:00:00Z" {
+			in.Tags.Get(ec2.TagManaged) != "true" || in.Tags.Get(ec2.TagLaunch) == "" || in.Tags.Get(ec2.TagExpiresAt) != "2030-01-01T00:00:00Z" {
 			t.Fatalf("ListManaged returned %+v, not a seeded VM as seeded (template %q)", in, tmpl)
 		}
 	}
@@ -77,7 +77,7 @@ func TestFakeEC2AddManagedVM(t *testing.T) {
 		t.Fatalf("ListManagedTemplates returned %d templates, want %d", len(templates), n+1)
 	}
 	if i := slices.IndexFunc(templates, func(tm ec2.Template) bool { return tm.ID == want[got[0].ID] }); i < 0 ||
-		templates[i].LaunchID != got[0].Tags[ec2.TagLaunch] || templates[i].Name != "packit-launch-"+templates[i].LaunchID {
+		templates[i].LaunchID != got[0].Tags.Get(ec2.TagLaunch) || templates[i].Name != "packit-launch-"+templates[i].LaunchID {
 		t.Errorf("template of %s: %+v", got[0].ID, templates)
 	}
 }
