@@ -38,10 +38,11 @@ Settings come from the config file (--config, PACKIT_LAUNCH_CONFIG, or ./packit-
 a .env file, and the environment, which wins. See README.md.
 `
 
-// gcPercent is the GC's target unless GOGC says: 75 rather than Go's 100
-// keeps a replica under a flood of /launch within 32 MB at the same rate
-// (BENCHMARKS.md, "/launch" intake).
-const gcPercent = 75
+// gcPercent is the GC's target unless GOGC says. 50 rather than Go's 100
+// keeps a replica with 10,000 launches within 64 MB while it lists their
+// VMs (66-71 MB at 75), and one under a flood of /launch within 27 MB, for
+// about 3-7 % of intake's rate (BENCHMARKS.md, "Resident memory").
+const gcPercent = 50
 
 func main() {
 	if os.Getenv("GOGC") == "" {
