@@ -25,15 +25,15 @@
 #     come from one person, so past the budget their jobs answer nothing.
 #     PER_MINUTE=100000 sends every command down the whole decision path.
 #
-# Needs wrk, redis-server, python3, openssl, taskset, curl (Debian: apt-get
-# install -y wrk redis-server python3 openssl util-linux curl).
+# Needs wrk, redis-server (and redis-cli), python3, openssl, taskset, curl
+# (Debian: apt-get install -y wrk redis-server python3 openssl util-linux curl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 rounds=${ROUNDS:-3}
 port=${PORT:-3917}
 secret=load-test-secret
-for tool in wrk redis-server python3 openssl taskset curl; do
+for tool in wrk redis-server redis-cli python3 openssl taskset curl; do
   command -v "$tool" >/dev/null || { echo "$tool is missing (Debian: apt-get install -y wrk redis-server python3 openssl util-linux curl)" >&2; exit 1; }
 done
 work=$(mktemp -d)
@@ -208,11 +208,13 @@ run() {
   cpu0=$(ticks "$server")
   taskset -c 1 wrk -t 1 -c 8 --latency -d "${secs}s" -s "$work/body.json.lua" "http://127.0.0.1:$target/api/github/webhooks" > "$work/wrk.out"
   local cpu=$(( ($(ticks "$server") - cpu0) * 100 / (secs * $(getconf CLK_TCK)) ))
-  local after=- peak=-
+  local after=- peak=- backlog=-
   if [ -n "$bot_pid" ]; then
     after=$(rss "$bot_pid" VmRSS) peak=$(rss "$bot_pid" VmHWM)
+    # Jobs the worker had not yet taken: near 0 means it kept up with intake.
+    backlog=$(redis-cli -s "$work/redis.sock" llen 'asynq:{commands}:pending')
   fi
-  python3 - "$work/wrk.out" "$name" "$round" "$idle" "$after" "$peak" "$cpu" >> "$work/results" <<'PY'
+  python3 - "$work/wrk.out" "$name" "$round" "$idle" "$after" "$peak" "$cpu" "$backlog" >> "$work/results" <<'PY'
 import re, sys
 out = open(sys.argv[1]).read()
 rps = re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)
@@ -228,7 +230,7 @@ PY
 
 if [ -n "${COMMAND:-}" ]; then servers=(bot-github bot-github-down); else servers=(bot hmac decode); fi
 echo "$(date -u +%F), $(nproc) CPUs, $(go version | awk '{print $3}'), ${secs}s per run, $rounds rounds; payload $(body "$work/probe.json" 1001; wc -c < "$work/probe.json") bytes" >&2
-echo "server round req/s p99ms 202 200 204 other errors rss_idle_kB rss_after_kB rss_peak_kB server_cpu%" >&2
+echo "server round req/s p99ms 202 200 204 other errors rss_idle_kB rss_after_kB rss_peak_kB server_cpu% commands_backlog" >&2
 for round in $(seq "$rounds"); do
   for s in "${servers[@]}"; do run "$s" "$round"; done
 done
@@ -240,8 +242,8 @@ for r in rows:
     by.setdefault(r[0], []).append(r)
 def mb(kb): return f"{int(kb) / 1024:.1f}"
 print()
-print("| server | req/s median (min–max) | p99 median | 202 | 200 | 204 | other or errors | server CPU | RSS idle → peak after load (MB) |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| server | req/s median (min–max) | p99 median | 202 | 200 | 204 | other or errors | server CPU | RSS idle → peak after load (MB) | jobs left queued (max) |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for name, rs in by.items():
     rps = [float(r[2]) for r in rs]
     p99 = statistics.median(float(r[3]) for r in rs)
@@ -250,7 +252,8 @@ for name, rs in by.items():
     if rs[0][9] != "-":
         mem = f"{mb(statistics.median(int(r[9]) for r in rs))} → {mb(max(int(r[11]) for r in rs))}"
     print(f"| {name} | {statistics.median(rps):,.0f} ({min(rps):,.0f}–{max(rps):,.0f}) | {p99:.2f} ms | "
-          f"{sums[0]:,} | {sums[1]:,} | {sums[2]:,} | {sums[3] + sums[4]:,} | {statistics.median(int(r[12]) for r in rs)} % | {mem} |")
+          f"{sums[0]:,} | {sums[1]:,} | {sums[2]:,} | {sums[3] + sums[4]:,} | {statistics.median(int(r[12]) for r in rs)} % | {mem} | "
+          f"{max((int(r[13]) for r in rs if r[13] != '-'), default='–')} |")
 if "hmac" in by and "bot" in by:
     ratios = [float(b[2]) / float(h[2]) for b, h in zip(by["bot"], by["hmac"])]
     print(f"\nbot / HMAC-only per round: median {statistics.median(ratios):.0%} "
