@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/packit/packit-launch/provision"
-	"github.com/packit/packit-launch/provision/ec2"
+	"github.com/packit/packit-launch/provision/ec2/ec2test"
 	"github.com/packit/packit-launch/store/storetest"
 )
 
@@ -83,7 +83,7 @@ func TestButtonOfALaunchWithoutItsRecordIsAnswered(t *testing.T) {
 // Tags are believed only when well-formed: anyone in the AWS account can tag.
 func TestEndedVMTagsMustBeWellFormed(t *testing.T) {
 	good := map[string]string{"packit-launch:launch-id": "k3x9p2ab", "packit-launch:repo": "packit/ogr", "packit-launch:pr": "7", "packit-launch:owner": "alice"}
-	if _, ok := provision.EndedVMFromTags("i-1", ec2.TagsOf(good), time.Now(), "x"); !ok {
+	if _, ok := provision.EndedVMFromTags("i-1", ec2test.Tags(good), time.Now(), "x"); !ok {
 		t.Fatal("well-formed tags refused")
 	}
 	for key, bad := range map[string]string{
@@ -97,7 +97,7 @@ func TestEndedVMTagsMustBeWellFormed(t *testing.T) {
 			tags[k] = v
 		}
 		tags[key] = bad
-		if _, ok := provision.EndedVMFromTags("i-1", ec2.TagsOf(tags), time.Now(), "x"); ok {
+		if _, ok := provision.EndedVMFromTags("i-1", ec2test.Tags(tags), time.Now(), "x"); ok {
 			t.Errorf("%s=%q accepted", key, bad)
 		}
 	}

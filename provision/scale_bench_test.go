@@ -12,6 +12,7 @@ import (
 
 	"github.com/packit/packit-launch/config"
 	"github.com/packit/packit-launch/provision/ec2"
+	"github.com/packit/packit-launch/provision/ec2/ec2test"
 	"github.com/packit/packit-launch/store"
 	"github.com/packit/packit-launch/store/storetest"
 )
@@ -148,7 +149,7 @@ func seedScale() error {
 		}
 		tags := BirthTags(l)
 		tags["aws:ec2launchtemplate:id"] = l.TemplateID
-		scale.cloud.vms = append(scale.cloud.vms, ec2.Instance{ID: l.InstanceID, Region: l.Region, State: "running", LaunchTemplateID: l.TemplateID, LaunchTime: now, Tags: ec2.TagsOf(tags)})
+		scale.cloud.vms = append(scale.cloud.vms, ec2.Instance{ID: l.InstanceID, Region: l.Region, State: "running", LaunchTemplateID: l.TemplateID, LaunchTime: now, Tags: ec2test.Tags(tags)})
 		scale.cloud.templates = append(scale.cloud.templates, ec2.Template{ID: l.TemplateID, LaunchID: l.ID, CreatedAt: now})
 	}
 	// The daily pubkey cleanup (the Launch service's) is not what is measured.

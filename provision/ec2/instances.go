@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 	"unique"
@@ -39,15 +38,6 @@ func (t Tags) Get(key string) string {
 		}
 	}
 	return ""
-}
-
-// TagsOf holds m's tags as Tags, in key order.
-func TagsOf(m map[string]string) Tags {
-	out := make(Tags, 0, len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		out = append(out, Tag{k, m[k]})
-	}
-	return out
 }
 
 func toInstance(region string, i types.Instance) Instance {

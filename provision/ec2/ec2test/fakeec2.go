@@ -508,3 +508,12 @@ func xmlText(s string) string {
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
 }
+
+// Tags holds m's tags as a listing gives them, in key order.
+func Tags(m map[string]string) pec2.Tags {
+	out := make(pec2.Tags, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, pec2.Tag{Key: k, Value: m[k]})
+	}
+	return out
+}
