@@ -88,8 +88,8 @@ func TestMain(m *testing.M) {
 const scaleServerConfig = `
 profiles:
   default:
-    launch_template_id: lt-base
-    security_group_ids: [sg-1]
+    launch_template_id: lt-0123456789abcdef0
+    security_group_ids: [sg-0123456789abcdef0]
     instance_types: [t3.small]
     regions: [us-east-1]
     default_lifetime: 4h
