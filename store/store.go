@@ -17,12 +17,16 @@
 //	launches:pr:<repo>#<pr> (SET)     live ids, SREM'd when they end (an empty set is gone)
 //	launches:pr-ended:<repo>#<pr>     ZSET of ended ids, trimmed past the retention and
 //	                                  EXPIREd to it on each add
+//	launches:ended                    ZSET of every ended id, the same
+//	migrated:ended-index              one key, no TTL: launches:ended was filled once
 //	delivery:<id>                     2 min until confirmed, then delivery TTL
 //	redeliver:<guid> (HASH)           delivery TTL, renewed on each save (redeliveries the bot asked for)
 //	redeliver:mark                    the caller's TTL (must be positive)
 //	notice:<key>                      the caller's TTL (must be positive)
 //	lock:<name>                       the caller's TTL (must be positive); unlock deletes it
-//	instance-hours:<project>:<day>    48 h, set in the MULTI that adds to it
+//	instance-hours:<project>:<day>    DaysKept + 2 days, set in the MULTI that adds to it
+//	daily:<day> (HASH)                DaysKept + 2 days: the day's outcomes and comment → ready
+//	commands:<login>:<minute> (HASH)  2 min, renewed by each command counted in it
 //	confirm:mark                      1 min, rewritten by each Confirm (the write WAIT waits for)
 //	pubkeys:last-used (HASH)          one key; an entry per pubkey in use, dropped by
 //	                                  ForgetPubkey when provision deletes the pubkey
