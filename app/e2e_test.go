@@ -499,9 +499,13 @@ func TestEndToEndGitHubKeepsFailingStillAnswers(t *testing.T) {
 // content GitHub limits per App, which the flood must not spend for others.
 func TestEndToEndCommandsBudget(t *testing.T) {
 	h := newHarness(t, strings.Replace(e2eServerConfig, "commands_per_minute: 1000", "commands_per_minute: 3", 1))
-	if s := time.Now().Second(); s >= 50 {
-		time.Sleep(time.Duration(61-s) * time.Second) // the flood within one minute's window
-	}
+	// The flood reaches the bot within one minute: the budget's window is
+	// the minute intake received a command in.
+	minute := time.Now().UTC().Truncate(time.Minute)
+	in := NewIntake(testSecret, "", h.st, h.queued, quiet)
+	in.now = func() time.Time { return minute.Add(30 * time.Second) }
+	h.web = httptest.NewServer(Routes("/api/github/webhooks", in, h.st.Ping, quiet))
+	t.Cleanup(h.web.Close)
 	var answers []int
 	var flood []*comment
 	for range 6 {
@@ -514,7 +518,8 @@ func TestEndToEndCommandsBudget(t *testing.T) {
 	}
 	all := botComments(h.gh, "packit/ogr", 7)
 	told := all[len(all)-1].Body
-	for _, want := range []string{"@alice", "more than 3 commands within a minute", "not answering your commands until", "UTC"} {
+	until := "not answering your commands until " + minute.Add(time.Minute).Format("15:04") + " UTC"
+	for _, want := range []string{"@alice", "more than 3 commands within a minute", until} {
 		if !strings.Contains(told, want) {
 			t.Errorf("the notice lacks %q:\n%s", want, told)
 		}
