@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gorilla/mux"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +29,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/web"
 )
 
 // The manifests, as README's Deployment section applies them.
@@ -144,7 +147,7 @@ type cluster struct {
 	redisService   *corev1.Service
 	redisPolicy    *networkingv1.NetworkPolicy
 	ingress        *networkingv1.Ingress
-	route          *route
+	routes         []*route // one per path: a Route has only one
 	rules          *monitoringv1.PrometheusRule
 	serviceMonitor *monitoringv1.ServiceMonitor
 }
@@ -172,8 +175,8 @@ func load(t *testing.T) cluster {
 			*d = obj.(*networkingv1.NetworkPolicy)
 		case **networkingv1.Ingress:
 			*d = obj.(*networkingv1.Ingress)
-		case **route:
-			*d = obj.(*route)
+		case *[]*route:
+			*d = append(*d, obj.(*route))
 		case **monitoringv1.PrometheusRule:
 			*d = obj.(*monitoringv1.PrometheusRule)
 		case **monitoringv1.ServiceMonitor:
@@ -185,7 +188,7 @@ func load(t *testing.T) cluster {
 		botManifest:     {"Secret": &c.secret, "ConfigMap": &c.configMap, "Deployment": &c.bot, "Service": &c.botService},
 		redisManifest:   {"StatefulSet": &c.redis, "Service": &c.redisService, "NetworkPolicy": &c.redisPolicy},
 		ingressManifest: {"Ingress": &c.ingress},
-		routeManifest:   {"Route": &c.route},
+		routeManifest:   {"Route": &c.routes},
 		rulesManifest:   {"PrometheusRule": &c.rules},
 		monitorManifest: {"ServiceMonitor": &c.serviceMonitor},
 	}
@@ -194,7 +197,8 @@ func load(t *testing.T) cluster {
 		for _, obj := range decodeAll(t, file) {
 			kind := kindOf(obj)
 			dst, ok := kinds[kind]
-			if !ok || seen[kind] {
+			_, many := dst.(*[]*route)
+			if !ok || seen[kind] && !many {
 				t.Fatalf("%s: unexpected %s (the test knows this file as %v)", file, kind, mapsKeys(kinds))
 			}
 			seen[kind] = true
@@ -278,7 +282,11 @@ func selects(selector, labels map[string]string) bool {
 
 func TestManifestsDecodeStrictly(t *testing.T) {
 	c := load(t)
-	for _, m := range []metav1.Object{c.secret, c.configMap, c.bot, c.botService, c.redis, c.redisService, c.redisPolicy, c.ingress, c.route, c.rules, c.serviceMonitor} {
+	objs := []metav1.Object{c.secret, c.configMap, c.bot, c.botService, c.redis, c.redisService, c.redisPolicy, c.ingress, c.rules, c.serviceMonitor}
+	for _, r := range c.routes {
+		objs = append(objs, r)
+	}
+	for _, m := range objs {
 		if m.GetNamespace() != "" {
 			t.Fatalf("%s names namespace %q: the manifests go into the namespace kubectl is given", m.GetName(), m.GetNamespace())
 		}
@@ -550,43 +558,237 @@ func TestBotWiring(t *testing.T) {
 	}
 }
 
-// TestWayIn: the Ingress and the Route expose the webhook path only, over TLS,
-// to the bot's Service.
+// The paths the Ingress exposes, and how each matches: the webhook and the
+// web view's pages. Any other path fails TestWayIn.
+var ingressPaths = map[string]networkingv1.PathType{
+	config.DefaultWebhookPath: networkingv1.PathTypeExact,
+	"/launches":               networkingv1.PathTypePrefix, // and /launches/{id}, with its forms
+	"/login":                  networkingv1.PathTypeExact,
+	web.LoginCallbackPath:     networkingv1.PathTypeExact,
+	"/logout":                 networkingv1.PathTypeExact,
+	"/fleet":                  networkingv1.PathTypeExact,
+	"/web.css":                networkingv1.PathTypeExact,
+}
+
+// The paths of the Routes, each a prefix (/login covers the callback).
+var routePaths = []string{config.DefaultWebhookPath, "/launches", "/login", "/logout", "/fleet", "/web.css"}
+
+// ingressMatches says whether the Ingress path p takes path, as
+// Kubernetes matches: Exact whole, Prefix by whole path elements.
+func ingressMatches(p networkingv1.HTTPIngressPath, path string) bool {
+	switch *p.PathType {
+	case networkingv1.PathTypeExact:
+		return path == p.Path
+	case networkingv1.PathTypePrefix:
+		prefix := strings.TrimSuffix(p.Path, "/")
+		return path == prefix || strings.HasPrefix(path, prefix+"/")
+	}
+	return true // ImplementationSpecific may take anything
+}
+
+// routeMatches says whether a Route's path takes path. Taken as a plain
+// string prefix, the widest reading, so that "not exposed" means it.
+func routeMatches(r *route, path string) bool {
+	return strings.HasPrefix(path, r.Spec.Path)
+}
+
+// webPaths are example paths of every page the web view registers (a path
+// per value its variables may take), from web.Register itself: a page added
+// there fails TestWayIn until the manifests expose it (or it is kept out).
+func webPaths(t *testing.T) []string {
+	t.Helper()
+	cfg := &config.Server{Web: config.Web{PublicURL: "https://packit-launch.example.com", SessionKey: config.Secret(strings.Repeat("k", config.MinSessionKey))},
+		GitHub: config.GitHub{ClientID: "Iv1.x", ClientSecret: "s"}}
+	pages, err := web.New(cfg, nil, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mux.NewRouter()
+	pages.Register(r)
+	samples := map[string][]string{"id": {"k3x9q2"}, "action": {"extend", "terminate"}}
+	var paths []string
+	err = r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		names, err := route.GetVarNames()
+		if err != nil {
+			return err
+		}
+		combos := [][]string{nil} // name, value pairs
+		for _, name := range names {
+			values, ok := samples[name]
+			if !ok {
+				tpl, _ := route.GetPathTemplate()
+				t.Fatalf("web page %s: no sample value for {%s}: add one to webPaths", tpl, name)
+			}
+			var next [][]string
+			for _, c := range combos {
+				for _, v := range values {
+					next = append(next, append(slices.Clone(c), name, v))
+				}
+			}
+			combos = next
+		}
+		for _, c := range combos {
+			u, err := route.URLPath(c...)
+			if err != nil {
+				return err
+			}
+			paths = append(paths, u.Path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) == 0 {
+		t.Fatal("the web view registers no page")
+	}
+	return paths
+}
+
+// TestWayIn: the Ingress and the Routes expose the webhook and the web
+// view's pages, and nothing else, over TLS, to the bot's Service.
 func TestWayIn(t *testing.T) {
 	c := load(t)
-	webhook := config.DefaultWebhookPath
 	svc := c.botService
 	port := svc.Spec.Ports[0]
+	ctr := c.bot.Spec.Template.Spec.Containers[0]
 
+	// Served, and to be reached from outside.
+	exposed := []string{config.DefaultWebhookPath}
+	// Served, and kept in: the probes, the metrics, and / (with SETUP_PAGE=on
+	// it is the setup page's form; its posts go to /setup/).
+	hidden := []string{ctr.LivenessProbe.HTTPGet.Path, ctr.ReadinessProbe.HTTPGet.Path, c.serviceMonitor.Spec.Endpoints[0].Path, "/", "/setup/app", "/setup/done"}
+	for _, want := range []string{"/healthz", "/readyz", "/metrics"} {
+		if !slices.Contains(hidden, want) {
+			t.Fatalf("%s is not among the paths kept in %v", want, hidden)
+		}
+	}
+	for _, p := range webPaths(t) {
+		if !slices.Contains(hidden, p) {
+			exposed = append(exposed, p)
+		}
+	}
+
+	// The Ingress: one host, covered by its TLS, each path of ingressPaths
+	// (and no other) to the bot's Service.
 	in := c.ingress.Spec
-	if len(in.Rules) != 1 || in.Rules[0].HTTP == nil || len(in.Rules[0].HTTP.Paths) != 1 {
-		t.Fatal("the Ingress must have one rule with one path")
-	}
-	p := in.Rules[0].HTTP.Paths[0]
-	if p.Path != webhook || p.PathType == nil || *p.PathType != networkingv1.PathTypeExact {
-		t.Fatalf("the Ingress exposes %q, want exactly %s", p.Path, webhook)
-	}
-	if b := p.Backend.Service; b == nil || b.Name != svc.Name || (b.Port.Name != port.Name && b.Port.Number != port.Port) {
-		t.Fatalf("the Ingress's backend must be Service %s, port %s", svc.Name, port.Name)
-	}
 	if in.DefaultBackend != nil {
 		t.Fatal("the Ingress must not have a default backend (everything else stays out)")
 	}
-	if len(in.TLS) != 1 || !slices.Equal(in.TLS[0].Hosts, []string{in.Rules[0].Host}) || in.TLS[0].SecretName == "" || in.Rules[0].Host == "" {
+	if len(in.Rules) != 1 || in.Rules[0].HTTP == nil || in.Rules[0].Host == "" {
+		t.Fatal("the Ingress must have one rule, for its host")
+	}
+	if len(in.TLS) != 1 || !slices.Equal(in.TLS[0].Hosts, []string{in.Rules[0].Host}) || in.TLS[0].SecretName == "" {
 		t.Fatal("the Ingress's host must be covered by its TLS section")
 	}
+	paths := in.Rules[0].HTTP.Paths
+	seen := map[string]bool{}
+	for _, p := range paths {
+		want, ok := ingressPaths[p.Path]
+		if !ok || seen[p.Path] {
+			t.Fatalf("the Ingress exposes %q, which is not (or no longer) among %v", p.Path, mapsKeys(ingressPaths))
+		}
+		seen[p.Path] = true
+		if p.PathType == nil || *p.PathType != want {
+			t.Fatalf("the Ingress's %s must be pathType %s", p.Path, want)
+		}
+		if b := p.Backend.Service; b == nil || p.Backend.Resource != nil || b.Name != svc.Name || (b.Port.Name != port.Name && b.Port.Number != port.Port) {
+			t.Fatalf("the Ingress's %s must go to Service %s, port %s", p.Path, svc.Name, port.Name)
+		}
+		if !slices.ContainsFunc(exposed, func(e string) bool { return ingressMatches(p, e) }) {
+			t.Fatalf("the Ingress's %s takes nothing the bot serves", p.Path)
+		}
+	}
+	for _, want := range mapsKeys(ingressPaths) {
+		if !seen[want] {
+			t.Fatalf("the Ingress lacks %s", want)
+		}
+	}
+	for _, e := range exposed {
+		if !slices.ContainsFunc(paths, func(p networkingv1.HTTPIngressPath) bool { return ingressMatches(p, e) }) {
+			t.Fatalf("the Ingress does not expose %s", e)
+		}
+	}
+	for _, h := range hidden {
+		if i := slices.IndexFunc(paths, func(p networkingv1.HTTPIngressPath) bool { return ingressMatches(p, h) }); i >= 0 {
+			t.Fatalf("the Ingress's %s exposes %s", paths[i].Path, h)
+		}
+	}
 
-	r := c.route.Spec
-	if c.route.APIVersion != "route.openshift.io/v1" || r.Path != webhook {
-		t.Fatalf("the Route exposes %q, want %s", r.Path, webhook)
+	// The Routes: one per path of routePaths (and no other), one host, edge
+	// TLS refusing plain HTTP, to the bot's Service's port.
+	names, rpaths := map[string]bool{}, map[string]bool{}
+	host := c.routes[0].Spec.Host
+	for _, rt := range c.routes {
+		r := rt.Spec
+		if rt.APIVersion != "route.openshift.io/v1" || names[rt.Name] || rt.Name == "" {
+			t.Fatalf("Route %q: route.openshift.io/v1, with a name of its own", rt.Name)
+		}
+		names[rt.Name] = true
+		if !slices.Contains(routePaths, r.Path) || rpaths[r.Path] {
+			t.Fatalf("Route %s exposes %q, which is not (or no longer) among %v", rt.Name, r.Path, routePaths)
+		}
+		rpaths[r.Path] = true
+		if host == "" || r.Host != host || r.Subdomain != "" || (r.WildcardPolicy != "" && r.WildcardPolicy != "None") {
+			t.Fatalf("Route %s: host %q, Route %s's %q: every Route must name the same host (left out, each gets its own)", rt.Name, r.Host, c.routes[0].Name, host)
+		}
+		if r.To.Kind != "Service" || r.To.Name != svc.Name || len(r.AlternateBackends) > 0 {
+			t.Fatalf("Route %s must go to Service %s", rt.Name, svc.Name)
+		}
+		if r.Port == nil || (r.Port.TargetPort.String() != port.Name && r.Port.TargetPort.String() != port.TargetPort.String()) {
+			t.Fatalf("Route %s's port must be the Service's %s port", rt.Name, port.Name)
+		}
+		if r.TLS == nil || r.TLS.Termination != "edge" || r.TLS.InsecureEdgeTerminationPolicy != "None" {
+			t.Fatalf("Route %s must end TLS at the router (edge) and refuse plain HTTP (insecureEdgeTerminationPolicy: None)", rt.Name)
+		}
+		if !slices.ContainsFunc(exposed, func(e string) bool { return routeMatches(rt, e) }) {
+			t.Fatalf("Route %s (%s) takes nothing the bot serves", rt.Name, r.Path)
+		}
 	}
-	if r.To.Kind != "Service" || r.To.Name != svc.Name || len(r.AlternateBackends) > 0 {
-		t.Fatalf("the Route must go to Service %s", svc.Name)
+	for _, want := range routePaths {
+		if !rpaths[want] {
+			t.Fatalf("no Route for %s", want)
+		}
 	}
-	if r.Port == nil || (r.Port.TargetPort.String() != port.Name && r.Port.TargetPort.String() != port.TargetPort.String()) {
-		t.Fatal("the Route's port must be the Service's http port")
+	for _, e := range exposed {
+		if !slices.ContainsFunc(c.routes, func(r *route) bool { return routeMatches(r, e) }) {
+			t.Fatalf("no Route exposes %s", e)
+		}
 	}
-	if r.TLS == nil || !slices.Contains([]string{"edge", "reencrypt", "passthrough"}, r.TLS.Termination) || !slices.Contains([]string{"None", "Redirect"}, r.TLS.InsecureEdgeTerminationPolicy) {
-		t.Fatal("the Route must terminate TLS and refuse or redirect plain HTTP")
+	for _, h := range hidden {
+		if i := slices.IndexFunc(c.routes, func(r *route) bool { return routeMatches(r, h) }); i >= 0 {
+			t.Fatalf("Route %s (%s) exposes %s", c.routes[i].Name, c.routes[i].Spec.Path, h)
+		}
+	}
+}
+
+// The matchers above agree with how Kubernetes and the OpenShift router
+// match, on the cases TestWayIn relies on.
+func TestWayInMatchers(t *testing.T) {
+	prefix, exact := networkingv1.PathTypePrefix, networkingv1.PathTypeExact
+	for _, c := range []struct {
+		p    networkingv1.HTTPIngressPath
+		path string
+		want bool
+	}{
+		{networkingv1.HTTPIngressPath{Path: "/launches", PathType: &prefix}, "/launches", true},
+		{networkingv1.HTTPIngressPath{Path: "/launches", PathType: &prefix}, "/launches/k3x9q2/extend", true},
+		{networkingv1.HTTPIngressPath{Path: "/launches", PathType: &prefix}, "/launchesx", false},
+		{networkingv1.HTTPIngressPath{Path: "/", PathType: &prefix}, "/metrics", true},
+		{networkingv1.HTTPIngressPath{Path: "/login", PathType: &exact}, "/login/callback", false},
+		{networkingv1.HTTPIngressPath{Path: "/login", PathType: &exact}, "/login", true},
+	} {
+		if got := ingressMatches(c.p, c.path); got != c.want {
+			t.Errorf("Ingress %s %s takes %s: %v, want %v", *c.p.PathType, c.p.Path, c.path, got, c.want)
+		}
+	}
+	var r route
+	r.Spec.Path = "/login"
+	if !routeMatches(&r, "/login/callback") || routeMatches(&r, "/logout") {
+		t.Error("a Route's path must match as a prefix")
+	}
+	r.Spec.Path = ""
+	if !routeMatches(&r, "/healthz") {
+		t.Error("a Route without a path takes every path")
 	}
 }
