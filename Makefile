@@ -44,7 +44,7 @@ tools:
 # until the bot's 30 s client timeout), the tests that wait for GitHub's or
 # the Launch service's failures to pass, and a replica killed beside a live
 # one (asynq's 90 s recovery). make test skips them; CI runs both.
-SLOW_TESTS := ^(TestFaultMatrix|TestSSHReadyCommentSurvivesGitHubFailing|TestPackitWaitSurvivesPollErrors|TestCommandThatCannotStartItsLaunchEndsIt|TestGitHubBurstDoesNotDropTheCommand|TestEndToEndGitHubKeepsFailingStillAnswers|TestCrashOfOneOfTwoReplicas)$$
+SLOW_TESTS := ^(TestFaultMatrix|TestSSHReadyCommentSurvivesGitHubFailing|TestRateLimitedCommandIsHeldUntilTheReset|TestSecondaryRateLimitIsWaitedOut|TestPackitWaitSurvivesPollErrors|TestCommandThatCannotStartItsLaunchEndsIt|TestGitHubBurstDoesNotDropTheCommand|TestEndToEndGitHubKeepsFailingStillAnswers|TestCrashOfOneOfTwoReplicas)$$
 faults: tools
 	FAULTS=all $(GO) test -race -count=1 -tags demo -run '$(SLOW_TESTS)' -timeout 20m ./app/ ./cmd/packit-launch/
 
