@@ -40,7 +40,7 @@ a .env file, and the environment, which wins. See README.md.
 
 // gcPercent is the GC's target unless GOGC says. 50 rather than Go's 100
 // keeps a replica with 10,000 launches within 64 MB while it lists their
-// VMs (66-71 MB at 75), and one under a flood of /launch within 27 MB, for
+// VMs (65-73 MB at 75), and one under a flood of /launch within 27 MB, for
 // about 3-7 % of intake's rate (BENCHMARKS.md, "Resident memory").
 const gcPercent = 50
 
