@@ -498,8 +498,12 @@ func (s *spans) within(from, to time.Time) time.Duration {
 	return d
 }
 
-// percentile is the nearest-rank p-th percentile of ds.
+// percentile is the nearest-rank p-th percentile of ds (0 for none: a
+// benchmark run once, -benchtime 1x, may not reach every kind).
 func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	i := int(math.Ceil(p/100*float64(len(s)))) - 1
