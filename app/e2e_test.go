@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -499,32 +500,35 @@ func TestEndToEndGitHubKeepsFailingStillAnswers(t *testing.T) {
 // content GitHub limits per App, which the flood must not spend for others.
 func TestEndToEndCommandsBudget(t *testing.T) {
 	h := newHarness(t, strings.Replace(e2eServerConfig, "commands_per_minute: 1000", "commands_per_minute: 3", 1))
-	// The flood reaches the bot within one minute: the budget's window is
-	// the minute intake received a command in.
-	minute := time.Now().UTC().Truncate(time.Minute)
-	in := NewIntake(testSecret, "", h.st, h.queued, quiet)
-	in.now = func() time.Time { return minute.Add(30 * time.Second) }
-	h.web = httptest.NewServer(Routes("/api/github/webhooks", in, h.st.Ping, quiet))
-	t.Cleanup(h.web.Close)
-	var answers []int
-	var flood []*comment
-	for range 6 {
-		c := defaultComment("/launch help")
-		flood = append(flood, c)
-		answers = append(answers, len(h.command(c)))
+	// The flood was written within one minute: the budget's window is the
+	// minute GitHub says a comment was created in.
+	minute := time.Now().UTC().Truncate(time.Minute).Add(-time.Minute)
+	flood := func(user, repo string, n int) (answers []int, comments []*comment) {
+		for range n {
+			c := defaultComment("/launch help")
+			c.User, c.Repo, c.CreatedAt = user, repo, minute.Add(30*time.Second)
+			before := len(botComments(h.gh, repo, 7))
+			if status := h.post("issue_comment", c.postTo(h.gh)); status != http.StatusAccepted {
+				t.Fatalf("intake answered %d, want 202", status)
+			}
+			h.waitHandled()
+			answers, comments = append(answers, len(botComments(h.gh, repo, 7))-before), append(comments, c)
+		}
+		return answers, comments
 	}
+	answers, sent := flood("alice", "packit/ogr", 6)
 	if !slices.Equal(answers, []int{1, 1, 1, 1, 0, 0}) {
 		t.Fatalf("answers per command %v, want [1 1 1 1 0 0]", answers)
 	}
 	all := botComments(h.gh, "packit/ogr", 7)
 	told := all[len(all)-1].Body
-	until := "not answering your commands until " + minute.Add(time.Minute).Format("15:04") + " UTC"
-	for _, want := range []string{"@alice", "more than 3 commands within a minute", until} {
+	until := "Comment again after " + minute.Add(time.Minute).Format("15:04") + " UTC"
+	for _, want := range []string{"@alice", "more than 3 commands within the minute from " + minute.Format("15:04") + " UTC", until} {
 		if !strings.Contains(told, want) {
 			t.Errorf("the notice lacks %q:\n%s", want, told)
 		}
 	}
-	for i, c := range flood[4:] {
+	for i, c := range sent[4:] {
 		if r := h.gh.Reactions(c.Repo, c.ID); len(r) != 0 {
 			t.Errorf("command %d past the notice got reactions %v: each is a request GitHub counts", 5+i, r)
 		}
@@ -533,5 +537,34 @@ func TestEndToEndCommandsBudget(t *testing.T) {
 	bob.User = "bob"
 	if got := h.command(bob); len(got) != 1 || !strings.Contains(got[0].Body, "/launch stop [ID|all]") {
 		t.Errorf("another person is answered as usual: %v", got)
+	}
+	// On an untrusted project the flood hears the one explanation per PR,
+	// and no notice on top of it.
+	if answers, _ := flood("carol", "someone/else", 5); !slices.Equal(answers, []int{1, 0, 0, 0, 0}) {
+		t.Errorf("answers on an untrusted project %v, want [1 0 0 0 0]", answers)
+	}
+}
+
+// notCounting is a store whose commands budget cannot be counted (Redis
+// failing for that call).
+type notCounting struct{ *store.Store }
+
+func (notCounting) CountCommand(context.Context, string, string, int, time.Duration) (int, error) {
+	return 0, errors.New("redis: connection refused")
+}
+
+// The budget must not silence anyone: when Redis cannot count a command,
+// it is answered.
+func TestEndToEndCommandsBudgetFailsOpen(t *testing.T) {
+	h := newHarness(t, e2eServerConfig)
+	h.stop()
+	inst, err := NewInstallations(h.gh.AppID, h.gh.PrivateKeyPEM, h.gh.URL+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.worker = NewWorker(h.cfg, inst, notCounting{h.st}, h.launcher, quiet)
+	h.startWorker()
+	if got := h.command(defaultComment("/launch help")); len(got) != 1 || !strings.Contains(got[0].Body, "/launch stop [ID|all]") {
+		t.Fatalf("answers while the budget cannot be counted: %v", got)
 	}
 }

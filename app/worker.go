@@ -91,10 +91,7 @@ func (w *Worker) HandleCommand(ctx context.Context, payload []byte) error {
 		return store.SkipRetry(fmt.Errorf("decode command job: %w", err))
 	}
 	log := w.log.With("delivery", job.Delivery, "repo", job.Repo, "pr", job.Number, "user", job.User)
-	overBudget, err := w.budget(ctx, job)
-	if err != nil {
-		return err
-	}
+	overBudget := w.budget(ctx, job, log)
 	if overBudget == budgetSilent {
 		commandsTotal.WithLabelValues(commandName(job.Line), "over_budget").Inc()
 		log.Debug("command not answered: its author is over the commands budget")
@@ -107,9 +104,10 @@ func (w *Worker) HandleCommand(ctx context.Context, payload []byte) error {
 	t := newThread(gh, job.Repo, job.Number, job.CommentID, job.User, job.Line, log)
 	var outcome error
 	if overBudget == budgetTell {
-		log.Warn("commands budget spent: this person's commands go unanswered until the next minute", "per_minute", w.cfg.Limits.CommandsPerMinute)
-		outcome = refuse("You sent more than %d commands within a minute, so I am not answering your commands until %s UTC. Comment again after that.",
-			w.cfg.Limits.CommandsPerMinute, budgetWindowEnd(w.received(job)).Format("15:04"))
+		log.Warn("commands budget spent: this person's commands of this minute go unanswered", "per_minute", w.cfg.Limits.CommandsPerMinute)
+		start := w.budgetTime(job).UTC().Truncate(budgetWindow)
+		outcome = refuse("You sent more than %d commands within the minute from %s UTC, so I am not answering the rest of that minute's. Comment again after %s UTC.",
+			w.cfg.Limits.CommandsPerMinute, start.Format("15:04"), start.Add(budgetWindow).Format("15:04"))
 	} else {
 		outcome = w.handle(ctx, t, job, log)
 	}
@@ -137,31 +135,44 @@ const (
 	budgetSilent        // further ones in the same minute: not answered
 )
 
-// budgetWindow is the commands budget's window; a window's count is kept a
-// little longer than the window, for jobs that run late.
+// budgetWindow is the commands budget's window. A window's count is kept
+// as long as a job may be held for GitHub (maxHeldAge), so that a held
+// command comes back to the place it had.
 const budgetWindow = time.Minute
 
-// budget counts a command against its author's budget for the minute the
-// bot received it, so that a retried job lands in the same window and keeps
-// its place (CountCommand numbers a delivery once).
-func (w *Worker) budget(ctx context.Context, job CommandJob) (int, error) {
+// budget counts a command against its author's budget for the minute it
+// was written in (GitHub's time, from the signed delivery): a retried,
+// held or redelivered job lands in the same window and keeps its place
+// there (CountCommand numbers a delivery once). When Redis cannot count, the
+// command is answered: the budget must not silence anyone.
+func (w *Worker) budget(ctx context.Context, job CommandJob, log *slog.Logger) int {
 	perMinute := w.cfg.Limits.CommandsPerMinute
-	window := w.received(job).Unix() / int64(budgetWindow/time.Second)
+	window := w.budgetTime(job).Unix() / int64(budgetWindow/time.Second)
 	key := fmt.Sprintf("%s:%d", strings.ToLower(job.User), window)
-	n, err := w.notices.CountCommand(ctx, key, job.Delivery, perMinute+1, 2*budgetWindow)
+	n, err := w.notices.CountCommand(ctx, key, job.Delivery, perMinute+1, maxHeldAge+budgetWindow)
 	switch {
 	case err != nil:
-		return 0, fmt.Errorf("commands budget: %w", err)
+		log.Warn("commands budget not counted: answering the command anyway", "err", err)
+		return budgetOK
 	case n <= perMinute:
-		return budgetOK, nil
+		return budgetOK
 	case n == perMinute+1:
-		return budgetTell, nil
+		if _, trusted := w.cfg.ProjectFor(job.Repo); !trusted {
+			return budgetSilent // an untrusted project hears one explanation per PR, and nothing more
+		}
+		return budgetTell
 	}
-	return budgetSilent, nil
+	return budgetSilent
 }
 
-// budgetWindowEnd is when the budget's window holding t ends.
-func budgetWindowEnd(t time.Time) time.Time { return t.UTC().Truncate(budgetWindow).Add(budgetWindow) }
+// budgetTime is the time a command counts at: when it was written, or,
+// for a delivery without it, when the bot received it.
+func (w *Worker) budgetTime(job CommandJob) time.Time {
+	if job.CommentedAt.IsZero() {
+		return w.received(job)
+	}
+	return job.CommentedAt
+}
 
 // received is when the bot received a job's command (now, for a job queued
 // before intake recorded it).

@@ -99,9 +99,13 @@ type Store struct {
 	confirm        Confirm
 }
 
+// ErrNoRedisURL: neither a Redis URL nor Sentinels were given, and this
+// build has no embedded store.
+var ErrNoRedisURL = errors.New("REDIS_URL is not set: set it to your Redis (redis://host:6379/0). This build has no embedded store; make run's has one, for trying the bot")
+
 // OpenWith connects to url (redis:// or rediss://), or through the
-// Sentinels o names, or starts an embedded Redis when there is neither;
-// zero Options take the defaults.
+// Sentinels o names, or starts an embedded Redis when there is neither and
+// the build has one (StartEmbedded); zero Options take the defaults.
 func OpenWith(ctx context.Context, url string, o Options, log *slog.Logger) (*Store, error) {
 	if o.EndedRetention < 0 || o.DeliveryTTL < 0 {
 		return nil, errors.New("store retentions must not be negative")
@@ -116,7 +120,7 @@ func OpenWith(ctx context.Context, url string, o Options, log *slog.Logger) (*St
 	sentinel := len(o.Sentinel.Addrs) > 0
 	if url == "" && !sentinel {
 		if StartEmbedded == nil {
-			return nil, errors.New("REDIS_URL is not set: set it to your Redis (redis://host:6379/0). This build has no embedded store; make run's has one, for trying the bot")
+			return nil, ErrNoRedisURL
 		}
 		mr, err := StartEmbedded()
 		if err != nil {

@@ -77,7 +77,7 @@ type bot struct {
 // with nothing to run them would wait unseen).
 func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 	cfg := b.cfg
-	missing := cfg.Missing()
+	missing := missingSettings(cfg)
 	for _, m := range missing {
 		log.Error("setting missing", "setting", m.Name, "how", m.How)
 	}
@@ -89,6 +89,9 @@ func runBot(ctx context.Context, b bot, log *slog.Logger, web bool) error {
 	}
 
 	st, err := store.OpenWith(ctx, cfg.RedisURL.Reveal(), storeOptions(cfg), log)
+	if errors.Is(err, store.ErrNoRedisURL) {
+		return &badSetup{err}
+	}
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/packit/packit-launch/config"
+	"github.com/packit/packit-launch/store"
 )
 
 // loadSettings reads the server config with DESIGN.md's precedence:
@@ -84,4 +85,14 @@ func orNone(file string) string {
 		return "(none: defaults and environment)"
 	}
 	return file
+}
+
+// missingSettings are the settings cfg lacks, and REDIS_URL when this build
+// has no embedded store to stand in for it.
+func missingSettings(cfg *config.Server) []config.Setting {
+	m := cfg.Missing()
+	if cfg.RedisURL == "" && len(cfg.RedisSentinel.Addrs) == 0 && store.StartEmbedded == nil {
+		m = append(m, config.Setting{Name: "REDIS_URL", How: "your Redis (redis://host:6379/0): this build has no embedded store (make run's has one, for trying the bot)"})
+	}
+	return m
 }

@@ -66,7 +66,7 @@ func setupPage(cfg *config.Server, s setupSettings, addr string, done func(), lo
 		trusted = append(trusted, p.Repos...)
 	}
 	page := &setup.Page{Manifest: packitlaunch.AppManifest, WebURL: s.webURL, APIURL: cfg.GitHub.APIURL, WebhookPath: cfg.GitHub.WebhookPath,
-		ListenAddr: addr, PublicURL: s.publicURL, EnvFile: ".env", Missing: cfg.Missing(), Trusted: trusted, Done: done, Log: log}
+		ListenAddr: addr, PublicURL: s.publicURL, EnvFile: ".env", Missing: missingSettings(cfg), Trusted: trusted, Done: done, Log: log}
 	return page.Handler()
 }
 

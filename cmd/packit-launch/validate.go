@@ -39,7 +39,7 @@ func validate(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "server config %s: ok (%d projects, %d profiles)\n", orNone(file), len(cfg.Projects), len(cfg.Profiles))
-	for _, m := range cfg.Missing() {
+	for _, m := range missingSettings(cfg) {
 		fmt.Fprintf(stdout, "  not set: %s\n", m)
 	}
 	switch {
