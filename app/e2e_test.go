@@ -176,6 +176,19 @@ func (h *harness) startWorker() {
 	}
 }
 
+// restartWith restarts the queue workers with a command worker on n and
+// launcher.
+func (h *harness) restartWith(n notices, launcher Launcher) {
+	h.t.Helper()
+	h.stop()
+	inst, err := NewInstallations(h.gh.AppID, h.gh.PrivateKeyPEM, h.gh.URL+"/")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.worker = NewWorker(h.cfg, inst, n, launcher, quiet)
+	h.startWorker()
+}
+
 // post delivers a signed webhook over HTTP and returns the status.
 func (h *harness) post(event string, body []byte) int {
 	h.t.Helper()
@@ -439,13 +452,7 @@ func TestEndToEndManagementCommandsReachTheLaunchStage(t *testing.T) {
 
 func TestEndToEndNotSetUpToLaunch(t *testing.T) {
 	h := newHarness(t, e2eServerConfig)
-	h.stop()
-	inst, err := NewInstallations(h.gh.AppID, h.gh.PrivateKeyPEM, h.gh.URL+"/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.worker = NewWorker(h.cfg, inst, h.st, nil, quiet) // as serve does without Launch settings
-	h.startWorker()
+	h.restartWith(h.st, nil) // as serve does without Launch settings
 	got := h.command(defaultComment("/launch"))
 	if len(got) != 1 || !strings.Contains(got[0].Body, "not set up to launch VMs yet") {
 		t.Fatalf("answer: %+v", got)
@@ -557,13 +564,7 @@ func (notCounting) CountCommand(context.Context, string, string, int, time.Durat
 // it is answered.
 func TestEndToEndCommandsBudgetFailsOpen(t *testing.T) {
 	h := newHarness(t, e2eServerConfig)
-	h.stop()
-	inst, err := NewInstallations(h.gh.AppID, h.gh.PrivateKeyPEM, h.gh.URL+"/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.worker = NewWorker(h.cfg, inst, notCounting{h.st}, h.launcher, quiet)
-	h.startWorker()
+	h.restartWith(notCounting{h.st}, h.launcher)
 	if got := h.command(defaultComment("/launch help")); len(got) != 1 || !strings.Contains(got[0].Body, "/launch stop [ID|all]") {
 		t.Fatalf("answers while the budget cannot be counted: %v", got)
 	}
