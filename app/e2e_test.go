@@ -535,6 +535,12 @@ func TestEndToEndCommandsBudget(t *testing.T) {
 			t.Errorf("the notice lacks %q:\n%s", want, told)
 		}
 	}
+	// The minute's count outlives a command held for GitHub, so that it comes
+	// back to its place rather than to a fresh count.
+	key := fmt.Sprintf("commands:alice:%d", minute.Unix()/60)
+	if ttl := h.st.Redis().PTTL(t.Context(), key).Val(); ttl <= maxHeldAge {
+		t.Errorf("%s is kept %s, want longer than a held command's %s", key, ttl, maxHeldAge)
+	}
 	for i, c := range sent[4:] {
 		if r := h.gh.Reactions(c.Repo, c.ID); len(r) != 0 {
 			t.Errorf("command %d past the notice got reactions %v: each is a request GitHub counts", 5+i, r)
